@@ -1,0 +1,1 @@
+"""clientes: customer accounts, login and the customer token issuer."""

@@ -1,0 +1,27 @@
+"""clientes' background process: it relays its outbox (it consumes nothing)."""
+from __future__ import annotations
+
+from common.http.service import build_store
+from common.logs import configure_logging
+from common.messaging import OutboxRelay, Topology
+from common.worker import run_worker
+
+from .config import ClientesSettings
+from .repository import ClienteRepository
+
+
+def main() -> None:
+    settings = ClientesSettings()
+    configure_logging(f"{settings.service_name}.worker", settings.log_level)
+    store = build_store(settings)
+    ClienteRepository(store)  # registers the collections whose events are relayed
+    relay = OutboxRelay(
+        store, settings.amqp_url, Topology(settings.exchange), settings.service_name,
+        interval=settings.relay_interval, heartbeat=settings.amqp_heartbeat,
+        blocked_timeout=settings.amqp_blocked_timeout,
+    )
+    run_worker(settings.service_name, settings.amqp_url, [relay])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""What every service's application factory shares: JSON errors as problem
+documents, correlation ids, OpenAPI and docs, health, metrics, auth state."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import flask_smorest
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from common.config import Settings
+from common.context import current_correlation_id, reset_correlation_id, set_correlation_id
+from common.storage import StorageUnavailable, Store
+from common.tokens import Principal, TokenVerifier
+
+from .health import init_health
+from .metrics import init_metrics
+from .problems import Problem, ProblemSchema, validation_problem
+
+log = logging.getLogger(__name__)
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_LOCATIONS = {"json": "cuerpo", "query": "consulta", "path": "ruta", "headers": "cabeceras"}
+
+
+@dataclass
+class ServiceState:
+    """The per-process infrastructure of a service, built by its factory."""
+
+    settings: Settings
+    store: Store
+    verifier: TokenVerifier
+    is_revoked: Callable[[Principal], bool] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProblemApi(flask_smorest.Api):
+    """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages") or data.get("errors")
+        if messages and error.code in (400, 422):
+            located = {_LOCATIONS.get(k, k): v for k, v in messages.items()}
+            if error.code == 400:
+                problem = validation_problem(located, 400)
+                problem.title, problem.detail, problem.slug = (
+                    "Cuerpo no válido", "El cuerpo no es JSON válido", "json-no-valido")
+            else:
+                problem = validation_problem(located)
+            return problem.response()
+        problem = Problem(error.code or 500, error.name, error.description, headers=data.get("headers"))
+        response = problem.response()
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+
+def create_service_app(
+    service: str, title: str, description: str, state: ServiceState,
+    health_checks: dict[str, Callable[[], dict | None]],
+) -> tuple[Flask, ProblemApi]:
+    app = Flask(service)
+    app.config.update(
+        MAX_CONTENT_LENGTH=state.settings.max_body_bytes,
+        API_TITLE=title,
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={"info": {"description": description}},
+    )
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions["incidencias"] = state
+    api = ProblemApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+
+    @app.before_request
+    def _correlation_and_content_type():
+        incoming = request.headers.get("X-Correlation-ID", "")
+        g.correlation_token = set_correlation_id(incoming if _CORRELATION_ID.match(incoming) else None)
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
+            raise Problem(415, "Tipo de contenido no admitido", "Envíe el cuerpo como application/json",
+                          slug="tipo-no-admitido")
+
+    @app.after_request
+    def _echo_correlation(response):
+        response.headers["X-Correlation-ID"] = current_correlation_id() or ""
+        return response
+
+    @app.teardown_request
+    def _reset(_exc):
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            reset_correlation_id(token)
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem):
+        return problem.response()
+
+    @app.errorhandler(StorageUnavailable)
+    def _storage_down(exc: StorageUnavailable):
+        log.error("storage unavailable: %s", exc)
+        return Problem(503, "Servicio no disponible", "El almacenamiento no está disponible; reintente",
+                       slug="almacenamiento-no-disponible", headers={"Retry-After": "5"}).response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return api.handle_http_exception(exc)
+        log.exception("unhandled error: %s", exc)
+        return Problem(500, "Error interno", "Error inesperado; el equipo ha sido avisado",
+                       slug="error-interno").response()
+
+    init_metrics(app, service)
+    init_health(app, service, health_checks)
+    return app, api

@@ -1,0 +1,35 @@
+"""Request/response schemas that are plumbing, not domain: strings that must
+say something, logins and token answers shared by both token issuers."""
+from __future__ import annotations
+
+import marshmallow as ma
+
+
+def text(max_length: int, **kwargs) -> ma.fields.String:
+    """A string of 1..max_length characters that is not only white space."""
+    return ma.fields.String(
+        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"\S", error="No puede estar vacío.")],
+        **kwargs,
+    )
+
+
+class StrictSchema(ma.Schema):
+    """Unknown fields are rejected and named, never silently ignored."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class LoginSchema(StrictSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=128))
+
+
+class TokenSchema(ma.Schema):
+    access_token = ma.fields.String()
+    token_type = ma.fields.String(metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(metadata={"description": "Seconds until the token expires"})
+
+
+class JwksSchema(ma.Schema):
+    keys = ma.fields.List(ma.fields.Dict())

@@ -1,0 +1,189 @@
+"""A consumer of one durable queue, with manual acks after the local write.
+
+- A message that can never be processed (not JSON, not an envelope, a
+  ``tipo`` nobody handles, data the handler rejects with ``PermanentError``)
+  is published to the dead-letter exchange with the reason in the
+  ``x-error`` header, then acked: the queue keeps flowing.
+- A handler that fails unexpectedly gets the message back (nack, requeue)
+  after a delay that grows with each delivery; the quorum queue's delivery
+  limit dead-letters it after ``max_deliveries`` attempts.
+- While the store is unavailable the message is held and retried in place,
+  so an outage of the database does not burn the delivery budget.
+- Already-applied event ids are acked without calling the handler again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterable, Mapping
+
+import pika
+from pika.exceptions import AMQPError
+
+from common.context import reset_correlation_id, set_correlation_id
+from common.storage import StorageUnavailable
+
+from .broker import BrokerUnavailable, Topology, connect
+from .envelope import Event, InvalidEnvelope
+from .idempotency import ProcessedEvents
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that no retry will ever make valid."""
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        amqp_url: str,
+        topology: Topology,
+        service: str,
+        name: str,
+        handlers: Mapping[str, Handler],
+        bindings: Iterable[str] | None = None,
+        processed: ProcessedEvents | None = None,
+        max_deliveries: int = 5,
+        prefetch: int = 16,
+        heartbeat: int = 30,
+        blocked_timeout: float = 30.0,
+        max_backoff: float = 10.0,
+    ):
+        self.amqp_url = amqp_url
+        self.topology = topology
+        self.service = service
+        self.queue = topology.queue_name(service, name)
+        self.handlers = dict(handlers)
+        self.bindings = list(bindings or self.handlers)
+        self.processed = processed
+        self.max_deliveries = max_deliveries
+        self.prefetch = prefetch
+        self.heartbeat = heartbeat
+        self.blocked_timeout = blocked_timeout
+        self.max_backoff = max_backoff
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.handled = 0
+        self.dead_lettered = 0
+        self._connection: pika.BlockingConnection | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- connection --------------------------------------------------------
+    def _open(self):
+        self._connection = connect(
+            self.amqp_url, f"{self.service}.{self.queue}", self.heartbeat, self.blocked_timeout
+        )
+        channel = self._connection.channel()
+        self.topology.declare_queue(channel, self.queue, self.bindings, self.max_deliveries)
+        channel.basic_qos(prefetch_count=self.prefetch)
+        dead_letters = self._connection.channel()
+        dead_letters.confirm_delivery()
+        self.ready.set()
+        log.info("consumer connected", extra={"queue": self.queue})
+        return channel, dead_letters
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except AMQPError:
+                pass
+
+    def run(self) -> None:
+        backoff = 0.1
+        while not self.stopping.is_set():
+            try:
+                channel, dead_letters = self._open()
+                backoff = 0.1
+                for method, properties, body in channel.consume(self.queue, inactivity_timeout=0.5):
+                    if self.stopping.is_set():
+                        break
+                    if method is None:
+                        continue
+                    self._deliver(channel, dead_letters, method, properties, body)
+                if channel.is_open:
+                    channel.cancel()  # unacked prefetched messages go back to the queue
+            except (BrokerUnavailable, AMQPError, OSError) as exc:
+                log.warning("consumer %s: broker unavailable, retrying in %.1fs: %s", self.queue, backoff, exc)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            finally:
+                self._close()
+
+    # -- one message -------------------------------------------------------
+    def _deliver(self, channel, dead_letters, method, properties, body: bytes) -> None:
+        try:
+            event = Event.parse(body)
+            handler = self.handlers.get(event.tipo)
+            if handler is None:
+                raise InvalidEnvelope(f"no handler for tipo {event.tipo!r} in {self.queue}")
+        except InvalidEnvelope as exc:
+            self._dead_letter(channel, dead_letters, method, properties, body, str(exc))
+            return
+        token = set_correlation_id(event.correlation_id)
+        try:
+            if self._apply(event, handler):
+                channel.basic_ack(method.delivery_tag)
+            else:
+                channel.basic_nack(method.delivery_tag, requeue=True)  # stopping: give it back
+        except PermanentError as exc:
+            self._dead_letter(channel, dead_letters, method, properties, body, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any bug must not kill the consumer
+            deliveries = int((properties.headers or {}).get("x-delivery-count", 0)) + 1
+            log.exception("handler failed for event %s (%s), delivery %d/%d: %s",
+                          event.id, event.tipo, deliveries, self.max_deliveries, exc)
+            self._connection.sleep(min(0.05 * 2 ** deliveries, self.max_backoff))
+            channel.basic_nack(method.delivery_tag, requeue=True)
+        finally:
+            reset_correlation_id(token)
+
+    def _apply(self, event: Event, handler: Handler) -> bool:
+        """Run the handler, holding the message while the store is down.
+        Returns False if asked to stop before it could be applied."""
+        backoff = 0.1
+        while True:
+            try:
+                if self.processed is not None and self.processed.seen(event.id):
+                    return True
+                handler(event)
+                if self.processed is not None:
+                    self.processed.remember(event.id, event.tipo)
+                self.handled += 1
+                return True
+            except StorageUnavailable as exc:
+                if self.stopping.is_set():
+                    return False
+                log.warning("storage unavailable while applying %s, retrying: %s", event.id, exc)
+                self._connection.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def _dead_letter(self, channel, dead_letters, method, properties, body: bytes, reason: str) -> None:
+        log.error("dead-lettering message from %s: %s", self.queue, reason)
+        headers = dict(properties.headers or {})
+        headers.update({
+            "x-error": reason[:1000],
+            "x-original-routing-key": method.routing_key,
+            "x-original-queue": self.queue,
+        })
+        dead_letters.basic_publish(
+            self.topology.dead_letter_exchange,
+            self.queue,
+            body,
+            pika.BasicProperties(
+                content_type=properties.content_type,
+                delivery_mode=pika.DeliveryMode.Persistent,
+                message_id=properties.message_id,
+                correlation_id=properties.correlation_id,
+                type=properties.type,
+                headers=headers,
+            ),
+        )
+        channel.basic_ack(method.delivery_tag)
+        self.dead_lettered += 1

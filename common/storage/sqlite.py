@@ -1,0 +1,310 @@
+"""SQLite adapter: the embedded default storage.
+
+One file per service, WAL mode so readers never block the writer, one
+connection per process and thread (opened lazily, reopened after a fork).
+Each collection is a table ``(id, rev, doc)`` with the aggregate stored as a
+JSON document; queried paths get expression indexes on ``json_extract`` so a
+lookup costs the same at 100 documents or 100,000.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .base import (
+    Collection,
+    CollectionSpec,
+    DuplicateKeyError,
+    OutboxMessage,
+    Query,
+    StorageUnavailable,
+    Store,
+)
+
+_SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_UNAVAILABLE_MARKERS = ("locked", "readonly", "unable to open", "disk i/o", "busy", "read-only")
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _expr(path: str) -> str:
+    if path == "id":
+        return "id"
+    if not _SAFE_PATH.match(path):
+        raise ValueError(f"invalid document path {path!r}")
+    return f"json_extract(doc, '$.{path}')"
+
+
+def _translate(exc: sqlite3.Error) -> Exception:
+    message = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError) or any(m in message for m in _UNAVAILABLE_MARKERS):
+        return StorageUnavailable(f"sqlite: {exc}")
+    return exc
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | os.PathLike[str], busy_timeout_ms: int = 5000):
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._collections: dict[str, SQLiteCollection] = {}
+        self._schema_ready = False
+
+    # -- connections -------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000,
+                check_same_thread=True,
+            )
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageUnavailable(f"sqlite: cannot open {self.path}: {exc}") from exc
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid() or local.conn is None:
+            local.conn = self._connect()
+            local.pid = os.getpid()
+            if not self._schema_ready:
+                self._create_schema(local.conn)
+        return local.conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self.conn
+        except sqlite3.Error as exc:
+            self._drop_connection()
+            translated = _translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: the write lock is taken up front, so two
+        writers queue on ``busy_timeout`` instead of deadlocking on upgrade."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._drop_connection()
+            raise _translate(exc) from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._drop_connection()
+            translated = _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS outbox ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+                " routing_key TEXT NOT NULL, body TEXT NOT NULL, correlation_id TEXT)"
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        self._schema_ready = True
+
+    # -- Store -------------------------------------------------------------
+    def collection(self, spec: CollectionSpec) -> "SQLiteCollection":
+        existing = self._collections.get(spec.name)
+        if existing is None:
+            existing = SQLiteCollection(self, spec)
+            existing.ensure_schema()
+            self._collections[spec.name] = existing
+        return existing
+
+    def add_events(self, conn: sqlite3.Connection, events: Sequence[OutboxMessage]) -> None:
+        conn.executemany(
+            "INSERT INTO outbox (id, routing_key, body, correlation_id) VALUES (?, ?, ?, ?)",
+            [(e.id, e.routing_key, e.body, e.correlation_id) for e in events],
+        )
+
+    def pending_events(self, limit: int = 100) -> list[OutboxMessage]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT id, routing_key, body, correlation_id FROM outbox ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [OutboxMessage(*row) for row in rows]
+
+    def mark_published(self, event_ids: Iterable[str]) -> None:
+        ids = list(event_ids)
+        if not ids:
+            return
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.execute("SELECT 1").fetchone()
+            if conn.execute("PRAGMA query_only").fetchone()[0]:
+                raise StorageUnavailable("sqlite: database is read-only")
+        if not os.access(self.path, os.W_OK):
+            raise StorageUnavailable(f"sqlite: {self.path} is not writable")
+
+    def close(self) -> None:
+        self._drop_connection()
+
+
+class SQLiteCollection(Collection):
+    def __init__(self, store: SQLiteStore, spec: CollectionSpec):
+        if not _SAFE_PATH.match(spec.name):
+            raise ValueError(f"invalid collection name {spec.name!r}")
+        self.store = store
+        self.spec = spec
+        self.table = f'"{spec.name}"'
+
+    def ensure_schema(self) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                " id TEXT PRIMARY KEY, rev INTEGER NOT NULL, doc TEXT NOT NULL)"
+            )
+            for index in self.spec.indexes:
+                columns = ", ".join(_expr(f) for f in index.fields)
+                unique = "UNIQUE " if index.unique else ""
+                conn.execute(
+                    f'CREATE {unique}INDEX IF NOT EXISTS "{self.spec.name}_{index.name}" '
+                    f"ON {self.table} ({columns})"
+                )
+
+    def _duplicate(self, exc: sqlite3.IntegrityError) -> DuplicateKeyError:
+        message = str(exc)
+        for index in self.spec.indexes:
+            if index.unique and f"{self.spec.name}_{index.name}" in message:
+                return DuplicateKeyError(index.fields)
+        if "json_extract" in message:
+            for index in self.spec.indexes:
+                if index.unique and all(f"$.{f}'" in message for f in index.fields):
+                    return DuplicateKeyError(index.fields)
+        return DuplicateKeyError(("id",))
+
+    @staticmethod
+    def _row(row: tuple[str, int, str]) -> dict[str, Any]:
+        doc = json.loads(row[2])
+        doc["id"] = row[0]
+        doc["_rev"] = row[1]
+        return doc
+
+    @staticmethod
+    def _body(doc: dict[str, Any]) -> str:
+        return _dumps({k: v for k, v in doc.items() if k not in ("id", "_rev")})
+
+    def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    f"INSERT INTO {self.table} (id, rev, doc) VALUES (?, 1, ?)",
+                    (doc["id"], self._body(doc)),
+                )
+                self.store.add_events(conn, events)
+        except sqlite3.IntegrityError as exc:
+            raise self._duplicate(exc) from exc
+        return {**doc, "_rev": 1}
+
+    def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+        rev = doc.get("_rev")
+        try:
+            with self.store.transaction() as conn:
+                cursor = conn.execute(
+                    f"UPDATE {self.table} SET rev = rev + 1, doc = ? WHERE id = ? AND rev = ?",
+                    (self._body(doc), doc["id"], rev),
+                )
+                if cursor.rowcount != 1:
+                    return None
+                self.store.add_events(conn, events)
+        except sqlite3.IntegrityError as exc:
+            raise self._duplicate(exc) from exc
+        return {**doc, "_rev": rev + 1}
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                f"SELECT id, rev, doc FROM {self.table} WHERE id = ?", (doc_id,)
+            ).fetchone()
+        return self._row(row) if row else None
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for path, value in query.equals.items():
+            if value is None:
+                clauses.append(f"{_expr(path)} IS NULL")
+            else:
+                clauses.append(f"{_expr(path)} = ?")
+                params.append(value)
+        for path, values in query.any_of.items():
+            values = list(values)
+            if not values:
+                clauses.append("0")
+                continue
+            clauses.append(f"{_expr(path)} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        for path, bound in query.less_than.items():
+            clauses.append(f"{_expr(path)} < ?")
+            params.append(bound)
+        for path, bound in query.at_least.items():
+            clauses.append(f"{_expr(path)} >= ?")
+            params.append(bound)
+        if query.search:
+            paths, text = query.search
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            ors = [f"lower({_expr(p)}) LIKE ? ESCAPE '\\'" for p in paths]
+            clauses.append("(" + " OR ".join(ors) + ")")
+            params.extend([f"%{escaped}%"] * len(paths))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        where, params = self._where(query)
+        order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.sort]
+        order.append("id ASC")
+        sql = f"SELECT id, rev, doc FROM {self.table}{where} ORDER BY {', '.join(order)}"
+        if limit is not None or skip:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else limit, skip]
+        with self.store.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [self._row(r) for r in rows]
+
+    def count(self, query: Query) -> int:
+        where, params = self._where(query)
+        with self.store.read() as conn:
+            return conn.execute(f"SELECT count(*) FROM {self.table}{where}", params).fetchone()[0]
+
+    def delete(self, doc_id: str) -> bool:
+        with self.store.transaction() as conn:
+            return conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (doc_id,)).rowcount == 1

@@ -1,0 +1,75 @@
+"""The background process of a service: its outbox relay, its consumers and
+its periodic jobs, each in its own thread with its own connections.
+
+SIGTERM or SIGINT stops taking new work, lets each thread finish the message
+in hand (unacked ones return to the queue) and exits.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from common.messaging import BrokerUnavailable, check_broker
+
+log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Periodic:
+    """Call ``job`` every ``interval`` seconds; an exception is logged, not fatal."""
+
+    name: str
+    interval: float
+    job: Callable[[], object]
+
+    def __post_init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.job()
+            except Exception:  # noqa: BLE001
+                log.exception("periodic job %s failed", self.name)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def run_worker(service: str, amqp_url: str, parts: list[Runnable], install_signals: bool = True) -> None:
+    try:
+        check_broker(amqp_url)
+    except BrokerUnavailable as exc:
+        log.error("%s (the worker keeps retrying)", exc)
+    stopped = threading.Event()
+
+    def shutdown(signum, _frame):
+        log.info("%s worker: signal %s, finishing in-flight work", service, signum)
+        stopped.set()
+
+    if install_signals:
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+    threads = [threading.Thread(target=p.run, name=type(p).__name__, daemon=True) for p in parts]
+    for thread in threads:
+        thread.start()
+    log.info("%s worker running %d parts", service, len(parts))
+    while not stopped.wait(0.5):
+        for thread in threads:
+            if not thread.is_alive():
+                log.error("%s worker: %s died, exiting so the supervisor restarts us", service, thread.name)
+                stopped.set()
+    for part in parts:
+        part.stop()
+    for thread in threads:
+        thread.join(timeout=15)
+    log.info("%s worker stopped", service)

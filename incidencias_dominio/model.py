@@ -1,0 +1,599 @@
+"""The incident aggregate (``Incidencia``) and its value objects.
+
+Callers pass in every id and every instant (``at``): the domain never reads
+the clock nor generates ids, so it is deterministic and replicas agree.
+Instants are timezone-aware and stored in UTC; snapshots render them as
+fixed-width RFC 3339 strings (``2024-05-01T10:00:00.000000Z``), which also
+sort chronologically as plain strings.
+
+Decisions worth knowing:
+
+- ``version`` counts state changes. Every transition and every data change
+  (``cambiar_datos``) adds exactly 1, appends one ``historial`` entry and sets
+  ``actualizada_en``. A refused call changes nothing.
+- A data change is recorded in ``historial`` with ``de == a`` and a
+  ``cambios`` map ``{campo: {"de": old, "a": new}}``; assignments record the
+  assignee the same way under ``asignada_a``.
+- ``historial[].por`` keeps only ``{id, rol}``: no personal data there.
+- ``cerrada_en`` is when the incident reached a final state, ``cerrada`` or
+  ``cancelada`` (``estado`` tells which). There is no ``cancelada_en``.
+- ``reabrir`` keeps ``asignada_a`` (the incident goes back to the same
+  employee) and keeps ``resolucion``/``resuelta_en`` as the last proposal,
+  now rejected; resolving again replaces them.
+- Comments are not versioned: both services write them, each keyed by its
+  own id, and replicas merge them as a union. ``comentar`` neither bumps
+  ``version`` nor touches ``actualizada_en`` (the time of the last versioned
+  change), so the two services never both write a versioned field. Comments
+  are refused (``IncidentClosed``) once the incident is cerrada/cancelada.
+- Malformed arguments raise ``ValueError``; the HTTP schemas validate input
+  first, so reaching one is a programming error rather than a user error.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Iterable, Mapping
+
+from .state_machine import (
+    FINAL_STATES,
+    Estado,
+    IncidentClosed,
+    check_data_change,
+    check_transition,
+    owner_of,
+)
+
+EVENTO_ABIERTA = "incidencia.abierta"
+EVENTO_ASIGNADA = "incidencia.asignada"
+EVENTO_EN_CURSO = "incidencia.en_curso"
+EVENTO_RESUELTA = "incidencia.resuelta"
+EVENTO_CERRADA = "incidencia.cerrada"
+EVENTO_REABIERTA = "incidencia.reabierta"
+EVENTO_CANCELADA = "incidencia.cancelada"
+EVENTO_ACTUALIZADA = "incidencia.actualizada"
+EVENTO_COMENTADA = "incidencia.comentada"
+EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
+
+ROL_CLIENTE = "cliente"
+NOMBRE_ANONIMO = "Cliente eliminado"
+MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
+
+
+class Prioridad(str, Enum):
+    BAJA = "baja"
+    MEDIA = "media"
+    ALTA = "alta"
+    CRITICA = "critica"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def rank(self) -> int:
+        """0 for baja … 3 for critica: sort by ``-rank`` for most urgent first."""
+        return _RANKS[self]
+
+
+_RANKS = {Prioridad.BAJA: 0, Prioridad.MEDIA: 1, Prioridad.ALTA: 2, Prioridad.CRITICA: 3}
+
+
+# --- instants ---------------------------------------------------------------
+
+def utc(at: datetime) -> datetime:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise ValueError(f"a timezone-aware datetime is required, got {at!r}")
+    return at.astimezone(timezone.utc)
+
+
+def format_instant(at: datetime) -> str:
+    return utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_instant(text: str) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError(f"an RFC 3339 string is required, got {text!r}")
+    return utc(datetime.fromisoformat(text))
+
+
+def _format_opt(at: datetime | None) -> str | None:
+    return None if at is None else format_instant(at)
+
+
+def _parse_opt(text: str | None) -> datetime | None:
+    return None if text is None else parse_instant(text)
+
+
+# --- value objects ------------------------------------------------------------
+
+def _text(value: Any, name: str, *, blank: bool = False) -> str:
+    if not isinstance(value, str) or (not blank and not value.strip()):
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _opt_text(value: Any, name: str) -> str | None:
+    return None if value is None else _text(value, name, blank=True)
+
+
+def _flat(cls, value: Any):
+    """Build a flat value object from itself or from a mapping (extra keys ignored)."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{cls.__name__} expects a mapping, got {value!r}")
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in value.items() if k in names})
+    except TypeError as exc:
+        raise ValueError(f"invalid {cls.__name__}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Cliente:
+    id: str
+    nombre: str
+    anonimizado: bool = False
+
+    def __post_init__(self) -> None:
+        _text(self.id, "cliente.id")
+        _text(self.nombre, "cliente.nombre", blank=True)
+        object.__setattr__(self, "anonimizado", bool(self.anonimizado))
+
+    @classmethod
+    def of(cls, value: Cliente | Mapping[str, Any]) -> Cliente:
+        return _flat(cls, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "nombre": self.nombre, "anonimizado": self.anonimizado}
+
+
+@dataclass(frozen=True)
+class Producto:
+    referencia: str
+    nombre: str
+    pedido: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self.referencia, "producto.referencia")
+        _text(self.nombre, "producto.nombre", blank=True)
+        _opt_text(self.pedido, "producto.pedido")
+
+    @classmethod
+    def of(cls, value: Producto | Mapping[str, Any]) -> Producto:
+        return _flat(cls, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"referencia": self.referencia, "nombre": self.nombre, "pedido": self.pedido}
+
+
+@dataclass(frozen=True)
+class EmpleadoRef:
+    """An employee as an incident mentions it: ``{id, nombre}``."""
+
+    id: str
+    nombre: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self.id, "empleado.id")
+        _opt_text(self.nombre, "empleado.nombre")
+
+    @classmethod
+    def of(cls, value: EmpleadoRef | Mapping[str, Any]) -> EmpleadoRef:
+        return _flat(cls, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "nombre": self.nombre}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever performs an action: ``{id, rol, nombre?}`` (rol as in tokens)."""
+
+    id: str
+    rol: str
+    nombre: str | None = None
+
+    def __post_init__(self) -> None:
+        _text(self.id, "actor.id")
+        _text(self.rol, "actor.rol")
+        _opt_text(self.nombre, "actor.nombre")
+
+    @classmethod
+    def of(cls, value: Actor | Mapping[str, Any]) -> Actor:
+        return _flat(cls, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "rol": self.rol, "nombre": self.nombre}
+
+
+SISTEMA = Actor(id="sistema", rol="sistema")
+"""The actor of automatic actions (auto-close, auto-assignment)."""
+
+
+@dataclass(frozen=True)
+class EntradaHistorial:
+    de: Estado | None
+    a: Estado
+    por: Actor  # id and rol only
+    en: datetime
+    motivo: str | None = None
+    cambios: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "de": None if self.de is None else self.de.value,
+            "a": self.a.value,
+            "por": {"id": self.por.id, "rol": self.por.rol},
+            "en": format_instant(self.en),
+            "motivo": self.motivo,
+        }
+        if self.cambios is not None:
+            d["cambios"] = copy.deepcopy(self.cambios)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EntradaHistorial:
+        por = d["por"]
+        return cls(
+            de=None if d.get("de") is None else Estado(d["de"]),
+            a=Estado(d["a"]),
+            por=Actor(id=por["id"], rol=por["rol"]),
+            en=parse_instant(d["en"]),
+            motivo=_opt_text(d.get("motivo"), "motivo"),
+            cambios=copy.deepcopy(d.get("cambios")),
+        )
+
+
+@dataclass(frozen=True)
+class Comentario:
+    id: str
+    autor: Actor
+    texto: str
+    interna: bool
+    creado_en: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "autor": self.autor.to_dict(),
+            "texto": self.texto,
+            "interna": self.interna,
+            "creado_en": format_instant(self.creado_en),
+        }
+
+    @classmethod
+    def of(cls, value: Comentario | Mapping[str, Any]) -> Comentario:
+        """From itself or from its snapshot form."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(
+                id=_text(value["id"], "comentario.id"),
+                autor=Actor.of(value["autor"]),
+                texto=_text(value["texto"], "comentario.texto"),
+                interna=bool(value.get("interna", False)),
+                creado_en=parse_instant(value["creado_en"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"invalid comentario: {exc!r}") from None
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        return (self.creado_en, self.id)
+
+
+@dataclass(frozen=True)
+class Resolucion:
+    texto: str
+    por: EmpleadoRef
+    en: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"texto": self.texto, "por": self.por.to_dict(), "en": format_instant(self.en)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Resolucion:
+        return cls(texto=d["texto"], por=EmpleadoRef.of(d["por"]), en=parse_instant(d["en"]))
+
+
+def ordenar_comentarios(comentarios: Iterable[Comentario]) -> list[Comentario]:
+    """Union by id (the first occurrence wins), ordered by creado_en then id."""
+    by_id: dict[str, Comentario] = {}
+    for c in comentarios:
+        by_id.setdefault(c.id, c)
+    return sorted(by_id.values(), key=lambda c: c.sort_key)
+
+
+def _categoria(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"categoria must be a string, got {value!r}")
+    return value.strip() or None
+
+
+def _ref_dict(ref: EmpleadoRef | None) -> dict[str, Any] | None:
+    return None if ref is None else ref.to_dict()
+
+
+# --- the aggregate ---------------------------------------------------------------
+
+@dataclass
+class Incidencia:
+    id: str
+    cliente: Cliente
+    producto: Producto
+    titulo: str
+    descripcion: str
+    categoria: str | None
+    prioridad: Prioridad
+    estado: Estado
+    version: int
+    creada_en: datetime
+    actualizada_en: datetime
+    asignada_a: EmpleadoRef | None = None
+    historial: list[EntradaHistorial] = field(default_factory=list)
+    comentarios: list[Comentario] = field(default_factory=list)
+    resolucion: Resolucion | None = None
+    resuelta_en: datetime | None = None
+    cerrada_en: datetime | None = None
+    motivo_reapertura: str | None = None
+
+    @property
+    def propietario(self) -> str | None:
+        """The service that may change the incident now (None once final)."""
+        return owner_of(self.estado)
+
+    @property
+    def es_final(self) -> bool:
+        return self.estado in FINAL_STATES
+
+    @classmethod
+    def abrir(
+        cls,
+        id: str,
+        cliente: Cliente | Mapping[str, Any],
+        producto: Producto | Mapping[str, Any],
+        titulo: str,
+        descripcion: str,
+        categoria: str | None,
+        prioridad: Prioridad | str,
+        at: datetime,
+    ) -> Incidencia:
+        """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``."""
+        cliente = Cliente.of(cliente)
+        at = utc(at)
+        return cls(
+            id=_text(id, "id"),
+            cliente=cliente,
+            producto=Producto.of(producto),
+            titulo=_text(titulo, "titulo"),
+            descripcion=_text(descripcion, "descripcion"),
+            categoria=_categoria(categoria),
+            prioridad=Prioridad(prioridad),
+            estado=Estado.ABIERTA,
+            version=1,
+            creada_en=at,
+            actualizada_en=at,
+            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, ROL_CLIENTE), at)],
+        )
+
+    # -- transitions: each validates everything before changing anything --
+
+    def _record(
+        self,
+        destino: Estado,
+        por: Actor,
+        at: datetime,
+        motivo: str | None = None,
+        cambios: dict[str, Any] | None = None,
+    ) -> None:
+        self.historial.append(
+            EntradaHistorial(self.estado, destino, Actor(por.id, por.rol), at, motivo, cambios)
+        )
+        self.estado = destino
+        self.version += 1
+        self.actualizada_en = at
+
+    def asignar(
+        self,
+        servicio: str,
+        empleado: EmpleadoRef | Mapping[str, Any],
+        por: Actor | Mapping[str, Any],
+        at: datetime,
+    ) -> str:
+        """Assign or reassign (abierta|reabierta|asignada|en_curso → asignada)."""
+        check_transition(servicio, self.estado, Estado.ASIGNADA)
+        empleado, por, at = EmpleadoRef.of(empleado), Actor.of(por), utc(at)
+        cambios = {"asignada_a": {"de": _ref_dict(self.asignada_a), "a": empleado.to_dict()}}
+        self.asignada_a = empleado
+        self._record(Estado.ASIGNADA, por, at, cambios=cambios)
+        return EVENTO_ASIGNADA
+
+    def iniciar(self, servicio: str, por: Actor | Mapping[str, Any], at: datetime) -> str:
+        check_transition(servicio, self.estado, Estado.EN_CURSO)
+        self._record(Estado.EN_CURSO, Actor.of(por), utc(at))
+        return EVENTO_EN_CURSO
+
+    def resolver(
+        self, servicio: str, texto: str, por: Actor | Mapping[str, Any], at: datetime
+    ) -> str:
+        check_transition(servicio, self.estado, Estado.RESUELTA)
+        texto, por, at = _text(texto, "texto"), Actor.of(por), utc(at)
+        self.resolucion = Resolucion(texto, EmpleadoRef(por.id, por.nombre), at)
+        self.resuelta_en = at
+        self._record(Estado.RESUELTA, por, at)
+        return EVENTO_RESUELTA
+
+    def cerrar(
+        self,
+        servicio: str,
+        por: Actor | Mapping[str, Any],
+        at: datetime,
+        automatico: bool = False,
+    ) -> str:
+        """The customer accepts the solution, or it auto-closes (``por=SISTEMA``)."""
+        check_transition(servicio, self.estado, Estado.CERRADA)
+        por, at = Actor.of(por), utc(at)
+        self.cerrada_en = at
+        self._record(
+            Estado.CERRADA, por, at, motivo=MOTIVO_CIERRE_AUTOMATICO if automatico else None
+        )
+        return EVENTO_CERRADA
+
+    def reabrir(
+        self, servicio: str, motivo: str, por: Actor | Mapping[str, Any], at: datetime
+    ) -> str:
+        check_transition(servicio, self.estado, Estado.REABIERTA)
+        motivo, por, at = _text(motivo, "motivo"), Actor.of(por), utc(at)
+        self.motivo_reapertura = motivo
+        self._record(Estado.REABIERTA, por, at, motivo=motivo)
+        return EVENTO_REABIERTA
+
+    def cancelar(
+        self,
+        servicio: str,
+        por: Actor | Mapping[str, Any],
+        at: datetime,
+        motivo: str | None = None,
+    ) -> str:
+        check_transition(servicio, self.estado, Estado.CANCELADA)
+        motivo, por, at = _opt_text(motivo, "motivo"), Actor.of(por), utc(at)
+        self.cerrada_en = at
+        self._record(Estado.CANCELADA, por, at, motivo=motivo)
+        return EVENTO_CANCELADA
+
+    def cambiar_datos(
+        self,
+        servicio: str,
+        prioridad: Prioridad | str | None = None,
+        categoria: str | None = None,
+        *,
+        por: Actor | Mapping[str, Any],
+        at: datetime,
+    ) -> str | None:
+        """Change prioridad and/or categoria (None: unchanged; ``""`` clears
+        categoria). Returns None, changing nothing, when the values are the
+        current ones."""
+        check_data_change(servicio, self.estado)
+        nueva_prioridad = self.prioridad if prioridad is None else Prioridad(prioridad)
+        nueva_categoria = self.categoria if categoria is None else _categoria(categoria)
+        por, at = Actor.of(por), utc(at)
+        cambios: dict[str, Any] = {}
+        if nueva_prioridad != self.prioridad:
+            cambios["prioridad"] = {"de": self.prioridad.value, "a": nueva_prioridad.value}
+        if nueva_categoria != self.categoria:
+            cambios["categoria"] = {"de": self.categoria, "a": nueva_categoria}
+        if not cambios:
+            return None
+        self.prioridad, self.categoria = nueva_prioridad, nueva_categoria
+        self._record(self.estado, por, at, cambios=cambios)
+        return EVENTO_ACTUALIZADA
+
+    # -- unversioned local changes --
+
+    def comentar(
+        self,
+        comentario_id: str,
+        autor: Actor | Mapping[str, Any],
+        texto: str,
+        interna: bool,
+        at: datetime,
+    ) -> str | None:
+        """Append a comment; returns ``EVENTO_COMENTADA``, or None when a
+        comment with that id is already there (a retried request)."""
+        if any(c.id == comentario_id for c in self.comentarios):
+            return None
+        if self.es_final:
+            raise IncidentClosed(self.estado)
+        autor = Actor.of(autor)
+        if self.cliente.anonimizado and self._es_del_cliente(autor):
+            autor = Actor(autor.id, autor.rol, NOMBRE_ANONIMO)
+        comentario = Comentario(
+            _text(comentario_id, "comentario_id"), autor, _text(texto, "texto"), bool(interna), utc(at)
+        )
+        self.comentarios = ordenar_comentarios([*self.comentarios, comentario])
+        return EVENTO_COMENTADA
+
+    def _es_del_cliente(self, autor: Actor) -> bool:
+        return autor.rol == ROL_CLIENTE and autor.id == self.cliente.id
+
+    def anonimizar_cliente(self) -> bool:
+        """Erase the customer's personal data here (name, also on their
+        comments). Idempotent, unversioned: every replica does it on
+        ``cliente.eliminado``. Returns whether anything changed."""
+        antes = (self.cliente, self.comentarios)
+        self.cliente = Cliente(self.cliente.id, NOMBRE_ANONIMO, anonimizado=True)
+        self.comentarios = [
+            Comentario(c.id, Actor(c.autor.id, c.autor.rol, NOMBRE_ANONIMO), c.texto, c.interna, c.creado_en)
+            if self._es_del_cliente(c.autor)
+            else c
+            for c in self.comentarios
+        ]
+        return (self.cliente, self.comentarios) != antes
+
+    # -- snapshots --
+
+    def to_snapshot(self, incluir_internas: bool) -> dict[str, Any]:
+        """The JSON-safe full state. Internal notes only if ``incluir_internas``:
+        pass False for anything the customer-facing side may see."""
+        return {
+            "id": self.id,
+            "cliente": self.cliente.to_dict(),
+            "producto": self.producto.to_dict(),
+            "titulo": self.titulo,
+            "descripcion": self.descripcion,
+            "categoria": self.categoria,
+            "prioridad": self.prioridad.value,
+            "estado": self.estado.value,
+            "asignada_a": _ref_dict(self.asignada_a),
+            "version": self.version,
+            "historial": [e.to_dict() for e in self.historial],
+            "comentarios": [
+                c.to_dict() for c in self.comentarios if incluir_internas or not c.interna
+            ],
+            "resolucion": None if self.resolucion is None else self.resolucion.to_dict(),
+            "creada_en": format_instant(self.creada_en),
+            "actualizada_en": format_instant(self.actualizada_en),
+            "resuelta_en": _format_opt(self.resuelta_en),
+            "cerrada_en": _format_opt(self.cerrada_en),
+            "motivo_reapertura": self.motivo_reapertura,
+        }
+
+    @classmethod
+    def from_snapshot(cls, d: Mapping[str, Any]) -> Incidencia:
+        """Inverse of ``to_snapshot``; unknown keys are ignored, missing
+        optional ones take their empty value. Raises ValueError if malformed."""
+        try:
+            version = d["version"]
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise ValueError(f"version must be a positive integer, got {version!r}")
+            creada_en = parse_instant(d["creada_en"])
+            resolucion = d.get("resolucion")
+            asignada_a = d.get("asignada_a")
+            return cls(
+                id=_text(d["id"], "id"),
+                cliente=Cliente.of(d["cliente"]),
+                producto=Producto.of(d["producto"]),
+                titulo=_text(d["titulo"], "titulo"),
+                descripcion=_text(d["descripcion"], "descripcion"),
+                categoria=_categoria(d.get("categoria")),
+                prioridad=Prioridad(d["prioridad"]),
+                estado=Estado(d["estado"]),
+                version=version,
+                creada_en=creada_en,
+                actualizada_en=_parse_opt(d.get("actualizada_en")) or creada_en,
+                asignada_a=None if asignada_a is None else EmpleadoRef.of(asignada_a),
+                historial=[EntradaHistorial.from_dict(e) for e in d.get("historial") or ()],
+                comentarios=ordenar_comentarios(
+                    Comentario.of(c) for c in d.get("comentarios") or ()
+                ),
+                resolucion=None if resolucion is None else Resolucion.from_dict(resolucion),
+                resuelta_en=_parse_opt(d.get("resuelta_en")),
+                cerrada_en=_parse_opt(d.get("cerrada_en")),
+                motivo_reapertura=_opt_text(d.get("motivo_reapertura"), "motivo_reapertura"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"invalid incident snapshot: {exc!r}") from None

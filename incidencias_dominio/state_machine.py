@@ -1,0 +1,156 @@
+"""Incident states, which service owns each one, and the allowed transitions.
+
+Both incident services hold a full replica of every incident. There is never
+more than one writer because every state has exactly one owning service and
+only the owner of the current state may change it; ownership passes with the
+event that leaves the state. Final states have no owner: nobody changes them.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+APERTURA = "apertura"
+RESOLUCION = "resolucion"
+SERVICIOS = frozenset({APERTURA, RESOLUCION})
+
+
+class Estado(str, Enum):
+    ABIERTA = "abierta"
+    ASIGNADA = "asignada"
+    EN_CURSO = "en_curso"
+    RESUELTA = "resuelta"
+    REABIERTA = "reabierta"
+    CERRADA = "cerrada"
+    CANCELADA = "cancelada"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+OWNERS: dict[Estado, str | None] = {
+    Estado.ABIERTA: RESOLUCION,
+    Estado.ASIGNADA: RESOLUCION,
+    Estado.EN_CURSO: RESOLUCION,
+    Estado.REABIERTA: RESOLUCION,
+    Estado.RESUELTA: APERTURA,
+    Estado.CERRADA: None,
+    Estado.CANCELADA: None,
+}
+
+FINAL_STATES = frozenset({Estado.CERRADA, Estado.CANCELADA})
+
+# States a customer may still withdraw (through resolucion, which owns them).
+CANCELLABLE_STATES = frozenset(
+    {Estado.ABIERTA, Estado.ASIGNADA, Estado.EN_CURSO, Estado.REABIERTA}
+)
+
+# States whose data (prioridad, categoria) may change: exactly the ones
+# resolucion owns, so the change is written by the same single writer.
+EDITABLE_STATES = frozenset(e for e, owner in OWNERS.items() if owner == RESOLUCION)
+
+ALLOWED_TRANSITIONS: frozenset[tuple[Estado, Estado]] = frozenset(
+    {
+        (Estado.ABIERTA, Estado.ASIGNADA),
+        (Estado.ASIGNADA, Estado.EN_CURSO),
+        (Estado.ASIGNADA, Estado.ASIGNADA),  # reassign
+        (Estado.EN_CURSO, Estado.ASIGNADA),  # reassign
+        (Estado.ASIGNADA, Estado.RESUELTA),
+        (Estado.EN_CURSO, Estado.RESUELTA),
+        (Estado.RESUELTA, Estado.CERRADA),
+        (Estado.RESUELTA, Estado.REABIERTA),
+        (Estado.REABIERTA, Estado.ASIGNADA),
+    }
+    | {(estado, Estado.CANCELADA) for estado in CANCELLABLE_STATES}
+)
+
+
+class IncidentConflict(Exception):
+    """Base of the domain refusals; the HTTP layer answers them with 409."""
+
+    def __init__(self, estado_actual: Estado, message: str):
+        super().__init__(message)
+        self.estado_actual = Estado(estado_actual)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"estado_actual": self.estado_actual.value}
+
+
+class NotOwner(IncidentConflict):
+    """The calling service does not own the current state (``propietario``
+    is ``None`` for final states, which nobody may change)."""
+
+    def __init__(self, estado_actual: Estado, propietario: str | None):
+        estado_actual = Estado(estado_actual)
+        if propietario is None:
+            message = f"incident is {estado_actual.value}, a final state"
+        else:
+            message = f"incident is {estado_actual.value}, owned by {propietario}"
+        super().__init__(estado_actual, message)
+        self.propietario = propietario
+
+    def as_dict(self) -> dict[str, object]:
+        return {"estado_actual": self.estado_actual.value, "propietario": self.propietario}
+
+
+class TransitionNotAllowed(IncidentConflict):
+    def __init__(self, estado_actual: Estado, destino: Estado):
+        estado_actual, destino = Estado(estado_actual), Estado(destino)
+        super().__init__(
+            estado_actual, f"cannot go from {estado_actual.value} to {destino.value}"
+        )
+        self.destino = destino
+
+    def as_dict(self) -> dict[str, object]:
+        return {"estado_actual": self.estado_actual.value, "destino": self.destino.value}
+
+
+class IncidentClosed(IncidentConflict):
+    """Comments are refused once the incident reached a final state."""
+
+    def __init__(self, estado_actual: Estado):
+        estado_actual = Estado(estado_actual)
+        super().__init__(estado_actual, f"incident is {estado_actual.value}, a final state")
+
+
+def owner_of(estado: Estado) -> str | None:
+    return OWNERS[Estado(estado)]
+
+
+def is_final(estado: Estado) -> bool:
+    return Estado(estado) in FINAL_STATES
+
+
+def check_servicio(servicio: str) -> str:
+    if servicio not in SERVICIOS:
+        raise ValueError(f"unknown service {servicio!r}")
+    return servicio
+
+
+def check_owner(servicio: str, actual: Estado) -> None:
+    """Raise NotOwner unless ``servicio`` owns ``actual``."""
+    check_servicio(servicio)
+    propietario = owner_of(actual)
+    if propietario is None or propietario != servicio:
+        raise NotOwner(actual, propietario)
+
+
+def check_transition(servicio: str, actual: Estado, destino: Estado) -> None:
+    """Ownership first, then the transition table."""
+    check_owner(servicio, actual)
+    if (Estado(actual), Estado(destino)) not in ALLOWED_TRANSITIONS:
+        raise TransitionNotAllowed(actual, destino)
+
+
+def check_data_change(servicio: str, actual: Estado) -> None:
+    """A change of data without a change of state (recorded as ``de == a``)."""
+    check_owner(servicio, actual)
+    if Estado(actual) not in EDITABLE_STATES:
+        raise TransitionNotAllowed(actual, actual)
+
+
+def can_transition(servicio: str, actual: Estado, destino: Estado) -> bool:
+    try:
+        check_transition(servicio, actual, destino)
+    except IncidentConflict:
+        return False
+    return True
