@@ -1,0 +1,37 @@
+# Incidencias — the commands a newcomer needs. `make run`, `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit test-contract test-integration test-e2e bench clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## Run the whole system (needs RabbitMQ on localhost or AMQP_URL; SQLite storage unless MONGO_URL)
+run: venv
+	$(PY) scripts/run.py
+
+## The whole test suite (needs RabbitMQ; MONGO_URL adds a real MongoDB to the storage tests)
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-contract: venv
+	$(PY) -m pytest tests/contract $(PYTEST_ARGS)
+
+test-integration: venv
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+clean:
+	rm -rf var .pytest_cache
