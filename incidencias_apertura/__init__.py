@@ -1,0 +1,1 @@
+"""incidencias_apertura: the customer-facing incident API and its replica."""

@@ -1,0 +1,9 @@
+from pydantic import Field
+
+from common.config import Settings
+
+
+class AperturaSettings(Settings):
+    service_name: str = "incidencias_apertura"
+    autocierre_dias: float = Field(7, gt=0, description="Days in resuelta before closing by itself")
+    autocierre_intervalo: float = Field(60, gt=0, description="Seconds between auto-close sweeps")

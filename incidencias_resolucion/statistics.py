@@ -1,0 +1,37 @@
+"""Durations for /estadisticas, computed from the incidents' history."""
+from __future__ import annotations
+
+import statistics
+from typing import Iterable
+
+from incidencias_dominio import Estado, Incidencia
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "mediana_s": statistics.median(values) if values else None,
+        "p90_s": percentile(values, 0.9),
+        "muestras": len(values),
+    }
+
+
+def durations(incidencias: Iterable[Incidencia]) -> tuple[list[float], list[float]]:
+    """Seconds from opening to the first assignment, and to the first resolution."""
+    to_assignment: list[float] = []
+    to_resolution: list[float] = []
+    for incidencia in incidencias:
+        first_assigned = next((e.en for e in incidencia.historial if e.a == Estado.ASIGNADA), None)
+        first_resolved = next((e.en for e in incidencia.historial if e.a == Estado.RESUELTA), None)
+        if first_assigned:
+            to_assignment.append((first_assigned - incidencia.creada_en).total_seconds())
+        if first_resolved:
+            to_resolution.append((first_resolved - incidencia.creada_en).total_seconds())
+    return to_assignment, to_resolution

@@ -1,0 +1,198 @@
+"""Both incident services' event handlers wired to each other through their
+real outboxes and SQLite stores. The broker between them is replaced by a
+function that moves the outbox's events to the other side's handlers: that
+lets a test deliver them late, twice, or out of order on purpose, which the
+real RabbitMQ (exercised in tests/e2e) would not do on demand."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from common.messaging import Event, make_event
+from common.storage.sqlite import SQLiteStore
+from incidencias_apertura import events as apertura_events
+from incidencias_apertura.handlers import AperturaHandlers
+from incidencias_apertura.repository import ClienteReplica, IncidenciaRepository as AperturaIncidencias
+from incidencias_apertura.repository import NotificationRepository
+from incidencias_dominio import APERTURA, Actor, Estado, Incidencia
+from incidencias_resolucion import events as r_events
+from incidencias_resolucion.handlers import ResolucionHandlers
+from incidencias_resolucion.repository import EmpleadoReplica, IncidenciaRepository as ResolucionIncidencias
+from incidencias_resolucion.repository import ParkedEvents
+
+NOW = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
+
+
+class Side:
+    def __init__(self, store, routes):
+        self.store = store
+        self.routes = routes
+
+    def drain(self) -> list[Event]:
+        """Take every event waiting in this side's outbox."""
+        pending = self.store.pending_events(10_000)
+        self.store.mark_published(e.id for e in pending)
+        return [Event.parse(e.body) for e in pending]
+
+    def deliver(self, events) -> None:
+        for event in events:
+            handler = self.routes.get(event.tipo)
+            if handler is not None:
+                handler(event)
+
+
+@pytest.fixture
+def world(tmp_path):
+    a_store, r_store = SQLiteStore(tmp_path / "a.sqlite3"), SQLiteStore(tmp_path / "r.sqlite3")
+    apertura = AperturaHandlers(AperturaIncidencias(a_store), ClienteReplica(a_store), NotificationRepository(a_store))
+    resolucion = ResolucionHandlers(ResolucionIncidencias(r_store), EmpleadoReplica(r_store), ParkedEvents(r_store))
+    a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes()})
+    r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
+    yield apertura, resolucion, a_side, r_side
+    a_store.close()
+    r_store.close()
+
+
+def register_agent(side, empleado_id="e1", categorias=()):
+    side.deliver([make_event("empleado.registrado", {
+        "id": empleado_id, "nombre": "Eva", "apellidos": "Soporte", "rol": "agente",
+        "categorias": list(categorias), "activo": True}, "empleados")])
+
+
+def open_incident(apertura, cliente_id="c1", categoria=None) -> Incidencia:
+    incidencia = Incidencia.abrir(f"i-{random.random()}", {"id": cliente_id, "nombre": "Ana"},
+                                  {"referencia": "R", "nombre": "Radio"}, "Roto", "No va", categoria, "media", NOW)
+    apertura.incidencias.add(incidencia, {}, apertura_events.snapshot("incidencia.abierta", incidencia))
+    return incidencia
+
+
+def test_opened_incident_is_assigned_and_the_assignment_replicates(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    a_side.deliver(r_side.drain())
+    local, _ = apertura.incidencias.get(incidencia.id)
+    assert local.estado == Estado.ASIGNADA and local.asignada_a.id == "e1" and local.version == 2
+    assert resolucion.incidencias.get(incidencia.id).to_snapshot(False) == local.to_snapshot(False)
+    notes = apertura.notificaciones.list("c1", False, 0, 10)
+    assert [n["tipo"] for n in notes] == ["incidencia.asignada"]
+
+
+def test_duplicates_and_stale_events_change_nothing(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    opened = a_side.drain()
+    r_side.deliver(opened)
+    assigned = r_side.drain()
+    a_side.deliver(assigned)
+    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+        i.iniciar("resolucion", Actor("e1", "agente"), NOW + timedelta(minutes=1)), i)])
+    started = r_side.drain()
+    a_side.deliver(started)
+    before = apertura.incidencias.get(incidencia.id)[0].to_snapshot(False)
+    # Replays of every earlier event, in reverse and twice.
+    a_side.deliver(list(reversed(assigned + started)) * 2)
+    r_side.deliver(opened * 3)
+    assert apertura.incidencias.get(incidencia.id)[0].to_snapshot(False) == before
+    assert resolucion.incidencias.get(incidencia.id).estado == Estado.EN_CURSO
+    assert r_side.drain() == []  # the replayed abierta did not assign it again
+
+
+def test_a_cancellation_request_that_arrives_before_the_incident_is_not_lost(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia = open_incident(apertura)
+    opened = a_side.drain()
+    apertura.incidencias.update(incidencia.id, lambda i, e: [
+        apertura_events.cancelacion_solicitada(i, "me equivoqué", NOW)])
+    request = a_side.drain()
+    r_side.deliver(request)  # before the incident itself
+    assert resolucion.incidencias.get(incidencia.id) is None
+    r_side.deliver(opened)
+    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CANCELADA
+    a_side.deliver(r_side.drain())
+    assert apertura.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+
+
+def test_internal_notes_never_reach_apertura(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    resolucion.incidencias.update(incidencia.id, lambda i: (
+        i.comentar("n1", Actor("e1", "agente", "Eva"), "SECRETO", True, NOW), [])[1])
+    a_side.deliver(r_side.drain())
+    stored = apertura.incidencias.collection.get(incidencia.id)
+    assert "SECRETO" not in str(stored)
+    assert "SECRETO" in str(resolucion.incidencias.collection.get(incidencia.id))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_replicas_converge_whatever_the_delivery_order(world, seed):
+    apertura, resolucion, a_side, r_side = world
+    rng = random.Random(seed)
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    a_to_r, r_to_a = a_side.drain(), []
+    r_side.deliver(a_to_r)
+    r_to_a += r_side.drain()
+    # The customer comments while the agent comments and resolves.
+    apertura.incidencias.update(incidencia.id, lambda i, e: [apertura_events.comentada(i.id, {
+        "id": "cc1", "autor": {"id": "c1", "rol": "cliente", "nombre": "Ana"}, "texto": "¿Hay novedades?",
+        "interna": False, "creado_en": "2026-11-01T10:05:00.000000Z"})] if i.comentar(
+        "cc1", Actor("c1", "cliente", "Ana"), "¿Hay novedades?", False, NOW + timedelta(minutes=5)) else None)
+    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.comentada(i.id, {
+        "id": "ec1", "autor": {"id": "e1", "rol": "agente", "nombre": "Eva"}, "texto": "Mirándolo",
+        "interna": False, "creado_en": "2026-11-01T10:06:00.000000Z"})] if i.comentar(
+        "ec1", Actor("e1", "agente", "Eva"), "Mirándolo", False, NOW + timedelta(minutes=6)) else None)
+    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+        i.resolver("resolucion", "Cambiado", Actor("e1", "agente", "Eva"), NOW + timedelta(minutes=7)), i)])
+    a_to_r = a_side.drain()
+    r_to_a += r_side.drain()
+    shuffled = r_to_a * 2
+    rng.shuffle(shuffled)
+    a_side.deliver(shuffled)
+    shuffled = a_to_r * 2
+    rng.shuffle(shuffled)
+    r_side.deliver(shuffled)
+    mine = apertura.incidencias.get(incidencia.id)[0].to_snapshot(False)
+    staff = resolucion.incidencias.get(incidencia.id).to_snapshot(False)
+    assert mine == staff
+    assert mine["estado"] == "resuelta" and [c["id"] for c in mine["comentarios"]] == ["cc1", "ec1"]
+    # The customer closes; resolucion follows.
+    apertura.incidencias.update(incidencia.id, lambda i, e: [apertura_events.snapshot(
+        i.cerrar(APERTURA, Actor("c1", "cliente"), NOW + timedelta(minutes=9)), i)])
+    r_side.deliver(a_side.drain())
+    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CERRADA
+
+
+def test_auto_close_after_the_configured_days(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+        i.resolver("resolucion", "Hecho", Actor("e1", "agente"), datetime.now(timezone.utc) - timedelta(days=3)), i)])
+    a_side.deliver(r_side.drain())
+    assert apertura.close_expired(dias=7) == 0
+    assert apertura.close_expired(dias=2) == 1
+    closed = apertura.incidencias.get(incidencia.id)[0]
+    assert closed.estado == Estado.CERRADA and closed.historial[-1].por.id == "sistema"
+    r_side.deliver(a_side.drain())
+    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CERRADA
+
+
+def test_employee_deactivation_reassigns_and_incidents_wait_when_nobody_is_active(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia = open_incident(apertura, categoria="envios")
+    r_side.deliver(a_side.drain())
+    assert resolucion.incidencias.get(incidencia.id).estado == Estado.ABIERTA  # nobody to take it
+    register_agent(r_side, "e1", ["envios"])
+    assert resolucion.incidencias.get(incidencia.id).asignada_a.id == "e1"
+    register_agent(r_side, "e2", ["envios"])
+    r_side.deliver([make_event("empleado.baja", {"id": "e1", "nombre": "Eva", "apellidos": "", "rol": "agente",
+                                                 "categorias": ["envios"], "activo": False}, "empleados")])
+    assert resolucion.incidencias.get(incidencia.id).asignada_a.id == "e2"
