@@ -311,6 +311,18 @@ def test_invalid_argument_changes_nothing():
         inc.resolver(RESOLUCION, "ok", AGENTE, datetime(2024, 5, 2))
     with pytest.raises(ValueError):
         inc.asignar(RESOLUCION, {"nombre": "sin id"}, SUPERVISOR, at(100))
+    with pytest.raises(ValueError):
+        inc.cancelar(RESOLUCION, {"id": "c-1"}, at(100))  # actor without rol
+    assert inc.to_snapshot(incluir_internas=True) == before
+
+
+def test_invalid_argument_keeps_the_previous_proposal():
+    inc = en_estado(Estado.REABIERTA)
+    inc.asignar(RESOLUCION, EMPLEADO, SISTEMA, at(50))
+    before = inc.to_snapshot(incluir_internas=True)
+    assert before["resolucion"] is not None
+    with pytest.raises(ValueError):
+        inc.resolver(RESOLUCION, "", AGENTE, at(100))
     assert inc.to_snapshot(incluir_internas=True) == before
 
 
