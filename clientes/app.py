@@ -7,24 +7,20 @@ from common.http.app import ServiceState, create_service_app
 from common.http.service import build_store, readiness_checks, trusted_issuers
 from common.logs import configure_logging
 from common.throttle import LoginThrottle
-from common.tokens import TokenIssuer, TokenVerifier, load_or_create_key, load_private_key
+from common.tokens import TokenIssuer, TokenVerifier, signing_key
 
 from .api import blp, keys
 from .config import ClientesSettings
 from .repository import ClienteRepository
 
 
-def signing_key(settings: ClientesSettings):
-    if settings.jwt_private_key:
-        return load_private_key(settings.jwt_private_key)
-    return load_or_create_key(settings.keys_dir, settings.service_name)
-
-
 def create_app(settings: ClientesSettings | None = None) -> Flask:
     settings = settings or ClientesSettings()
     configure_logging(settings.service_name, settings.log_level)
     store = build_store(settings)
-    issuer = TokenIssuer(signing_key(settings), "clientes", settings.jwt_audience, settings.token_ttl_seconds)
+    issuer = TokenIssuer(signing_key(
+        settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
+        settings.keys_dir, settings.service_name), "clientes", settings.jwt_audience, settings.token_ttl_seconds)
     repository = ClienteRepository(store)
 
     def is_revoked(principal) -> bool:

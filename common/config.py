@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("var/data")
     keys_dir: Path = Path("var/keys")
-    jwt_private_key: str | None = None
+    jwt_private_key: SecretStr | None = None
     jwt_audience: str = "incidencias"
     token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     clientes_jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
@@ -87,7 +87,8 @@ class IssuerSettings(Settings):
 
     def check_production_secrets(self) -> None:
         super().check_production_secrets()
-        if is_placeholder(self.jwt_private_key):
+        key = self.jwt_private_key.get_secret_value() if self.jwt_private_key else None
+        if is_placeholder(key):
             raise ConfigError(
                 "JWT_PRIVATE_KEY must hold the PEM signing key in production"
             )

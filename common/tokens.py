@@ -74,6 +74,13 @@ def load_or_create_key(keys_dir: Path, name: str) -> Ed25519PrivateKey:
     return load_private_key(path.read_bytes())
 
 
+def signing_key(private_key_pem: str | None, keys_dir: Path, name: str) -> Ed25519PrivateKey:
+    """The issuer's key: from configuration (production), else from ``keys_dir``."""
+    if private_key_pem:
+        return load_private_key(private_key_pem)
+    return load_or_create_key(keys_dir, name)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the token's subject and role."""
@@ -157,7 +164,8 @@ class TokenVerifier:
             raise InvalidToken(f"malformed token: {exc}") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken(f"algorithm {header.get('alg')!r} not accepted")
-        issuer = self.issuers.get(unverified.get("iss"))
+        claimed = unverified.get("iss")
+        issuer = self.issuers.get(claimed) if isinstance(claimed, str) else None
         if issuer is None:
             raise InvalidToken("untrusted issuer")
         key = issuer.key_for(str(header.get("kid", "")))

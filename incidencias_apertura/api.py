@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from common.http.auth import current_principal, requires
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
+from common.http.schemas import NoBodySchema
 from common.messaging import new_id, utc_now
 from common.storage import DuplicateKeyError
 from common.storage.retry import NotFound, TooMuchContention
@@ -63,7 +64,8 @@ def _actor() -> Actor:
 
 
 def _public(incidencia: Incidencia, extras: dict | None = None) -> dict:
-    return {**incidencia.to_snapshot(incluir_internas=False), **(extras or {})}
+    return {**incidencia.to_snapshot(incluir_internas=False),
+            "cancelacion_solicitada_en": (extras or {}).get("cancelacion_solicitada_en")}
 
 
 def _own(incidencia_id: str) -> tuple[Incidencia, dict]:
@@ -173,8 +175,9 @@ def comment(data, incidencia_id: str):
 @blp.post("/incidencias/<incidencia_id>/cierre")
 @requires("cliente")
 @blp.response(200, IncidenciaSchema)
+@blp.arguments(NoBodySchema)
 @blp.alt_response(409, description="Not in resuelta")
-def close(incidencia_id: str):
+def close(_body, incidencia_id: str):
     """Accept the proposed solution: the incident is closed"""
     actor = _actor()
     return _change(incidencia_id, lambda i, _e: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)])
@@ -225,8 +228,9 @@ def list_notificaciones(args):
 
 @notificaciones.post("/notificaciones/<notificacion_id>/lectura")
 @requires("cliente")
+@notificaciones.arguments(NoBodySchema)
 @notificaciones.response(200, NotificacionSchema)
-def mark_read(notificacion_id: str):
+def mark_read(_body, notificacion_id: str):
     """Mark one notification as read"""
     try:
         return _extra("notificaciones").mark_read(current_principal().id, notificacion_id)
@@ -236,7 +240,8 @@ def mark_read(notificacion_id: str):
 
 @notificaciones.post("/notificaciones/lectura")
 @requires("cliente")
+@notificaciones.arguments(NoBodySchema)
 @notificaciones.response(200, LecturaSchema)
-def mark_all_read():
+def mark_all_read(_body):
     """Mark every notification of the caller as read"""
     return {"marcadas": _extra("notificaciones").mark_all_read(current_principal().id)}

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from common.http.auth import current_principal, requires
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
+from common.http.schemas import NoBodySchema
 from common.messaging import new_id, utc_now
 from common.storage.retry import NotFound, TooMuchContention
 from incidencias_dominio import (
@@ -137,6 +138,9 @@ def assign(data, incidencia_id: str):
                           slug="prohibido")
 
     def change(incidencia: Incidencia):
+        if (incidencia.asignada_a is not None and incidencia.asignada_a.id == empleado_id
+                and incidencia.estado in (Estado.ASIGNADA, Estado.EN_CURSO)):
+            return None  # already theirs: nothing to change, nothing to notify
         tipo = incidencia.asignar(RESOLUCION, EmpleadoRef(empleado_id, nombre), actor, utc_now())
         return [events.snapshot(tipo, incidencia)]
 
@@ -146,8 +150,9 @@ def assign(data, incidencia_id: str):
 @blp.post("/incidencias/<incidencia_id>/inicio")
 @requires(*STAFF)
 @blp.response(200, IncidenciaSchema)
+@blp.arguments(NoBodySchema)
 @blp.alt_response(409, description="Not in asignada")
-def start(incidencia_id: str):
+def start(_body, incidencia_id: str):
     """Start working on the incident (asignada → en_curso)"""
     actor = _actor()
     return _change(incidencia_id, lambda i: [events.snapshot(i.iniciar(RESOLUCION, actor, utc_now()), i)])

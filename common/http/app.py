@@ -2,6 +2,7 @@
 documents, correlation ids, OpenAPI and docs, health, metrics, auth state."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ from .problems import Problem, ProblemSchema, validation_problem
 
 log = logging.getLogger(__name__)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_TITLES = {
+    400: ("Petición no válida", "La petición no se puede interpretar"),
+    401: ("No autenticado", "Hace falta un token válido"),
+    403: ("Prohibido", "No tiene permiso para esta operación"),
+    404: ("No encontrado", "El recurso no existe"),
+    405: ("Método no permitido", "Este recurso no admite ese método"),
+    413: ("Cuerpo demasiado grande", "El cuerpo supera el tamaño máximo admitido"),
+    415: ("Tipo de contenido no admitido", "Envíe el cuerpo como application/json"),
+    500: ("Error interno", "Error inesperado; el equipo ha sido avisado"),
+}
 _LOCATIONS = {"json": "cuerpo", "query": "consulta", "path": "ruta", "headers": "cabeceras"}
 
 
@@ -53,11 +64,31 @@ class ProblemApi(flask_smorest.Api):
             else:
                 problem = validation_problem(located)
             return problem.response()
-        problem = Problem(error.code or 500, error.name, error.description, headers=data.get("headers"))
+        title, detail = _TITLES.get(error.code, (error.name, error.description))
+        problem = Problem(error.code or 500, title, detail, headers=data.get("headers"))
         response = problem.response()
         if error.code == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+
+def _refuse_unstorable_json() -> None:
+    """JSON the schemas would accept but nothing could process: nesting deep
+    enough to exhaust the parser, or lone surrogates no database can store.
+    (Malformed JSON is left to the schema layer, which names it.)"""
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except RecursionError:
+        raise Problem(400, "Cuerpo no válido", "El JSON está anidado demasiado", slug="json-no-valido") from None
+    except ValueError:
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem(400, "Cuerpo no válido", "El JSON contiene texto Unicode no válido",
+                      slug="json-no-valido") from None
+    except RecursionError:
+        raise Problem(400, "Cuerpo no válido", "El JSON está anidado demasiado", slug="json-no-valido") from None
 
 
 def create_service_app(
@@ -88,9 +119,11 @@ def create_service_app(
     def _correlation_and_content_type():
         incoming = request.headers.get("X-Correlation-ID", "")
         g.correlation_token = set_correlation_id(incoming if _CORRELATION_ID.match(incoming) else None)
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length and not request.is_json:
-            raise Problem(415, "Tipo de contenido no admitido", "Envíe el cuerpo como application/json",
-                          slug="tipo-no-admitido")
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length:
+            if not request.is_json:
+                raise Problem(415, "Tipo de contenido no admitido", "Envíe el cuerpo como application/json",
+                              slug="tipo-no-admitido")
+            _refuse_unstorable_json()
 
     @app.after_request
     def _echo_correlation(response):

@@ -8,7 +8,7 @@ import marshmallow as ma
 def text(max_length: int, **kwargs) -> ma.fields.String:
     """A string of 1..max_length characters that is not only white space."""
     return ma.fields.String(
-        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"\S", error="No puede estar vacío.")],
+        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"(?s).*\S", error="No puede estar vacío.")],
         **kwargs,
     )
 
@@ -18,6 +18,10 @@ class StrictSchema(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+class NoBodySchema(StrictSchema):
+    """For actions that take no data: any field sent is named and refused."""
 
 
 class LoginSchema(StrictSchema):

@@ -43,6 +43,10 @@ def _expr(path: str) -> str:
     return f"json_extract(doc, '$.{path}')"
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _translate(exc: sqlite3.Error) -> Exception:
     message = str(exc).lower()
     if isinstance(exc, sqlite3.OperationalError) or any(m in message for m in _UNAVAILABLE_MARKERS):
@@ -70,6 +74,8 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # SQLite's lower() folds ASCII only; searches fold like Python (and MongoDB).
+            conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailable(f"sqlite: cannot open {self.path}: {exc}") from exc
         return conn
@@ -283,7 +289,7 @@ class SQLiteCollection(Collection):
         if query.search:
             paths, text = query.search
             escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            ors = [f"lower({_expr(p)}) LIKE ? ESCAPE '\\'" for p in paths]
+            ors = [f"unicode_lower({_expr(p)}) LIKE ? ESCAPE '\\'" for p in paths]
             clauses.append("(" + " OR ".join(ors) + ")")
             params.extend([f"%{escaped}%"] * len(paths))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -22,7 +22,7 @@ PORT_VARIABLES = {
     "resolucion": "RESOLUCION_PORT", "empleados": "EMPLEADOS_PORT",
 }
 ADMIN_EMAIL = "admin@e2e.test"
-ADMIN_PASSWORD = "Admin-e2e-2026"
+ADMIN_PASSWORD = "Gestion-e2e-2026"
 
 
 def procfile_lines() -> dict[str, str]:
@@ -72,7 +72,7 @@ class System:
             log = self.workdir / f"{name}.log"
             self.logs[name] = log
             self.processes[name] = subprocess.Popen(
-                ["bash", "-c", f"exec {lines[name]}"], cwd=ROOT, env=self.env,
+                ["bash", "-c", lines[name]], cwd=ROOT, env=self.env,
                 stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.wait_ready()

@@ -1,0 +1,1 @@
+"""empleados: employee accounts, roles and skills, login and the staff token issuer."""

@@ -1,0 +1,70 @@
+"""Application factory of empleados (``gunicorn 'empleados.app:create_app()'``).
+
+The first admin: when the service starts with no active admin, it creates
+one from ``ADMIN_EMAIL`` and ``ADMIN_PASSWORD`` (and ``ADMIN_NOMBRE``,
+``ADMIN_APELLIDOS``); there is no built-in default account. Every gunicorn
+worker runs this factory, and the unique email index lets exactly one of
+them create it. More admins, or a first one without those variables:
+
+    flask --app empleados.app crear-admin --email ana@example.com --nombre Ana --apellidos Ruiz
+
+which reads the password from ``ADMIN_PASSWORD`` when set, or else prompts
+for it. An employee token stops working as soon as the account is
+deactivated or its role changes (the employee logs in again to get one with
+the new role).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from common.http.app import ServiceState, create_service_app
+from common.http.service import STAFF_ROLES, build_store, readiness_checks
+from common.logs import configure_logging
+from common.throttle import LoginThrottle
+from common.tokens import TokenIssuer, TokenVerifier, TrustedIssuer, signing_key
+
+from .api import blp, keys
+from .cli import bootstrap_admin, crear_admin_command
+from .config import EmpleadosSettings
+from .repository import EmpleadoRepository
+
+
+def create_app(settings: EmpleadosSettings | None = None) -> Flask:
+    settings = settings or EmpleadosSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    store = build_store(settings)
+    issuer = TokenIssuer(signing_key(
+        settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
+        settings.keys_dir, settings.service_name), "empleados", settings.jwt_audience, settings.token_ttl_seconds)
+    repository = EmpleadoRepository(store)
+    bootstrap_admin(repository, settings)
+
+    def is_revoked(principal) -> bool:
+        if principal.issuer != "empleados":
+            return False
+        empleado = repository.get(principal.id)
+        return empleado is None or not empleado.activo or empleado.rol != principal.rol
+
+    state = ServiceState(
+        settings=settings,
+        store=store,
+        # Only staff tokens mean anything here: customer tokens are not
+        # trusted at all (and no request waits on the clientes JWKS).
+        verifier=TokenVerifier(settings.jwt_audience, [TrustedIssuer.local(issuer, STAFF_ROLES)]),
+        is_revoked=is_revoked,
+        extra={
+            "empleados": repository,
+            "issuer": issuer,
+            "throttle": LoginThrottle(store, settings.login_max_failures, settings.login_window_seconds),
+        },
+    )
+    app, api = create_service_app(
+        "empleados", "Incidencias · empleados",
+        "Employee accounts: registration by admins, login, profile, roles, categories and "
+        "deactivation. Issues employee tokens.",
+        state, readiness_checks(settings, store),
+    )
+    api.register_blueprint(blp)
+    api.register_blueprint(keys)
+    app.cli.add_command(crear_admin_command)
+    return app

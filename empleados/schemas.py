@@ -1,0 +1,104 @@
+"""The shapes of empleados' requests and answers (they also generate its OpenAPI)."""
+from __future__ import annotations
+
+import marshmallow as ma
+
+from common.http.pagination import PaginationArgs
+from common.http.schemas import StrictSchema, text
+from common.passwords import WeakPassword, check_password_strength
+
+from .domain import MAX_CATEGORIA_LENGTH, MAX_CATEGORIAS, ROLES, InvalidEmpleado, normalize_categorias
+
+ROL = ma.validate.OneOf(ROLES, error="Debe ser uno de: {choices}.")
+
+
+def _rol(**kwargs) -> ma.fields.String:
+    return ma.fields.String(validate=ROL, **kwargs)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("No puede estar vacío.")
+
+
+def _categorias(**kwargs) -> ma.fields.List:
+    item = ma.fields.String(validate=[ma.validate.Length(min=1, max=MAX_CATEGORIA_LENGTH), _not_blank])
+    return ma.fields.List(
+        item,
+        validate=ma.validate.Length(max=MAX_CATEGORIAS, error="Como mucho {max} categorías."),
+        metadata={"description": "Incident categories the employee handles (stored trimmed, "
+                                 "lowercase and without duplicates); empty: any category",
+                  "example": ["envios", "devoluciones"]},
+        **kwargs,
+    )
+
+
+class _NormalizedCategorias:
+    @ma.post_load
+    def _normalize(self, data, **_kwargs):
+        if "categorias" in data:
+            try:
+                data["categorias"] = normalize_categorias(data["categorias"])
+            except InvalidEmpleado as exc:
+                raise ma.ValidationError(
+                    f"Cada categoría debe tener entre 1 y {MAX_CATEGORIA_LENGTH} caracteres en minúsculas.",
+                    "categorias") from exc
+        return data
+
+
+class EmpleadoCreateSchema(_NormalizedCategorias, StrictSchema):
+    nombre = text(100, required=True)
+    apellidos = text(150, required=True)
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=128))
+    rol = _rol(required=True)
+    categorias = _categorias(load_default=list)
+
+    @ma.validates_schema(skip_on_field_errors=False)
+    def _strong_password(self, data, **_kwargs):
+        if isinstance(data.get("password"), str):
+            try:
+                check_password_strength(data["password"], data.get("email"))
+            except WeakPassword as exc:
+                raise ma.ValidationError(str(exc), "password") from exc
+
+
+class EmpleadoPatchSchema(_NormalizedCategorias, StrictSchema):
+    """Admins change nombre, apellidos, rol and categorias; the employee
+    themself nombre, apellidos and (with password_actual) the password."""
+
+    nombre = text(100)
+    apellidos = text(150)
+    rol = _rol()
+    categorias = _categorias()
+    password = ma.fields.String(load_only=True, validate=ma.validate.Length(max=128))
+    password_actual = ma.fields.String(load_only=True, validate=ma.validate.Length(max=128))
+
+    @ma.validates_schema
+    def _password_change_needs_current(self, data, **_kwargs):
+        if "password" in data and not data.get("password_actual"):
+            raise ma.ValidationError("Para cambiar la contraseña envíe también password_actual.",
+                                     "password_actual")
+        if "password_actual" in data and "password" not in data:
+            raise ma.ValidationError("password_actual solo se envía para cambiar la contraseña.",
+                                     "password_actual")
+
+
+class EmpleadoSchema(ma.Schema):
+    id = ma.fields.String()
+    nombre = ma.fields.String()
+    apellidos = ma.fields.String()
+    email = ma.fields.String()
+    rol = ma.fields.String(metadata={"enum": list(ROLES)})
+    categorias = ma.fields.List(ma.fields.String())
+    activo = ma.fields.Boolean()
+    creado_en = ma.fields.String()
+    actualizado_en = ma.fields.String()
+    baja_en = ma.fields.String(allow_none=True, metadata={"description": "When it was deactivated"})
+
+
+class EmpleadosQuerySchema(PaginationArgs):
+    rol = _rol()
+    activo = ma.fields.Boolean(metadata={"description": "true: active accounts only; false: deactivated only"})
+    q = ma.fields.String(validate=ma.validate.Length(min=1, max=100),
+                         metadata={"description": "Text contained in the email, name or surnames"})

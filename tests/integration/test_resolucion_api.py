@@ -1,0 +1,752 @@
+"""incidencias_resolucion over HTTP: the employees' incident API.
+
+The application is built by its real factory on a real SQLite file and
+driven through Flask's test client. What is faked, and why:
+
+- the token issuers (`clientes`, `empleados`): ``token_issuers`` signs real
+  EdDSA tokens and serves their JWKS over real HTTP on 127.0.0.1, so the
+  service verifies them exactly as in production without running the two
+  identity services;
+- the broker: the replica of employees and the incidents arrive the way the
+  worker receives them, by handing ``empleado.*`` and ``incidencia.abierta``
+  events to the worker's own ``ResolucionHandlers`` on the same store the app
+  uses; what a request publishes is read back from the outbox
+  (``store.pending_events()``). Delivery through RabbitMQ is covered by
+  tests/integration/test_messaging.py and tests/e2e.
+
+One shortcut, where a test needs an incident nobody holds while an agent is
+active: ``arrive_unassigned`` stores the incident with the repository's
+``apply_snapshot``, the handler's replication step, without the automatic
+assignment the handler runs right after it (the window a request can hit in
+production between the two).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from common.messaging import Event, make_event, new_id
+from common.tokens import TokenIssuer
+from incidencias_apertura import events as apertura_events
+from incidencias_dominio import APERTURA, Actor, Incidencia
+from incidencias_resolucion.app import create_app
+from incidencias_resolucion.config import ResolucionSettings
+from incidencias_resolucion.handlers import ResolucionHandlers
+from incidencias_resolucion.repository import ParkedEvents
+from tests.integration.token_issuers import (  # noqa: F401 - issuers is a fixture
+    AUDIENCE,
+    Issuers,
+    bad_tokens,
+    bearer,
+    issuers,
+    new_issuer,
+)
+
+PROBLEM = "application/problem+json"
+STAFF = {
+    "e1": ("agente", "Eva", "Soporte"),
+    "e2": ("agente", "Luis", "Gómez"),
+    "s1": ("supervisor", "Sara", "Jefa"),
+    "a1": ("admin", "Alba", "Admin"),
+}
+
+
+class Resolucion:
+    def __init__(self, app, issuers: Issuers):
+        self.app = app
+        self.client = app.test_client()
+        self.issuers = issuers
+        state = app.extensions["incidencias"]
+        self.store = state.store
+        self.incidencias = state.extra["incidencias"]
+        self.empleados = state.extra["empleados"]
+        self.handlers = ResolucionHandlers(state.extra["incidencias"], state.extra["empleados"],
+                                           ParkedEvents(state.store))
+        self.versions: dict[str, int] = {}
+
+    # -- HTTP --
+    def token(self, empleado_id: str) -> dict[str, str]:
+        rol, nombre, apellidos = STAFF.get(empleado_id, ("agente", "Nadie", ""))
+        return self.issuers.bearer_empleado(empleado_id, rol, f"{nombre} {apellidos}".strip())
+
+    def request(self, method: str, path: str, who: str | None = "a1", **kwargs):
+        headers = {**(self.token(who) if who else {}), **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def ok(self, method: str, path: str, who: str = "a1", status: int = 200, **kwargs) -> dict[str, Any]:
+        response = self.request(method, path, who, **kwargs)
+        assert response.status_code == status, response.json
+        return response.json
+
+    # -- what the worker receives --
+    def register(self, empleado_id: str, activo: bool = True, categorias=(), tipo: str | None = None) -> None:
+        rol, nombre, apellidos = STAFF[empleado_id]
+        self.versions[empleado_id] = self.versions.get(empleado_id, 0) + 1
+        tipo = tipo or ("empleado.registrado" if activo else "empleado.baja")
+        self.handlers.on_empleado(make_event(tipo, {
+            "id": empleado_id, "nombre": nombre, "apellidos": apellidos, "rol": rol,
+            "categorias": list(categorias), "activo": activo, "version": self.versions[empleado_id],
+        }, "empleados"))
+
+    def abierta(self, cliente: str = "c1", categoria: str | None = None, prioridad: str = "media",
+                creada_en: datetime | None = None, titulo: str = "No enciende") -> Event:
+        incidencia = Incidencia.abrir(
+            new_id(), {"id": cliente, "nombre": "Ana Pérez"}, {"referencia": "RAD-1", "nombre": "Radio"},
+            titulo, "Desde ayer", categoria, prioridad, creada_en or datetime.now(timezone.utc))
+        return apertura_events.snapshot("incidencia.abierta", incidencia)
+
+    def arrive(self, **kwargs: Any) -> str:
+        event = self.abierta(**kwargs)
+        self.handlers.routes()[event.tipo](event)
+        return event.datos["incidencia"]["id"]
+
+    def arrive_unassigned(self, **kwargs: Any) -> str:
+        event = self.abierta(**kwargs)
+        self.incidencias.apply_snapshot(event.datos["incidencia"])
+        return event.datos["incidencia"]["id"]
+
+    def from_apertura(self, incidencia_id: str, step: str) -> None:
+        """What apertura publishes when the customer closes or reopens."""
+        incidencia = self.incidencias.get(incidencia_id)
+        at = datetime.now(timezone.utc)
+        por = Actor(incidencia.cliente.id, "cliente")
+        tipo = (incidencia.cerrar(APERTURA, por, at) if step == "cerrada"
+                else incidencia.reabrir(APERTURA, "Sigue igual", por, at))
+        event = apertura_events.snapshot(tipo, incidencia)
+        self.handlers.routes()[event.tipo](event)
+
+    def cancel_request(self, incidencia_id: str) -> None:
+        incidencia = self.incidencias.get(incidencia_id)
+        event = apertura_events.cancelacion_solicitada(incidencia, "Ya no", datetime.now(timezone.utc))
+        self.handlers.routes()[event.tipo](event)
+
+    # -- outbox and state --
+    def take_events(self) -> list[Event]:
+        pending = self.store.pending_events(10_000)
+        self.store.mark_published(e.id for e in pending)
+        return [Event.parse(e.body) for e in pending]
+
+    def raw(self, incidencia_id: str) -> dict[str, Any]:
+        return self.incidencias.collection.get(incidencia_id)
+
+    def estado(self, incidencia_id: str) -> str:
+        return self.incidencias.get(incidencia_id).estado.value
+
+
+@pytest.fixture
+def api(tmp_path, issuers):  # noqa: F811 - the fixture imported above
+    app = create_app(ResolucionSettings(
+        data_dir=tmp_path, keys_dir=tmp_path, mongo_url=None,
+        clientes_jwks_url=issuers.clientes_jwks_url, empleados_jwks_url=issuers.empleados_jwks_url,
+    ))
+    resolucion = Resolucion(app, issuers)
+    resolucion.register("a1")  # admins are never assigned automatically
+    yield resolucion
+    app.extensions["incidencias"].store.close()
+
+
+@pytest.fixture
+def team(api):
+    """Two agents and a supervisor; e1 holds one incident (asignada), the outbox is empty."""
+    api.register("e1")
+    api.register("e2")
+    api.register("s1")
+    incidencia_id = api.arrive()
+    assert api.incidencias.get(incidencia_id).asignada_a.id == "e1"
+    api.take_events()
+    return incidencia_id
+
+
+def fields_of(problem: dict[str, Any]) -> set[str]:
+    return {e["campo"] for e in problem["errores"]}
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [i["id"] for i in page["elementos"]]
+
+
+# --- listing --------------------------------------------------------------------------
+
+def test_list_filters(api):
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    # Only admins in the replica: every incident waits, unassigned.
+    sonido = api.arrive(categoria="sonido", prioridad="alta", creada_en=t0)
+    pantalla = api.arrive(categoria="pantalla", prioridad="baja", creada_en=t0 + timedelta(minutes=1))
+    mio = api.arrive(categoria="sonido", prioridad="critica", creada_en=t0 + timedelta(minutes=2))
+    otro = api.arrive(prioridad="alta", creada_en=t0 + timedelta(minutes=3))
+    api.register("s1")  # with no agent, the supervisor takes every waiting one ...
+    assert {api.incidencias.get(i).asignada_a.id for i in (sonido, pantalla, mio, otro)} == {"s1"}
+    api.ok("POST", f"/incidencias/{mio}/asignacion", json={})  # ... the admin takes one for herself
+    api.ok("POST", f"/incidencias/{otro}/inicio", who="s1")
+    waiting = api.arrive_unassigned(creada_en=t0 + timedelta(minutes=4))
+
+    def listed(query: str, who: str = "a1") -> list[str]:
+        page = api.ok("GET", f"/incidencias?{query}", who)
+        assert page["total"] == len(page["elementos"])
+        return ids(page)
+
+    assert listed("") == [sonido, pantalla, mio, otro, waiting]
+    assert listed("estado=asignada") == [sonido, pantalla, mio]
+    assert listed("estado=en_curso") == [otro]
+    assert listed("asignada_a=s1") == [sonido, pantalla, otro]
+    assert listed("asignada_a=yo") == [mio]
+    assert listed("asignada_a=yo", "s1") == [sonido, pantalla, otro]
+    assert listed("asignada_a=nadie") == []
+    assert listed("prioridad=alta") == [sonido, otro]
+    assert listed("categoria=sonido") == [sonido, mio]
+    assert listed("sin_asignar=true") == [waiting]
+    assert listed("sin_asignar=true&estado=asignada") == []
+    assert listed("estado=asignada&asignada_a=s1&categoria=pantalla&prioridad=baja") == [pantalla]
+
+
+def test_list_orders(api):
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    baja = api.arrive(prioridad="baja", creada_en=t0)
+    critica = api.arrive(prioridad="critica", creada_en=t0 + timedelta(minutes=1))
+    alta_vieja = api.arrive(prioridad="alta", creada_en=t0 + timedelta(minutes=2))
+    alta_nueva = api.arrive(prioridad="alta", creada_en=t0 + timedelta(minutes=3))
+    media = api.arrive(prioridad="media", creada_en=t0 + timedelta(minutes=4))
+    oldest_first = [baja, critica, alta_vieja, alta_nueva, media]
+    assert ids(api.ok("GET", "/incidencias")) == oldest_first
+    assert ids(api.ok("GET", "/incidencias?orden=antiguedad")) == oldest_first
+    assert ids(api.ok("GET", "/incidencias?orden=recientes")) == oldest_first[::-1]
+    assert ids(api.ok("GET", "/incidencias?orden=prioridad")) == [critica, alta_vieja, alta_nueva, media, baja]
+    # A data change moves it in the priority order.
+    api.ok("PATCH", f"/incidencias/{baja}", json={"prioridad": "critica"})
+    assert ids(api.ok("GET", "/incidencias?orden=prioridad"))[:2] == [baja, critica]
+
+
+def test_list_paginates(api):
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    created = [api.arrive(creada_en=t0 + timedelta(minutes=n)) for n in range(5)]
+    page = api.ok("GET", "/incidencias?por_pagina=2&orden=recientes&estado=abierta")
+    assert (page["total"], page["paginas"], page["pagina"], page["por_pagina"]) == (5, 3, 1, 2)
+    seen = ids(page)
+    while page["siguiente"]:
+        assert "estado=abierta" in page["siguiente"] and "orden=recientes" in page["siguiente"]
+        page = api.ok("GET", page["siguiente"])
+        seen += ids(page)
+    assert seen == created[::-1]
+    assert api.ok("GET", "/incidencias?pagina=9")["elementos"] == []
+
+
+@pytest.mark.parametrize("query, field", [
+    ("estado=perdida", "estado"), ("prioridad=urgente", "prioridad"), ("orden=alfabetico", "orden"),
+    ("sin_asignar=quizas", "sin_asignar"), ("por_pagina=101", "por_pagina"), ("pagina=0", "pagina"),
+    ("asignada_a=", "asignada_a"), ("categoria=" + "c" * 51, "categoria"), ("asignada_a=" + "x" * 65, "asignada_a"),
+])
+def test_bad_list_queries_are_422(api, query, field):
+    response = api.request("GET", f"/incidencias?{query}")
+    assert response.status_code == 422 and response.content_type == PROBLEM
+    assert fields_of(response.json) == {field}
+    assert response.json["errores"][0]["ubicacion"] == "consulta"
+
+
+def test_operator_like_query_values_match_nothing(api):
+    api.arrive(categoria="sonido")
+    # An unknown query parameter is ignored (the whole list) ...
+    assert api.ok("GET", "/incidencias?categoria[$ne]=x")["total"] == 1
+    # ... and operator-looking values are matched literally.
+    assert api.ok("GET", "/incidencias?categoria=%7B%22%24ne%22%3A%22x%22%7D")["total"] == 0
+    assert api.ok("GET", "/incidencias?asignada_a=%24ne")["total"] == 0
+    assert api.ok("GET", "/incidencias?categoria=%24regex")["total"] == 0
+
+
+# --- reading one ------------------------------------------------------------------------
+
+def test_get_one_shows_internal_notes(api, team):
+    api.ok("POST", f"/incidencias/{team}/comentarios", "e1", 201, json={"texto": "Proveedor lento", "interna": True})
+    body = api.ok("GET", f"/incidencias/{team}", "e2")  # any employee may read
+    [nota] = body["comentarios"]
+    assert nota["interna"] is True and nota["texto"] == "Proveedor lento"
+    assert nota["autor"] == {"id": "e1", "rol": "agente", "nombre": "Eva Soporte"}
+    assert body["asignada_a"] == {"id": "e1", "nombre": "Eva Soporte"}
+    assert body["cliente"] == {"id": "c1", "nombre": "Ana Pérez"}
+    assert "prioridad_rank" not in body and "_rev" not in body
+
+
+def test_an_unknown_incident_is_404_everywhere(api):
+    api.register("e1")
+    for method, path, body in (
+        ("GET", "/incidencias/nada", None), ("POST", "/incidencias/nada/asignacion", {}),
+        ("POST", "/incidencias/nada/inicio", None), ("POST", "/incidencias/nada/resolucion", {"texto": "x"}),
+        ("POST", "/incidencias/nada/comentarios", {"texto": "x"}),
+        ("PATCH", "/incidencias/nada", {"prioridad": "alta"}),
+    ):
+        response = api.request(method, path, json=body)
+        assert response.status_code == 404 and response.content_type == PROBLEM, path
+    assert api.take_events() == []
+
+
+# --- assignment ---------------------------------------------------------------------------
+
+def test_an_agent_takes_an_unassigned_incident(api):
+    api.register("e1")
+    api.register("e2")
+    incidencia_id = api.arrive_unassigned()
+    body = api.ok("POST", f"/incidencias/{incidencia_id}/asignacion", "e2", json={})
+    assert body["estado"] == "asignada" and body["version"] == 2
+    assert body["asignada_a"] == {"id": "e2", "nombre": "Luis Gómez"}  # name from the replica
+    last = body["historial"][-1]
+    assert last["de"] == "abierta" and last["a"] == "asignada" and last["por"] == {"id": "e2", "rol": "agente"}
+    assert last["cambios"] == {"asignada_a": {"de": None, "a": {"id": "e2", "nombre": "Luis Gómez"}}}
+    [event] = api.take_events()
+    assert event.tipo == "incidencia.asignada" and event.origen == "incidencias_resolucion"
+    assert event.datos["incidencia"] == api.incidencias.get(incidencia_id).to_snapshot(False)
+
+
+def test_an_agent_may_name_herself(api):
+    api.register("e1")
+    incidencia_id = api.arrive_unassigned()
+    body = api.ok("POST", f"/incidencias/{incidencia_id}/asignacion", "e1", json={"empleado_id": "e1"})
+    assert body["asignada_a"]["id"] == "e1"
+
+
+def test_an_agent_may_not_assign_to_someone_else(api):
+    api.register("e1")
+    api.register("e2")
+    incidencia_id = api.arrive_unassigned()
+    before = api.raw(incidencia_id)
+    response = api.request("POST", f"/incidencias/{incidencia_id}/asignacion", "e1", json={"empleado_id": "e2"})
+    assert response.status_code == 403 and response.content_type == PROBLEM
+    assert api.raw(incidencia_id) == before and api.take_events() == []
+
+
+def test_an_agent_may_not_take_someone_elses_incident(api, team):
+    before = api.raw(team)
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "e2", json={})
+    assert response.status_code == 403
+    api.ok("POST", f"/incidencias/{team}/inicio", "e1")
+    api.take_events()
+    assert api.request("POST", f"/incidencias/{team}/asignacion", "e2", json={}).status_code == 403
+    assert api.raw(team)["asignada_a"] == before["asignada_a"] and api.take_events() == []
+
+
+@pytest.mark.parametrize("manager", ["s1", "a1"])
+def test_supervisors_and_admins_assign_to_any_active_employee(api, team, manager):
+    body = api.ok("POST", f"/incidencias/{team}/asignacion", manager, json={"empleado_id": "e2"})
+    assert body["asignada_a"] == {"id": "e2", "nombre": "Luis Gómez"} and body["version"] == 3
+    api.ok("POST", f"/incidencias/{team}/inicio", "e2")
+    # From en_curso too, and to a supervisor or admin.
+    body = api.ok("POST", f"/incidencias/{team}/asignacion", manager, json={"empleado_id": "s1"})
+    assert body["estado"] == "asignada" and body["asignada_a"]["id"] == "s1"
+    assert body["historial"][-1]["por"]["id"] == manager
+    assert [e.tipo for e in api.take_events()] == ["incidencia.asignada", "incidencia.en_curso",
+                                                    "incidencia.asignada"]
+
+
+@pytest.mark.parametrize("empleado_id", ["e2", "nadie"])
+def test_assigning_to_an_inactive_or_unknown_employee_is_422(api, team, empleado_id):
+    api.register("e2", activo=False)
+    before = api.raw(team)
+    api.take_events()
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "s1", json={"empleado_id": empleado_id})
+    assert response.status_code == 422 and response.content_type == PROBLEM
+    assert fields_of(response.json) == {"empleado_id"}
+    assert api.raw(team) == before and api.take_events() == []
+
+
+def test_a_lone_surrogate_in_the_assignment_is_refused_not_500(api, team):
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "s1", data='{"empleado_id": "\\ud800"}',
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"empleado_id": ""}, "empleado_id"), ({"empleado_id": {"$ne": ""}}, "empleado_id"),
+    ({"empleado_id": 7}, "empleado_id"), ({"empleado_id": "x" * 65}, "empleado_id"),
+    ({"empleado": "e2"}, "empleado"),
+])
+def test_assignment_body_is_validated(api, team, body, field):
+    before = api.raw(team)
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "s1", json=body)
+    assert response.status_code == 422 and fields_of(response.json) == {field}
+    assert api.raw(team) == before and api.take_events() == []
+
+
+def test_assigning_a_resolved_or_final_incident_is_409_with_the_state(api, team):
+    api.ok("POST", f"/incidencias/{team}/resolucion", "e1", json={"texto": "Hecho"})
+    api.take_events()
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "s1", json={"empleado_id": "e2"})
+    assert response.status_code == 409 and response.content_type == PROBLEM
+    assert response.json["estado"] == "resuelta"
+    api.from_apertura(team, "cerrada")
+    response = api.request("POST", f"/incidencias/{team}/asignacion", "a1", json={"empleado_id": "e2"})
+    assert response.status_code == 409 and response.json["estado"] == "cerrada"
+    assert api.take_events() == []
+
+
+# --- inicio and resolucion --------------------------------------------------------------------
+
+def test_the_assignee_starts_and_resolves(api, team):
+    body = api.ok("POST", f"/incidencias/{team}/inicio", "e1")
+    assert body["estado"] == "en_curso" and body["version"] == 3
+    body = api.ok("POST", f"/incidencias/{team}/resolucion", "e1", json={"texto": "Cambie las pilas\n"})
+    assert body["estado"] == "resuelta" and body["version"] == 4
+    assert body["resolucion"]["texto"] == "Cambie las pilas"
+    assert body["resolucion"]["por"] == {"id": "e1", "nombre": "Eva Soporte"}
+    assert body["resuelta_en"] == body["resolucion"]["en"]
+    events = api.take_events()
+    assert [e.tipo for e in events] == ["incidencia.en_curso", "incidencia.resuelta"]
+    assert events[1].datos["incidencia"]["version"] == 4
+    assert events[1].datos["incidencia"]["resolucion"]["texto"] == "Cambie las pilas"
+
+
+def test_resolving_straight_from_asignada(api, team):
+    assert api.ok("POST", f"/incidencias/{team}/resolucion", "e1", json={"texto": "Ya"})["estado"] == "resuelta"
+
+
+@pytest.mark.parametrize("action, body", [("inicio", None), ("resolucion", {"texto": "x"})])
+def test_another_agent_may_not_start_or_resolve(api, team, action, body):
+    before = api.raw(team)
+    response = api.request("POST", f"/incidencias/{team}/{action}", "e2", json=body)
+    assert response.status_code == 403 and response.content_type == PROBLEM
+    assert api.raw(team) == before and api.take_events() == []
+
+
+@pytest.mark.parametrize("manager", ["s1", "a1"])
+@pytest.mark.parametrize("action, body, estado", [
+    ("inicio", None, "en_curso"), ("resolucion", {"texto": "x"}, "resuelta")])
+def test_supervisors_and_admins_start_or_resolve_anyones(api, team, manager, action, body, estado):
+    assert api.ok("POST", f"/incidencias/{team}/{action}", manager, json=body)["estado"] == estado
+
+
+def test_an_agent_may_not_start_an_unassigned_incident(api):
+    api.register("e1")
+    incidencia_id = api.arrive_unassigned()
+    assert api.request("POST", f"/incidencias/{incidencia_id}/inicio", "e1").status_code == 403
+
+
+def bring_to(api: Resolucion, estado: str) -> str:
+    """An incident in ``estado``; only the admin a1 (never auto-assigned) and,
+    for reabierta, an agent who left are in the replica."""
+    incidencia_id = api.arrive()  # nobody takes it: it waits in abierta
+    if estado == "reabierta":
+        api.register("e1")  # takes it
+        api.ok("POST", f"/incidencias/{incidencia_id}/resolucion", "e1", json={"texto": "Hecho"})
+        api.register("e1", activo=False)  # and leaves: the reopened incident has nobody to go to
+        api.from_apertura(incidencia_id, "reabierta")
+    elif estado != "abierta":
+        api.ok("POST", f"/incidencias/{incidencia_id}/asignacion", json={})
+        if estado == "en_curso":
+            api.ok("POST", f"/incidencias/{incidencia_id}/inicio")
+        if estado in ("resuelta", "cerrada"):
+            api.ok("POST", f"/incidencias/{incidencia_id}/resolucion", json={"texto": "Hecho"})
+        if estado == "cerrada":
+            api.from_apertura(incidencia_id, "cerrada")
+        if estado == "cancelada":
+            api.cancel_request(incidencia_id)
+    assert api.estado(incidencia_id) == estado
+    api.take_events()
+    return incidencia_id
+
+
+@pytest.mark.parametrize("estado, action, body", [
+    ("abierta", "inicio", None),
+    ("abierta", "resolucion", {"texto": "x"}),
+    ("en_curso", "inicio", None),
+    ("resuelta", "inicio", None),
+    ("resuelta", "resolucion", {"texto": "x"}),
+    ("reabierta", "inicio", None),
+    ("reabierta", "resolucion", {"texto": "x"}),
+    ("cerrada", "inicio", None),
+    ("cerrada", "resolucion", {"texto": "x"}),
+    ("cancelada", "inicio", None),
+    ("cancelada", "resolucion", {"texto": "x"}),
+])
+def test_forbidden_transitions_are_409_with_the_state(api, estado, action, body):
+    incidencia_id = bring_to(api, estado)
+    before = api.raw(incidencia_id)
+    response = api.request("POST", f"/incidencias/{incidencia_id}/{action}", json=body)
+    assert response.status_code == 409 and response.content_type == PROBLEM
+    assert response.json["estado"] == estado and response.json["status"] == 409
+    assert api.raw(incidencia_id) == before and api.take_events() == []
+
+
+def test_a_reopened_incident_may_be_assigned_again(api):
+    incidencia_id = bring_to(api, "reabierta")
+    body = api.ok("POST", f"/incidencias/{incidencia_id}/asignacion", json={})
+    assert body["estado"] == "asignada" and body["asignada_a"]["id"] == "a1"
+    assert [e.tipo for e in api.take_events()] == ["incidencia.asignada"]
+
+
+@pytest.mark.parametrize("body, field", [
+    (None, "(cuerpo)"), ({}, "texto"), ({"texto": ""}, "texto"), ({"texto": " \n "}, "texto"),
+    ({"texto": {"$ne": ""}}, "texto"), ({"texto": "x" * 5001}, "texto"),
+    ({"texto": "x", "estado": "cerrada"}, "estado"),
+])
+def test_resolving_requires_a_text(api, team, body, field):
+    response = api.request("POST", f"/incidencias/{team}/resolucion", "e1", data=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and field in fields_of(response.json)
+    assert api.estado(team) == "asignada" and api.take_events() == []
+
+
+def test_resolving_without_any_body_is_422(api, team):
+    response = api.request("POST", f"/incidencias/{team}/resolucion", "e1")
+    assert response.status_code == 422 and fields_of(response.json) == {"texto"}
+
+
+# --- comments ------------------------------------------------------------------------------
+
+def test_an_internal_note_publishes_nothing(api, team):
+    body = api.ok("POST", f"/incidencias/{team}/comentarios", "e1", 201,
+                  json={"texto": "NOTA-SECRETA del proveedor", "interna": True})
+    assert [c["interna"] for c in body["comentarios"]] == [True]
+    assert body["version"] == 2
+    assert api.take_events() == []
+
+
+def test_a_public_comment_publishes_incidencia_comentada_without_internal_notes(api, team):
+    api.ok("POST", f"/incidencias/{team}/comentarios", "e1", 201, json={"texto": "NOTA-SECRETA", "interna": True})
+    body = api.ok("POST", f"/incidencias/{team}/comentarios", "e1", 201, json={"texto": "Le llamamos mañana"})
+    publico = next(c for c in body["comentarios"] if not c["interna"])
+    [event] = api.take_events()
+    assert event.tipo == "incidencia.comentada"
+    assert event.datos == {"incidencia_id": team, "comentario": {
+        "id": publico["id"], "autor": {"id": "e1", "rol": "agente", "nombre": "Eva Soporte"},
+        "texto": "Le llamamos mañana", "interna": False, "creado_en": publico["creado_en"]}}
+    # Later snapshots do not carry the note either.
+    api.ok("POST", f"/incidencias/{team}/inicio", "e1")
+    api.ok("PATCH", f"/incidencias/{team}", "e1", json={"prioridad": "alta"})
+    api.ok("POST", f"/incidencias/{team}/resolucion", "e1", json={"texto": "Hecho"})
+    pending = api.store.pending_events(10_000)
+    assert [e.routing_key for e in pending] == ["incidencia.en_curso", "incidencia.actualizada",
+                                                 "incidencia.resuelta"]
+    for message in pending:
+        assert "NOTA-SECRETA" not in message.body
+        comentarios = Event.parse(message.body).datos["incidencia"]["comentarios"]
+        assert [c["texto"] for c in comentarios] == ["Le llamamos mañana"]
+
+
+def test_comments_follow_the_same_permissions(api, team):
+    assert api.request("POST", f"/incidencias/{team}/comentarios", "e2", json={"texto": "x"}).status_code == 403
+    assert api.ok("POST", f"/incidencias/{team}/comentarios", "s1", 201, json={"texto": "x", "interna": True})
+    assert api.take_events() == []
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "texto"), ({"texto": "  "}, "texto"), ({"texto": "x", "interna": "quizas"}, "interna"),
+    ({"texto": "x", "interna": {"$ne": False}}, "interna"), ({"texto": "x" * 5001}, "texto"),
+    ({"texto": "x", "id": "mio"}, "id"),
+])
+def test_bad_comments_are_422(api, team, body, field):
+    before = api.raw(team)
+    response = api.request("POST", f"/incidencias/{team}/comentarios", "e1", json=body)
+    assert response.status_code == 422 and fields_of(response.json) == {field}
+    assert api.raw(team) == before and api.take_events() == []
+
+
+def test_commenting_on_a_final_incident_is_409(api, team):
+    api.cancel_request(team)
+    api.take_events()
+    response = api.request("POST", f"/incidencias/{team}/comentarios", "s1", json={"texto": "x", "interna": True})
+    assert response.status_code == 409 and response.json["estado"] == "cancelada"
+    assert api.take_events() == []
+
+
+# --- PATCH ------------------------------------------------------------------------------------
+
+def test_patch_changes_prioridad_and_categoria(api, team):
+    body = api.ok("PATCH", f"/incidencias/{team}", "e1", json={"prioridad": "critica", "categoria": " sonido "})
+    assert body["prioridad"] == "critica" and body["categoria"] == "sonido" and body["version"] == 3
+    assert body["estado"] == "asignada"
+    last = body["historial"][-1]
+    assert last["de"] == last["a"] == "asignada"
+    assert last["cambios"] == {"prioridad": {"de": "media", "a": "critica"},
+                               "categoria": {"de": None, "a": "sonido"}}
+    [event] = api.take_events()
+    assert event.tipo == "incidencia.actualizada" and event.datos["incidencia"]["prioridad"] == "critica"
+    body = api.ok("PATCH", f"/incidencias/{team}", "s1", json={"categoria": None})
+    assert body["categoria"] is None and body["prioridad"] == "critica" and body["version"] == 4
+
+
+def test_patch_with_the_current_values_changes_nothing(api, team):
+    before = api.raw(team)
+    body = api.ok("PATCH", f"/incidencias/{team}", "e1", json={"prioridad": "media"})
+    assert body["version"] == 2
+    assert api.raw(team) == before and api.take_events() == []
+
+
+@pytest.mark.parametrize("body, fields", [
+    ({}, {"(cuerpo)"}), ({"prioridad": "urgente"}, {"prioridad"}), ({"prioridad": None}, {"prioridad"}),
+    ({"categoria": "c" * 51}, {"categoria"}), ({"categoria": {"$ne": ""}}, {"categoria"}),
+    ({"titulo": "Otro"}, {"titulo"}),
+])
+def test_bad_patches_are_422(api, team, body, fields):
+    before = api.raw(team)
+    response = api.request("PATCH", f"/incidencias/{team}", "e1", json=body)
+    assert response.status_code == 422 and response.content_type == PROBLEM
+    assert fields_of(response.json) == fields
+    assert api.raw(team) == before and api.take_events() == []
+
+
+def test_patch_by_another_agent_is_403(api, team):
+    assert api.request("PATCH", f"/incidencias/{team}", "e2", json={"prioridad": "alta"}).status_code == 403
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_patch_when_resuelta_or_final_is_409(api, team, final):
+    api.ok("POST", f"/incidencias/{team}/resolucion", "e1", json={"texto": "Hecho"})
+    if final:
+        api.from_apertura(team, "cerrada")
+    before = api.raw(team)
+    api.take_events()
+    response = api.request("PATCH", f"/incidencias/{team}", "s1", json={"prioridad": "alta"})
+    assert response.status_code == 409 and response.json["estado"] == ("cerrada" if final else "resuelta")
+    assert api.raw(team) == before and api.take_events() == []
+
+
+# --- mass assignment ---------------------------------------------------------------------------
+
+MASS_ASSIGNMENT = [
+    ("estado", "resuelta"), ("version", 99), ("asignada_a", {"id": "e2", "nombre": "X"}),
+    ("cliente", {"id": "c2", "nombre": "Otro"}), ("id", "otro"), ("_id", "otro"), ("_rev", 1),
+]
+
+
+@pytest.mark.parametrize("field, value", MASS_ASSIGNMENT)
+@pytest.mark.parametrize("method, action, body", [
+    ("POST", "/asignacion", {"empleado_id": "e1"}),
+    ("POST", "/resolucion", {"texto": "Hecho"}),
+    ("POST", "/comentarios", {"texto": "hola"}),
+    ("PATCH", "", {"prioridad": "alta"}),
+])
+def test_mass_assignment_is_rejected_and_changes_nothing(api, team, field, value, method, action, body):
+    before = api.raw(team)
+    response = api.request(method, f"/incidencias/{team}{action}", "s1", json={**body, field: value})
+    assert response.status_code == 422, response.json
+    assert field in fields_of(response.json)
+    assert api.raw(team) == before and api.take_events() == []
+
+
+def test_inicio_rejects_unknown_fields_like_every_other_endpoint(api, team):
+    response = api.request("POST", f"/incidencias/{team}/inicio", "e1", json={"estado": "resuelta"})
+    assert response.status_code == 422
+    assert api.estado(team) == "asignada"
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+def test_statistics_shape_and_counts(api):
+    empty = api.ok("GET", "/estadisticas", "a1")
+    assert empty == {
+        "por_estado": {e: 0 for e in
+                       ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada")},
+        "por_prioridad": {"baja": 0, "media": 0, "alta": 0, "critica": 0},
+        "carga_por_empleado": [{"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0}],
+        "hasta_primera_asignacion": {"mediana_s": None, "p90_s": None, "muestras": 0},
+        "hasta_resolucion": {"mediana_s": None, "p90_s": None, "muestras": 0},
+        "muestra": 0,
+    }
+
+    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    waiting = api.arrive(prioridad="critica", creada_en=hour_ago)  # nobody can take it yet
+    api.register("e1")  # ... now e1 does
+    api.register("e2")
+    first = api.arrive(prioridad="alta", creada_en=hour_ago)  # e2, the least loaded
+    second = api.arrive(prioridad="alta", creada_en=hour_ago)  # tie: e1, the smallest id
+    third = api.arrive(prioridad="baja", creada_en=hour_ago)  # e2
+    assert [api.incidencias.get(i).asignada_a.id for i in (waiting, first, second, third)] == ["e1", "e2", "e1", "e2"]
+    api.ok("POST", f"/incidencias/{first}/inicio", "e2")
+    api.ok("POST", f"/incidencias/{second}/resolucion", "e1", json={"texto": "Hecho"})
+    api.cancel_request(waiting)
+    api.register("e2", activo=False)  # e2's work goes to e1; e2 leaves the load table
+    assert {api.incidencias.get(i).asignada_a.id for i in (first, third)} == {"e1"}
+
+    stats = api.ok("GET", "/estadisticas", "e1")
+    assert stats["por_estado"] == {"abierta": 0, "asignada": 2, "en_curso": 0, "resuelta": 1, "reabierta": 0,
+                                   "cerrada": 0, "cancelada": 1}
+    assert stats["por_prioridad"] == {"baja": 1, "media": 0, "alta": 2, "critica": 1}
+    assert sorted(stats["carga_por_empleado"], key=lambda e: e["id"]) == [
+        {"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0},
+        {"id": "e1", "nombre": "Eva Soporte", "rol": "agente", "abiertas": 2},
+    ]
+    assert stats["muestra"] == 4
+    assignment, resolution = stats["hasta_primera_asignacion"], stats["hasta_resolucion"]
+    assert assignment["muestras"] == 4 and resolution["muestras"] == 1
+    for value in (assignment["mediana_s"], assignment["p90_s"], resolution["mediana_s"], resolution["p90_s"]):
+        assert 3600 <= value < 3600 + 120
+
+
+def test_statistics_load_counts_only_open_work(api, team):
+    api.ok("POST", f"/incidencias/{team}/inicio", "e1")
+    second = api.arrive()  # e2 has fewer
+    third = api.arrive()  # tie on load: smallest id, e1
+    assert api.incidencias.get(second).asignada_a.id == "e2"
+    assert api.incidencias.get(third).asignada_a.id == "e1"
+    api.ok("POST", f"/incidencias/{second}/resolucion", "e2", json={"texto": "Hecho"})
+    carga = {e["id"]: e["abiertas"] for e in api.ok("GET", "/estadisticas")["carga_por_empleado"]}
+    assert carga == {"a1": 0, "e1": 2, "e2": 0, "s1": 0}
+
+
+# --- authentication and roles --------------------------------------------------------------------
+
+ENDPOINTS = [
+    ("GET", "/incidencias", None),
+    ("GET", "/incidencias/{id}", None),
+    ("POST", "/incidencias/{id}/asignacion", {}),
+    ("POST", "/incidencias/{id}/inicio", None),
+    ("POST", "/incidencias/{id}/resolucion", {"texto": "x"}),
+    ("POST", "/incidencias/{id}/comentarios", {"texto": "x"}),
+    ("PATCH", "/incidencias/{id}", {"prioridad": "alta"}),
+    ("GET", "/estadisticas", None),
+]
+
+
+@pytest.mark.parametrize("method, path, body", ENDPOINTS)
+def test_customer_tokens_are_403_everywhere(api, team, method, path, body):
+    before = api.raw(team)
+    response = api.client.open(path.format(id=team), method=method, json=body,
+                               headers=api.issuers.bearer_cliente("c1"))
+    assert response.status_code == 403 and response.content_type == PROBLEM
+    assert api.raw(team) == before and api.take_events() == []
+
+
+@pytest.mark.parametrize("method, path, body", ENDPOINTS)
+def test_no_token_is_401_everywhere(api, team, method, path, body):
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Token abc"}):
+        response = api.client.open(path.format(id=team), method=method, json=body, headers=headers)
+        assert response.status_code == 401 and response.content_type == PROBLEM
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert api.take_events() == []
+
+
+def test_bad_tokens_are_401(api, team, issuers):  # noqa: F811
+    expired = TokenIssuer(issuers.empleados.private_key, "empleados", AUDIENCE, -120).issue("e1", "agente")
+    other_key = new_issuer("empleados").issue("e1", "admin")
+    for why, token in {**bad_tokens(issuers), "expired staff": expired, "staff, unpublished key": other_key}.items():
+        response = api.client.get("/incidencias", headers=bearer(token))
+        assert response.status_code == 401, why
+
+
+def test_a_deactivated_employee_is_refused_at_once(api, team):
+    token = api.token("e1")
+    assert api.client.get("/incidencias", headers=token).status_code == 200
+    api.register("e1", activo=False)
+    for method, path, body in ENDPOINTS:
+        response = api.client.open(path.format(id=team), method=method, json=body, headers=token)
+        assert response.status_code == 401, (method, path)
+    # Their incident went to another agent; the others keep working.
+    assert api.incidencias.get(team).asignada_a.id == "e2"
+    assert api.request("GET", "/incidencias", "e2").status_code == 200
+
+
+def test_a_reactivated_employee_is_let_back_in(api, team):
+    api.register("e1", activo=False)
+    assert api.client.get("/incidencias", headers=api.token("e1")).status_code == 401
+    api.register("e1", activo=True, tipo="empleado.actualizado")
+    assert api.client.get("/incidencias", headers=api.token("e1")).status_code == 200
+
+
+def test_a_late_registration_does_not_undo_a_deactivation(api, team):
+    api.register("e1", activo=False)
+    stale = make_event("empleado.registrado", {"id": "e1", "nombre": "Eva", "apellidos": "Soporte",
+                                               "rol": "agente", "activo": True, "version": 1}, "empleados")
+    api.handlers.on_empleado(stale)
+    assert api.client.get("/incidencias", headers=api.token("e1")).status_code == 401
+
+
