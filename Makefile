@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-contract test-integration test-e2e bench clean venv
+.PHONY: run test test-unit test-contract test-integration test-e2e test-provision bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ test-integration: venv
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+## Ansible on a Debian 12 root file system: chroot twice, then booted with systemd-nspawn (root; about 3 min)
+test-provision: venv
+	bash tests/deploy/provision_chroot_test.sh
 
 clean:
 	rm -rf var .pytest_cache
