@@ -36,8 +36,11 @@ class Cliente:
     def update_profile(self, changes: dict[str, Any], at: str) -> bool:
         changed = False
         for name in self.PROFILE_FIELDS:
-            if name in changes and getattr(self, name) != changes[name]:
-                setattr(self, name, normalize_email(changes[name]) if name == "email" else changes[name])
+            if name not in changes:
+                continue
+            value = normalize_email(changes[name]) if name == "email" and changes[name] else changes[name]
+            if getattr(self, name) != value:
+                setattr(self, name, value)
                 changed = True
         if changed:
             self.actualizado_en = at

@@ -32,4 +32,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every failed connection attempt as an error; the relay and
+    # consumers already log one line per outage with the way out.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -143,8 +143,9 @@ class TrustedIssuer:
         def key_for(token_kid: str):
             try:
                 return client.get_signing_key(token_kid).key
-            except jwt.PyJWKClientConnectionError as exc:
-                raise IssuerUnreachable(f"cannot fetch {jwks_url}: {exc}") from exc
+            except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as exc:
+                # Unreachable, or answering something that is not a key set.
+                raise IssuerUnreachable(f"cannot use {jwks_url}: {exc}") from exc
             except jwt.PyJWKClientError as exc:
                 raise InvalidToken(str(exc)) from exc
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import flask_smorest
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from common.config import Settings
@@ -17,8 +17,8 @@ from common.context import current_correlation_id, reset_correlation_id, set_cor
 from common.storage import StorageUnavailable, Store
 from common.tokens import Principal, TokenVerifier
 
-from .health import init_health
-from .metrics import init_metrics
+from .health import health_blueprint
+from .metrics import init_metrics, metrics_blueprint
 from .problems import Problem, ProblemSchema, validation_problem
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,14 @@ def _refuse_unstorable_json() -> None:
     """JSON the schemas would accept but nothing could process: nesting deep
     enough to exhaust the parser, or lone surrogates no database can store.
     (Malformed JSON is left to the schema layer, which names it.)"""
+    raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and len(raw) >= limit:
+        # A chunked body has no Content-Length for Werkzeug to refuse up front;
+        # its stream stops at the limit, so reaching it means it was larger.
+        raise Problem(413, "Cuerpo demasiado grande", "El cuerpo supera el tamaño máximo admitido")
     try:
-        data = json.loads(request.get_data(cache=True))
+        data = json.loads(raw)
     except RecursionError:
         raise Problem(400, "Cuerpo no válido", "El JSON está anidado demasiado", slug="json-no-valido") from None
     except ValueError:
@@ -119,7 +125,8 @@ def create_service_app(
     def _correlation_and_content_type():
         incoming = request.headers.get("X-Correlation-ID", "")
         g.correlation_token = set_correlation_id(incoming if _CORRELATION_ID.match(incoming) else None)
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length:
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if request.method in ("POST", "PUT", "PATCH") and (request.content_length or chunked):
             if not request.is_json:
                 raise Problem(415, "Tipo de contenido no admitido", "Envíe el cuerpo como application/json",
                               slug="tipo-no-admitido")
@@ -155,5 +162,6 @@ def create_service_app(
                        slug="error-interno").response()
 
     init_metrics(app, service)
-    init_health(app, service, health_checks)
+    api.register_blueprint(health_blueprint(service, health_checks))
+    api.register_blueprint(metrics_blueprint())
     return app, api

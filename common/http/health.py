@@ -5,7 +5,8 @@ import threading
 import time
 from typing import Callable
 
-from flask import Flask, jsonify
+import marshmallow as ma
+from flask_smorest import Blueprint
 
 Check = Callable[[], dict | None]
 
@@ -33,13 +34,33 @@ class CachedCheck:
                 raise RuntimeError(self._result)
 
 
-def init_health(app: Flask, service: str, checks: dict[str, Callable[[], dict | None]]) -> None:
-    @app.get("/salud/vivo")
-    def liveness():
-        return jsonify({"servicio": service, "estado": "vivo"})
+class CheckSchema(ma.Schema):
+    estado = ma.fields.String()
+    detalle = ma.fields.String()
+    tipo = ma.fields.String(metadata={"description": "storage kind: sqlite or mongodb"})
+    eventos_pendientes = ma.fields.Integer(metadata={"description": "events not yet published (up to 1000)"})
 
-    @app.get("/salud")
+
+class HealthSchema(ma.Schema):
+    servicio = ma.fields.String()
+    estado = ma.fields.String(metadata={"description": "vivo, listo or no listo"})
+    comprobaciones = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CheckSchema))
+
+
+def health_blueprint(service: str, checks: dict[str, Callable[[], dict | None]]) -> Blueprint:
+    blp = Blueprint("salud", __name__, description="Liveness and readiness")
+
+    @blp.get("/salud/vivo")
+    @blp.response(200, HealthSchema)
+    def liveness():
+        """Liveness: 200 while the process answers"""
+        return {"servicio": service, "estado": "vivo"}
+
+    @blp.get("/salud")
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="Storage or RabbitMQ not ready")
     def readiness():
+        """Readiness of the storage and of RabbitMQ (503 when either is not ready)"""
         results = {}
         ready = True
         for name, check in checks.items():
@@ -50,4 +71,6 @@ def init_health(app: Flask, service: str, checks: dict[str, Callable[[], dict | 
                 ready = False
                 results[name] = {"estado": "no disponible", "detalle": str(exc)[:300]}
         body = {"servicio": service, "estado": "listo" if ready else "no listo", "comprobaciones": results}
-        return jsonify(body), 200 if ready else 503
+        return body, 200 if ready else 503
+
+    return blp

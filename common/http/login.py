@@ -1,6 +1,7 @@
 """Password login shared by the two token issuers (clientes, empleados)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +23,19 @@ class Account:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
+def client_address() -> str:
+    """The caller's address. Behind the gateway every request comes from the
+    proxy, so the address the proxy appended to X-Forwarded-For is used, but
+    only when the direct peer is one gunicorn trusts (FORWARDED_ALLOW_IPS):
+    from anyone else the header could be forged to dodge the throttle."""
+    peer = request.remote_addr or "unknown"
+    trusted = {a.strip() for a in os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1").split(",")}
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and ("*" in trusted or peer in trusted):
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
+
+
 def login(
     email: str, password: str, find: Callable[[str], Account | None],
     throttle: LoginThrottle, issuer: TokenIssuer,
@@ -30,7 +44,7 @@ def login(
     account inactive (a dummy hash is verified so the timing matches too);
     429 with Retry-After once too many attempts failed."""
     email = email.strip().lower()
-    client = request.remote_addr or "unknown"
+    client = client_address()
     wait = throttle.retry_after(email, client)
     if wait:
         raise Problem(429, "Demasiados intentos", "Demasiados intentos fallidos; espere antes de reintentar",

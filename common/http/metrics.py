@@ -6,6 +6,7 @@ import os
 import time
 
 from flask import Flask, Response, g, request
+from flask_smorest import Blueprint
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -47,6 +48,15 @@ def init_metrics(app: Flask, service: str) -> None:
         REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
         return response
 
-    @app.get("/metrics")
+
+def metrics_blueprint() -> Blueprint:
+    blp = Blueprint("metricas", __name__, description="Prometheus metrics")
+
+    @blp.get("/metrics")
+    @blp.doc(responses={"200": {"description": "Prometheus text exposition format",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics():
-        return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+        """Request counts and latencies, aggregated over every worker of this service"""
+        return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+    return blp

@@ -43,7 +43,7 @@ def paginate(args: dict[str, Any], count: Callable[[], int], fetch: Callable[[in
         query = request.args.to_dict(flat=False)
         query["pagina"] = [str(page + 1)]
         query["por_pagina"] = [str(per_page)]
-        following = f"{request.path}?{urlencode(query, doseq=True)}"
+        following = f"{request.script_root}{request.path}?{urlencode(query, doseq=True)}"
     return {
         "elementos": items, "pagina": page, "por_pagina": per_page,
         "total": total, "paginas": pages, "siguiente": following,

@@ -1,0 +1,129 @@
+"""RFC 9457 problem documents (``common.http.problems``) and how the shared
+application factory answers HTTP errors with them.
+
+Nothing is faked: the last tests build a bare service app with the real
+factory, a SQLite store in a temporary directory and a local token issuer.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+
+from common.config import Settings
+from common.http.app import ServiceState, create_service_app
+from common.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_errors, validation_problem
+from common.storage.sqlite import SQLiteStore
+from common.tokens import TokenIssuer, TokenVerifier, TrustedIssuer
+
+
+def test_minimal_problem_has_the_rfc_9457_members():
+    body = Problem(404, "No encontrado").to_dict()
+    assert body == {"type": "about:blank", "title": "No encontrado", "status": 404, "detail": "No encontrado"}
+
+
+def test_slug_errors_and_extensions_are_rendered():
+    problem = Problem(409, "Conflicto", "Estado actual: cerrada", slug="transicion",
+                      errores=[{"campo": "estado", "mensaje": "x"}], estado="cerrada")
+    body = problem.to_dict()
+    assert body["type"] == f"{TYPE_BASE}transicion"
+    assert body["detail"] == "Estado actual: cerrada"
+    assert body["errores"] == [{"campo": "estado", "mensaje": "x"}]
+    assert body["estado"] == "cerrada"
+    assert str(problem) == "Estado actual: cerrada"
+
+
+def test_response_is_problem_json_with_headers():
+    app = Flask(__name__)
+    with app.app_context():
+        response = Problem(429, "Demasiados intentos", "Espere", slug="x",
+                           headers={"Retry-After": "30"}).response()
+    assert response.status_code == 429
+    assert response.mimetype == PROBLEM_JSON
+    assert response.headers["Retry-After"] == "30"
+    assert json.loads(response.get_data(as_text=True))["status"] == 429
+
+
+def test_response_keeps_non_ascii_text_readable():
+    app = Flask(__name__)
+    with app.app_context():
+        response = Problem(422, "Datos no válidos").response()
+    assert "válidos" in response.get_data(as_text=True)
+
+
+def test_field_errors_flattens_nested_messages_and_schema_errors():
+    messages = {
+        "nombre": ["Missing data for required field."],
+        "producto": {"referencia": ["Not a valid string."], "_schema": ["Invalid producto."]},
+        "_schema": ["Invalid input type."],
+        "lineas": {0: {"cantidad": ["Must be positive."]}},
+    }
+    errors = field_errors(messages, "cuerpo")
+    assert {"campo": "nombre", "mensaje": "Missing data for required field.", "ubicacion": "cuerpo"} in errors
+    assert {"campo": "producto.referencia", "mensaje": "Not a valid string.", "ubicacion": "cuerpo"} in errors
+    assert {"campo": "producto", "mensaje": "Invalid producto.", "ubicacion": "cuerpo"} in errors
+    assert {"campo": "(cuerpo)", "mensaje": "Invalid input type.", "ubicacion": "cuerpo"} in errors
+    assert {"campo": "lineas.0.cantidad", "mensaje": "Must be positive.", "ubicacion": "cuerpo"} in errors
+    assert len(errors) == 5
+
+
+def test_field_errors_without_location_and_with_a_bare_message():
+    assert field_errors("boom") == [{"campo": "(cuerpo)", "mensaje": "boom"}]
+
+
+def test_validation_problem_names_every_field_once_across_locations():
+    problem = validation_problem({
+        "cuerpo": {"email": ["Not a valid email address.", "Too long."], "password": ["Weak."]},
+        "consulta": {"pagina": ["Must be greater than or equal to 1."]},
+    })
+    body = problem.to_dict()
+    assert body["status"] == 422
+    assert body["type"] == f"{TYPE_BASE}validacion"
+    assert body["detail"] == "Revise estos campos: email, password, pagina"
+    assert [e["campo"] for e in body["errores"]] == ["email", "email", "password", "pagina"]
+    assert {e["ubicacion"] for e in body["errores"]} == {"cuerpo", "consulta"}
+    assert validation_problem({"cuerpo": {"x": ["y"]}}, 400).status == 400
+
+
+@pytest.fixture
+def bare_app(tmp_path):
+    settings = Settings(data_dir=tmp_path, keys_dir=tmp_path, amqp_url="amqp://guest:guest@127.0.0.1:1/")
+    issuer = TokenIssuer(Ed25519PrivateKey.generate(), "clientes", "incidencias", 600)
+    store = SQLiteStore(tmp_path / "bare.sqlite3")
+    state = ServiceState(settings, store, TokenVerifier("incidencias", [TrustedIssuer.local(issuer, ["cliente"])]))
+    app, _api = create_service_app("bare", "Bare", "A service with no routes of its own", state, {})
+
+    @app.get("/explota")
+    def explode():
+        raise RuntimeError("secret internal detail")
+
+    yield app
+    store.close()
+
+
+def test_unexpected_exception_is_a_500_problem_without_internals(bare_app):
+    response = bare_app.test_client().get("/explota")
+    assert response.status_code == 500
+    assert response.mimetype == PROBLEM_JSON
+    text = response.get_data(as_text=True)
+    assert "secret internal detail" not in text and "Traceback" not in text
+    assert response.get_json()["type"] == f"{TYPE_BASE}error-interno"
+
+
+def test_http_errors_are_problems_and_405_says_what_is_allowed(bare_app):
+    client = bare_app.test_client()
+    missing = client.get("/no-existe")
+    assert missing.status_code == 404 and missing.mimetype == PROBLEM_JSON
+    assert missing.get_json()["status"] == 404
+    wrong = client.post("/salud/vivo")
+    assert wrong.status_code == 405 and wrong.mimetype == PROBLEM_JSON
+    assert "GET" in wrong.headers["Allow"]
+
+
+def test_correlation_id_is_echoed_when_well_formed_and_replaced_otherwise(bare_app):
+    client = bare_app.test_client()
+    assert client.get("/salud/vivo", headers={"X-Correlation-ID": "abc-123"}).headers["X-Correlation-ID"] == "abc-123"
+    replaced = client.get("/salud/vivo", headers={"X-Correlation-ID": "bad value <script>"})
+    assert replaced.headers["X-Correlation-ID"] not in ("", "bad value <script>")
