@@ -9,11 +9,23 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import pika
+from pika.adapters.utils import connection_workflow
 from pika.adapters.blocking_connection import BlockingChannel
 
 log = logging.getLogger(__name__)
 
 START_HINT = "start one with `rabbitmq-server -detached` (or `docker run -p 5672:5672 rabbitmq`) or set AMQP_URL"
+
+
+# Besides AMQPError and socket errors, pika's connection workflow raises its
+# own exception types (e.g. AMQPConnectorStackTimeout when the handshake
+# stalls on a busy or alarmed broker); none of them may kill a relay.
+_CONNECT_ERRORS = (
+    pika.exceptions.AMQPError,
+    OSError,
+    connection_workflow.AMQPConnectorException,
+    connection_workflow.AMQPConnectionWorkflowFailed,
+)
 
 
 class BrokerUnavailable(RuntimeError):
@@ -45,12 +57,10 @@ def connection_parameters(
 def connect(url: str, name: str, heartbeat: int = 30, blocked_timeout: float = 30.0) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(connection_parameters(url, name, heartbeat, blocked_timeout))
-    except pika.exceptions.AMQPError as exc:
+    except _CONNECT_ERRORS as exc:
         raise BrokerUnavailable(
             f"RabbitMQ is not reachable at {redact(url)} ({type(exc).__name__}); {START_HINT}"
         ) from exc
-    except OSError as exc:
-        raise BrokerUnavailable(f"RabbitMQ is not reachable at {redact(url)} ({exc}); {START_HINT}") from exc
 
 
 class Topology:
@@ -113,7 +123,7 @@ def check_broker(url: str, timeout: float = 3.0) -> None:
     params.blocked_connection_timeout = timeout
     try:
         pika.BlockingConnection(params).close()
-    except (pika.exceptions.AMQPError, OSError) as exc:
+    except _CONNECT_ERRORS as exc:
         raise BrokerUnavailable(
             f"RabbitMQ is not reachable at {redact(url)} ({type(exc).__name__}); {START_HINT}"
         ) from exc
