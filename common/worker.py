@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from common.messaging import BrokerUnavailable, check_broker
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 15.0
 
 
 class Runnable(Protocol):
@@ -70,6 +73,15 @@ def run_worker(service: str, amqp_url: str, parts: list[Runnable], install_signa
                 stopped.set()
     for part in parts:
         part.stop()
+    # One grace period for all of them (not one each): a supervisor's stop
+    # timeout must not be outlived because several threads are stuck at once
+    # (say, every publisher blocked by a broker alarm). Whatever a stuck thread
+    # held stays in the outbox or goes back to its queue.
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for thread in threads:
-        thread.join(timeout=15)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threads if t.is_alive()]
+    if stuck:
+        log.warning("%s worker: %s did not finish within %ss; exiting anyway", service, ", ".join(stuck),
+                    STOP_GRACE_SECONDS)
     log.info("%s worker stopped", service)

@@ -56,7 +56,7 @@ class AperturaHandlers:
             incidencia, _changed = self.incidencias.apply_snapshot(snapshot)
         except ValueError as exc:
             raise PermanentError(f"invalid snapshot: {exc}") from exc
-        self._notify(event, incidencia)
+        self._notify(event, incidencia, f"{incidencia.id}:{event.tipo}:v{snapshot.get('version')}")
 
     def on_comment(self, event: Event) -> None:
         if event.origen == events.ORIGIN:
@@ -76,15 +76,18 @@ class AperturaHandlers:
 
         incidencia = self.incidencias.update(incidencia_id, merge)  # NotFound: retried, then dead-lettered
         if comentario.autor.rol != "cliente":
-            self._notify(event, incidencia)
+            self._notify(event, incidencia, f"{incidencia.id}:comentario:{comentario.id}")
 
-    def _notify(self, event: Event, incidencia) -> None:
+    def _notify(self, event: Event, incidencia, clave: str) -> None:
+        """One notification per piece of news (``clave``): a redelivered event,
+        or the same snapshot or comment replayed under a new event id, adds none."""
         text = notification_text(event.tipo, incidencia)
         if text is None or incidencia.cliente.anonimizado:
             return
         self.notificaciones.add({
             "id": event.id, "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
             "tipo": event.tipo, "mensaje": text, "creada_en": event.ocurrido_en, "leida": False,
+            "clave": clave,
         })
 
     # -- customers ---------------------------------------------------------

@@ -24,7 +24,13 @@ INCIDENCIAS = CollectionSpec(
 CLIENTES = CollectionSpec("clientes")
 NOTIFICACIONES = CollectionSpec(
     "notificaciones",
-    (Index(("cliente_id", "creada_en")), Index(("cliente_id", "leida", "creada_en"))),
+    (
+        Index(("cliente_id", "creada_en")),
+        Index(("cliente_id", "leida", "creada_en")),
+        # What a notification is about (an incident's version, a comment), so the
+        # same news replayed under another event id does not notify twice.
+        Index(("clave",), unique=True),
+    ),
 )
 EXTRA_FIELDS = ("idempotency_key", "idempotency_hash", "cancelacion_solicitada_en")
 
@@ -155,7 +161,7 @@ class NotificationRepository:
             self.collection.insert(notification)
             return True
         except DuplicateKeyError:
-            return False  # same event seen twice
+            return False  # same event, or the same news under another event id
 
     def _query(self, cliente_id: str, solo_no_leidas: bool) -> Query:
         equals: dict[str, Any] = {"cliente_id": cliente_id}

@@ -72,7 +72,13 @@ class MongoStore(Store):
         existing = self._collections.get(spec.name)
         if existing is None:
             existing = MongoCollection(self, spec)
-            existing.ensure_indexes()
+            try:
+                existing.ensure_indexes()
+            except StorageUnavailable:
+                # The server is unreachable right now: the first operation
+                # creates the indexes once it answers, so a process that starts
+                # during an outage still starts (and answers 503).
+                pass
             self._collections[spec.name] = existing
         return existing
 
@@ -119,6 +125,11 @@ class MongoCollection(Collection):
         self.store = store
         self.spec = spec
         self.raw = store.db[spec.name]
+        self._indexes_ready = False
+
+    def _ensure(self) -> None:
+        if not self._indexes_ready:
+            self.ensure_indexes()
 
     def ensure_indexes(self) -> None:
         try:
@@ -134,6 +145,7 @@ class MongoCollection(Collection):
                 self.raw.create_index(keys, **options)
         except PyMongoError as exc:
             raise _translate(exc) from exc
+        self._indexes_ready = True
 
     def _duplicate(self, exc: MongoDuplicateKeyError, doc: dict[str, Any]) -> DuplicateKeyError:
         """Name the index that refused ``doc``: from the server's ``keyPattern``
@@ -166,6 +178,7 @@ class MongoCollection(Collection):
         return {k: v for k, v in doc.items() if k not in ("id", "_rev", "_id", OUTBOX_FIELD)}
 
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+        self._ensure()
         stored = {"_id": doc["id"], **self._fields(doc), "_rev": 1}
         if events:
             stored[OUTBOX_FIELD] = [e.to_dict() for e in events]
@@ -178,6 +191,7 @@ class MongoCollection(Collection):
         return {**doc, "_rev": 1}
 
     def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+        self._ensure()
         rev = doc.get("_rev")
         update: dict[str, Any] = {"$set": {**self._fields(doc), "_rev": rev + 1}}
         if events:
@@ -193,6 +207,7 @@ class MongoCollection(Collection):
         return {**doc, "_rev": rev + 1}
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
+        self._ensure()
         try:
             return self._out(self.raw.find_one({"_id": doc_id}, {OUTBOX_FIELD: 0}))
         except PyMongoError as exc:
@@ -218,6 +233,7 @@ class MongoCollection(Collection):
         return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        self._ensure()
         sort = [(_mongo_path(p), DESCENDING if d < 0 else ASCENDING) for p, d in query.sort]
         sort.append(("_id", ASCENDING))
         try:
@@ -229,12 +245,14 @@ class MongoCollection(Collection):
             raise _translate(exc) from exc
 
     def count(self, query: Query) -> int:
+        self._ensure()
         try:
             return self.raw.count_documents(self._filter(query))
         except PyMongoError as exc:
             raise _translate(exc) from exc
 
     def delete(self, doc_id: str) -> bool:
+        self._ensure()
         try:
             return self.raw.delete_one({"_id": doc_id}).deleted_count == 1
         except PyMongoError as exc:

@@ -86,9 +86,23 @@ class SQLiteStore(Store):
         if getattr(local, "pid", None) != os.getpid() or local.conn is None:
             local.conn = self._connect()
             local.pid = os.getpid()
+            # SQLite opens a file it may not write read-only, and keeps it so.
+            local.read_only = not os.access(self.path, os.W_OK)
             if not self._schema_ready:
                 self._create_schema(local.conn)
         return local.conn
+
+    def _writable_conn(self) -> sqlite3.Connection:
+        """The thread's connection, able to write: one opened while the file was
+        write-protected (read-only for good) is reopened, and refused while the
+        file still is, so the store recovers by itself when the file is writable."""
+        conn = self.conn
+        if self._local.read_only:
+            self._drop_connection()
+            conn = self.conn
+            if self._local.read_only:
+                raise StorageUnavailable(f"sqlite: {self.path} is read-only")
+        return conn
 
     def _drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -114,7 +128,7 @@ class SQLiteStore(Store):
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An IMMEDIATE transaction: the write lock is taken up front, so two
         writers queue on ``busy_timeout`` instead of deadlocking on upgrade."""
-        conn = self.conn
+        conn = self._writable_conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -149,7 +163,13 @@ class SQLiteStore(Store):
         existing = self._collections.get(spec.name)
         if existing is None:
             existing = SQLiteCollection(self, spec)
-            existing.ensure_schema()
+            try:
+                existing.ensure_schema()
+            except StorageUnavailable:
+                # The database is down right now (locked, read-only): the first
+                # operation creates the table once it is back, so a process that
+                # starts during an outage still starts (and answers 503).
+                pass
             self._collections[spec.name] = existing
         return existing
 
@@ -181,6 +201,23 @@ class SQLiteStore(Store):
                 raise StorageUnavailable("sqlite: database is read-only")
         if not os.access(self.path, os.W_OK):
             raise StorageUnavailable(f"sqlite: {self.path} is not writable")
+        self._check_write_lock()
+
+    def _check_write_lock(self, wait_ms: int = 1000) -> None:
+        """A write would not hang: the write lock can be had within ``wait_ms``
+        (someone else holding it longer, e.g. a stuck maintenance transaction,
+        makes every write of the service wait and then fail)."""
+        conn = self._writable_conn()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        except sqlite3.Error as exc:
+            self._drop_connection()
+            raise StorageUnavailable(f"sqlite: cannot take the write lock of {self.path}: {exc}") from exc
 
     def close(self) -> None:
         self._drop_connection()
@@ -193,8 +230,20 @@ class SQLiteCollection(Collection):
         self.store = store
         self.spec = spec
         self.table = f'"{spec.name}"'
+        self._schema_ready = False
+
+    def _ensure(self) -> None:
+        if not self._schema_ready:
+            self.ensure_schema()
 
     def ensure_schema(self) -> None:
+        # Already there (every start but the first): a read, no write lock needed.
+        wanted = {self.spec.name, *(f"{self.spec.name}_{index.name}" for index in self.spec.indexes)}
+        with self.store.read() as conn:
+            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if wanted <= present:
+            self._schema_ready = True
+            return
         with self.store.transaction() as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
@@ -207,6 +256,7 @@ class SQLiteCollection(Collection):
                     f'CREATE {unique}INDEX IF NOT EXISTS "{self.spec.name}_{index.name}" '
                     f"ON {self.table} ({columns})"
                 )
+        self._schema_ready = True
 
     def _duplicate(self, exc: sqlite3.IntegrityError) -> DuplicateKeyError:
         message = str(exc)
@@ -231,6 +281,7 @@ class SQLiteCollection(Collection):
         return _dumps({k: v for k, v in doc.items() if k not in ("id", "_rev")})
 
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+        self._ensure()
         try:
             with self.store.transaction() as conn:
                 conn.execute(
@@ -243,6 +294,7 @@ class SQLiteCollection(Collection):
         return {**doc, "_rev": 1}
 
     def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+        self._ensure()
         rev = doc.get("_rev")
         try:
             with self.store.transaction() as conn:
@@ -258,6 +310,7 @@ class SQLiteCollection(Collection):
         return {**doc, "_rev": rev + 1}
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
+        self._ensure()
         with self.store.read() as conn:
             row = conn.execute(
                 f"SELECT id, rev, doc FROM {self.table} WHERE id = ?", (doc_id,)
@@ -295,6 +348,7 @@ class SQLiteCollection(Collection):
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        self._ensure()
         where, params = self._where(query)
         order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.sort]
         order.append("id ASC")
@@ -307,10 +361,12 @@ class SQLiteCollection(Collection):
         return [self._row(r) for r in rows]
 
     def count(self, query: Query) -> int:
+        self._ensure()
         where, params = self._where(query)
         with self.store.read() as conn:
             return conn.execute(f"SELECT count(*) FROM {self.table}{where}", params).fetchone()[0]
 
     def delete(self, doc_id: str) -> bool:
+        self._ensure()
         with self.store.transaction() as conn:
             return conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (doc_id,)).rowcount == 1
