@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-contract test-integration test-e2e test-provision bench clean venv
+.PHONY: run test test-unit test-contract test-integration test-e2e test-faults test-security test-provision bench clean venv
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,14 @@ test-integration: venv
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+## Fault injection against the running system (stops and blocks the local RabbitMQ; several minutes)
+test-faults: venv
+	$(PY) -m pytest tests/faults -m faults $(PYTEST_ARGS)
+
+## Authorization matrices, hostile input, token attacks and OpenAPI fuzzing against the running system
+test-security: venv
+	$(PY) -m pytest tests/security $(PYTEST_ARGS)
 
 ## Ansible on a Debian 12 root file system: chroot twice, then booted with systemd-nspawn (root; about 3 min)
 test-provision: venv

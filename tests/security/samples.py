@@ -1,0 +1,217 @@
+"""A valid request for every operation that takes a JSON body, aimed where
+even an accidental success would change nothing that matters (a closed
+incident, an employee kept for the purpose), and a snapshot of what an
+attack through that operation must not change.
+
+The hostile tests never send these bodies as they are: they add a field,
+replace a value or bury the body, and expect the request refused before it
+does anything. The snapshot proves it did nothing.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .harness import CLIENTE_PASSWORD, EMPLEADO_PASSWORD, Actor, World
+from .permissions import Key
+
+
+@dataclass
+class Sample:
+    actor: Actor | None
+    path: str  # with the parameters filled in
+    body: dict[str, Any]
+    snapshot: Callable[[], Any]
+
+
+@dataclass
+class Targets:
+    """Accounts of their own for the hostile tests, so that nothing they
+    try can disturb the other tests' world."""
+
+    cliente: Actor
+    empleado: Actor
+
+
+def _json(response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
+    client, admin = world.client, world.admin
+    cliente, empleado = targets.cliente, targets.empleado
+    closed = world.incidents["cerrada"]
+    marker = uuid.uuid4().hex[:10]
+    new_email = f"masiva.{marker}@example.com"
+
+    def customers_with(email: str) -> Callable[[], Any]:
+        return lambda: _json(client.call("GET", "clientes", "/clientes", admin.token, params={"q": email}))["total"]
+
+    def employees_with(email: str) -> Callable[[], Any]:
+        return lambda: _json(client.call("GET", "empleados", "/empleados", admin.token, params={"q": email}))["total"]
+
+    def profile() -> Any:
+        return _json(client.call("GET", "clientes", "/clientes/yo", cliente.token))
+
+    def employee() -> Any:
+        return _json(client.call("GET", "empleados", f"/empleados/{empleado.id}", admin.token))
+
+    def incident() -> Any:
+        return world.state_of(closed)
+
+    def my_incidents() -> Any:
+        return _json(client.call("GET", "apertura", "/incidencias", world.c1.token))["total"]
+
+    oldest_notification = world.notifications[-1]
+
+    def unread() -> Any:
+        items = _json(client.call("GET", "apertura", "/notificaciones", world.c1.token,
+                                  params={"por_pagina": 100}))["elementos"]
+        return [n["leida"] for n in items if n["id"] == oldest_notification]
+
+    def nothing() -> Any:
+        return None
+
+    return {
+        ("clientes", "POST", "/clientes"): Sample(None, "/clientes", {
+            "nombre": "Nuevo", "apellidos": "Cliente", "email": new_email, "password": CLIENTE_PASSWORD,
+            "fecha_nacimiento": "1990-07-26", "direccion": "Calle Mayor 1", "telefono": "+34 600 000 000",
+        }, customers_with(new_email)),
+        ("clientes", "POST", "/clientes/login"): Sample(
+            None, "/clientes/login", {"email": cliente.email, "password": "no-es-la-clave-1"}, nothing),
+        ("clientes", "PATCH", "/clientes/yo"): Sample(
+            cliente, "/clientes/yo", {"nombre": "Otro", "telefono": "+34 611 111 111"}, profile),
+        ("empleados", "POST", "/empleados"): Sample(admin, "/empleados", {
+            "nombre": "Nuevo", "apellidos": "Empleado", "email": new_email, "password": EMPLEADO_PASSWORD,
+            "rol": "agente", "categorias": ["envios"],
+        }, employees_with(new_email)),
+        ("empleados", "POST", "/empleados/login"): Sample(
+            None, "/empleados/login", {"email": empleado.email, "password": "no-es-la-clave-1"}, nothing),
+        ("empleados", "PATCH", "/empleados/yo"): Sample(
+            empleado, "/empleados/yo", {"nombre": "Otro", "apellidos": "Nombre"}, employee),
+        ("empleados", "PATCH", "/empleados/{empleado_id}"): Sample(
+            admin, f"/empleados/{empleado.id}", {"nombre": "Otro", "categorias": ["envios"]}, employee),
+        ("empleados", "POST", "/empleados/{empleado_id}/baja"): Sample(
+            admin, f"/empleados/{empleado.id}/baja", {}, employee),
+        ("apertura", "POST", "/incidencias"): Sample(world.c1, "/incidencias", {
+            "titulo": "No enciende", "descripcion": "Nada de nada", "categoria": "otra",
+            "producto": {"referencia": "SKU-9", "nombre": "Radio", "pedido": "P-1"}, "pedido": "P-1",
+            "prioridad": "alta",
+        }, my_incidents),
+        ("apertura", "POST", "/incidencias/{incidencia_id}/comentarios"): Sample(
+            world.c1, f"/incidencias/{closed}/comentarios", {"texto": "Hola"}, incident),
+        ("apertura", "POST", "/incidencias/{incidencia_id}/cierre"): Sample(
+            world.c1, f"/incidencias/{closed}/cierre", {}, incident),
+        ("apertura", "POST", "/incidencias/{incidencia_id}/reapertura"): Sample(
+            world.c1, f"/incidencias/{closed}/reapertura", {"motivo": "Sigue roto"}, incident),
+        ("apertura", "POST", "/incidencias/{incidencia_id}/cancelacion"): Sample(
+            world.c1, f"/incidencias/{closed}/cancelacion", {"motivo": "Ya no"}, incident),
+        ("apertura", "POST", "/notificaciones/{notificacion_id}/lectura"): Sample(
+            world.c1, f"/notificaciones/{oldest_notification}/lectura", {}, unread),
+        ("apertura", "POST", "/notificaciones/lectura"): Sample(world.c1, "/notificaciones/lectura", {}, unread),
+        ("resolucion", "PATCH", "/incidencias/{incidencia_id}"): Sample(
+            admin, f"/incidencias/{closed}", {"prioridad": "critica", "categoria": "otra"}, incident),
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/asignacion"): Sample(
+            admin, f"/incidencias/{closed}/asignacion", {"empleado_id": world.a2.id}, incident),
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/inicio"): Sample(
+            admin, f"/incidencias/{closed}/inicio", {}, incident),
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"): Sample(
+            admin, f"/incidencias/{closed}/resolucion", {"texto": "Hecho"}, incident),
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"): Sample(
+            admin, f"/incidencias/{closed}/comentarios", {"texto": "Nota", "interna": True}, incident),
+    }
+
+
+SAMPLE_KEYS: list[Key] = [
+    ("clientes", "POST", "/clientes"),
+    ("clientes", "POST", "/clientes/login"),
+    ("clientes", "PATCH", "/clientes/yo"),
+    ("empleados", "POST", "/empleados"),
+    ("empleados", "POST", "/empleados/login"),
+    ("empleados", "PATCH", "/empleados/yo"),
+    ("empleados", "PATCH", "/empleados/{empleado_id}"),
+    ("empleados", "POST", "/empleados/{empleado_id}/baja"),
+    ("apertura", "POST", "/incidencias"),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/comentarios"),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/cierre"),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/reapertura"),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/cancelacion"),
+    ("apertura", "POST", "/notificaciones/{notificacion_id}/lectura"),
+    ("apertura", "POST", "/notificaciones/lectura"),
+    ("resolucion", "PATCH", "/incidencias/{incidencia_id}"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/asignacion"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/inicio"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"),
+]
+
+
+def make_targets(world: World) -> Targets:
+    return Targets(world.new_cliente("Objetivo"), world.new_empleado("agente", nombre="Objetivo"))
+
+
+def body_keys(openapi: dict[str, dict]) -> set[Key]:
+    from .permissions import operations
+
+    return {(service, method, path) for service, document in openapi.items()
+            for method, path, operation in operations(document) if "requestBody" in operation}
+
+
+def request_schema(openapi: dict[str, dict], key: Key) -> dict[str, Any]:
+    """The JSON schema of the operation's body, with references resolved."""
+    service, method, path = key
+    document = openapi[service]
+    operation = document["paths"][path][method.lower()]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return resolve(document, schema)
+
+
+def resolve(document: dict[str, Any], schema: Any) -> Any:
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            target: Any = document
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return resolve(document, target)
+        return {k: resolve(document, v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [resolve(document, v) for v in schema]
+    return schema
+
+
+def string_fields(schema: dict[str, Any], body: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the string values in ``body`` the schema types as
+    strings (list items as ``name.0``)."""
+    found: list[str] = []
+    properties = schema.get("properties", {})
+    for name, value in (body or {}).items():
+        field_schema = properties.get(name, {})
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            found += string_fields(field_schema, value, f"{path}.")
+        elif isinstance(value, list):
+            items = field_schema.get("items", {})
+            if value and isinstance(value[0], str) and items.get("type") == "string":
+                found.append(f"{path}.0")
+        elif isinstance(value, str) and field_schema.get("type") == "string":
+            found.append(path)
+    return found
+
+
+def replace(body: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``body`` with the value at ``dotted`` replaced."""
+    import copy
+
+    result = copy.deepcopy(body)
+    target: Any = result
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    last = parts[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return result

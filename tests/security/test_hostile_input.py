@@ -1,0 +1,371 @@
+"""Hostile input on every endpoint of every running service: MongoDB
+operators and search wildcards where strings are expected, hostile ids in
+paths, bodies over the size limit (with and without Content-Length), deep
+nesting and numbers no parser should swallow, huge page sizes, Unicode edge
+cases and hostile headers.
+
+The contract (docs/security.md): a refusal is a 4xx problem+json that names
+what was wrong; never a 500, never a partial write. Every operation comes
+from the live OpenAPI documents; bodies start from the valid samples in
+``samples.py`` and are spoiled one way at a time.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+from .harness import Actor, problem
+from .permissions import PERMISSIONS, operations, path_parameters
+from .samples import SAMPLE_KEYS, body_samples, make_targets, replace, request_schema, string_fields
+
+pytestmark = [pytest.mark.security, pytest.mark.slow]
+
+OPERATORS = [
+    {"$ne": None}, {"$gt": ""}, {"$regex": ".*"}, {"$where": "sleep(1000) || true"}, {"$in": ["a", "b"]},
+    ["$ne", None],
+]
+MAX_BODY = 64 * 1024  # Settings.max_body_bytes, the services' default
+HUGE_INTEGER_BUG = ("common/http/app.py _refuse_unstorable_json: an integer literal of more than 4300 digits "
+                    "raises a ValueError that is not a JSONDecodeError; it is let through to webargs, whose "
+                    "parse_json re-raises it, and the answer is a 500 on every JSON endpoint")
+
+
+@pytest.fixture(scope="module")
+def samples(world):
+    return body_samples(world, make_targets(world))
+
+
+def _token(actor: Actor | None) -> str | None:
+    return actor.token if actor else None
+
+
+# -- operators and wildcards -------------------------------------------------------
+
+@pytest.mark.parametrize("key", SAMPLE_KEYS, ids=lambda k: " ".join(k))
+def test_operators_where_a_string_is_expected_are_422_naming_the_field(world, openapi, samples, attacks, key):
+    rec = attacks("operator_injection")
+    sample = samples[key]
+    service, method, _path = key
+    fields = string_fields(request_schema(openapi, key), sample.body)
+    before = sample.snapshot()
+    for field in fields:
+        for operator in OPERATORS:
+            response = world.client.call(method, service, sample.path, _token(sample.actor),
+                                         json=replace(sample.body, field, operator))
+            if rec.expect(f"{method} {service}{key[2]} {field}={json.dumps(operator)}", response, 422):
+                named = {e["campo"] for e in problem(response)["errores"]}
+                assert field in named or field.rsplit(".", 1)[0] in named, (key, field, named)
+    assert sample.snapshot() == before
+    rec.check()
+
+
+def _query_operations(openapi):
+    for service, document in openapi.items():
+        for method, path, operation in operations(document):
+            params = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+            if method == "GET" and params:
+                yield service, path, params
+
+
+def _list_token(world, service: str) -> str:
+    return {"clientes": world.admin.token, "empleados": world.admin.token, "apertura": world.c1.token,
+            "resolucion": world.admin.token}[service]
+
+
+def test_operators_in_query_strings_are_refused_or_taken_literally(world, openapi, attacks):
+    """A query value is a string: ``{"$ne": null}`` in a filter must select
+    nothing (or be refused), never everything; bracket syntax
+    (``estado[$ne]=x``) is not a filter at all."""
+    rec = attacks("operator_injection")
+    for service, path, params in _query_operations(openapi):
+        token = _list_token(world, service)
+        baseline = world.client.call("GET", service, path, token)
+        assert baseline.status_code == 200, baseline.text
+        if "total" not in baseline.json():
+            continue  # not a list
+        assert baseline.json()["total"] > 0, (service, path)
+        for param in params:
+            if param["name"] in ("pagina", "por_pagina") or param["schema"].get("type") != "string":
+                continue
+            name = param["name"]
+            for value in ('{"$ne": null}', '{"$gt": ""}', "[$ne]", "$where"):
+                response = world.client.call("GET", service, path, token, params={name: value})
+                ok = response.status_code == 422 or (response.status_code == 200 and response.json()["total"] == 0)
+                rec.record(f"GET {service}{path}?{name}={value}", ok, f"{response.status_code} {response.text[:200]}")
+            # Read as an operator, these would select nothing; ignored, as
+            # they must be, the list is the unfiltered one.
+            for suffix in ("[$eq]", "[$in]", "[$regex]"):
+                response = world.client.call("GET", service, path, token, params={f"{name}{suffix}": "zzz"})
+                ok = response.status_code == 200 and response.json()["total"] > 0
+                rec.record(f"GET {service}{path}?{name}{suffix}=zzz", ok, f"{response.status_code}")
+    rec.check()
+
+
+@pytest.mark.parametrize("service", ["clientes", "empleados"])
+def test_search_wildcards_match_only_themselves(world, client, attacks, service):
+    """``q`` searches with LIKE on SQLite and $regex on MongoDB: ``%``, ``_``
+    and regex syntax must be escaped, so they match only literally."""
+    rec = attacks("operator_injection")
+    mark = uuid.uuid4().hex[:6]
+    name = f"Zq{mark}x"
+    if service == "clientes":
+        response = client.call("POST", "clientes", "/clientes", json={
+            "nombre": name, "apellidos": "Comodin", "email": f"comodin.{mark}@example.com",
+            "password": "Cliente-pass-2026"})
+    else:
+        response = client.call("POST", "empleados", "/empleados", world.admin.token, json={
+            "nombre": name, "apellidos": "Comodin", "email": f"comodin.{mark}@example.com",
+            "password": "Empleado-pass-2026", "rol": "agente"})
+    assert response.status_code == 201, response.text
+    path = f"/{service}"
+    found = client.call("GET", service, path, world.admin.token, params={"q": name}).json()
+    assert found["total"] == 1
+    # Each of these matches the account only if the wildcard is interpreted.
+    for query in (f"Zq%{mark[1:]}x", f"Zq_{mark[1:]}x", f"Zq.{mark[1:]}x", "Zq.*x", f"^Zq{mark}",
+                  f"Zq[{mark[0]}]{mark[1:]}x", f"Zq{mark}x$", f"zq{mark}x|nada"):
+        response = client.call("GET", service, path, world.admin.token, params={"q": query, "por_pagina": 100})
+        hits = {e["nombre"] for e in response.json()["elementos"]} if response.status_code == 200 else set()
+        rec.record(f"GET /{service}?q={query}", response.status_code in (200, 422) and name not in hits,
+                   f"{response.status_code} {sorted(hits)[:3]}")
+    # And these are just hostile: refused or searched for, never a 500.
+    for query in ("%", "_%_", ".*", "(a+)+$", "\\", "'; DROP TABLE documentos; --", "\u0000"):
+        response = client.call("GET", service, path, world.admin.token, params={"q": query})
+        rec.record(f"GET /{service}?q={query}", response.status_code in (200, 422), str(response.status_code))
+    rec.check()
+
+
+# -- ids in paths ------------------------------------------------------------------
+
+HOSTILE_IDS = [
+    '{"$ne": null}', "$ne", "*", "%", ".*", "..", "../clientes", "' OR '1'='1", "1; DROP TABLE documentos",
+    "%00", "\u0000", "yo\u0000", "ñandú", "\U0001F4A5", "a" * 1000, "0" * 24, "-1", "null", "[]",
+]
+
+
+def _id_actor(world, key):
+    service, _method, path = key
+    if service == "apertura":
+        return world.c1
+    if service == "clientes":
+        return world.admin
+    return world.admin
+
+
+@pytest.mark.parametrize("key", sorted(k for k in PERMISSIONS if path_parameters(k[2])), ids=lambda k: " ".join(k))
+def test_hostile_ids_are_404(world, samples, attacks, key):
+    rec = attacks("hostile_ids")
+    service, method, path = key
+    actor = _id_actor(world, key)
+    body = samples[key].body if key in samples else None
+    for hostile in HOSTILE_IDS:
+        url = path
+        for param in path_parameters(path):
+            url = url.replace("{" + param + "}", quote(hostile, safe=""))
+        response = world.client.call(method, service, url, actor.token,
+                                     **({"json": body} if body is not None else {}))
+        rec.expect(f"{method} {service}{path} with id {hostile[:30]!r}", response, 404)
+    rec.check()
+
+
+# -- size, nesting, numbers ------------------------------------------------------------
+
+def _chunks(data: bytes):
+    for start in range(0, len(data), 8192):
+        yield data[start:start + 8192]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_bodies_over_the_limit_are_413_everywhere(world, samples, attacks, chunked):
+    rec = attacks("oversized_bodies")
+    for key in SAMPLE_KEYS:
+        sample = samples[key]
+        service, method, path = key
+        before = sample.snapshot()
+        for size in (MAX_BODY + 1, 4 * MAX_BODY, 1024 * 1024):
+            data = json.dumps({**sample.body, "relleno": "x" * size}).encode()
+            response = world.client.call(method, service, sample.path, _token(sample.actor),
+                                         content=_chunks(data) if chunked else data,
+                                         headers={"Content-Type": "application/json"})
+            rec.expect(f"{method} {service}{path} {size} bytes{' chunked' if chunked else ''}", response, 413)
+        assert sample.snapshot() == before
+    rec.check()
+
+
+def _deep(depth: int, kind: str) -> bytes:
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_deep_nesting_is_400_everywhere(world, samples, attacks, chunked):
+    rec = attacks("deep_nesting")
+    for key in SAMPLE_KEYS:
+        sample = samples[key]
+        service, method, path = key
+        field = next(iter(sample.body), "x")
+        for kind, depth in (("array", 20_000), ("object", 10_000)):
+            data = b'{"' + field.encode() + b'": ' + _deep(depth, kind) + b"}"
+            response = world.client.call(method, service, sample.path, _token(sample.actor),
+                                         content=_chunks(data) if chunked else data,
+                                         headers={"Content-Type": "application/json"})
+            rec.expect(f"{method} {service}{path} {kind} nested {depth} deep{' chunked' if chunked else ''}",
+                       response, 400)
+    rec.check()
+
+
+UNPARSEABLE = {
+    "not JSON": b'{"titulo": ',
+    "invalid UTF-8": b'{"x": "\xff\xfe"}',
+    "UTF-16": '{"x": "y"}'.encode("utf-16"),
+    "NaN and Infinity": b'{"x": NaN, "y": Infinity}',
+    "a lone surrogate": b'{"x": "\\ud800"}',
+    "an unpaired low surrogate": b'{"x": "a\\udfffb"}',
+    "a body that is a list": b"[1, 2, 3]",
+    "a body that is a string": b'"texto"',
+    "a body that is null": b"null",
+}
+
+
+def test_unparseable_bodies_are_4xx_everywhere(world, samples, attacks):
+    rec = attacks("deep_nesting")
+    for key in SAMPLE_KEYS:
+        sample = samples[key]
+        service, method, path = key
+        for name, data in UNPARSEABLE.items():
+            response = world.client.call(method, service, sample.path, _token(sample.actor), content=data,
+                                         headers={"Content-Type": "application/json"})
+            rec.expect(f"{method} {service}{path} with {name}", response, (400, 422))
+    rec.check()
+
+
+@pytest.mark.xfail(strict=True, reason=HUGE_INTEGER_BUG)
+def test_a_huge_integer_literal_is_4xx_not_500(world, samples, attacks):
+    rec = attacks("deep_nesting")
+    for key in SAMPLE_KEYS:
+        sample = samples[key]
+        service, method, path = key
+        field = next(iter(sample.body), "x")
+        data = json.dumps({**sample.body, field: 0}).replace(": 0", ": 1" + "0" * 5000, 1).encode()
+        response = world.client.call(method, service, sample.path, _token(sample.actor), content=data,
+                                     headers={"Content-Type": "application/json"})
+        rec.expect(f"{method} {service}{path} with a 5001-digit integer", response, (400, 422),
+                   known_bug="huge integer literal: 500 (common/http/app.py)")
+    rec.check()
+
+
+# -- page sizes --------------------------------------------------------------------
+
+BAD_PAGES = [
+    {"por_pagina": 0}, {"por_pagina": -1}, {"por_pagina": 101}, {"por_pagina": 1_000_000},
+    {"por_pagina": 10 ** 40}, {"por_pagina": "1" + "0" * 3000}, {"por_pagina": "1e3"}, {"por_pagina": "NaN"},
+    {"por_pagina": "Infinity"}, {"por_pagina": "0x10"}, {"por_pagina": "20.5"}, {"por_pagina": ""},
+    {"pagina": 0}, {"pagina": -5}, {"pagina": 10 ** 30}, {"pagina": "uno"},
+]
+
+
+def test_huge_and_invalid_page_sizes_are_422_and_the_bound_holds(world, openapi, attacks):
+    rec = attacks("page_sizes")
+    lists = [(s, p) for s, p, params in _query_operations(openapi) if any(x["name"] == "por_pagina" for x in params)]
+    assert len(lists) >= 5
+    for service, path in lists:
+        token = _list_token(world, service)
+        for params in BAD_PAGES:
+            response = world.client.call("GET", service, path, token, params=params)
+            if rec.expect(f"GET {service}{path}?{next(iter(params))}={str(next(iter(params.values())))[:20]}",
+                          response, 422):
+                assert {e["campo"] for e in problem(response)["errores"]} == set(params)
+        both = world.client.call("GET", service, path, token, params=[("por_pagina", "5"), ("por_pagina", "100000")])
+        ok = both.status_code == 422 or (both.status_code == 200 and both.json()["por_pagina"] <= 100)
+        rec.record(f"GET {service}{path} with por_pagina twice", ok, f"{both.status_code} {both.text[:200]}")
+        largest = world.client.call("GET", service, path, token, params={"por_pagina": 100})
+        assert largest.status_code == 200 and len(largest.json()["elementos"]) <= 100
+    rec.check()
+
+
+# -- Unicode -------------------------------------------------------------------------
+
+STORABLE = {
+    "emoji": "Se rompió 🧯🔥 otra vez",
+    "astral letters": "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕡𝕣𝕠𝕓𝕝𝕖𝕞",
+    "combining marks (NFD)": "Nin\u0303o rompio\u0301 la lampara",
+    "right-to-left override": "factura \u202egnp.exe",
+    "zero-width characters": "pala\u200bbra\u200d\u2060",
+    "byte order mark": "\ufeffempieza con BOM",
+    "non-characters": "fin \uffff \ufffe",
+    "line and paragraph separators": "linea\u2028parrafo\u2029fin",
+    "C1 controls": "control \u0085 \u009b",
+    "NUL": "antes\u0000despues",
+    "highest code point": "max \U0010ffff",
+    "dotted and dotless i": "İstanbul ıi",
+    "Arabic and Hebrew": "مرحبا שלום mixed",
+    "zalgo": "Z" + "\u0336\u0337\u0338" * 30,
+}
+
+
+def test_unicode_text_is_stored_exactly_or_refused_never_500(world, client, attacks):
+    """What a customer writes comes back identical, from both services."""
+    rec = attacks("unicode")
+    cliente = world.new_cliente("Unicode")
+    categoria = world.categoria_of(world.a1)
+    stored = {}
+    for name, text in STORABLE.items():
+        response = client.call("POST", "apertura", "/incidencias", cliente.token, json={
+            "titulo": text[:200], "descripcion": text, "categoria": categoria,
+            "producto": {"referencia": "U-1", "nombre": text[:200]}})
+        if response.status_code == 201:
+            mine = client.call("GET", "apertura", f"/incidencias/{response.json()['id']}", cliente.token).json()
+            exact = mine["titulo"] == text[:200] and mine["descripcion"] == text
+            rec.record(f"unicode {name} round trip in apertura", exact, repr(mine["descripcion"][:60]))
+            stored[name] = response.json()["id"]
+        else:
+            rec.expect(f"unicode {name} refused", response, (400, 422))
+    for name, incidencia_id in stored.items():
+        view = world.wait_staff_sees(incidencia_id, "asignada")
+        rec.record(f"unicode {name} round trip in resolucion", view["descripcion"] == STORABLE[name],
+                   repr(view["descripcion"][:60]))
+    rec.check()
+
+
+def test_equivalent_emails_never_make_a_second_account(world, client, attacks):
+    rec = attacks("unicode")
+    mark = uuid.uuid4().hex[:6]
+    original = f"jos\u00e9.{mark}@example.com"
+    created = client.call("POST", "clientes", "/clientes", json={
+        "nombre": "José", "apellidos": "Uno", "email": original, "password": "Cliente-pass-2026"})
+    assert created.status_code == 201, created.text
+    for name, variant in {"upper case": original.upper(), "NFD": f"jose\u0301.{mark}@example.com",
+                          "surrounding spaces": f"  {original}  ", "upper-case domain": original.replace(
+                              "example.com", "EXAMPLE.COM")}.items():
+        response = client.call("POST", "clientes", "/clientes", json={
+            "nombre": "José", "apellidos": "Dos", "email": variant, "password": "Cliente-pass-2026"})
+        rec.expect(f"register the {name} form of a taken email", response, (409, 422))
+    rec.check()
+
+
+# -- headers -------------------------------------------------------------------------
+
+def test_hostile_headers_are_refused_or_neutralised(world, client, attacks):
+    rec = attacks("headers")
+    for value in ("<script>alert(1)</script>", "a" * 500, "id con espacios", "ñ", "../../etc/passwd"):
+        response = client.call("GET", "clientes", "/salud/vivo", headers={"X-Correlation-ID": value.encode()})
+        rec.record(f"X-Correlation-ID {value[:20]!r} is not echoed", response.status_code == 200
+                   and response.headers["X-Correlation-ID"] != value)
+    response = client.call("GET", "clientes", "/clientes/yo", headers={"Authorization": "Bearer " + "a" * 20_000})
+    rec.record("a 20 kB Authorization header", 400 <= response.status_code < 500, str(response.status_code))
+    response = client.call("GET", "clientes", "/clientes/" + "a" * 9000, world.admin.token)
+    rec.record("a 9 kB request line", 400 <= response.status_code < 500, str(response.status_code))
+    for content_type in ("text/plain", "application/xml", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", "application/json-patch+json; charset=utf-7"):
+        response = client.call("POST", "apertura", "/incidencias", world.c1.token,
+                               content=b'{"titulo": "x"}', headers={"Content-Type": content_type})
+        rec.expect(f"POST /incidencias as {content_type}", response, (415, 422))
+    for key in ("", "a" * 201, "clave\u00f1", "x\ty", "x y"):
+        response = client.call("POST", "apertura", "/incidencias", world.c1.token,
+                               headers={"Idempotency-Key": key.encode()}, json={
+                                   "titulo": "t", "descripcion": "d", "producto": {"referencia": "r", "nombre": "n"}})
+        rec.expect(f"Idempotency-Key {key[:10]!r}", response, 400)
+    rec.check()
