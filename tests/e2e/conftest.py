@@ -18,6 +18,7 @@ def system(tmp_path_factory):
         yield instance
     finally:
         instance.stop()
+        instance.delete_broker_objects()
 
 
 class Api:

@@ -100,6 +100,23 @@ class System:
     def signal(self, name: str, signum: int) -> None:
         os.killpg(self.processes[name].pid, signum)
 
+    def delete_broker_objects(self) -> None:
+        """Remove this system's queues and exchanges: quorum queues left behind
+        by every test run would pile up on the shared broker."""
+        import pika
+
+        exchange = self.env["EXCHANGE"]
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                                text=True, timeout=60)
+        queues = [q.strip() for q in listed.stdout.splitlines() if q.strip().startswith(f"{exchange}.")]
+        connection = pika.BlockingConnection(pika.URLParameters(self.env.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")))
+        channel = connection.channel()
+        for queue in queues:
+            channel.queue_delete(queue)
+        for name in (exchange, f"{exchange}.dlx", f"{exchange}.unrouted"):
+            channel.exchange_delete(name)
+        connection.close()
+
     def stop(self, name: str | None = None, timeout: float = 20.0) -> None:
         for proc_name in [name] if name else list(self.processes):
             process = self.processes.pop(proc_name)
