@@ -1,0 +1,318 @@
+"""The benchmark's outputs: the stdout table, results.json, the PNG chart and
+the results section of docs/benchmarks/README.md (between markers)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .stats import ratio
+
+TARGETS = {"open_vs_ceiling": 0.5, "open_to_assigned_p50_ms": 25.0, "open_to_assigned_p99_ms": 100.0}
+REAL_LISTS = ("customer_list", "agent_queue", "staff_waiting", "staff_all")
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _size_key(size: int) -> str:
+    return f"{size // 1000}k" if size % 1000 == 0 else str(size)
+
+
+def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, cost, setup, gunicorn, commit,
+             started, profile=None) -> dict:
+    hop_p50, hop_p99 = broker["latency"]["p50_ms"], broker["latency"]["p99_ms"]
+    floor_p50, floor_p99 = 2 * hop_p50, 2 * hop_p99
+    o2a, rv = half["open_to_assigned"], half["resolved_visible"]
+    bare_get = {}
+    list_fields = {}
+    for size, data in lists.items():
+        key = _size_key(int(size))
+        endpoints = data["endpoints"]
+        bare_get[key] = endpoints["bare_get"]
+        worst = max(REAL_LISTS, key=lambda n: endpoints[n]["p99_ms"])
+        list_fields[f"list_p50_ms_{key}"] = endpoints["customer_list"]["p50_ms"]
+        list_fields[f"list_p99_ms_{key}"] = endpoints[worst]["p99_ms"]
+        list_fields[f"list_p99_ms_{key}_endpoint"] = worst
+        list_fields[f"list_p99_ms_{key}_vs_bare_get"] = ratio(endpoints[worst]["p99_ms"],
+                                                              endpoints["bare_get"]["p99_ms"], 1)
+        for name in REAL_LISTS:
+            list_fields[f"{name}_p99_ms_{key}"] = endpoints[name]["p99_ms"]
+    results = {
+        "label": args.label or None,
+        "storage": storage,
+        "cpu_count": os.cpu_count(),
+        "open_rps": opened["rps"],
+        "ceiling_rps": ceiling["rps"],
+        "open_vs_ceiling": ratio(opened["rps"], ceiling["rps"]),
+        "open_p50_ms": opened["p50_ms"],
+        "open_p99_ms": opened["p99_ms"],
+        "ceiling_p50_ms": ceiling["p50_ms"],
+        "ceiling_p99_ms": ceiling["p99_ms"],
+        "open_p99_vs_ceiling": ratio(opened["p99_ms"], ceiling["p99_ms"], 1),
+        "half_load_rps": half["achieved_rps"],
+        "open_to_assigned_p50_ms": o2a["p50_ms"],
+        "open_to_assigned_p99_ms": o2a["p99_ms"],
+        "resolved_visible_p50_ms": rv["p50_ms"],
+        "resolved_visible_p99_ms": rv["p99_ms"],
+        "broker_rps": broker["publish_consume_rate"],
+        "broker_latency_p50_ms": hop_p50,
+        "broker_latency_p99_ms": hop_p99,
+        "two_hop_floor_p50_ms": round(floor_p50, 2),
+        "two_hop_floor_p99_ms": round(floor_p99, 2),
+        "open_to_assigned_p50_vs_floor": ratio(o2a["p50_ms"], floor_p50, 1),
+        "open_to_assigned_p99_vs_floor": ratio(o2a["p99_ms"], floor_p99, 1),
+        "resolved_visible_p50_vs_floor": ratio(rv["p50_ms"], floor_p50, 1),
+        "resolved_visible_p99_vs_floor": ratio(rv["p99_ms"], floor_p99, 1),
+        "assigned_rps_at_saturation": round(opened.get("assigned_visible_during_window", 0) / opened["window_s"], 1),
+        "assigned_rps_vs_broker": ratio(opened.get("assigned_visible_during_window", 0) / opened["window_s"],
+                                        broker["publish_consume_rate"]),
+        "system_cpu_ms_per_incident": cost["system_cpu_ms_per_incident"],
+        "bare_cpu_ms_per_request": cost["bare_cpu_ms_per_request"],
+        "cpu_bound_rps": cost["cpu_bound_rps"],
+        **list_fields,
+        "bare_get": bare_get,
+        "targets": {
+            "open_vs_ceiling_min": TARGETS["open_vs_ceiling"],
+            "open_to_assigned_p50_ms_max": TARGETS["open_to_assigned_p50_ms"],
+            "open_to_assigned_p99_ms_max": TARGETS["open_to_assigned_p99_ms"],
+            "met": {
+                "open_vs_ceiling": (ratio(opened["rps"], ceiling["rps"]) or 0) >= TARGETS["open_vs_ceiling"],
+                "open_to_assigned_p50": (o2a["p50_ms"] or 1e9) <= TARGETS["open_to_assigned_p50_ms"],
+                "open_to_assigned_p99": (o2a["p99_ms"] or 1e9) <= TARGETS["open_to_assigned_p99_ms"],
+            },
+        },
+        "gunicorn": gunicorn,
+        "machine": {**machine, "python": platform.python_version(), "platform": platform.platform()},
+        "commit": commit,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - started),
+        "settings": {
+            "duration_s": args.duration, "ramp_step_s": args.ramp_step, "levels": args.levels,
+            "half_duration_s": args.half_duration, "probe_rate": args.probe_rate, "poll_ms": args.poll_ms,
+            "customers": args.customers, "agents": args.agents, "list_requests": args.list_requests,
+            "quick": bool(args.quick), "smoke": bool(args.smoke),
+        },
+        "setup": setup,
+        "detail": {"ceiling": ceiling, "open": opened, "broker": broker, "half_load": half, "cost": cost,
+                   "lists": lists},
+    }
+    if profile:
+        results["profile"] = profile
+    return results
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    else:
+        text = f"{value:,}"
+    return f"{text}{unit}"
+
+
+def rows(r: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, value, ceiling, ratio) rows shared by the table and the README."""
+    out = [
+        ("open incidents at saturation", _fmt(r["open_rps"], " req/s"), _fmt(r["ceiling_rps"], " req/s"),
+         _fmt(r["open_vs_ceiling"])),
+        ("  latency p50 at saturation", _fmt(r["open_p50_ms"], " ms"), _fmt(r["ceiling_p50_ms"], " ms"),
+         _fmt(ratio(r["open_p50_ms"], r["ceiling_p50_ms"], 1))),
+        ("  latency p99 at saturation", _fmt(r["open_p99_ms"], " ms"), _fmt(r["ceiling_p99_ms"], " ms"),
+         _fmt(r["open_p99_vs_ceiling"])),
+        ("assigned (visible) during saturation", _fmt(r["assigned_rps_at_saturation"], " /s"),
+         _fmt(r["broker_rps"], " msg/s"), _fmt(r["assigned_rps_vs_broker"])),
+        (f"open -> asignada visible p50 @ {_fmt(r['half_load_rps'])}/s", _fmt(r["open_to_assigned_p50_ms"], " ms"),
+         _fmt(r["two_hop_floor_p50_ms"], " ms"), _fmt(r["open_to_assigned_p50_vs_floor"])),
+        ("open -> asignada visible p99", _fmt(r["open_to_assigned_p99_ms"], " ms"),
+         _fmt(r["two_hop_floor_p99_ms"], " ms"), _fmt(r["open_to_assigned_p99_vs_floor"])),
+        ("resolve -> resuelta visible p50", _fmt(r["resolved_visible_p50_ms"], " ms"),
+         _fmt(r["two_hop_floor_p50_ms"], " ms"), _fmt(r["resolved_visible_p50_vs_floor"])),
+        ("resolve -> resuelta visible p99", _fmt(r["resolved_visible_p99_ms"], " ms"),
+         _fmt(r["two_hop_floor_p99_ms"], " ms"), _fmt(r["resolved_visible_p99_vs_floor"])),
+    ]
+    out.append(("CPU per incident, end to end", _fmt(r["system_cpu_ms_per_incident"], " ms"),
+                _fmt(r["bare_cpu_ms_per_request"], " ms"),
+                _fmt(ratio(r["system_cpu_ms_per_incident"], r["bare_cpu_ms_per_request"], 1))))
+    lists = r["detail"]["lists"]
+    for size, data in lists.items():
+        key = _size_key(int(size))
+        bare = data["endpoints"]["bare_get"]
+        for name in REAL_LISTS:
+            v = data["endpoints"][name]
+            out.append((f"{name} p50/p99 @ {int(size):,} stored", f"{_fmt(v['p50_ms'])}/{_fmt(v['p99_ms'], ' ms')}",
+                        f"{_fmt(bare['p50_ms'])}/{_fmt(bare['p99_ms'], ' ms')}",
+                        _fmt(ratio(v["p99_ms"], bare["p99_ms"], 1))))
+        del key
+    return out
+
+
+def table(r: dict) -> str:
+    g = r["gunicorn"]
+    head = (f"Incidencias benchmark — storage {r['storage']}, {r['cpu_count']} CPUs, gunicorn "
+            f"{g['GUNICORN_WORKER_CLASS']} x{g['WEB_CONCURRENCY']}"
+            f"{' x' + g['GUNICORN_THREADS'] + ' threads' if g['GUNICORN_WORKER_CLASS'] == 'gthread' else ''}, "
+            f"load average at start {r['machine']['loadavg_at_start'][0]}")
+    if not r.get("valid", True):
+        head += f"\nWARNING: RabbitMQ went down during {r.get('broker_down_during')}: figures not comparable"
+    lines = [head, "", f"{'figure':<44} {'value':>18} {'ceiling':>18} {'ratio':>7}", "-" * 90]
+    for figure, value, ceiling, rat in rows(r):
+        lines.append(f"{figure:<44} {value:>18} {ceiling:>18} {rat:>7}")
+    met = r["targets"]["met"]
+    lines += ["", "ceilings: bare Flask POST/GET under the same gunicorn settings; raw pika publish->consume "
+              "(two-hop floor = 2 x one hop, since open->asignada crosses the broker twice)",
+              f"targets: open >= 50% of ceiling: {'met' if met['open_vs_ceiling'] else 'NOT met'}; "
+              f"open->asignada p50 <= 25 ms: {'met' if met['open_to_assigned_p50'] else 'NOT met'}; "
+              f"p99 <= 100 ms: {'met' if met['open_to_assigned_p99'] else 'NOT met'}"]
+    b = r["detail"]["half_load"]["breakdown"]
+    lines.append("open->asignada breakdown (p50, server clocks): answer after create "
+                 f"{b['created_to_answer']['p50_ms']} ms, assigned after create {b['created_to_assigned']['p50_ms']} ms, "
+                 f"visible after assigned {b['assigned_to_visible']['p50_ms']} ms")
+    lines.append("CPU ms per incident by process: " + _cost_line(r))
+    return "\n".join(lines)
+
+
+def _cost_line(r: dict) -> str:
+    cost = r["detail"]["cost"]["cpu_ms_per_incident"]
+    return ", ".join(f"{k} {v}" for k, v in sorted(cost.items(), key=lambda kv: -kv[1]) if v >= 0.01) + \
+        f" (CPU-bound ceiling of the whole system: {r['cpu_bound_rps']} incidents/s on {r['cpu_count']} cores)"
+
+
+def sweep_table(results: dict) -> str:
+    lines = [f"{'config':<14} {'ceiling req/s':>14} {'open req/s':>11} {'ratio':>6} {'open p50':>9} "
+             f"{'open p99':>9} {'c':>4} {'drain s':>8} {'others':>7}", "-" * 92]
+    for row in results["sweep"]:
+        lines.append(f"{row['config']:<14} {row['ceiling_rps']:>14} {row['open_rps']:>11} "
+                     f"{row['open_vs_ceiling']:>6} {row['open_p50_ms']:>9} {row['open_p99_ms']:>9} "
+                     f"{row['open_concurrency']:>4} {row['drain_s']:>8} {row['others_cores']:>7}"
+                     + ("" if row.get("valid", True) else "  (broker went down)"))
+    return "\n".join(lines)
+
+
+def chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = r["detail"]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    g = r["gunicorn"]
+    fig.suptitle(f"Incidencias — {r['storage']}, {r['cpu_count']} CPUs, gunicorn {g['GUNICORN_WORKER_CLASS']} "
+                 f"x{g['WEB_CONCURRENCY']}, {r['measured_at']}", fontsize=11)
+
+    ax = axes[0][0]
+    for key, label, color in (("ceiling", "bare Flask (ceiling)", "tab:gray"), ("open", "POST /incidencias", "tab:blue")):
+        ramp = d[key]["ramp"]
+        ax.plot([p["concurrency"] for p in ramp], [p["rps"] for p in ramp], "o-", label=label, color=color)
+        ax.plot([d[key]["concurrency"]], [d[key]["rps"]], "*", markersize=14, color=color)
+    ax.axhline(d["broker"]["publish_consume_rate"], linestyle=":", color="tab:orange",
+               label=f"raw pika publish->consume ({d['broker']['publish_consume_rate']:.0f}/s)")
+    ax.axhline(r["assigned_rps_at_saturation"], linestyle="--", color="tab:green",
+               label=f"assigned & visible during saturation ({r['assigned_rps_at_saturation']:.0f}/s)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrent clients (closed loop)")
+    ax.set_ylabel("requests / s")
+    ax.set_title(f"Throughput vs ceiling: {r['open_rps']:.0f} / {r['ceiling_rps']:.0f} req/s "
+                 f"= {r['open_vs_ceiling']:.2f}  (★ = saturation point)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+    def bars(ax, groups, title, floor=None):
+        names = list(groups)
+        pcts = ("p50_ms", "p90_ms", "p99_ms")
+        width = 0.25
+        for i, pct in enumerate(pcts):
+            values = [groups[n].get(pct) or 0 for n in names]
+            positions = [x + (i - 1) * width for x in range(len(names))]
+            ax.bar(positions, values, width, label=pct.replace("_ms", ""))
+            for x, v in zip(positions, values):
+                ax.text(x, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+        if floor:
+            for value, label, style in floor:
+                ax.axhline(value, linestyle=style, color="black", linewidth=0.8, label=label)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set_ylabel("ms")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+
+    bars(axes[0][1], {"bare Flask\n(ceiling)": d["ceiling"], "POST /incidencias": d["open"]},
+         "Request latency at saturation")
+    h = d["half_load"]
+    bars(axes[1][0], {"raw pika\none hop": d["broker"]["latency"], "open -> asignada\nvisible": h["open_to_assigned"],
+                      "resolve -> resuelta\nvisible": h["resolved_visible"]},
+         f"Propagation at half load ({r['half_load_rps']:.0f} opens/s)",
+         floor=[(25, "target p50 25 ms", "--"), (100, "target p99 100 ms", ":")])
+    groups = {}
+    for size, data in d["lists"].items():
+        for name in ("customer_list", "agent_queue", "staff_all"):
+            groups[f"{name}\n{int(size) // 1000}k"] = data["endpoints"][name]
+    first = next(iter(d["lists"].values()))
+    groups["bare GET\n(ceiling)"] = first["endpoints"]["bare_get"]
+    bars(axes[1][1], groups, "List endpoints, page 1 of 20, unloaded")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def readme_section(r: dict) -> str:
+    g = r["gunicorn"]
+    m = r["machine"]
+    quiet = m.get("quiet_wait") or {}
+    lines = [
+        START,
+        f"Last run: {r['measured_at']}, commit `{r['commit']}`, {r['duration_s']} s, storage **{r['storage']}**, "
+        f"{r['cpu_count']} CPUs, gunicorn `{g['GUNICORN_WORKER_CLASS']}` × {g['WEB_CONCURRENCY']} workers per service"
+        f"{' × ' + g['GUNICORN_THREADS'] + ' threads' if g['GUNICORN_WORKER_CLASS'] == 'gthread' else ''}. "
+        f"Machine: load average {m['loadavg_at_start'][0]} at start"
+        + (f" (waited {quiet.get('waited_s')} s for no test run and load < 1.5; "
+           f"{quiet.get('pytest_processes')} pytest processes then)" if quiet else "")
+        + f", {m.get('loadavg_at_end', ['?'])[0]} at the end.",
+        "" if r.get("valid", True) else
+        f"**Warning: RabbitMQ went down during {r.get('broker_down_during')}; these figures are not comparable.**\n",
+        "| figure | value | ceiling | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for figure, value, ceiling, rat in rows(r):
+        lines.append(f"| {figure.strip()} | {value} | {ceiling} | {rat} |")
+    met = r["targets"]["met"]
+    b = r["detail"]["half_load"]["breakdown"]
+    lines += [
+        "",
+        f"Targets: open ≥ 50 % of the ceiling — **{'met' if met['open_vs_ceiling'] else 'not met'}**; "
+        f"open → asignada p50 ≤ 25 ms — **{'met' if met['open_to_assigned_p50'] else 'not met'}**; "
+        f"p99 ≤ 100 ms — **{'met' if met['open_to_assigned_p99'] else 'not met'}**.",
+        "",
+        "Where open → asignada goes (p50 / p99, ms; server timestamps): "
+        f"answer after create {b['created_to_answer']['p50_ms']} / {b['created_to_answer']['p99_ms']}, "
+        f"assigned in resolucion after create {b['created_to_assigned']['p50_ms']} / {b['created_to_assigned']['p99_ms']}, "
+        f"visible to the customer after assigned {b['assigned_to_visible']['p50_ms']} / {b['assigned_to_visible']['p99_ms']}.",
+        "",
+        "CPU ms per incident, end to end, by process: " + _cost_line(r) + ".",
+        "",
+        "CPU during the saturation run (cores of 2): " + ", ".join(
+            f"{k.replace('_cores', '').replace('_', ' ')} {v}" for k, v in r["detail"]["open"]["cpu"].items()
+            if k.endswith("_cores")) + ".",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write(r: dict, out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(r, indent=2, ensure_ascii=False) + "\n")
+    try:
+        chart(r, out / "chart.png")
+    except ImportError:
+        print("matplotlib is not installed (pip install -r requirements-bench.txt): no chart this time")
+    readme = out / "README.md"
+    if readme.exists():
+        text = readme.read_text()
+        if START in text and END in text:
+            before, rest = text.split(START, 1)
+            after = rest.split(END, 1)[1]
+            readme.write_text(before + readme_section(r) + after)
