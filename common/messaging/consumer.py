@@ -135,6 +135,12 @@ class Consumer:
                 channel.basic_nack(method.delivery_tag, requeue=True)  # stopping: give it back
         except PermanentError as exc:
             self._dead_letter(channel, dead_letters, method, properties, body, str(exc))
+        except AMQPError:
+            # The connection went away (while the message was held, or at the
+            # ack): not the handler's failure. run() reconnects and the broker
+            # delivers the message again; retrying here, on a closed
+            # connection, would only kill the consumer.
+            raise
         except Exception as exc:  # noqa: BLE001 - any bug must not kill the consumer
             deliveries = int((properties.headers or {}).get("x-delivery-count", 0)) + 1
             log.exception("handler failed for event %s (%s), delivery %d/%d: %s",
