@@ -93,6 +93,18 @@ class Broker:
                           "connected_at": row.get("connected_at"), "port": row.get("peer_port")})
         return found
 
+    def close_connections(self, ports: set[int], reason: str = "fault injection: connection cut") -> int:
+        """Close, broker side, the client connections coming from these local ports
+        (one process's connections, where close_all_connections would cut everyone's)."""
+        out = rabbitmqctl("-q", "list_connections", "pid", "peer_port", "--no-table-headers")
+        closed = 0
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) in ports:
+                rabbitmqctl("close_connection", parts[0], reason)
+                closed += 1
+        return closed
+
     # -- faults, each restored in finally --------------------------------------
     def restore(self) -> None:
         """Running, unblocked, ready: safe to call at any time, any number of

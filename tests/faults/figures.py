@@ -5,6 +5,7 @@ with ``python -m tests.faults.figures`` (it rewrites the table between the
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -53,18 +54,12 @@ class Figures:
         document = {
             "generated_at": _now(),
             "environment": {"rabbitmq": _rabbitmq_version(), "python": platform.python_version(),
-                            "storage": "sqlite (mongodb where stated)", "cpus": _cpus()},
+                            "storage": "sqlite (mongodb where stated)", "cpus": os.cpu_count()},
             "totals": totals(scenarios),
             "scenarios": dict(sorted(scenarios.items())),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
-def _cpus() -> int | None:
-    import os
-
-    return os.cpu_count()
 
 
 def totals(scenarios: dict[str, dict[str, Any]]) -> dict[str, int]:

@@ -15,7 +15,9 @@ import pytest
 from tests.helpers import free_port, wait_until
 
 from .checker import Expected
-from .harness import Gate, chattr_works, new_category, sqlite_locked, sqlite_read_only
+from .harness import (
+    Gate, amqp_ports, chattr_works, new_category, sqlite_locked, sqlite_read_only, waiting_for_sqlite_lock,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -49,7 +51,8 @@ def staff_starts(world, cliente, incidencia_id) -> None:
     assert response.status_code == 200, response.text
 
 
-def outage_scenario(request, world, tap, figures, scenario: str, fault: str, outage) -> None:
+def outage_scenario(request, world, tap, broker, figures, scenario: str, fault: str, outage,
+                    outage_is_a_lock: bool = False) -> None:
     """The same checks for every way the SQLite file can become unusable."""
     [cliente] = world.clientes(1)
     categoria = new_category()
@@ -68,9 +71,18 @@ def outage_scenario(request, world, tap, figures, scenario: str, fault: str, out
         checker.extra_requests += len(keys)
         for response in refused:
             assert_problem_503(response)
-        # An event apertura must apply arrives meanwhile: held, not dead-lettered.
+        # An event apertura must apply arrives meanwhile: held, not dead-lettered,
+        # even when the worker's connections are cut while it holds it.
         staff_starts(world, cliente, held)
         checker.extra_requests += 1
+        worker = world.system.pid("apertura_worker")
+        wait_until(lambda: waiting_for_sqlite_lock(worker) or not outage_is_a_lock, timeout=20,
+                   message="apertura's consumer holds the event")
+        ports = amqp_ports(worker)
+        assert broker.close_connections(ports) >= 3
+        wait_until(lambda: (now := amqp_ports(worker)) and not now & ports and len(now) >= len(ports),
+                   timeout=30, interval=0.2, message="apertura's worker reconnected")
+        world.system.check_alive()
         # gunicorn workers that die now are replaced, and boot, though the database is down.
         replaced = world.system.children("apertura")
         for pid in replaced:
@@ -96,24 +108,25 @@ def outage_scenario(request, world, tap, figures, scenario: str, fault: str, out
     checker.acknowledge(held, expected=Expected("en_curso", 3))
     report = checker.converge(timeout=60)
     figures.record(scenario, test=request.node.nodeid, fault=fault,
-                   figures={**report.figures(), "refused_with_503": len(keys)})
+                   figures={**report.figures(), "refused_with_503": len(keys) + 1})
     report.assert_sound()
     assert world.system.pid("apertura") == master  # recovered, not restarted
 
 
-def test_a_locked_sqlite_file(request, world, tap, figures, alive):
+def test_a_locked_sqlite_file(request, world, tap, broker, figures, alive):
     path = world.system.db_path("apertura")
-    outage_scenario(request, world, tap, figures, "sqlite_locked",
-                    "another process holds the write lock of apertura's SQLite file",
-                    lambda: sqlite_locked(path))
+    outage_scenario(request, world, tap, broker, figures, "sqlite_locked",
+                    "another process holds the write lock of apertura's SQLite file; the worker's "
+                    "connections are cut meanwhile", lambda: sqlite_locked(path), outage_is_a_lock=True)
 
 
-def test_a_read_only_sqlite_file(request, world, tap, figures, alive):
+def test_a_read_only_sqlite_file(request, world, tap, broker, figures, alive):
     path = world.system.db_path("apertura")
     if not chattr_works(path.parent):
         pytest.skip("making a file read-only for root needs chattr on a filesystem that supports it")
-    outage_scenario(request, world, tap, figures, "sqlite_read_only",
-                    "apertura's SQLite file and its WAL made immutable (chattr +i)",
+    outage_scenario(request, world, tap, broker, figures, "sqlite_read_only",
+                    "apertura's SQLite file and its WAL made immutable (chattr +i); the worker's "
+                    "connections are cut meanwhile",
                     lambda: sqlite_read_only(path))
 
 

@@ -43,6 +43,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
+    has_only_additional_properties_in_non_body_parameters,
     ignored_auth,
     negative_data_rejection,
     response_schema_conformance,
@@ -202,9 +203,11 @@ def _fuzz_operation(operation, base_url: str, token: str | None, session, mode, 
             except FailureGroup as exc:
                 tally.fail(name, label, str(exc))
                 accepted_negative = accepted_negative or name in ("negative_data_rejection", "not_a_server_error")
-        if negative and response.status_code < 400 and not accepted_negative:
-            # schemathesis judged the violation gone on the wire: an unknown
-            # query parameter, which the services ignore (body fields are refused).
+        if negative and not accepted_negative and (
+                has_only_additional_properties_in_non_body_parameters(case) or response.status_code < 400):
+            # Nothing left to refuse on the wire (schemathesis' own judgement):
+            # only unknown query parameters, which the services ignore (body
+            # fields are refused). Counted apart, whatever the answer was.
             tally.negative_not_violating += 1
         elif negative:
             rejected = 400 <= response.status_code < 500 and not accepted_negative
