@@ -44,7 +44,7 @@ def security_system(tmp_path_factory) -> Iterator[System]:
         try:
             instance.start()
         except (AssertionError, RuntimeError):
-            instance.stop()
+            _dispose(instance)
             if attempt == 2:
                 raise
             continue
@@ -52,7 +52,17 @@ def security_system(tmp_path_factory) -> Iterator[System]:
     try:
         yield instance
     finally:
-        instance.stop()
+        _dispose(instance)
+
+
+def _dispose(instance: System) -> None:
+    """Stop the processes, then remove the run's queues and exchanges from
+    the shared broker (best effort: the broker may be the thing that failed)."""
+    instance.stop()
+    try:
+        instance.delete_broker_objects()
+    except Exception as exc:  # noqa: BLE001 - leftovers are reported, not fatal
+        print(f"could not delete the broker objects of {instance.env['EXCHANGE']}: {exc}")
 
 
 @pytest.fixture(scope="session")
