@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-contract test-integration test-e2e test-faults test-security test-provision bench clean venv
+.PHONY: run test test-unit test-contract test-integration test-e2e test-faults test-security test-provision bench bench-quick bench-smoke clean venv
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,19 @@ test-security: venv
 ## Ansible on a Debian 12 root file system: chroot twice, then booted with systemd-nspawn (root; about 3 min)
 test-provision: venv
 	bash tests/deploy/provision_chroot_test.sh
+
+## Throughput and latency against the stack's own ceiling (needs RabbitMQ; about 6 min; writes docs/benchmarks/)
+bench: venv
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench --profile --wait-quiet 900 $(BENCH_ARGS)
+
+bench-quick: venv
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench --quick $(BENCH_ARGS)
+
+## A minute-long run that checks the benchmark works; writes nothing
+bench-smoke: venv
+	$(PY) -m bench --smoke --no-write $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache

@@ -129,3 +129,27 @@ def fill(apertura_url: str, resolucion_url: str, total: int, customers: list[str
         finally:
             store.close()
     return counts
+
+
+def remove(apertura_url: str, resolucion_url: str, customer_prefix: str = "fixture-cliente-") -> int:
+    """Delete the fixture incidents again (they belong to customers no one is)."""
+    from common.storage import open_store
+    from incidencias_apertura import repository as apertura
+    from incidencias_resolucion import repository as resolucion
+
+    removed = 0
+    for url, module in ((apertura_url, apertura), (resolucion_url, resolucion)):
+        store = open_store(url)
+        try:
+            collection = module.IncidenciaRepository(store).collection
+            if hasattr(store, "transaction"):  # SQLite
+                with store.transaction() as conn:
+                    removed += conn.execute(
+                        f"DELETE FROM {collection.table} WHERE json_extract(doc, '$.cliente.id') LIKE ?",
+                        (customer_prefix + "%",)).rowcount
+            elif hasattr(collection, "raw"):  # MongoDB
+                removed += collection.raw.delete_many(
+                    {"cliente.id": {"$regex": "^" + customer_prefix}}).deleted_count
+        finally:
+            store.close()
+    return removed

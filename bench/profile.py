@@ -3,7 +3,7 @@
 For each target process (a gunicorn master with its workers, or a worker
 process), two non-blocking py-spy recorders run at once: one writes a
 flame graph (``profile-<name>.svg``), the other the raw collapsed stacks
-(``profile-<name>.txt``, kept out of the repository) from which
+(in a temporary directory) from which
 ``profile.md`` lists the functions with the most samples, inclusive and
 self, and a breakdown by layer.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 import subprocess
 import sys
 from collections import Counter
@@ -48,8 +49,8 @@ def py_spy() -> str:
 
 
 class Recording:
-    def __init__(self, processes: dict[str, list[subprocess.Popen]], out: Path, seconds: float):
-        self.processes, self.out, self.seconds = processes, out, seconds
+    def __init__(self, processes: dict[str, list[subprocess.Popen]], raw: Path, seconds: float):
+        self.processes, self.raw, self.seconds = processes, raw, seconds
 
     def finish(self) -> dict:
         summaries = {}
@@ -59,15 +60,17 @@ class Recording:
                     proc.wait(self.seconds + 60)
                 except subprocess.TimeoutExpired:
                     proc.terminate()
-            raw = self.out / f"profile-{name}.txt"
+            raw = self.raw / f"profile-{name}.txt"
             if raw.exists():
                 summaries[name] = summarize(raw.read_text())
+        shutil.rmtree(self.raw, ignore_errors=True)
         return summaries
 
 
 def record(targets: dict[str, int], seconds: float, out: Path, subprocesses: bool = True,
            rate: int = 200) -> Recording:
     out.mkdir(parents=True, exist_ok=True)
+    raw = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     exe = py_spy()
     processes = {}
     for name, pid in targets.items():
@@ -76,10 +79,10 @@ def record(targets: dict[str, int], seconds: float, out: Path, subprocesses: boo
         processes[name] = [
             subprocess.Popen(common + ["--format", "flamegraph", "-o", str(out / f"profile-{name}.svg")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            subprocess.Popen(common + ["--format", "raw", "-o", str(out / f"profile-{name}.txt")],
+            subprocess.Popen(common + ["--format", "raw", "-o", str(raw / f"profile-{name}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         ]
-    return Recording(processes, out, seconds)
+    return Recording(processes, raw, seconds)
 
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
@@ -95,7 +98,7 @@ def _frame(text: str) -> tuple[str, str]:
     return match.group("func"), short
 
 
-def summarize(raw: str, top: int = 25) -> dict:
+def summarize(raw: str, top: int = 60) -> dict:
     inclusive: Counter = Counter()
     own: Counter = Counter()
     layers: Counter = Counter()
@@ -128,15 +131,27 @@ def summarize(raw: str, top: int = 25) -> dict:
     return {"samples": total, "inclusive": pct(inclusive), "self": pct(own), "layers": pct(layers)}
 
 
+def _trunk(frame: str) -> bool:
+    return any(marker in frame for marker in ("(threading.py)", "(gunicorn/arbiter.py)", "(gunicorn/app/",
+                                              "<module> (gunicorn)", "Worker.init_process"))
+
+
 def write_markdown(summaries: dict, path: Path) -> None:
     lines = ["# Profiles (py-spy, CPU samples, idle threads excluded)", "",
-             "Written by `python -m bench --profile`; the flame graphs are the `profile-*.svg` beside this file.", ""]
+             "Written by `python -m bench --profile` after the measured phases: `open` is the apertura gunicorn",
+             "(master and workers) during a saturation run, the others are recorded during a half-load run.",
+             "Two py-spy recorders per target take CPU themselves, so the figures of the profiling pass are",
+             "not reported; only the shares below are. The flame graphs are the `profile-*.svg` beside this file",
+             "(open them in a browser: they are interactive). Layers are assigned from the leaf frame upwards;",
+             "samples in gunicorn's socket `write` and `close_graceful` include time spent runnable but waiting",
+             "for a CPU that other processes of the system hold.", ""]
     for name, s in summaries.items():
         lines += [f"## {name} ({s['samples']} samples)", "", "By layer (leaf-most frame that belongs to a layer):", "",
                   "| layer | % of samples |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in s["layers"]]
-        lines += ["", "Top frames, inclusive:", "", "| function (file) | % |", "|---|---:|"]
-        lines += [f"| `{k}` | {v} |" for k, v in s["inclusive"][:20]]
+        lines += ["", "Top frames, inclusive (below the common trunk of gunicorn, Flask and thread frames):", "",
+                  "| function (file) | % |", "|---|---:|"]
+        lines += [f"| `{k}` | {v} |" for k, v in s["inclusive"] if v < 90 and not _trunk(k)][:25]
         lines += ["", "Top frames, self:", "", "| function (file) | % |", "|---|---:|"]
         lines += [f"| `{k}` | {v} |" for k, v in s["self"][:15]]
         lines.append("")

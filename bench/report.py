@@ -272,7 +272,7 @@ def readme_section(r: dict) -> str:
         f"Machine: load average {m['loadavg_at_start'][0]} at start"
         + (f" (waited {quiet.get('waited_s')} s for no test run and load < 1.5; "
            f"{quiet.get('pytest_processes')} pytest processes then)" if quiet else "")
-        + f", {m.get('loadavg_at_end', ['?'])[0]} at the end.",
+        + (f", {m['loadavg_at_end'][0]} at the end" if m.get("loadavg_at_end") else "") + ".",
         "" if r.get("valid", True) else
         f"**Warning: RabbitMQ went down during {r.get('broker_down_during')}; these figures are not comparable.**\n",
         "| figure | value | ceiling | ratio |",
@@ -295,12 +295,17 @@ def readme_section(r: dict) -> str:
         "",
         "CPU ms per incident, end to end, by process: " + _cost_line(r) + ".",
         "",
-        "CPU during the saturation run (cores of 2): " + ", ".join(
-            f"{k.replace('_cores', '').replace('_', ' ')} {v}" for k, v in r["detail"]["open"]["cpu"].items()
-            if k.endswith("_cores")) + ".",
+        _saturation_cpu(r["detail"]["open"]["cpu"]),
         END,
     ]
     return "\n".join(lines)
+
+
+def _saturation_cpu(cpu: dict) -> str:
+    parts = ", ".join(f"{k} {v}" for k, v in cpu["by_process_cores"].items() if v >= 0.005)
+    return (f"CPU during the saturation run, in cores of {cpu['cores']}: system under test "
+            f"{cpu['system_under_test_cores']} ({parts}), load generator {cpu['load_generator_cores']}, "
+            f"other people's processes {cpu['others_cores']}.")
 
 
 def write(r: dict, out: Path) -> None:

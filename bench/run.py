@@ -10,17 +10,19 @@ Phases (each printed as it runs):
    under the same gunicorn settings;
 2. sign up customers through the real API (argon2: a few in parallel) and
    have an admin register a handful of agents;
-3. ceiling HTTP: closed-loop ramp on the bare ``POST /incidencias``, then a
+3. the list endpoints with 10,000 and 100,000 incidents stored (bulk
+   fixtures written through the repositories, see ``bench.fixtures``,
+   removed again afterwards);
+4. ceiling HTTP: closed-loop ramp on the bare ``POST /incidencias``, then a
    steady run at its saturation point;
-4. the real ``POST /incidencias``: the same ramp and steady run;
-5. drain, then the raw pika publish -> consume ceiling on the same broker;
-6. half load: open incidents at 50 % of the measured saturation rate; a
+5. the real ``POST /incidencias``: the same ramp and steady run;
+6. drain, then the raw pika publish -> consume ceiling on the same broker;
+7. half load: open incidents at 50 % of the measured saturation rate; a
    sample of them ("probes") is followed by polling the customer API until
    it shows ``asignada``, then resolved by its agent and followed until the
    customer sees ``resuelta``;
-7. optional profiling pass (``--profile``, py-spy);
-8. the list endpoints with 10,000 and 100,000 incidents stored (bulk
-   fixtures written through the repositories, see ``bench.fixtures``).
+8. cost: CPU per incident, end to end, at half load;
+9. optional profiling pass (``--profile``, py-spy).
 
 Writes ``results.json``, ``chart.png`` and ``README.md``'s results section
 (under ``--output``, default docs/benchmarks/), and prints a table.
@@ -265,7 +267,7 @@ class Bench:
 
     async def half_load(self, open_rps: float) -> dict:
         args = self.args
-        rate = max(1.0, open_rps * args.half_fraction)
+        rate = args.half_rate or max(1.0, open_rps * args.half_fraction)
         probe_every = max(1, round(rate / args.probe_rate))
         aport, rport = self.port["apertura"], self.port["resolucion"]
         pool = Pool(aport, 256)
@@ -413,6 +415,12 @@ class Bench:
             "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent["token"]),
             "bare_get": (bare_port, "/incidencias", customer_token),
         }
+        # The measured customer and agents get incidents of their own first, through the API.
+        for _ in range(args.own_incidents):
+            opened = await call(aport, "POST", "/incidencias", customer_token, json.loads(OPEN_BODY))
+            if opened.status != 201:
+                raise RuntimeError(f"open refused: {opened.status} {opened.body[:200]!r}")
+        await self.wait_drained()
         fixture_customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
         fixture_agents = [(f"fixture-agente-{n:02d}", f"Agente Histórico {n}") for n in range(20)]
         results = {}
@@ -442,9 +450,13 @@ class Bench:
                 finally:
                     conn.close()
                 by_endpoint[name] = {**summary_ms(latencies), "total": total, "path": path}
-            results[str(size)] = {"stored": stored, "endpoints": by_endpoint}
+            results[str(size)] = {"stored": stored, "own_incidents": args.own_incidents, "endpoints": by_endpoint}
             log(f"  {stored['apertura']} incidents stored: " + ", ".join(
                 f"{name} p50 {v['p50_ms']} / p99 {v['p99_ms']} ms" for name, v in by_endpoint.items()))
+        from .fixtures import remove
+
+        removed = remove(self.system.storage_url("apertura"), self.system.storage_url("resolucion"))
+        log(f"  removed the {removed} fixture documents again")
         return results
 
     async def profile(self, out: Path, bare_port: int, concurrency: int, half_rps: float) -> dict:
@@ -527,6 +539,26 @@ def git_commit() -> str | None:
         return None
 
 
+def start_system(mongo: dict, env: dict[str, str], attempts: int = 3) -> tuple[BenchSystem, Path, int]:
+    """Start the system and the bare app; a free port taken meanwhile by
+    another process (a parallel test run) means starting again on new ports."""
+    for attempt in range(1, attempts + 1):
+        workdir = Path(tempfile.mkdtemp(prefix="incidencias-bench-"))
+        system = BenchSystem.create(workdir, mongo, **env)
+        try:
+            system.start()
+            bare_port = int(system.start_bare().rsplit(":", 1)[1])
+            return system, workdir, bare_port
+        except (AssertionError, RuntimeError) as exc:
+            system.stop_all()
+            system.cleanup_broker()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if attempt == attempts:
+                raise
+            log(f"  the system did not start ({str(exc).splitlines()[0][:160]}); again on new ports")
+    raise AssertionError("unreachable")
+
+
 def gunicorn_env(args) -> dict[str, str]:
     return {"WEB_CONCURRENCY": str(args.workers), "GUNICORN_WORKER_CLASS": args.worker_class,
             "GUNICORN_THREADS": str(args.threads)}
@@ -536,23 +568,25 @@ async def run_main(args) -> dict:
     mongo = {name: os.environ[var] for name, var in MONGO_VARIABLES.items() if os.environ.get(var)}
     if mongo and len(mongo) != len(MONGO_VARIABLES):
         raise SystemExit(f"set all of {', '.join(MONGO_VARIABLES.values())} (one database per service), or none")
-    machine = {"cpu_count": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    machine = {"cpu_count": os.cpu_count()}
     if args.wait_quiet:
+        machine["loadavg_before_wait"] = [round(x, 2) for x in os.getloadavg()]
         machine["quiet_wait"] = wait_quiet(args.wait_quiet, args.quiet_load)
         log(f"machine: {machine['quiet_wait']}")
+    machine["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
     broker_up(os.environ.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/")
-    workdir = Path(tempfile.mkdtemp(prefix="incidencias-bench-"))
-    system = BenchSystem.create(workdir, mongo, **gunicorn_env(args))
     started = time.time()
     results: dict = {}
+    log(f"starting the system ({'mongodb' if mongo else 'sqlite'}; gunicorn {args.worker_class} x{args.workers}"
+        f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''} per service)")
+    system, workdir, bare_port = start_system(mongo, gunicorn_env(args))
     try:
-        log(f"starting the system ({system.storage}; gunicorn {args.worker_class} x{args.workers}"
-            f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''} per service) in {workdir}")
-        system.start()
-        bare_url = system.start_bare()
-        bare_port = int(bare_url.rsplit(":", 1)[1])
         bench = Bench(system, args)
         await bench.setup()
+        # Lists first, while the stores hold only what the fixtures put there
+        # (the load phases below open tens of thousands of incidents).
+        log("list endpoints with large stores")
+        lists = await bench.lists(bare_port)
         log("ceiling: bare Flask POST /incidencias under the same gunicorn settings")
         ceiling = await bench.saturate("ceiling", bare_port)
         log("POST /incidencias at saturation")
@@ -571,13 +605,11 @@ async def run_main(args) -> dict:
         profile = None
         if args.profile:
             profile = await bench.profile(Path(args.output), bare_port, opened["concurrency"], half["target_rps"])
-        log("list endpoints with large stores")
-        lists = await bench.lists(bare_port)
+        machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results = report.assemble(args=args, machine=machine, storage=system.storage, ceiling=ceiling,
                                   opened=opened, broker=broker, half=half, lists=lists, cost=cost, setup=bench.results["setup"],
                                   gunicorn=gunicorn_env(args), commit=git_commit(), started=started,
                                   profile=profile)
-        machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results["broker_down_during"] = bench.results.get("broker_down_during", [])
         results["valid"] = not bench.broker_outages
         if bench.broker_outages:
@@ -604,12 +636,9 @@ async def run_sweep(args) -> dict:
         kind, _, size = spec.partition(":")
         workers, _, threads = size.partition("x")
         args.worker_class, args.workers, args.threads = kind, int(workers), int(threads or 1)
-        workdir = Path(tempfile.mkdtemp(prefix="incidencias-bench-"))
-        system = BenchSystem.create(workdir, None, **gunicorn_env(args))
+        log(f"sweep: {spec}")
+        system, workdir, bare_port = start_system({}, gunicorn_env(args))
         try:
-            log(f"sweep: {spec}")
-            system.start()
-            bare_port = int(system.start_bare().rsplit(":", 1)[1])
             bench = Bench(system, args)
             await bench.setup()
             ceiling = await bench.saturate("ceiling", bare_port)
@@ -626,6 +655,8 @@ async def run_sweep(args) -> dict:
             system.stop_all()
             system.cleanup_broker()
             shutil.rmtree(workdir, ignore_errors=True)
+        if args.sweep_partial:
+            Path(args.sweep_partial).write_text(json.dumps(rows, indent=2))
     return {"sweep": rows, "cpu_count": os.cpu_count(), "quiet_wait": quiet, "measured_at": datetime.now(timezone.utc).isoformat(),
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
 
@@ -639,6 +670,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,2,4,8,16,32", help="concurrency levels of the ramp")
     parser.add_argument("--half-duration", type=float, help="seconds of the half-load phase (default 60; quick 15)")
     parser.add_argument("--half-fraction", type=float, default=0.5, help="the half load, as a fraction of saturation")
+    parser.add_argument("--half-rate", type=float,
+                        help="opens/s of the half-load and cost phases instead of half the measured saturation "
+                             "(to compare two versions at the same load)")
     parser.add_argument("--probe-rate", type=float, default=10.0, help="incidents followed per second at half load")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="how often a followed incident is polled")
     parser.add_argument("--cost-duration", type=float, help="seconds of the CPU-cost phase (default 15; quick 6)")
@@ -648,14 +682,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--list-sizes", help="incidents stored for the list measurements (default 10000,100000)")
     parser.add_argument("--list-requests", type=int, help="requests per list endpoint and size (default 300; quick 100)")
     parser.add_argument("--fixture-customers", type=int, default=2000)
+    parser.add_argument("--own-incidents", type=int, default=30,
+                        help="incidents the measured customer opens before the list measurements")
     parser.add_argument("--broker-seconds", type=float, default=5.0)
     parser.add_argument("--broker-messages", type=int, default=300)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)),
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)),
                         help="gunicorn workers per service (WEB_CONCURRENCY)")
     parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
                         choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     parser.add_argument("--sweep", help="try gunicorn configurations instead, e.g. sync:2,sync:4,gthread:2x4")
+    parser.add_argument("--sweep-partial", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="also record py-spy profiles (needs py-spy)")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
@@ -663,6 +700,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet-load", type=float, default=1.5)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks"), help="where results go")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--render", metavar="RESULTS_JSON",
+                        help="measure nothing: print the table and redraw the chart and README section of a results.json")
     parser.add_argument("--label", default="", help="a name for this run in the results")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     args = parser.parse_args(argv)
@@ -688,6 +727,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.output)
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        print(report.table(results))
+        report.write(results, out)
+        if results.get("profile"):
+            from .profile import write_markdown
+
+            write_markdown(results["profile"], out / "profile.md")
+        return 0
     if args.sweep:
         results = asyncio.run(run_sweep(args))
         print(report.sweep_table(results))

@@ -153,7 +153,7 @@ class BenchSystem(System):
         for service, consumers in CONSUMERS.items():
             for consumer in consumers:
                 queues += [f"{ex}.{service}.{consumer}", f"{ex}.{service}.{consumer}.dlq"]
-        for attempt in range(30):
+        for attempt in range(150):  # up to 5 minutes: a fault test may have stopped the broker
             try:
                 connection = connect(self.amqp_url, "bench.cleanup")
                 break
