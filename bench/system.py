@@ -28,6 +28,7 @@ SERVICE_OF = {
 }
 # Queues the workers declare: <exchange>.<service>.<consumer>
 CONSUMERS = {
+    "clientes": ("empleados",),
     "incidencias_apertura": ("incidencias", "clientes"),
     "incidencias_resolucion": ("incidencias", "empleados", "clientes"),
 }

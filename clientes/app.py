@@ -11,7 +11,7 @@ from common.tokens import TokenIssuer, TokenVerifier, signing_key
 
 from .api import blp, keys
 from .config import ClientesSettings
-from .repository import ClienteRepository
+from .repository import ClienteRepository, StaffReplica
 
 
 def create_app(settings: ClientesSettings | None = None) -> Flask:
@@ -22,12 +22,17 @@ def create_app(settings: ClientesSettings | None = None) -> Flask:
         settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
         settings.keys_dir, settings.service_name), "clientes", settings.jwt_audience, settings.token_ttl_seconds)
     repository = ClienteRepository(store)
+    personal = StaffReplica(store)
 
     def is_revoked(principal) -> bool:
-        if principal.issuer != "clientes":
-            return False
-        cliente = repository.get(principal.id)
-        return cliente is None or cliente.eliminado
+        if principal.issuer == "clientes":
+            cliente = repository.get(principal.id)
+            return cliente is None or cliente.eliminado
+        # A staff token stops working here as soon as empleado.baja, or the
+        # change of its role, arrives. An employee this service has not heard
+        # of yet is vouched for by empleados' signature alone.
+        empleado = personal.get(principal.id)
+        return empleado is not None and (not empleado["activo"] or empleado["rol"] != principal.rol)
 
     state = ServiceState(
         settings=settings,

@@ -1,8 +1,11 @@
 """Where customer accounts are kept (any store adapter)."""
 from __future__ import annotations
 
+from typing import Any
+
 from common.messaging import Event
 from common.storage import CollectionSpec, Index, Query, Store
+from common.storage.retry import keep_newest
 
 from .domain import Cliente
 
@@ -10,6 +13,8 @@ CLIENTES = CollectionSpec(
     "clientes",
     (Index(("email",), unique=True), Index(("eliminado", "creado_en"))),
 )
+
+PERSONAL = CollectionSpec("personal")
 
 
 class ConcurrentUpdate(Exception):
@@ -50,3 +55,19 @@ class ClienteRepository:
 
     def list(self, search: str | None, skip: int, limit: int) -> list[Cliente]:
         return [Cliente.from_document(d) for d in self.collection.find(self._query(search), skip, limit)]
+
+
+class StaffReplica:
+    """What clientes knows of each employee (role and whether active), from
+    ``empleado.*`` events: enough to refuse a staff token at once when its
+    employee is deactivated or changes role, as empleados does."""
+
+    def __init__(self, store: Store):
+        self.collection = store.collection(PERSONAL)
+
+    def upsert(self, empleado: dict[str, Any], order: str) -> bool:
+        """Keep the employee unless an event at least as recent (``order``) was applied."""
+        return keep_newest(self.collection, empleado, order)
+
+    def get(self, empleado_id: str) -> dict[str, Any] | None:
+        return self.collection.get(empleado_id)

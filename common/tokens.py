@@ -179,6 +179,6 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         rol = claims.get("rol")
-        if rol not in issuer.roles:
+        if not isinstance(rol, str) or rol not in issuer.roles:
             raise InvalidToken(f"issuer {issuer.name} may not grant role {rol!r}")
         return Principal(claims["sub"], rol, issuer.name, claims.get("nombre"), claims.get("email"), claims)

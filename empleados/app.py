@@ -15,11 +15,14 @@ the new role).
 """
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from common.http.app import ServiceState, create_service_app
 from common.http.service import STAFF_ROLES, build_store, readiness_checks
 from common.logs import configure_logging
+from common.storage import StorageUnavailable
 from common.throttle import LoginThrottle
 from common.tokens import TokenIssuer, TokenVerifier, TrustedIssuer, signing_key
 
@@ -27,6 +30,8 @@ from .api import blp, keys
 from .cli import bootstrap_admin, crear_admin_command
 from .config import EmpleadosSettings
 from .repository import EmpleadoRepository
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: EmpleadosSettings | None = None) -> Flask:
@@ -37,7 +42,7 @@ def create_app(settings: EmpleadosSettings | None = None) -> Flask:
         settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
         settings.keys_dir, settings.service_name), "empleados", settings.jwt_audience, settings.token_ttl_seconds)
     repository = EmpleadoRepository(store)
-    bootstrap_admin(repository, settings)
+    admin_pending = not _try_bootstrap_admin(repository, settings)
 
     def is_revoked(principal) -> bool:
         if principal.issuer != "empleados":
@@ -67,4 +72,25 @@ def create_app(settings: EmpleadosSettings | None = None) -> Flask:
     api.register_blueprint(blp)
     api.register_blueprint(keys)
     app.cli.add_command(crear_admin_command)
+
+    if admin_pending:
+        @app.before_request
+        def bootstrap_admin_once_storage_answers() -> None:
+            # A worker (re)started while the database was down creates the
+            # first admin on its first request once the database is back.
+            nonlocal admin_pending
+            if admin_pending:
+                admin_pending = not _try_bootstrap_admin(repository, settings)
+
     return app
+
+
+def _try_bootstrap_admin(repository: EmpleadoRepository, settings: EmpleadosSettings) -> bool:
+    """True once the first-admin check has run; a database that does not
+    answer must not stop the service from starting (it reports not ready)."""
+    try:
+        bootstrap_admin(repository, settings)
+    except StorageUnavailable as exc:
+        log.warning("the first-admin check waits for the database: %s", exc)
+        return False
+    return True

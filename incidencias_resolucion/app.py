@@ -21,11 +21,12 @@ def create_app(settings: ResolucionSettings | None = None) -> Flask:
     empleados = EmpleadoReplica(store)
 
     def is_revoked(principal) -> bool:
-        # A deactivated employee loses access as soon as empleado.baja arrives.
+        # A deactivated or demoted employee's token stops working as soon as
+        # empleado.baja or the change of role arrives.
         if principal.issuer != "empleados":
             return False
         known = empleados.get(principal.id)
-        return known is not None and not known.get("activo")
+        return known is not None and (not known.get("activo") or known.get("rol") != principal.rol)
 
     state = ServiceState(
         settings=settings,

@@ -173,10 +173,8 @@ class ResolucionHandlers:
             "rol": datos["rol"], "categorias": list(datos.get("categorias") or []),
             "activo": bool(datos.get("activo", True)) and event.tipo != "empleado.baja",
         }
-        # Newer events win. empleados numbers each account's changes (datos.version);
-        # the time of the event, with a deactivation winning a tie, is the fallback.
-        version = datos.get("version") if isinstance(datos.get("version"), int) else 0
-        order = f"{version:012d}|{event.ocurrido_en}|{int(event.tipo == 'empleado.baja')}|{event.id}"
+        # Newer events win, a deactivation winning a tie.
+        order = event.replica_order(wins_ties=event.tipo == "empleado.baja")
         if self.empleados.upsert(empleado, order):
             self.assign_waiting()
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
-from common.storage.retry import update_document
+from common.storage.retry import keep_newest, update_document
 from incidencias_dominio import Estado, Incidencia, Prioridad, aplicar_snapshot
 
 from .domain import ESTADOS_CON_CARGA
@@ -128,20 +128,8 @@ class EmpleadoReplica:
 
     def upsert(self, empleado: dict[str, Any], version_key: str) -> bool:
         """Store the employee unless an event at least as recent was applied
-        (``version_key``: the event's ``ocurrido_en`` then id, which orders them)."""
-        for _ in range(20):
-            current = self.collection.get(empleado["id"])
-            if current is None:
-                try:
-                    self.collection.insert({**empleado, "version_key": version_key})
-                    return True
-                except DuplicateKeyError:
-                    continue
-            if current.get("version_key", "") >= version_key:
-                return False
-            if self.collection.replace({**current, **empleado, "version_key": version_key}):
-                return True
-        return False
+        (``version_key`` orders the events of one account)."""
+        return keep_newest(self.collection, empleado, version_key)
 
     def get(self, empleado_id: str) -> dict[str, Any] | None:
         return self.collection.get(empleado_id)

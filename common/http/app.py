@@ -86,8 +86,13 @@ def _refuse_unstorable_json() -> None:
         data = json.loads(raw)
     except RecursionError:
         raise Problem(400, "Cuerpo no válido", "El JSON está anidado demasiado", slug="json-no-valido") from None
-    except ValueError:
+    except json.JSONDecodeError:
         return
+    except ValueError:
+        # Valid JSON Python refuses to convert: an integer of more digits than
+        # sys.get_int_max_str_digits() allows.
+        raise Problem(400, "Cuerpo no válido", "El JSON contiene un número demasiado largo",
+                      slug="json-no-valido") from None
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

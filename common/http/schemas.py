@@ -8,7 +8,7 @@ import marshmallow as ma
 def text(max_length: int, **kwargs) -> ma.fields.String:
     """A string of 1..max_length characters that is not only white space."""
     return ma.fields.String(
-        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"(?s).*\S", error="No puede estar vacío.")],
+        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"[\s\S]*\S", error="No puede estar vacío.")],
         **kwargs,
     )
 
@@ -37,3 +37,4 @@ class TokenSchema(ma.Schema):
 
 class JwksSchema(ma.Schema):
     keys = ma.fields.List(ma.fields.Dict())
+

@@ -50,6 +50,16 @@ class Event:
     def to_outbox(self) -> OutboxMessage:
         return OutboxMessage(self.id, self.tipo, self.to_json(), self.correlation_id)
 
+    def replica_order(self, *, wins_ties: bool = False) -> str:
+        """A key that orders the events of one record for a last-writer-wins
+        replica: the record's own change counter (``datos.version``, when the
+        publisher numbers its changes), then the time of the event, then
+        ``wins_ties`` (say, a deactivation beats an update of the same instant),
+        then the id so that the order is total."""
+        version = self.datos.get("version")
+        version = version if isinstance(version, int) and not isinstance(version, bool) and version >= 0 else 0
+        return f"{version:012d}|{self.ocurrido_en}|{int(wins_ties)}|{self.id}"
+
     @classmethod
     def parse(cls, body: bytes | str) -> "Event":
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from .base import Collection, OutboxMessage
+from .base import Collection, DuplicateKeyError, OutboxMessage
 
 
 class NotFound(LookupError):
@@ -34,3 +34,23 @@ def update_document(collection: Collection, doc_id: str, change: Change, attempt
         if stored is not None:
             return stored
     raise TooMuchContention(doc_id)
+
+
+def keep_newest(collection: Collection, document: dict[str, Any], order: str, *,
+                field: str = "version_key", attempts: int = 20) -> bool:
+    """Store ``document`` (a replica of someone else's record) unless a version
+    at least as recent, by the string ``order``, is stored already: the replica
+    converges whatever the order its events arrive in. True if it was written."""
+    for _ in range(attempts):
+        current = collection.get(document["id"])
+        if current is None:
+            try:
+                collection.insert({**document, field: order})
+                return True
+            except DuplicateKeyError:
+                continue
+        elif current.get(field, "") >= order:
+            return False
+        elif collection.replace({**current, **document, field: order}):
+            return True
+    raise TooMuchContention(document["id"])

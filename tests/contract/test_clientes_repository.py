@@ -215,3 +215,19 @@ def test_search_ignores_case_of_accented_capitals(repo):
     for text in ("Álvaro", "álvaro", "ÁLVARO", "ñúñez", "ÓRDENES"):
         assert [c.id for c in repo.list(text, 0, 10)] == ["c01"], text
         assert repo.count(text) == 1, text
+
+
+# --- staff replica (what clientes knows of employees) ------------------------------------------------
+
+def test_staff_replica_keeps_the_newest_state_of_each_employee(store):
+    from clientes.repository import StaffReplica
+
+    replica = StaffReplica(store)
+    assert replica.get("e1") is None
+    assert replica.upsert({"id": "e1", "rol": "supervisor", "activo": True}, "000000000001|t|0|a") is True
+    assert replica.upsert({"id": "e1", "rol": "agente", "activo": True}, "000000000002|t|0|b") is True
+    assert replica.upsert({"id": "e1", "rol": "admin", "activo": True}, "000000000001|u|0|c") is False
+    assert replica.upsert({"id": "e1", "rol": "admin", "activo": True}, "000000000002|t|0|b") is False
+    stored = replica.get("e1")
+    assert (stored["rol"], stored["activo"]) == ("agente", True)
+    assert StaffReplica(store).get("e1")["rol"] == "agente"  # a second process sees the same

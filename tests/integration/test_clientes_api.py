@@ -368,6 +368,15 @@ def test_json_nested_too_deep_is_400_not_500(app, client, path):
     assert outbox(app) == [] and account_count(app) == 0
 
 
+@pytest.mark.parametrize("path", ["/clientes", "/clientes/login"])
+def test_an_integer_too_long_to_convert_is_400_not_500(app, client, path):
+    """Python refuses to convert integers of more than 4,300 digits (a guard
+    against quadratic parsing); that is the client's error, not the server's."""
+    body = '{"email": "a@example.com", "password": 1' + "0" * 5000 + "}"
+    assert_problem(client.post(path, data=body, content_type="application/json"), 400)
+    assert outbox(app) == [] and account_count(app) == 0
+
+
 @pytest.mark.parametrize("path, body", [
     ("/clientes", '{"nombre": "\\ud800", "apellidos": "P", "email": "a@example.com", "password": "clave-segura-2024"}'),
     ("/clientes", '{"nombre": "Ana", "apellidos": "P", "email": "a@example.com", '
@@ -540,6 +549,48 @@ def test_profile_needs_a_token(client, method):
 
 def test_staff_have_no_customer_profile(client, staff):
     assert_problem(client.get("/clientes/yo", headers=staff.headers("admin")), 403)
+
+
+def _empleado_event(tipo: str, version: int, rol: str = "agente", empleado_id: str = "e1"):
+    from common.messaging import make_event
+
+    return make_event(tipo, {"id": empleado_id, "nombre": "Eva", "apellidos": "Soporte", "rol": rol,
+                             "categorias": [], "activo": tipo != "empleado.baja", "version": version}, "empleados")
+
+
+def test_a_staff_token_stops_working_when_its_employee_is_deactivated_or_changes_role(app, client, staff):
+    """clientes keeps the employees' role and state from ``empleado.*`` events
+    (here handed to the handler the worker's consumer calls) and refuses a
+    staff token whose account is no longer active or no longer has that role."""
+    from clientes.handlers import ClientesHandlers
+    from clientes.repository import StaffReplica
+
+    handlers = ClientesHandlers(StaffReplica(state(app).store))
+    supervisor = staff.headers("supervisor", "e1")
+    # Not heard of yet: the signature of empleados is enough.
+    assert client.get("/clientes", headers=supervisor).status_code == 200
+    handlers.on_empleado(_empleado_event("empleado.registrado", 1, "supervisor"))
+    assert client.get("/clientes", headers=supervisor).status_code == 200
+    handlers.on_empleado(_empleado_event("empleado.actualizado", 2, "agente"))
+    assert_problem(client.get("/clientes", headers=supervisor), 401)
+    assert client.get("/clientes", headers=staff.headers("agente", "e1")).status_code == 200
+    # A late, older event changes nothing; the deactivation refuses every role.
+    handlers.on_empleado(_empleado_event("empleado.actualizado", 1, "supervisor"))
+    assert_problem(client.get("/clientes", headers=supervisor), 401)
+    handlers.on_empleado(_empleado_event("empleado.baja", 3, "agente"))
+    assert_problem(client.get("/clientes", headers=staff.headers("agente", "e1")), 401)
+    assert client.get("/clientes", headers=staff.headers("agente", "e2")).status_code == 200
+
+
+def test_an_employee_event_without_id_or_role_is_refused_for_good(app):
+    from clientes.handlers import ClientesHandlers
+    from clientes.repository import StaffReplica
+    from common.messaging import PermanentError, make_event
+
+    handlers = ClientesHandlers(StaffReplica(state(app).store))
+    for datos in ({"rol": "agente"}, {"id": "e1"}, {"id": 7, "rol": "agente"}, {"id": "e1", "rol": ["admin"]}):
+        with pytest.raises(PermanentError):
+            handlers.on_empleado(make_event("empleado.actualizado", datos, "empleados"))
 
 
 def test_patch_profile_updates_and_publishes_cliente_actualizado(app, client, ana):

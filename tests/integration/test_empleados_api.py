@@ -150,6 +150,29 @@ def test_restarting_creates_no_second_admin(tmp_path):
     assert len(take_events(first.extensions["incidencias"].store)) == 1
 
 
+def test_a_worker_started_while_the_database_is_locked_creates_the_admin_once_it_is_free(tmp_path):
+    """A gunicorn worker respawned during a storage outage must boot (and
+    report not ready) rather than crash-loop; the first admin follows later."""
+    import sqlite3
+
+    create_app(make_settings(tmp_path)).extensions["incidencias"].store.close()  # the schema exists
+    holder = sqlite3.connect(tmp_path / "data" / "empleados.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        app = create_app(admin_settings(tmp_path))
+        repo = app.extensions["incidencias"].extra["empleados"]
+        assert repo.active_admins() == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    client = app.test_client()
+    response = client.post("/empleados/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200
+    assert repo.active_admins() == 1 and repo.count() == 1
+    client.post("/empleados/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert repo.count() == 1
+
+
 def test_there_is_no_default_admin_without_configuration(tmp_path):
     app = create_app(make_settings(tmp_path))
     assert app.extensions["incidencias"].extra["empleados"].count() == 0

@@ -742,6 +742,20 @@ def test_a_reactivated_employee_is_let_back_in(api, team):
     assert api.client.get("/incidencias", headers=api.token("e1")).status_code == 200
 
 
+def test_a_demoted_supervisors_token_loses_the_old_role_at_once(api, team):
+    supervisor = api.token("s1")
+    assert api.client.post(f"/incidencias/{team}/asignacion", json={"empleado_id": "e2"},
+                           headers=supervisor).status_code == 200
+    api.handlers.on_empleado(make_event("empleado.actualizado", {
+        "id": "s1", "nombre": "Sara", "apellidos": "Jefa", "rol": "agente", "categorias": [], "activo": True,
+        "version": 99}, "empleados"))
+    response = api.client.post(f"/incidencias/{team}/asignacion", json={"empleado_id": "e1"}, headers=supervisor)
+    assert response.status_code == 401 and response.content_type == PROBLEM
+    assert api.incidencias.get(team).asignada_a.id == "e2"
+    as_agent = api.issuers.bearer_empleado("s1", "agente", "Sara Jefa")
+    assert api.client.get("/incidencias", headers=as_agent).status_code == 200
+
+
 def test_a_late_registration_does_not_undo_a_deactivation(api, team):
     api.register("e1", activo=False)
     stale = make_event("empleado.registrado", {"id": "e1", "nombre": "Eva", "apellidos": "Soporte",

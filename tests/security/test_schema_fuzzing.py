@@ -22,7 +22,6 @@ module within a few minutes on two cores.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,12 +60,6 @@ EXCLUDED = {
     ("clientes", "DELETE", "/clientes/yo"): "erases the account the fuzzer authenticates with "
                                              "(its authorization and effects are in the matrices)",
 }
-PYTHON_ONLY_PATTERN = re.compile(r"^\(\?s\)\.\*\\S$")
-PATTERN_BUG = (
-    "common/http/schemas.py text(): the pattern `(?s).*\\S` uses a Python inline flag, which ECMA-262 "
-    "regular expressions (the dialect OpenAPI and JSON Schema patterns are written in) do not have; "
-    "schemathesis refuses to generate from it (InvalidRegexPattern), and so would other OpenAPI tools. "
-    "`[\\s\\S]*\\S` means the same in both dialects")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,17 +138,6 @@ def _token(team: Fuzzers, service: str, method: str, path: str, security: bool) 
     return team.admin.token
 
 
-def _ecma_patterns(document: Any) -> Any:
-    """The document with the Python-only text pattern rewritten to its
-    ECMA-262 equivalent (see PATTERN_BUG); every other byte as served."""
-    if isinstance(document, dict):
-        return {k: ("[\\s\\S]*\\S" if k == "pattern" and isinstance(v, str) and PYTHON_ONLY_PATTERN.match(v)
-                    else _ecma_patterns(v)) for k, v in document.items()}
-    if isinstance(document, list):
-        return [_ecma_patterns(v) for v in document]
-    return document
-
-
 @dataclass
 class Tally:
     positive: int = 0
@@ -231,7 +213,7 @@ def session():
 
 
 def _load(openapi: dict[str, dict], service: str, url: str):
-    document = _ecma_patterns(copy.deepcopy(openapi[service]))
+    document = copy.deepcopy(openapi[service])
     document["servers"] = [{"url": url}]
     return schemathesis.openapi.from_dict(document)
 
@@ -268,11 +250,11 @@ def test_fuzzing_finds_no_server_error_no_schema_violation_and_no_ignored_auth(
     assert not tally.failures, report
 
 
-@pytest.mark.xfail(strict=True, reason=PATTERN_BUG)
 @pytest.mark.parametrize("service", ["clientes", "empleados", "apertura", "resolucion"])
 def test_every_request_schema_is_usable_by_openapi_tools_as_served(security_system, openapi, service):
-    """Without the rewrite above: generating one request for every operation
-    from the document exactly as the service serves it."""
+    """Generating one request for every operation from the document exactly
+    as the service serves it: every pattern is ECMA-262, the dialect OpenAPI
+    tools read (a Python-only construct such as ``(?s)`` makes them refuse)."""
     document = copy.deepcopy(openapi[service])
     document["servers"] = [{"url": security_system.urls[service]}]
     schema = schemathesis.openapi.from_dict(document)

@@ -27,21 +27,6 @@ pytestmark = [pytest.mark.security, pytest.mark.slow]
 
 AUDIENCE = "incidencias"
 PROTECTED = sorted(k for k, roles in PERMISSIONS.items() if roles is not None)
-DEACTIVATED_ON_CLIENTES = (
-    "clientes/app.py is_revoked: a staff token is only verified (signature, expiry), never checked against "
-    "the employee's state, so a deactivated employee keeps reading every customer's personal data "
-    "(GET /clientes, GET /clientes/{id}) until the token expires (TOKEN_TTL_SECONDS, 1 h by default), "
-    "although POST /empleados/{id}/baja promises the tokens 'stop working at once'")
-NON_STRING_ROLE = (
-    "common/tokens.py TokenVerifier.verify: `rol not in issuer.roles` tests a frozenset, so a correctly "
-    "signed token whose rol is a list or an object raises TypeError (unhashable) and every protected "
-    "endpoint of every service answers 500 instead of 401; only an issuer's key can sign such a token, "
-    "but the verifier must not trust the shape of what it verified")
-DEMOTED_ON_RESOLUCION = (
-    "incidencias_resolucion/app.py is_revoked: it refuses the tokens of inactive employees but ignores the "
-    "role, which its replica of employees holds; a supervisor or admin demoted to agente keeps acting "
-    "with the old role (assigning anyone's incidents to anyone, resolving others' incidents) until the "
-    "token expires, while empleados refuses the same token at once (empleados/app.py compares the role)")
 
 
 def b64(data: bytes) -> str:
@@ -191,7 +176,6 @@ def test_forged_tokens_are_401_on_every_protected_endpoint(world, client, forge,
     rec.check()
 
 
-@pytest.mark.xfail(strict=True, reason=NON_STRING_ROLE)
 def test_a_signed_token_whose_role_is_not_a_string_is_401_not_500(world, client, forge, attacks):
     rec = attacks("tokens")
     for issuer, sub, rol in (("clientes", world.c1.id, "cliente"), ("empleados", world.admin.id, "admin")):
@@ -199,8 +183,7 @@ def test_a_signed_token_whose_role_is_not_a_string_is_401_not_500(world, client,
             token = forge.sign(issuer, forge.claims(issuer, sub, shape))
             for key in PROTECTED:
                 response = _send(client, world, key, token)
-                rec.expect(f"{issuer}: role {type(shape).__name__} on {key[1]} {key[0]}{key[2]}", response, 401,
-                           known_bug="signed token with a non-string rol: 500 (common/tokens.py)")
+                rec.expect(f"{issuer}: role {type(shape).__name__} on {key[1]} {key[0]}{key[2]}", response, 401)
     rec.check()
 
 
@@ -289,7 +272,6 @@ def test_a_deactivated_employees_token_stops_working_where_incidents_and_account
     rec.check()
 
 
-@pytest.mark.xfail(strict=True, reason=DEACTIVATED_ON_CLIENTES)
 def test_a_deactivated_employee_cannot_read_customer_data(world, client, attacks):
     rec = attacks("tokens")
     leaving = world.new_empleado("agente", nombre="Despedido")
@@ -300,11 +282,10 @@ def test_a_deactivated_employee_cannot_read_customer_data(world, client, attacks
     for path in ("/clientes", f"/clientes/{world.c1.id}"):
         response = client.call("GET", "clientes", path, leaving.token)
         rec.expect(f"deactivated employee's token on clientes GET {path.replace(world.c1.id, '{id}')}", response,
-                   401, known_bug="deactivated employee's token accepted by clientes (clientes/app.py)")
+                   401)
     rec.check()
 
 
-@pytest.mark.xfail(strict=True, reason=DEMOTED_ON_RESOLUCION)
 def test_a_demoted_supervisors_token_loses_the_old_role_everywhere(world, client, attacks):
     rec = attacks("tokens")
     demoted = world.new_empleado("supervisor", nombre="Degradado")
@@ -321,10 +302,8 @@ def test_a_demoted_supervisors_token_loses_the_old_role_everywhere(world, client
     before = world.settled_state(target)
     response = client.call("POST", "resolucion", f"/incidencias/{target}/asignacion", demoted.token,
                            json={"empleado_id": world.a2.id})
-    rec.expect("demoted supervisor's old token reassigns another agent's incident", response, (401, 403),
-               known_bug="demoted supervisor keeps the role in resolucion (incidencias_resolucion/app.py)")
-    rec.record("the incident stays with its agent", world.state_of(target)["resolucion"] == before["resolucion"],
-               known_bug="demoted supervisor keeps the role in resolucion (incidencias_resolucion/app.py)")
+    rec.expect("demoted supervisor's old token reassigns another agent's incident", response, (401, 403))
+    rec.record("the incident stays with its agent", world.state_of(target)["resolucion"] == before["resolucion"])
     rec.check()
 
 

@@ -283,6 +283,8 @@ def _bad_tokens(clientes: TokenIssuer, empleados: TokenIssuer) -> dict[str, str]
         "customer role minted by empleados": empleados.issue("c1", "cliente"),
         "staff role minted by clientes": clientes.issue("c1", "admin"),
         "no role": signed(clientes, {k: v for k, v in claims("clientes").items() if k != "rol"}),
+        "role as a list": signed(clientes, claims("clientes", rol=["cliente"])),
+        "role as an object": signed(clientes, claims("clientes", rol={"rol": "cliente"})),
         "tampered payload": f"{head}.{forged_payload}.{signature}",
         "tampered signature": f"{head}.{payload}.{('A' if signature[0] != 'A' else 'B') + signature[1:]}",
         "unknown kid": signed(clientes, claims("clientes"), kid="otra-clave"),
