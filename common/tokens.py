@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import jwt
+from cachetools import TLRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
@@ -153,11 +155,40 @@ class TrustedIssuer:
 
 
 class TokenVerifier:
-    def __init__(self, audience: str, issuers: Iterable[TrustedIssuer]):
+    """Checks tokens; a token that passed is remembered until it expires.
+
+    A client sends the same token on every request, and checking its Ed25519
+    signature and claims costs more than the rest of a small request's
+    authorization. The cache holds only tokens that verified, keyed by the
+    exact token, and drops each at its ``exp`` (plus the leeway the check
+    allows), so an entry never outlives what verifying again would accept.
+    Whether the account still counts (deleted, deactivated, demoted) is not
+    cached: the service asks its own data on every request. (A key an issuer
+    withdraws from its JWKS stops new tokens at once; tokens already seen
+    signed with it last until they expire, as with PyJWT's key cache.)"""
+
+    def __init__(self, audience: str, issuers: Iterable[TrustedIssuer], cache_size: int = 4096,
+                 clock: Callable[[], float] = time.time):
         self.audience = audience
         self.issuers = {i.name: i for i in issuers}
+        self._verified: TLRUCache[str, tuple[Principal, float]] | None = (
+            TLRUCache(cache_size, ttu=lambda _token, entry, _now: entry[1], timer=clock)
+            if cache_size > 0 else None)
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> Principal:
+        if self._verified is None:
+            return self._verify(token)
+        with self._lock:
+            entry = self._verified.get(token)
+        if entry is not None:
+            return entry[0]
+        principal = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, float(principal.claims["exp"]) + LEEWAY_SECONDS)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from common.http.auth import current_principal, requires
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
-from common.http.schemas import NoBodySchema
+from common.http.schemas import NoBodySchema, as_documented
 from common.messaging import new_id, utc_now
 from common.storage import DuplicateKeyError
 from common.storage.retry import NotFound, TooMuchContention
@@ -63,9 +63,15 @@ def _actor() -> Actor:
     return Actor(principal.id, principal.rol, principal.nombre)
 
 
-def _public(incidencia: Incidencia, extras: dict | None = None) -> dict:
-    return {**incidencia.to_snapshot(incluir_internas=False),
-            "cancelacion_solicitada_en": (extras or {}).get("cancelacion_solicitada_en")}
+def public_view(incidencia: Incidencia, extras: dict | None = None) -> dict:
+    """The incident as ``IncidenciaSchema`` documents it, built directly: the
+    answers skip the schema's dump (a fifth of a request's time), and a unit
+    test holds the two equal for every state."""
+    view = incidencia.to_snapshot(incluir_internas=False)
+    view["cliente"] = {"id": view["cliente"]["id"], "nombre": view["cliente"]["nombre"]}
+    view["comentarios"] = [{k: v for k, v in c.items() if k != "interna"} for c in view["comentarios"]]
+    view["cancelacion_solicitada_en"] = (extras or {}).get("cancelacion_solicitada_en")
+    return view
 
 
 def _own(incidencia_id: str) -> tuple[Incidencia, dict]:
@@ -87,7 +93,7 @@ def _change(incidencia_id: str, change) -> dict:
     except TooMuchContention as exc:
         raise Problem(409, "Conflicto", "La incidencia cambió mientras tanto; reintente",
                       slug="conflicto-concurrente") from exc
-    return _public(incidencia, _extra("incidencias").get(incidencia_id)[1])
+    return public_view(incidencia, _extra("incidencias").get(incidencia_id)[1])
 
 
 def _fingerprint(data: dict) -> str:
@@ -132,7 +138,7 @@ def open_incidencia(data):
                           "Esa Idempotency-Key ya se usó con otra petición", slug="idempotencia") from None
         incidencia, extras = previous
     location = url_for("incidencias.get_incidencia", incidencia_id=incidencia.id)
-    return _public(incidencia, extras), 201, {"Location": location}
+    return as_documented(public_view(incidencia, extras), 201, {"Location": location})
 
 
 @blp.get("/incidencias")
@@ -142,10 +148,10 @@ def open_incidencia(data):
 def list_incidencias(args):
     """The caller's incidents, newest first"""
     repository, cliente_id, estado = _extra("incidencias"), current_principal().id, args.get("estado")
-    return paginate(
+    return as_documented(paginate(
         args, lambda: repository.count_for_customer(cliente_id, estado),
-        lambda skip, limit: [_public(i) for i in repository.list_for_customer(cliente_id, estado, skip, limit)],
-    )
+        lambda skip, limit: [public_view(i) for i in repository.list_for_customer(cliente_id, estado, skip, limit)],
+    ))
 
 
 @blp.get("/incidencias/<incidencia_id>")
@@ -153,7 +159,7 @@ def list_incidencias(args):
 @blp.response(200, IncidenciaSchema)
 def get_incidencia(incidencia_id: str):
     """One of the caller's incidents, with its history and public comments"""
-    return _public(*_own(incidencia_id))
+    return as_documented(public_view(*_own(incidencia_id)))
 
 
 @blp.post("/incidencias/<incidencia_id>/comentarios")
@@ -169,7 +175,7 @@ def comment(data, incidencia_id: str):
         added = next(c for c in incidencia.comentarios if c.id == comentario_id)
         return [events.comentada(incidencia.id, added.to_dict())]
 
-    return _change(incidencia_id, change), 201
+    return as_documented(_change(incidencia_id, change), 201)
 
 
 @blp.post("/incidencias/<incidencia_id>/cierre")
@@ -180,7 +186,8 @@ def comment(data, incidencia_id: str):
 def close(_body, incidencia_id: str):
     """Accept the proposed solution: the incident is closed"""
     actor = _actor()
-    return _change(incidencia_id, lambda i, _e: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)])
+    return as_documented(
+        _change(incidencia_id, lambda i, _e: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)]))
 
 
 @blp.post("/incidencias/<incidencia_id>/reapertura")
@@ -191,9 +198,8 @@ def close(_body, incidencia_id: str):
 def reopen(data, incidencia_id: str):
     """Reject the proposed solution, saying why: it goes back to the employee"""
     actor, motivo = _actor(), data["motivo"].strip()
-    return _change(
-        incidencia_id, lambda i, _e: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)]
-    )
+    return as_documented(_change(
+        incidencia_id, lambda i, _e: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)]))
 
 
 @blp.post("/incidencias/<incidencia_id>/cancelacion")
@@ -212,7 +218,7 @@ def cancel(data, incidencia_id: str):
         extras["cancelacion_solicitada_en"] = format_instant(at)
         return [events.cancelacion_solicitada(incidencia, motivo, at)]
 
-    return _change(incidencia_id, change), 202
+    return as_documented(_change(incidencia_id, change), 202)
 
 
 @notificaciones.get("/notificaciones")

@@ -17,7 +17,7 @@ INCIDENCIAS = CollectionSpec(
     "incidencias",
     (
         Index(("estado", "creada_en")),
-        Index(("asignada_a.id", "estado")),
+        Index(("asignada_a.id", "estado", "creada_en")),  # an agent's queue, in order
         Index(("prioridad_rank", "creada_en")),
         Index(("categoria", "creada_en")),
         Index(("cliente.id", "estado")),

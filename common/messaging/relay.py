@@ -4,6 +4,9 @@ Each event is published persistent and ``mandatory`` on a confirmed channel,
 and only removed from the outbox after the broker confirmed it. A crash
 between the confirm and the removal publishes the event again, which the
 consumers' idempotency makes harmless (at-least-once delivery).
+
+Between batches the relay waits ``interval`` seconds, or less when its store
+offers a doorbell (``Store.relay_address``): a write of events wakes it.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import pika
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from common.storage import OutboxMessage, StorageUnavailable, Store
+from common.storage.doorbell import Listener
 
 from .broker import BrokerUnavailable, Topology, connect
 
@@ -60,9 +64,13 @@ class OutboxRelay:
         self.published = 0
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
+        self._listener: Listener | None = None
 
     def stop(self) -> None:
         self.stopping.set()
+        listener = self._listener
+        if listener is not None:
+            listener.wake()
 
     def _open(self) -> None:
         self._connection = connect(
@@ -108,7 +116,25 @@ class OutboxRelay:
                 self.published += len(confirmed)
         return len(confirmed)
 
+    def _wait(self, listener: Listener | None) -> None:
+        """Idle: wait for a write or the interval, keeping the connection
+        serviced (heartbeats, the broker's flow control)."""
+        if listener is None:
+            self._connection.sleep(self.interval)
+            return
+        listener.wait(self.interval)
+        self._connection.process_data_events(time_limit=0)
+
     def run(self) -> None:
+        listener = self._listener = Listener.open(self.store.relay_address())
+        try:
+            self._run(listener)
+        finally:
+            self._listener = None
+            if listener is not None:
+                listener.close()
+
+    def _run(self, listener: Listener | None) -> None:
         backoff = 0.1
         while not self.stopping.is_set():
             try:
@@ -117,8 +143,7 @@ class OutboxRelay:
                     backoff = 0.1
                 sent = self.publish_pending()
                 if sent < self.batch:
-                    # Idle: keep the connection serviced (heartbeats) while waiting.
-                    self._connection.sleep(self.interval)
+                    self._wait(listener)
             except (BrokerUnavailable, AMQPError, OSError) as exc:
                 log.warning("relay: broker unavailable, retrying in %.1fs: %s", backoff, exc)
                 self._close()

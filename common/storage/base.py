@@ -164,3 +164,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def relay_address(self) -> str | bytes | None:
+        """Where the outbox relay can listen to be woken when events are
+        written (see ``doorbell``), or None when writers cannot reach it and
+        the relay only polls."""
+        return None

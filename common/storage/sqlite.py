@@ -26,6 +26,7 @@ from .base import (
     StorageUnavailable,
     Store,
 )
+from .doorbell import Bell, address_for
 
 _SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _UNAVAILABLE_MARKERS = ("locked", "readonly", "unable to open", "disk i/o", "busy", "read-only")
@@ -61,6 +62,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._collections: dict[str, SQLiteCollection] = {}
         self._schema_ready = False
+        self._bell = Bell(address_for(self.path))
 
     # -- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -134,10 +136,12 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             self._drop_connection()
             raise _translate(exc) from exc
+        self._local.events_added = False
         try:
             yield conn
             conn.execute("COMMIT")
         except BaseException as exc:
+            self._local.events_added = False
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
@@ -146,6 +150,9 @@ class SQLiteStore(Store):
             if translated is exc:
                 raise
             raise translated from exc
+        if self._local.events_added:
+            self._local.events_added = False
+            self._bell.ring()
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         try:
@@ -174,6 +181,8 @@ class SQLiteStore(Store):
         return existing
 
     def add_events(self, conn: sqlite3.Connection, events: Sequence[OutboxMessage]) -> None:
+        if events:
+            self._local.events_added = True
         conn.executemany(
             "INSERT INTO outbox (id, routing_key, body, correlation_id) VALUES (?, ?, ?, ?)",
             [(e.id, e.routing_key, e.body, e.correlation_id) for e in events],
@@ -221,6 +230,9 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self._drop_connection()
+
+    def relay_address(self) -> str | bytes:
+        return address_for(self.path)
 
 
 class SQLiteCollection(Collection):

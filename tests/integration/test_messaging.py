@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pika
 import pytest
@@ -22,6 +24,7 @@ from tests.helpers import wait_until
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 THINGS = CollectionSpec("things")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -118,6 +121,24 @@ def test_outbox_events_are_published_once_confirmed_and_consumed(store, topology
     assert received[0].datos == {"n": 0} and received[0].origen == "svc"
     wait_until(lambda: store.pending_events() == [], message="outbox drained")
     assert relay.published == 20
+
+
+def test_a_write_from_another_process_wakes_the_relay_before_its_next_poll(store, topology, running):
+    """The relay polls only every 10 minutes here: events written by another
+    process (as a gunicorn worker writes them) go out because the commit rang."""
+    received = []
+    consumer = running.start(consumer_for(topology, {"thing.created": received.append}, store))
+    wait_until(consumer.ready.is_set, message="consumer ready")
+    write_with_events(store, 1)
+    running.start(OutboxRelay(store, AMQP_URL, topology, "svc", interval=600))
+    wait_until(lambda: len(received) == 1, message="the first event, published as the relay starts")
+    script = ("import sys; from common.messaging import make_event; from common.storage import CollectionSpec; "
+              "from common.storage.sqlite import SQLiteStore; store = SQLiteStore(sys.argv[1]); "
+              "store.collection(CollectionSpec('things')).insert({'id': 'late'}, "
+              "[make_event('thing.created', {'n': 'late'}, 'svc').to_outbox()])")
+    subprocess.run([sys.executable, "-c", script, str(store.path)], cwd=ROOT, check=True, timeout=60)
+    wait_until(lambda: len(received) == 2, timeout=60, message="the other process's event, long before the poll")
+    assert received[1].datos == {"n": "late"}
 
 
 def test_published_messages_are_persistent_and_described(store, topology, running):

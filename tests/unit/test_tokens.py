@@ -254,6 +254,51 @@ def test_staff_token_verifies_with_keys_fetched_over_http_and_cached(verifier, e
     assert jwks_server.fetches == before + 1  # fetched once, then cached
 
 
+class CountingIssuer:
+    """A local TrustedIssuer whose key lookups are counted: each lookup is one
+    full verification (signature and claims)."""
+
+    def __init__(self, issuer: TokenIssuer):
+        self.trusted = TrustedIssuer.local(issuer, ["cliente"])
+        self.lookups = 0
+
+    def __call__(self, kid: str):
+        self.lookups += 1
+        return self.trusted.key_for(kid)
+
+
+def test_a_verified_token_is_remembered_until_it_expires(clientes):
+    counting = CountingIssuer(clientes)
+    now = [time.time()]
+    verifier = TokenVerifier(AUDIENCE, [TrustedIssuer("clientes", frozenset({"cliente"}), counting)],
+                             clock=lambda: now[0])
+    token = clientes.issue("c1", "cliente")
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first and counting.lookups == 1
+    now[0] = exp + 29  # still within the leeway a fresh check allows
+    assert verifier.verify(token) == first and counting.lookups == 1
+    now[0] = exp + 31  # past it: checked again (and valid by the real clock)
+    assert verifier.verify(token) == first and counting.lookups == 2
+
+
+def test_refused_tokens_are_never_remembered(clientes):
+    counting = CountingIssuer(clientes)
+    verifier = TokenVerifier(AUDIENCE, [TrustedIssuer("clientes", frozenset({"cliente"}), counting)])
+    expired = signed(clientes, claims("clientes", exp=int(time.time()) - 120))
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            verifier.verify(expired)
+    assert counting.lookups == 2
+
+
+def test_the_cache_is_bounded(clientes):
+    verifier = TokenVerifier(AUDIENCE, [TrustedIssuer.local(clientes, ["cliente"])], cache_size=3)
+    for n in range(10):
+        verifier.verify(clientes.issue(f"c{n}", "cliente"))
+    assert len(verifier._verified) == 3
+
+
 def test_leeway_tolerates_small_clock_skew(verifier, clientes):
     now = int(time.time())
     assert verifier.verify(signed(clientes, claims("clientes", exp=now - 10))).id == "u1"
