@@ -46,6 +46,7 @@ class OutboxRelay:
         origin: str,
         *,
         interval: float = 0.02,
+        coalesce: float = 0.005,
         batch: int = 200,
         heartbeat: int = 30,
         blocked_timeout: float = 30.0,
@@ -56,6 +57,7 @@ class OutboxRelay:
         self.topology = topology
         self.origin = origin
         self.interval = interval
+        self.coalesce = coalesce
         self.batch = batch
         self.heartbeat = heartbeat
         self.blocked_timeout = blocked_timeout
@@ -116,14 +118,21 @@ class OutboxRelay:
                 self.published += len(confirmed)
         return len(confirmed)
 
-    def _wait(self, listener: Listener | None) -> None:
+    def _wait(self, listener: Listener | None, last_batch: int) -> None:
         """Idle: wait for a write or the interval, keeping the connection
-        serviced (heartbeats, the broker's flow control)."""
+        serviced (heartbeats, the broker's flow control).
+
+        Woken by a write, publish at once, unless the last batch held more
+        than one event: writes are then arriving faster than one at a time,
+        and gathering them for ``coalesce`` seconds publishes them in one
+        batch (one outbox read and one delete instead of one per event)."""
         if listener is None:
             self._connection.sleep(self.interval)
             return
-        listener.wait(self.interval)
-        self._connection.process_data_events(time_limit=0)
+        if listener.wait(self.interval) and last_batch > 1:
+            self._connection.sleep(self.coalesce)
+        else:
+            self._connection.process_data_events(time_limit=0)
 
     def run(self) -> None:
         listener = self._listener = Listener.open(self.store.relay_address())
@@ -143,7 +152,7 @@ class OutboxRelay:
                     backoff = 0.1
                 sent = self.publish_pending()
                 if sent < self.batch:
-                    self._wait(listener)
+                    self._wait(listener, sent)
             except (BrokerUnavailable, AMQPError, OSError) as exc:
                 log.warning("relay: broker unavailable, retrying in %.1fs: %s", backoff, exc)
                 self._close()
