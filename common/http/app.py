@@ -2,13 +2,16 @@
 documents, correlation ids, OpenAPI and docs, health, metrics, auth state."""
 from __future__ import annotations
 
+import http
 import json
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import apispec
 import flask_smorest
+from flask_smorest.utils import prepare_response
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -47,10 +50,40 @@ class ServiceState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class ProblemResponses(apispec.BasePlugin):
+    """Error responses documented by description only (``alt_response(409,
+    description=...)``) get the body they are sent with: a problem document."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                is_error = str(status).startswith(("4", "5")) or status == "default"
+                if is_error and isinstance(response, dict) and "$ref" not in response and "content" not in response:
+                    response["content"] = {ProblemApi.PROBLEM_CONTENT_TYPE: {
+                        "schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
 class ProblemApi(flask_smorest.Api):
     """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+    PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+    def _register_responses(self):
+        """The error responses every operation refers to, documented with
+        the content type they are sent with (flask-smorest says
+        application/json for all of them)."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                prepare_response(response, self.spec, self.PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, self.PROBLEM_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME or "DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
@@ -121,7 +154,7 @@ def create_service_app(
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["incidencias"] = state
-    api = ProblemApi(app)
+    api = ProblemApi(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

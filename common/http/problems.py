@@ -93,7 +93,12 @@ def validation_problem(messages_by_location: dict[str, Any], status: int = 422) 
 
 
 class ProblemSchema(ma.Schema):
-    """Documents the error payload in the OpenAPI document."""
+    """Documents the error payload in the OpenAPI document. RFC 9457 lets a
+    problem carry extension members (a state conflict names ``estado`` and
+    its owner, for instance), so other members are allowed."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(metadata={"example": "urn:incidencias:problema:validacion"})
     title = ma.fields.String()

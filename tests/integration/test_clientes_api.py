@@ -1021,6 +1021,25 @@ def test_openapi_documents_every_api_route_and_marks_the_protected_ones(app, cli
     assert {"nombre", "apellidos", "email", "password"} <= set(spec["components"]["schemas"][name]["required"])
 
 
+def test_openapi_documents_errors_as_the_problem_documents_they_are(client):
+    spec = client.get("/openapi.json").get_json()
+    responses = spec["components"]["responses"]
+    errors = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith("4") or status == "default":
+                    if "$ref" in response:
+                        response = responses[response["$ref"].rsplit("/", 1)[-1]]
+                    errors.append((method, path, status, sorted(response.get("content", {}))))
+    assert any(status == "422" for _m, _p, status, _c in errors)
+    assert [e for e in errors if e[3] != ["application/problem+json"]] == []
+    real = client.post("/clientes", json={"email": "x"})
+    assert real.status_code == 422 and real.mimetype == "application/problem+json"
+
+
 def test_openapi_lists_every_route_the_app_serves(app, client):
     documented = _documented(client.get("/openapi.json").get_json())
     missing = {f"{m.upper()} {p}" for p, methods in _rule_paths(app).items()

@@ -8,6 +8,8 @@ half at generated ids. Every answer is checked:
 
 - ``not_a_server_error``: never a 5xx;
 - ``response_schema_conformance``: the answer matches the documented schema;
+- ``content_type_conformance``: its content type is the documented one
+  (errors are ``application/problem+json``, and documented so);
 - ``negative_data_rejection``: a schema-violating request is refused (4xx);
 - ``ignored_auth``: an operation that declares auth refuses the request
   without the token and with a wrong one (schemathesis probes both after
@@ -42,6 +44,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
     has_only_additional_properties_in_non_body_parameters,
     ignored_auth,
     negative_data_rejection,
@@ -52,6 +55,7 @@ MAX_EXAMPLES = 50  # per operation and mode
 CHECKS = {
     "not_a_server_error": not_a_server_error,
     "response_schema_conformance": response_schema_conformance,
+    "content_type_conformance": content_type_conformance,
     "negative_data_rejection": negative_data_rejection,
     "ignored_auth": ignored_auth,
 }
