@@ -117,6 +117,10 @@ def start_system(workdir: Path, **env: str) -> FaultSystem:
             collided = any("Address already in use" in system.log_text(name) for name in system.logs)
             for name in list(system.processes):
                 system.stop(name)
+            try:  # its workers may have declared their queues already
+                system.delete_broker_objects()
+            except Exception:  # noqa: BLE001 - a leftover must not hide why it did not start
+                pass
             if not collided or attempt == 2:
                 raise
     raise AssertionError("unreachable")
