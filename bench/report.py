@@ -177,7 +177,7 @@ def table(r: dict) -> str:
 def _cost_line(r: dict) -> str:
     cost = r["detail"]["cost"]["cpu_ms_per_incident"]
     return ", ".join(f"{k} {v}" for k, v in sorted(cost.items(), key=lambda kv: -kv[1]) if v >= 0.01) + \
-        f" (CPU-bound ceiling of the whole system: {r['cpu_bound_rps']} incidents/s on {r['cpu_count']} cores)"
+        f" (the services' own processes alone, at that cost: {r['cpu_bound_rps']} incidents/s on {r['cpu_count']} cores)"
 
 
 def sweep_table(results: dict) -> str:
@@ -305,7 +305,8 @@ def _saturation_cpu(cpu: dict) -> str:
     parts = ", ".join(f"{k} {v}" for k, v in cpu["by_process_cores"].items() if v >= 0.005)
     return (f"CPU during the saturation run, in cores of {cpu['cores']}: system under test "
             f"{cpu['system_under_test_cores']} ({parts}), load generator {cpu['load_generator_cores']}, "
-            f"other people's processes {cpu['others_cores']}.")
+            + (f"RabbitMQ {cpu['broker_cores']}, everything else {cpu['others_cores']}."
+               if "broker_cores" in cpu else f"everything else, RabbitMQ included, {cpu['others_cores']}."))
 
 
 def write(r: dict, out: Path) -> None:

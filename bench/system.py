@@ -213,6 +213,23 @@ def session_cpu(sids: list[int]) -> dict[int, float]:
     return {sid: value / ticks for sid, value in totals.items()}
 
 
+def broker_cpu() -> float:
+    """CPU seconds of the local RabbitMQ (its Erlang VM, ``beam.smp``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{entry}/comm").read_text().strip() != "beam.smp":
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def session_cpu_seconds(sids: list[int]) -> float:
     return sum(session_cpu(sids).values())
 
@@ -227,18 +244,20 @@ def machine_cpu() -> tuple[float, float]:
 
 class CpuMeter:
     """Where the CPU went during a phase: the system under test, the load
-    generator (this process) and everything else on the machine."""
+    generator (this process), the local RabbitMQ and everything else on the
+    machine."""
 
     def __init__(self, system: BenchSystem):
         self.system = system
 
     def __enter__(self) -> "CpuMeter":
         self.start = (time.monotonic(), session_cpu(self.system.session_ids()),
-                      time.process_time(), machine_cpu())
+                      time.process_time(), machine_cpu(), broker_cpu())
         return self
 
     def __exit__(self, *_exc) -> None:
-        wall0, sut0, gen0, (busy0, total0) = self.start
+        wall0, sut0, gen0, (busy0, total0), broker0 = self.start
+        broker = broker_cpu() - broker0
         busy1, total1 = machine_cpu()
         wall = time.monotonic() - wall0
         cores = os.cpu_count() or 1
@@ -247,13 +266,14 @@ class CpuMeter:
         sut = sum(by_name.values())
         gen = time.process_time() - gen0
         busy = busy1 - busy0
-        self.seconds = {**by_name, "load_generator": gen}
+        self.seconds = {**by_name, "load_generator": gen, "rabbitmq": broker}
         self.result = {
             "wall_s": round(wall, 2),
             "machine_busy_pct": round(100 * busy / max(total1 - total0, 1e-9), 1),
             "system_under_test_cores": round(sut / wall, 2),
             "load_generator_cores": round(gen / wall, 2),
-            "others_cores": round(max(busy - sut - gen, 0) / wall, 2),
+            "broker_cores": round(broker / wall, 2),
+            "others_cores": round(max(busy - sut - gen - broker, 0) / wall, 2),
             "cores": cores,
             "by_process_cores": {name: round(v / wall, 3) for name, v in by_name.items()},
         }
