@@ -1,7 +1,7 @@
-"""apertura sends incident views as built, without a marshmallow dump (it
-cost a fifth of a request): this checks that what it sends is exactly what
-the documented response schema would produce, for every state. Pure; no
-fakes: the domain builds the incidents, the real schema dumps them."""
+"""Both incident services send their views as built, without a marshmallow
+dump (it cost a fifth of a request): this checks that what each sends is
+exactly what its documented response schema would produce, for every state.
+Pure; no fakes: the domain builds the incidents, the real schemas dump them."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -10,6 +10,8 @@ import pytest
 
 from incidencias_apertura.api import public_view
 from incidencias_apertura.schemas import IncidenciaSchema
+from incidencias_resolucion.api import staff_view
+from incidencias_resolucion.schemas import IncidenciaSchema as StaffIncidenciaSchema
 from incidencias_dominio import APERTURA, RESOLUCION, EmpleadoRef, Incidencia
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
@@ -58,8 +60,17 @@ def journey() -> list[tuple[str, Incidencia, dict]]:
 
 
 @pytest.mark.parametrize("name, incidencia, extras", journey(), ids=[j[0] for j in journey()])
-def test_the_view_sent_is_what_the_response_schema_documents(name, incidencia, extras):
+def test_the_customer_view_sent_is_what_the_response_schema_documents(name, incidencia, extras):
     view = public_view(incidencia, extras)
     assert IncidenciaSchema().dump(view) == view
     assert set(view) == set(IncidenciaSchema().fields)
     assert all(not c.get("interna") for c in view["comentarios"])
+
+
+@pytest.mark.parametrize("name, incidencia, _extras", journey(), ids=[j[0] for j in journey()])
+def test_the_staff_view_sent_is_what_the_response_schema_documents(name, incidencia, _extras):
+    view = staff_view(incidencia)
+    assert StaffIncidenciaSchema().dump(view) == view
+    assert set(view) == set(StaffIncidenciaSchema().fields)
+    if name == "asignada":
+        assert [c["interna"] for c in view["comentarios"]] == [False, True]  # internal notes shown
