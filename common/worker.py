@@ -11,9 +11,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
-from common.messaging import BrokerUnavailable, check_broker
+from common.config import Settings
+from common.logs import configure_logging
+from common.messaging import BrokerUnavailable, Consumer, OutboxRelay, ProcessedEvents, Topology, check_broker
+from common.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +88,29 @@ def run_worker(service: str, amqp_url: str, parts: list[Runnable], install_signa
         log.warning("%s worker: %s did not finish within %ss; exiting anyway", service, ", ".join(stuck),
                     STOP_GRACE_SECONDS)
     log.info("%s worker stopped", service)
+
+
+def relay_for(settings: Settings, store: Store) -> OutboxRelay:
+    """The outbox relay of a service, as its settings say."""
+    return OutboxRelay(store, settings.amqp_url, Topology(settings.exchange), settings.service_name,
+                       interval=settings.relay_interval, heartbeat=settings.amqp_heartbeat,
+                       blocked_timeout=settings.amqp_blocked_timeout)
+
+
+def consumers_for(settings: Settings, store: Store, routes: dict[str, dict[str, Callable]]) -> list[Consumer]:
+    """One consumer (with its own queue) per entry of ``routes``: name →
+    {event tipo: handler}; all of them remember processed event ids in ``store``."""
+    topology, processed = Topology(settings.exchange), ProcessedEvents(store)
+    return [
+        Consumer(amqp_url=settings.amqp_url, topology=topology, service=settings.service_name, name=name,
+                 handlers=handlers, processed=processed, max_deliveries=settings.max_deliveries,
+                 prefetch=settings.amqp_prefetch, heartbeat=settings.amqp_heartbeat,
+                 blocked_timeout=settings.amqp_blocked_timeout)
+        for name, handlers in routes.items()
+    ]
+
+
+def serve_worker(settings: Settings, build_parts: Callable[[Any], list[Runnable]]) -> None:
+    """The ``main`` of a service's worker process: its logs, then its parts until stopped."""
+    configure_logging(f"{settings.service_name}.worker", settings.log_level)
+    run_worker(settings.service_name, settings.amqp_url, build_parts(settings))

@@ -6,8 +6,7 @@ import http
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import apispec
 import flask_smorest
@@ -16,13 +15,16 @@ from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from common.config import Settings
+from common.errors import ApplicationError
 from common.context import current_correlation_id, reset_correlation_id, set_correlation_id
+from common.logs import configure_logging
 from common.storage import StorageUnavailable, Store
 from common.tokens import Principal, TokenVerifier
 
 from .health import health_blueprint
 from .metrics import init_metrics, metrics_blueprint
 from .problems import Problem, ProblemSchema, validation_problem
+from .service import readiness_checks
 
 log = logging.getLogger(__name__)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -39,15 +41,20 @@ _TITLES = {
 _LOCATIONS = {"json": "cuerpo", "query": "consulta", "path": "ruta", "headers": "cabeceras"}
 
 
-@dataclass
-class ServiceState:
-    """The per-process infrastructure of a service, built by its factory."""
+class ServiceState(Protocol):
+    """What the HTTP plumbing reads of a service's components (its
+    ``bootstrap.Components``, built by the factory in each process)."""
 
     settings: Settings
     store: Store
     verifier: TokenVerifier
-    is_revoked: Callable[[Principal], bool] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def is_revoked(self, principal: Principal) -> bool: ...
+
+
+def components() -> Any:
+    """The components of the service answering this request."""
+    return current_app.extensions["incidencias"]
 
 
 class ProblemResponses(apispec.BasePlugin):
@@ -135,10 +142,23 @@ def _refuse_unstorable_json() -> None:
         raise Problem(400, "Cuerpo no válido", "El JSON está anidado demasiado", slug="json-no-valido") from None
 
 
+def application_problem(exc: ApplicationError) -> Problem:
+    """The problem document of a use case's refusal."""
+    return Problem(exc.status, exc.title, exc.detail, slug=exc.slug, errores=getattr(exc, "errores", None),
+                   **exc.extra)
+
+
+ProblemFor = Callable[[Exception], Problem]
+
+
 def create_service_app(
     service: str, title: str, description: str, state: ServiceState,
     health_checks: dict[str, Callable[[], dict | None]],
+    problems: dict[type[Exception], ProblemFor] | None = None,
 ) -> tuple[Flask, ProblemApi]:
+    """The Flask app of one service. ``problems`` maps the service's own
+    domain errors to their problem documents; with the application errors
+    (``common.errors``) they are answered here, once, for every view."""
     app = Flask(service)
     app.config.update(
         MAX_CONTENT_LENGTH=state.settings.max_body_bytes,
@@ -185,6 +205,13 @@ def create_service_app(
     def _problem(problem: Problem):
         return problem.response()
 
+    @app.errorhandler(ApplicationError)
+    def _refused(exc: ApplicationError):
+        return application_problem(exc).response()
+
+    for error_type, to_problem in (problems or {}).items():
+        app.register_error_handler(error_type, lambda exc, to_problem=to_problem: to_problem(exc).response())
+
     @app.errorhandler(StorageUnavailable)
     def _storage_down(exc: StorageUnavailable):
         log.error("storage unavailable: %s", exc)
@@ -202,4 +229,19 @@ def create_service_app(
     init_metrics(app, service)
     api.register_blueprint(health_blueprint(service, health_checks))
     api.register_blueprint(metrics_blueprint())
+    return app, api
+
+
+def build_service_app(settings: Settings, build: Callable[[Any], ServiceState], title: str, description: str,
+                      blueprints: list, problems: dict[type[Exception], ProblemFor] | None = None
+                      ) -> tuple[Flask, ProblemApi]:
+    """A service's application factory, all but what is its own: logs, the
+    components (``build(settings)``, in this process), the app with its
+    readiness checks, its error mapping and its blueprints."""
+    configure_logging(settings.service_name, settings.log_level)
+    state = build(settings)
+    app, api = create_service_app(settings.service_name, title, description, state,
+                                  readiness_checks(settings, state.store), problems)
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
     return app, api

@@ -36,7 +36,7 @@ def authenticate() -> Principal:
         current_app.logger.warning("token issuer unreachable: %s", exc)
         raise Problem(503, "Servicio no disponible", "No se puede verificar el token ahora",
                       slug="emisor-no-disponible", headers={"Retry-After": "5"}) from exc
-    if state.is_revoked is not None and state.is_revoked(principal):
+    if state.is_revoked(principal):
         raise _unauthorized("La cuenta de este token ya no está activa")
     return principal
 

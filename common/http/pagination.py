@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 import marshmallow as ma
 from flask import request
 
+from common.listing import Listing
+
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
@@ -33,7 +35,13 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     )
 
 
-def paginate(args: dict[str, Any], count: Callable[[], int], fetch: Callable[[int, int], list]) -> dict[str, Any]:
+def paginate(args: dict[str, Any], count: Callable[[], int] | Listing,
+             fetch: Callable[[int, int], list] | None = None) -> dict[str, Any]:
+    """The page ``args`` asks for of a use case's ``Listing`` (or of ``count``
+    and ``fetch``), with the link to the next one."""
+    if isinstance(count, Listing):
+        count, fetch = count.count, count.fetch
+    assert fetch is not None
     page, per_page = args["pagina"], args["por_pagina"]
     total = count()
     items = fetch((page - 1) * per_page, per_page) if (page - 1) * per_page < total else []

@@ -23,9 +23,10 @@ from pika.exceptions import AMQPError
 from common.context import reset_correlation_id, set_correlation_id
 from common.storage import StorageUnavailable
 
-from .broker import BrokerUnavailable, Topology, connect
+from .broker import BrokerUnavailable, Topology
 from .envelope import Event, InvalidEnvelope
 from .idempotency import ProcessedEvents
+from .link import BrokerLink
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +37,12 @@ class PermanentError(Exception):
     """Raised by a handler for an event that no retry will ever make valid."""
 
 
-class Consumer:
-    def __init__(
-        self,
-        *,
-        amqp_url: str,
-        topology: Topology,
-        service: str,
-        name: str,
-        handlers: Mapping[str, Handler],
-        bindings: Iterable[str] | None = None,
-        processed: ProcessedEvents | None = None,
-        max_deliveries: int = 5,
-        prefetch: int = 16,
-        heartbeat: int = 30,
-        blocked_timeout: float = 30.0,
-        max_backoff: float = 10.0,
-    ):
-        self.amqp_url = amqp_url
+class Consumer(BrokerLink):
+    def __init__(self, *, amqp_url: str, topology: Topology, service: str, name: str, handlers: Mapping[str, Handler],
+                 bindings: Iterable[str] | None = None, processed: ProcessedEvents | None = None,
+                 max_deliveries: int = 5, prefetch: int = 16,
+                 heartbeat: int = 30, blocked_timeout: float = 30.0, max_backoff: float = 10.0):
+        super().__init__(amqp_url, heartbeat, blocked_timeout, max_backoff)
         self.topology = topology
         self.service = service
         self.queue = topology.queue_name(service, name)
@@ -62,46 +51,26 @@ class Consumer:
         self.processed = processed
         self.max_deliveries = max_deliveries
         self.prefetch = prefetch
-        self.heartbeat = heartbeat
-        self.blocked_timeout = blocked_timeout
-        self.max_backoff = max_backoff
-        self.stopping = threading.Event()
         self.ready = threading.Event()
         self.handled = 0
         self.dead_lettered = 0
-        self._connection: pika.BlockingConnection | None = None
-
-    def stop(self) -> None:
-        self.stopping.set()
 
     # -- connection --------------------------------------------------------
     def _open(self):
-        self._connection = connect(
-            self.amqp_url, f"{self.service}.{self.queue}", self.heartbeat, self.blocked_timeout
-        )
-        channel = self._connection.channel()
+        channel = self._connect(f"{self.service}.{self.queue}").channel()
         self.topology.declare_queue(channel, self.queue, self.bindings, self.max_deliveries)
         channel.basic_qos(prefetch_count=self.prefetch)
         dead_letters = self._connection.channel()
         dead_letters.confirm_delivery()
+        self._connected()
         self.ready.set()
         log.info("consumer connected", extra={"queue": self.queue})
         return channel, dead_letters
 
-    def _close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except AMQPError:
-                pass
-
     def run(self) -> None:
-        backoff = 0.1
         while not self.stopping.is_set():
             try:
                 channel, dead_letters = self._open()
-                backoff = 0.1
                 for method, properties, body in channel.consume(self.queue, inactivity_timeout=0.5):
                     if self.stopping.is_set():
                         break
@@ -111,9 +80,8 @@ class Consumer:
                 if channel.is_open:
                     channel.cancel()  # unacked prefetched messages go back to the queue
             except (BrokerUnavailable, AMQPError, OSError) as exc:
-                log.warning("consumer %s: broker unavailable, retrying in %.1fs: %s", self.queue, backoff, exc)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                log.warning("consumer %s: broker unavailable, retrying in %.1fs: %s", self.queue, self._backoff, exc)
+                self._retry_later()
             finally:
                 self._close()
 

@@ -11,8 +11,6 @@ offers a doorbell (``Store.relay_address``): a write of events wakes it.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import pika
 from pika.exceptions import AMQPError, NackError, UnroutableError
@@ -20,7 +18,8 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from common.storage import OutboxMessage, StorageUnavailable, Store
 from common.storage.doorbell import Listener
 
-from .broker import BrokerUnavailable, Topology, connect
+from .broker import BrokerUnavailable, Topology
+from .link import BrokerLink
 
 log = logging.getLogger(__name__)
 
@@ -37,60 +36,38 @@ def message_properties(message: OutboxMessage, origin: str) -> pika.BasicPropert
     )
 
 
-class OutboxRelay:
-    def __init__(
-        self,
-        store: Store,
-        amqp_url: str,
-        topology: Topology,
-        origin: str,
-        *,
-        interval: float = 0.02,
-        coalesce: float = 0.005,
-        batch: int = 200,
-        heartbeat: int = 30,
-        blocked_timeout: float = 30.0,
-        max_backoff: float = 10.0,
-    ):
+class OutboxRelay(BrokerLink):
+    def __init__(self, store: Store, amqp_url: str, topology: Topology, origin: str, *,
+                 interval: float = 0.02, coalesce: float = 0.005, batch: int = 200,
+                 heartbeat: int = 30, blocked_timeout: float = 30.0, max_backoff: float = 10.0):
+        super().__init__(amqp_url, heartbeat, blocked_timeout, max_backoff)
         self.store = store
-        self.amqp_url = amqp_url
         self.topology = topology
         self.origin = origin
         self.interval = interval
         self.coalesce = coalesce
         self.batch = batch
-        self.heartbeat = heartbeat
-        self.blocked_timeout = blocked_timeout
-        self.max_backoff = max_backoff
-        self.stopping = threading.Event()
         self.published = 0
-        self._connection: pika.BlockingConnection | None = None
         self._channel = None
         self._listener: Listener | None = None
 
     def stop(self) -> None:
-        self.stopping.set()
+        super().stop()
         listener = self._listener
         if listener is not None:
             listener.wake()
 
     def _open(self) -> None:
-        self._connection = connect(
-            self.amqp_url, f"{self.origin}.relay", self.heartbeat, self.blocked_timeout
-        )
-        channel = self._connection.channel()
+        channel = self._connect(f"{self.origin}.relay").channel()
         self.topology.declare_exchanges(channel)
         channel.confirm_delivery()
         self._channel = channel
+        self._connected()
         log.info("relay connected", extra={"service": self.origin})
 
     def _close(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except AMQPError:
-                pass
+        self._channel = None
+        super()._close()
 
     def publish_pending(self) -> int:
         """Publish one batch; return how many events the broker confirmed."""
@@ -144,22 +121,18 @@ class OutboxRelay:
                 listener.close()
 
     def _run(self, listener: Listener | None) -> None:
-        backoff = 0.1
         while not self.stopping.is_set():
             try:
                 if self._channel is None:
                     self._open()
-                    backoff = 0.1
                 sent = self.publish_pending()
                 if sent < self.batch:
                     self._wait(listener, sent)
             except (BrokerUnavailable, AMQPError, OSError) as exc:
-                log.warning("relay: broker unavailable, retrying in %.1fs: %s", backoff, exc)
+                log.warning("relay: broker unavailable, retrying in %.1fs: %s", self._backoff, exc)
                 self._close()
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                self._retry_later()
             except StorageUnavailable as exc:
-                log.warning("relay: storage unavailable, retrying in %.1fs: %s", backoff, exc)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                log.warning("relay: storage unavailable, retrying in %.1fs: %s", self._backoff, exc)
+                self._retry_later()
         self._close()

@@ -3,15 +3,26 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from common.errors import Conflict
+from common.errors import NotFound as Missing
+
 from .base import Collection, DuplicateKeyError, OutboxMessage
 
 
-class NotFound(LookupError):
-    pass
+class NotFound(Missing):
+    """No document with that id (``key``)."""
+
+    def __init__(self, key: str, detail: str = "El recurso no existe"):
+        super().__init__(detail)
+        self.key = key
 
 
-class TooMuchContention(RuntimeError):
-    """The document kept changing under us; the caller should answer 409/503."""
+class TooMuchContention(Conflict, RuntimeError):
+    """The document kept changing under us: answered 409, the caller retries."""
+
+    def __init__(self, key: str):
+        super().__init__("El recurso cambió mientras tanto; reintente", slug="conflicto-concurrente")
+        self.key = key
 
 
 Change = Callable[[dict[str, Any]], tuple[dict[str, Any], Sequence[OutboxMessage]] | None]

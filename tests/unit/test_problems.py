@@ -10,11 +10,16 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from dataclasses import dataclass
+
 from flask import Flask
 
 from common.config import Settings
-from common.http.app import ServiceState, create_service_app
+from common.errors import Forbidden, Invalid, NotFound
+from common.http.app import create_service_app
 from common.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_errors, validation_problem
+from common.storage.retry import NotFound as MissingDocument
+from common.storage.retry import TooMuchContention
 from common.storage.sqlite import SQLiteStore
 from common.tokens import TokenIssuer, TokenVerifier, TrustedIssuer
 
@@ -87,17 +92,43 @@ def test_validation_problem_names_every_field_once_across_locations():
     assert validation_problem({"cuerpo": {"x": ["y"]}}, 400).status == 400
 
 
+@dataclass
+class BareComponents:
+    settings: Settings
+    store: SQLiteStore
+    verifier: TokenVerifier
+
+    def is_revoked(self, _principal) -> bool:
+        return False
+
+
+class Averia(Exception):
+    """A domain error of the bare service, mapped when its app is built."""
+
+
 @pytest.fixture
 def bare_app(tmp_path):
     settings = Settings(data_dir=tmp_path, keys_dir=tmp_path, amqp_url="amqp://guest:guest@127.0.0.1:1/")
     issuer = TokenIssuer(Ed25519PrivateKey.generate(), "clientes", "incidencias", 600)
     store = SQLiteStore(tmp_path / "bare.sqlite3")
-    state = ServiceState(settings, store, TokenVerifier("incidencias", [TrustedIssuer.local(issuer, ["cliente"])]))
-    app, _api = create_service_app("bare", "Bare", "A service with no routes of its own", state, {})
+    state = BareComponents(settings, store, TokenVerifier("incidencias", [TrustedIssuer.local(issuer, ["cliente"])]))
+    app, _api = create_service_app("bare", "Bare", "A service with no routes of its own", state, {},
+                                   {Averia: lambda exc: Problem(409, "Avería", str(exc), slug="averia", pieza="x")})
 
     @app.get("/explota")
     def explode():
         raise RuntimeError("secret internal detail")
+
+    @app.get("/rechazos/<kind>")
+    def refuse(kind: str):
+        raise {
+            "prohibido": Forbidden("Solo su dueño"),
+            "falta": NotFound("La pieza no existe", slug="no-encontrada", title="No encontrada"),
+            "invalido": Invalid("pieza_id", "No es una pieza", "La pieza no sirve"),
+            "contencion": TooMuchContention("d1"),
+            "documento": MissingDocument("d1"),
+            "averia": Averia("rota"),
+        }[kind]
 
     yield app
     store.close()
@@ -127,3 +158,22 @@ def test_correlation_id_is_echoed_when_well_formed_and_replaced_otherwise(bare_a
     assert client.get("/salud/vivo", headers={"X-Correlation-ID": "abc-123"}).headers["X-Correlation-ID"] == "abc-123"
     replaced = client.get("/salud/vivo", headers={"X-Correlation-ID": "bad value <script>"})
     assert replaced.headers["X-Correlation-ID"] not in ("", "bad value <script>")
+
+
+@pytest.mark.parametrize("kind, status, body", [
+    ("prohibido", 403, {"type": f"{TYPE_BASE}prohibido", "title": "Prohibido", "status": 403, "detail": "Solo su dueño"}),
+    ("falta", 404, {"type": f"{TYPE_BASE}no-encontrada", "title": "No encontrada", "status": 404,
+                    "detail": "La pieza no existe"}),
+    ("invalido", 422, {"type": f"{TYPE_BASE}validacion", "title": "Datos no válidos", "status": 422,
+                       "detail": "La pieza no sirve",
+                       "errores": [{"campo": "pieza_id", "mensaje": "No es una pieza", "ubicacion": "cuerpo"}]}),
+    ("contencion", 409, {"type": f"{TYPE_BASE}conflicto-concurrente", "title": "Conflicto", "status": 409,
+                         "detail": "El recurso cambió mientras tanto; reintente"}),
+    ("documento", 404, {"type": f"{TYPE_BASE}no-encontrado", "title": "No encontrado", "status": 404,
+                        "detail": "El recurso no existe"}),
+    ("averia", 409, {"type": f"{TYPE_BASE}averia", "title": "Avería", "status": 409, "detail": "rota", "pieza": "x"}),
+])
+def test_refusals_of_use_cases_are_answered_once_for_every_view(bare_app, kind, status, body):
+    response = bare_app.test_client().get(f"/rechazos/{kind}")
+    assert response.status_code == status and response.mimetype == PROBLEM_JSON
+    assert response.get_json() == body
