@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-contract test-integration test-e2e test-faults test-security test-provision bench bench-quick bench-smoke clean venv
+.PHONY: run test test-unit test-services test-contract test-integration test-e2e test-faults test-security test-provision bench bench-quick bench-smoke clean venv
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ test: venv
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+## The use cases of every service against the in-memory store: no Flask, database or broker (seconds)
+test-services: venv
+	$(PY) -m pytest tests/services $(PYTEST_ARGS)
 
 test-contract: venv
 	$(PY) -m pytest tests/contract $(PYTEST_ARGS)

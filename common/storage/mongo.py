@@ -55,7 +55,8 @@ def _lookup(doc: dict[str, Any], path: str) -> Any:
 
 
 class MongoStore(Store):
-    def __init__(self, url: str, client: MongoClient | None = None, timeout_ms: int = 3000):
+    def __init__(self, url: str, client: MongoClient | None = None, timeout_ms: int = 3000,
+                 outbox: Iterable[CollectionSpec] = ()):
         database = parse_uri(url).get("database") or "incidencias"
         self.client = client or MongoClient(
             url,
@@ -67,6 +68,12 @@ class MongoStore(Store):
         )
         self.db = self.client[database]
         self._collections: dict[str, MongoCollection] = {}
+        self._outbox_specs = tuple(outbox)
+
+    def _outbox_collections(self) -> list["MongoCollection"]:
+        """The collections whose documents may hold pending events, as the
+        service declared them (not merely the ones this process opened)."""
+        return [self.collection(spec) for spec in self._outbox_specs]
 
     def collection(self, spec: CollectionSpec) -> "MongoCollection":
         existing = self._collections.get(spec.name)
@@ -85,7 +92,7 @@ class MongoStore(Store):
     def pending_events(self, limit: int = 100) -> list[OutboxMessage]:
         found: list[OutboxMessage] = []
         try:
-            for coll in self._collections.values():
+            for coll in self._outbox_collections():
                 cursor = coll.raw.find(
                     {f"{OUTBOX_FIELD}.id": {"$exists": True}}, {OUTBOX_FIELD: 1}
                 ).limit(limit)
@@ -102,7 +109,7 @@ class MongoStore(Store):
         if not ids:
             return
         try:
-            for coll in self._collections.values():
+            for coll in self._outbox_collections():
                 coll.raw.update_many(
                     {f"{OUTBOX_FIELD}.id": {"$in": ids}},
                     {"$pull": {OUTBOX_FIELD: {"id": {"$in": ids}}}},

@@ -9,6 +9,9 @@ PEOPLE = CollectionSpec(
     "people",
     (Index(("email",), unique=True), Index(("team.id", "created")), Index(("tenant", "key"), unique=True)),
 )
+THINGS = CollectionSpec("things")
+
+pytestmark = pytest.mark.outbox(PEOPLE, THINGS)
 
 
 def person(i: int, **extra):
@@ -128,6 +131,37 @@ def test_events_are_stored_with_the_write_and_released_once_published(store):
     assert store.pending_events() == []
     # Publishing state never leaks into the document.
     assert set(people.get("p001")) == set(person(1)) | {"_rev"}
+
+
+def test_events_of_every_declared_collection_are_relayed(store):
+    store.collection(PEOPLE).insert(person(1), events=[event(1)])
+    store.collection(THINGS).insert({"id": "t1"}, events=[event(2)])
+    assert sorted(e.id for e in store.pending_events()) == ["e1", "e2"]
+    assert len(store.pending_events(limit=1)) == 1
+    store.mark_published(["e1", "e2"])
+    assert store.pending_events() == []
+
+
+def test_a_store_relays_events_another_process_wrote(store, reopen_store):
+    # The relay of a service runs in a process that never opens the
+    # collections the web process writes: it is told which carry an outbox.
+    relay = reopen_store(outbox=(PEOPLE, THINGS))
+    doc = store.collection(PEOPLE).insert(person(1), events=[event(1)])
+    store.collection(PEOPLE).replace({**doc, "name": "x"}, events=[event(2)])
+    store.collection(THINGS).insert({"id": "t1"}, events=[event(3)])
+    assert sorted(e.id for e in relay.pending_events()) == ["e1", "e2", "e3"]
+    relay.mark_published(["e1", "e3"])
+    assert [e.id for e in store.pending_events()] == ["e2"]
+    assert [e.id for e in relay.pending_events()] == ["e2"]
+    relay.mark_published(["e2"])
+    assert store.pending_events() == [] and relay.pending_events() == []
+    # Another process sees the documents too, and its writes are checked
+    # against the same revisions and unique indexes.
+    other = reopen_store(outbox=(PEOPLE,)).collection(PEOPLE)
+    assert other.get("p001")["name"] == "x"
+    assert other.replace({**doc, "name": "stale"}) is None
+    with pytest.raises(DuplicateKeyError):
+        other.insert({**person(2), "email": "user1@example.com"})
 
 
 def test_a_rejected_write_keeps_no_event(store):
