@@ -1,18 +1,17 @@
 """Customer accounts: the rules, free of any framework."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cuentas.cuenta import Cuenta, normalize_email
+from cuentas.roles import CLIENTE
 
 ERASED_NAME = "Cliente eliminado"
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 @dataclass
-class Cliente:
+class Cliente(Cuenta):
     id: str
     nombre: str
     apellidos: str
@@ -27,18 +26,22 @@ class Cliente:
     eliminado_en: str | None = None
     _rev: int | None = field(default=None, repr=False, compare=False)
 
-    PROFILE_FIELDS = ("nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono")
+    PROFILE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono")
+    rol: ClassVar[str] = CLIENTE
 
     @property
-    def nombre_completo(self) -> str:
-        return f"{self.nombre} {self.apellidos}".strip()
+    def puede_iniciar_sesion(self) -> bool:
+        return not self.eliminado
 
-    def update_profile(self, changes: dict[str, Any], at: str) -> bool:
+    def actualizar_perfil(self, cambios: dict[str, Any], at: str) -> bool:
+        """Apply the given profile fields (the email normalised); True when
+        anything actually changed."""
         changed = False
         for name in self.PROFILE_FIELDS:
-            if name not in changes:
+            if name not in cambios:
                 continue
-            value = normalize_email(changes[name]) if name == "email" and changes[name] else changes[name]
+            value = normalize_email(cambios[name]) if name == "email" and cambios[name] else cambios[name]
             if getattr(self, name) != value:
                 setattr(self, name, value)
                 changed = True
@@ -46,29 +49,13 @@ class Cliente:
             self.actualizado_en = at
         return changed
 
-    def change_password(self, password_hash: str, at: str) -> None:
-        self.password_hash = password_hash
-        self.actualizado_en = at
-
-    def erase(self, at: str) -> None:
+    def eliminar(self, at: str) -> None:
         """Right to erasure: personal data goes, the id stays so that the
         incident services can anonymise what they hold about it."""
         self.nombre, self.apellidos = ERASED_NAME, ""
         self.email = self.password_hash = None
         self.fecha_nacimiento = self.direccion = self.telefono = None
         self.eliminado, self.eliminado_en, self.actualizado_en = True, at, at
-
-    def to_document(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc.pop("_rev")
-        if self._rev is not None:
-            doc["_rev"] = self._rev
-        return doc
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Cliente":
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
     def public_data(self) -> dict[str, Any]:
         """What other services learn about the customer through events."""

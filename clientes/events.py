@@ -1,18 +1,15 @@
-"""The events clientes publishes."""
-from common.messaging import Event, make_event
+"""The events clientes publishes: the customer's public data, and only the
+id once the account is erased."""
+from common.messaging import Event
+from cuentas.events import CuentaEvents
 
 from .domain import Cliente
 
 ORIGIN = "clientes"
-
-
-def registrado(cliente: Cliente) -> Event:
-    return make_event("cliente.registrado", cliente.public_data(), ORIGIN)
-
-
-def actualizado(cliente: Cliente) -> Event:
-    return make_event("cliente.actualizado", cliente.public_data(), ORIGIN)
+EVENTS = CuentaEvents("cliente", ORIGIN)
+registrado = EVENTS.with_public_data("registrado")
+actualizado = EVENTS.with_public_data("actualizado")
 
 
 def eliminado(cliente: Cliente) -> Event:
-    return make_event("cliente.eliminado", {"id": cliente.id}, ORIGIN)
+    return EVENTS.event("eliminado", {"id": cliente.id})

@@ -19,15 +19,14 @@ import logging
 
 from flask import Flask
 
-from common.http.app import ServiceState, create_service_app
-from common.http.service import STAFF_ROLES, build_store, readiness_checks
+from common.http.app import create_service_app
+from common.http.service import readiness_checks
 from common.logs import configure_logging
 from common.storage import StorageUnavailable
-from common.throttle import LoginThrottle
-from common.tokens import TokenIssuer, TokenVerifier, TrustedIssuer, signing_key
 
-from .api import blp, keys
-from .cli import bootstrap_admin, crear_admin_command
+from . import bootstrap, services
+from .api import PROBLEMS, blp, keys
+from .cli import crear_admin_command
 from .config import EmpleadosSettings
 from .repository import EmpleadoRepository
 
@@ -37,37 +36,13 @@ log = logging.getLogger(__name__)
 def create_app(settings: EmpleadosSettings | None = None) -> Flask:
     settings = settings or EmpleadosSettings()
     configure_logging(settings.service_name, settings.log_level)
-    store = build_store(settings)
-    issuer = TokenIssuer(signing_key(
-        settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None,
-        settings.keys_dir, settings.service_name), "empleados", settings.jwt_audience, settings.token_ttl_seconds)
-    repository = EmpleadoRepository(store)
-    admin_pending = not _try_bootstrap_admin(repository, settings)
-
-    def is_revoked(principal) -> bool:
-        if principal.issuer != "empleados":
-            return False
-        empleado = repository.get(principal.id)
-        return empleado is None or not empleado.activo or empleado.rol != principal.rol
-
-    state = ServiceState(
-        settings=settings,
-        store=store,
-        # Only staff tokens mean anything here: customer tokens are not
-        # trusted at all (and no request waits on the clientes JWKS).
-        verifier=TokenVerifier(settings.jwt_audience, [TrustedIssuer.local(issuer, STAFF_ROLES)]),
-        is_revoked=is_revoked,
-        extra={
-            "empleados": repository,
-            "issuer": issuer,
-            "throttle": LoginThrottle(store, settings.login_max_failures, settings.login_window_seconds),
-        },
-    )
+    components = bootstrap.build(settings)
+    admin_pending = not _try_bootstrap_admin(components.empleados, settings)
     app, api = create_service_app(
         "empleados", "Incidencias · empleados",
         "Employee accounts: registration by admins, login, profile, roles, categories and "
         "deactivation. Issues employee tokens.",
-        state, readiness_checks(settings, store),
+        components, readiness_checks(settings, components.store), PROBLEMS,
     )
     api.register_blueprint(blp)
     api.register_blueprint(keys)
@@ -80,16 +55,16 @@ def create_app(settings: EmpleadosSettings | None = None) -> Flask:
             # first admin on its first request once the database is back.
             nonlocal admin_pending
             if admin_pending:
-                admin_pending = not _try_bootstrap_admin(repository, settings)
+                admin_pending = not _try_bootstrap_admin(components.empleados, settings)
 
     return app
 
 
-def _try_bootstrap_admin(repository: EmpleadoRepository, settings: EmpleadosSettings) -> bool:
+def _try_bootstrap_admin(empleados: EmpleadoRepository, settings: EmpleadosSettings) -> bool:
     """True once the first-admin check has run; a database that does not
     answer must not stop the service from starting (it reports not ready)."""
     try:
-        bootstrap_admin(repository, settings)
+        services.crear_primer_admin(empleados, settings)
     except StorageUnavailable as exc:
         log.warning("the first-admin check waits for the database: %s", exc)
         return False

@@ -13,6 +13,7 @@ from pydantic import SecretStr, field_validator, model_validator
 
 from common.config import ConfigError, IssuerSettings, is_placeholder
 from common.passwords import WeakPassword, check_password_strength
+from cuentas.cuenta import normalize_email
 
 _EMAIL = ma.validate.Email()
 
@@ -34,7 +35,7 @@ class EmpleadosSettings(IssuerSettings):
     @field_validator("admin_email")
     @classmethod
     def _normalize_email(cls, value: str | None) -> str | None:
-        return value.strip().lower() if value is not None else None
+        return normalize_email(value) if value is not None else None
 
     @property
     def admin_password_value(self) -> str | None:

@@ -1,29 +1,26 @@
 """Employee accounts: the rules, free of any framework."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable
 
-ROLES = ("agente", "supervisor", "admin")
-ADMIN = "admin"
+from cuentas.cuenta import Cuenta, normalize_email
+from cuentas.roles import ADMIN, ROLES_PERSONAL
+
 MAX_CATEGORIAS = 20
 MAX_CATEGORIA_LENGTH = 50
 
 
-class InvalidEmpleado(ValueError):
+class EmpleadoNoValido(ValueError):
     """A value the domain refuses (the API validates before, so this is a bug guard)."""
 
 
-class LastActiveAdmin(Exception):
+class UltimoAdmin(Exception):
     """The change would leave the service without any active admin."""
 
 
-class AlreadyInactive(Exception):
+class EmpleadoDeBaja(Exception):
     """The account was already deactivated: it is history and cannot change."""
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def normalize_categorias(values: Iterable[str]) -> list[str]:
@@ -31,37 +28,37 @@ def normalize_categorias(values: Iterable[str]) -> list[str]:
     result: list[str] = []
     for value in values:
         if not isinstance(value, str):
-            raise InvalidEmpleado(f"categoria must be a string, got {type(value).__name__}")
+            raise EmpleadoNoValido(f"categoria must be a string, got {type(value).__name__}")
         categoria = value.strip().lower()
         if not categoria or len(categoria) > MAX_CATEGORIA_LENGTH:
-            raise InvalidEmpleado(f"categoria must have 1..{MAX_CATEGORIA_LENGTH} characters")
+            raise EmpleadoNoValido(f"categoria must have 1..{MAX_CATEGORIA_LENGTH} characters")
         if categoria not in result:
             result.append(categoria)
     if len(result) > MAX_CATEGORIAS:
-        raise InvalidEmpleado(f"at most {MAX_CATEGORIAS} categorias")
+        raise EmpleadoNoValido(f"at most {MAX_CATEGORIAS} categorias")
     return result
 
 
 def _rol(value: str) -> str:
-    if value not in ROLES:
-        raise InvalidEmpleado(f"rol must be one of {', '.join(ROLES)}")
+    if value not in ROLES_PERSONAL:
+        raise EmpleadoNoValido(f"rol must be one of {', '.join(ROLES_PERSONAL)}")
     return value
 
 
-def ensure_an_admin_remains(empleado: "Empleado", active_admins: int, *, rol: str | None = None,
-                            activo: bool | None = None) -> None:
-    """Raise LastActiveAdmin if giving ``empleado`` this ``rol``/``activo``
-    would leave no active admin (``active_admins`` counts them now, the
+def exigir_un_admin(empleado: "Empleado", admins_activos: int, *, rol: str | None = None,
+                    activo: bool | None = None) -> None:
+    """Raise UltimoAdmin if giving ``empleado`` this ``rol``/``activo``
+    would leave no active admin (``admins_activos`` counts them now, the
     employee included)."""
-    if not empleado.is_active_admin:
+    if not empleado.es_admin_activo:
         return
     stays_admin = (rol is None or rol == ADMIN) and (activo is None or activo)
-    if not stays_admin and active_admins <= 1:
-        raise LastActiveAdmin(empleado.id)
+    if not stays_admin and admins_activos <= 1:
+        raise UltimoAdmin(empleado.id)
 
 
 @dataclass
-class Empleado:
+class Empleado(Cuenta):
     id: str
     nombre: str
     apellidos: str
@@ -78,7 +75,7 @@ class Empleado:
     version: int = 1
     _rev: int | None = field(default=None, repr=False, compare=False)
 
-    EDITABLE_FIELDS = ("nombre", "apellidos", "rol", "categorias")
+    EDITABLE_FIELDS: ClassVar[tuple[str, ...]] = ("nombre", "apellidos", "rol", "categorias")
 
     @classmethod
     def nuevo(cls, id: str, nombre: str, apellidos: str, email: str, password_hash: str, rol: str,
@@ -90,30 +87,30 @@ class Empleado:
         )
 
     @property
-    def nombre_completo(self) -> str:
-        return f"{self.nombre} {self.apellidos}".strip()
+    def puede_iniciar_sesion(self) -> bool:
+        return self.activo
 
     @property
-    def is_active_admin(self) -> bool:
+    def es_admin_activo(self) -> bool:
         return self.activo and self.rol == ADMIN
 
-    def update(self, changes: dict[str, Any], at: str) -> bool:
+    def actualizar(self, cambios: dict[str, Any], at: str) -> bool:
         """Apply the given editable fields; True (and a new version) when
         anything actually changed. A deactivated account cannot change."""
         if not self.activo:
-            raise AlreadyInactive(self.id)
+            raise EmpleadoDeBaja(self.id)
         normalized: dict[str, Any] = {}
         for name in self.EDITABLE_FIELDS:
-            if name not in changes:
+            if name not in cambios:
                 continue
-            value = changes[name]
+            value = cambios[name]
             if name == "rol":
                 value = _rol(value)
             elif name == "categorias":
                 value = normalize_categorias(value)
             else:
                 if not isinstance(value, str) or not value.strip():
-                    raise InvalidEmpleado(f"{name} must be a non-empty string")
+                    raise EmpleadoNoValido(f"{name} must be a non-empty string")
                 value = value.strip()
             normalized[name] = value
         changed = False
@@ -126,11 +123,6 @@ class Empleado:
             self.version += 1
         return changed
 
-    def change_password(self, password_hash: str, at: str) -> None:
-        """Not published: the other services never learn anything about passwords."""
-        self.password_hash = password_hash
-        self.actualizado_en = at
-
     def dar_de_baja(self, at: str) -> bool:
         """Deactivate, keeping the account as history. False (nothing
         changes) when it already was inactive: deactivating is idempotent."""
@@ -140,18 +132,6 @@ class Empleado:
         self.baja_en = self.actualizado_en = at
         self.version += 1
         return True
-
-    def to_document(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc.pop("_rev")
-        if self._rev is not None:
-            doc["_rev"] = self._rev
-        return doc
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Empleado":
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
     def public_data(self) -> dict[str, Any]:
         """What other services learn about the employee through events:

@@ -2,20 +2,10 @@
 services need to assign work (never the email nor the password), plus the
 account's ``version`` so that their replica keeps the newest state whatever
 the delivery order."""
-from common.messaging import Event, make_event
-
-from .domain import Empleado
+from cuentas.events import CuentaEvents
 
 ORIGIN = "empleados"
-
-
-def registrado(empleado: Empleado) -> Event:
-    return make_event("empleado.registrado", empleado.public_data(), ORIGIN)
-
-
-def actualizado(empleado: Empleado) -> Event:
-    return make_event("empleado.actualizado", empleado.public_data(), ORIGIN)
-
-
-def baja(empleado: Empleado) -> Event:
-    return make_event("empleado.baja", empleado.public_data(), ORIGIN)
+EVENTS = CuentaEvents("empleado", ORIGIN)
+registrado = EVENTS.with_public_data("registrado")
+actualizado = EVENTS.with_public_data("actualizado")
+baja = EVENTS.with_public_data("baja")

@@ -1,10 +1,13 @@
 """Where employee accounts are kept (any store adapter)."""
 from __future__ import annotations
 
-from common.messaging import Event
-from common.storage import CollectionSpec, Index, Query, Store
+from common.storage import CollectionSpec, Index, Query
+from cuentas.repository import ConcurrentUpdate, CuentaRepository
+from cuentas.roles import ADMIN
 
-from .domain import ADMIN, Empleado
+from .domain import Empleado
+
+__all__ = ["EMPLEADOS", "OUTBOX", "ConcurrentUpdate", "EmpleadoRepository"]
 
 EMPLEADOS = CollectionSpec(
     "empleados",
@@ -14,35 +17,12 @@ EMPLEADOS = CollectionSpec(
         Index(("rol", "activo", "creado_en")),
     ),
 )
+OUTBOX = (EMPLEADOS,)
+"""The collections whose writes carry empleados' events."""
 
 
-class ConcurrentUpdate(Exception):
-    """Someone else changed the account since it was read."""
-
-
-class EmpleadoRepository:
-    def __init__(self, store: Store):
-        self.collection = store.collection(EMPLEADOS)
-
-    def add(self, empleado: Empleado, *events: Event) -> None:
-        """Store a new account and its events in one write; DuplicateKeyError
-        (nothing written) when the email is taken."""
-        stored = self.collection.insert(empleado.to_document(), [e.to_outbox() for e in events])
-        empleado._rev = stored["_rev"]
-
-    def save(self, empleado: Empleado, *events: Event) -> None:
-        stored = self.collection.replace(empleado.to_document(), [e.to_outbox() for e in events])
-        if stored is None:
-            raise ConcurrentUpdate(empleado.id)
-        empleado._rev = stored["_rev"]
-
-    def get(self, empleado_id: str) -> Empleado | None:
-        doc = self.collection.get(empleado_id)
-        return Empleado.from_document(doc) if doc else None
-
-    def by_email(self, email: str) -> Empleado | None:
-        doc = self.collection.find_one(Query(equals={"email": email}))
-        return Empleado.from_document(doc) if doc else None
+class EmpleadoRepository(CuentaRepository[Empleado]):
+    spec, model = EMPLEADOS, Empleado
 
     def active_admins(self) -> int:
         return self.collection.count(Query(equals={"rol": ADMIN, "activo": True}))

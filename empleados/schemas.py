@@ -5,11 +5,12 @@ import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
 from common.http.schemas import StrictSchema, text
-from common.passwords import WeakPassword, check_password_strength
+from cuentas.roles import ROLES_PERSONAL
+from cuentas.schemas import CuentaCreateSchema, CuentaSchema, PasswordChange, password_field
 
-from .domain import MAX_CATEGORIA_LENGTH, MAX_CATEGORIAS, ROLES, InvalidEmpleado, normalize_categorias
+from .domain import MAX_CATEGORIA_LENGTH, MAX_CATEGORIAS, EmpleadoNoValido, normalize_categorias
 
-ROL = ma.validate.OneOf(ROLES, error="Debe ser uno de: {choices}.")
+ROL = ma.validate.OneOf(ROLES_PERSONAL, error="Debe ser uno de: {choices}.")
 
 
 def _rol(**kwargs) -> ma.fields.String:
@@ -39,31 +40,19 @@ class _NormalizedCategorias:
         if "categorias" in data:
             try:
                 data["categorias"] = normalize_categorias(data["categorias"])
-            except InvalidEmpleado as exc:
+            except EmpleadoNoValido as exc:
                 raise ma.ValidationError(
                     f"Cada categoría debe tener entre 1 y {MAX_CATEGORIA_LENGTH} caracteres en minúsculas.",
                     "categorias") from exc
         return data
 
 
-class EmpleadoCreateSchema(_NormalizedCategorias, StrictSchema):
-    nombre = text(100, required=True)
-    apellidos = text(150, required=True)
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(max=128))
+class EmpleadoCreateSchema(_NormalizedCategorias, CuentaCreateSchema):
     rol = _rol(required=True)
     categorias = _categorias(load_default=list)
 
-    @ma.validates_schema(skip_on_field_errors=False)
-    def _strong_password(self, data, **_kwargs):
-        if isinstance(data.get("password"), str):
-            try:
-                check_password_strength(data["password"], data.get("email"))
-            except WeakPassword as exc:
-                raise ma.ValidationError(str(exc), "password") from exc
 
-
-class EmpleadoPatchSchema(_NormalizedCategorias, StrictSchema):
+class EmpleadoPatchSchema(_NormalizedCategorias, PasswordChange, StrictSchema):
     """Admins change nombre, apellidos, rol and categorias; the employee
     themself nombre, apellidos and (with password_actual) the password."""
 
@@ -71,25 +60,18 @@ class EmpleadoPatchSchema(_NormalizedCategorias, StrictSchema):
     apellidos = text(150)
     rol = _rol()
     categorias = _categorias()
-    password = ma.fields.String(load_only=True, validate=ma.validate.Length(max=128))
-    password_actual = ma.fields.String(load_only=True, validate=ma.validate.Length(max=128))
+    password = password_field()
+    password_actual = password_field()
 
     @ma.validates_schema
-    def _password_change_needs_current(self, data, **_kwargs):
-        if "password" in data and not data.get("password_actual"):
-            raise ma.ValidationError("Para cambiar la contraseña envíe también password_actual.",
-                                     "password_actual")
+    def _password_actual_needs_password(self, data, **_kwargs):
         if "password_actual" in data and "password" not in data:
             raise ma.ValidationError("password_actual solo se envía para cambiar la contraseña.",
                                      "password_actual")
 
 
-class EmpleadoSchema(ma.Schema):
-    id = ma.fields.String()
-    nombre = ma.fields.String()
-    apellidos = ma.fields.String()
-    email = ma.fields.String()
-    rol = ma.fields.String(metadata={"enum": list(ROLES)})
+class EmpleadoSchema(CuentaSchema):
+    rol = ma.fields.String(metadata={"enum": list(ROLES_PERSONAL)})
     categorias = ma.fields.List(ma.fields.String())
     activo = ma.fields.Boolean()
     creado_en = ma.fields.String()

@@ -42,8 +42,8 @@ def login(
 ) -> dict[str, Any]:
     """The same 401 whether the email is unknown, the password wrong or the
     account inactive (a dummy hash is verified so the timing matches too);
-    429 with Retry-After once too many attempts failed."""
-    email = email.strip().lower()
+    429 with Retry-After once too many attempts failed. ``email`` comes
+    normalised, as the accounts store it: throttling counts by it."""
     client = client_address()
     wait = throttle.retry_after(email, client)
     if wait:

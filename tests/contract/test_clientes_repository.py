@@ -2,8 +2,8 @@
 
 Runs over the ``store`` fixture of tests/conftest.py: SQLite in a temporary
 file, the MongoDB adapter on mongomock (an in-process fake of the server,
-because no MongoDB server runs on the development machines) and a real
-MongoDB whenever ``MONGO_URL`` is set. Password hashes are opaque strings
+because no MongoDB server runs on the development machines), the in-memory
+adapter and a real MongoDB whenever ``MONGO_URL`` is set. Password hashes are opaque strings
 here; nothing else is faked.
 """
 from __future__ import annotations
@@ -14,8 +14,10 @@ import pytest
 
 from clientes import events
 from clientes.domain import ERASED_NAME, Cliente
-from clientes.repository import ConcurrentUpdate, ClienteRepository
+from clientes.repository import CLIENTES, ConcurrentUpdate, ClienteRepository
 from common.storage import DuplicateKeyError
+
+pytestmark = pytest.mark.outbox(CLIENTES)
 
 
 def cliente(i: int, **overrides) -> Cliente:
@@ -83,7 +85,7 @@ def test_erased_accounts_free_their_email_and_never_collide(repo):
     for i in (1, 2):
         account = cliente(i, email="misma@example.com") if i == 1 else cliente(i)
         repo.add(account)
-        account.erase("2026-06-01T00:00:00.000000Z")
+        account.eliminar("2026-06-01T00:00:00.000000Z")
         repo.save(account)
     assert repo.get("c01").email is None and repo.get("c02").email is None
     repo.add(cliente(3, email="misma@example.com"))
@@ -93,7 +95,7 @@ def test_erased_accounts_free_their_email_and_never_collide(repo):
 def test_save_writes_the_change_and_its_event(repo, store):
     account = cliente(1)
     repo.add(account)
-    account.update_profile({"nombre": "Ana", "email": "ANA@Example.com"}, "2026-06-01T00:00:00.000000Z")
+    account.actualizar_perfil({"nombre": "Ana", "email": "ANA@Example.com"}, "2026-06-01T00:00:00.000000Z")
     repo.save(account, events.actualizado(account))
     assert account._rev == 2
     loaded = repo.get("c01")
@@ -106,16 +108,16 @@ def test_save_writes_the_change_and_its_event(repo, store):
 def test_save_detects_a_concurrent_update_and_writes_nothing(repo, store):
     repo.add(cliente(1))
     mine, theirs = repo.get("c01"), repo.get("c01")
-    theirs.update_profile({"nombre": "Primero"}, "2026-06-01T00:00:00.000000Z")
+    theirs.actualizar_perfil({"nombre": "Primero"}, "2026-06-01T00:00:00.000000Z")
     repo.save(theirs, events.actualizado(theirs))
-    mine.update_profile({"nombre": "Segundo"}, "2026-06-01T00:00:01.000000Z")
+    mine.actualizar_perfil({"nombre": "Segundo"}, "2026-06-01T00:00:01.000000Z")
     with pytest.raises(ConcurrentUpdate):
         repo.save(mine, events.actualizado(mine))
     assert repo.get("c01").nombre == "Primero"
     assert [e["datos"]["nombre"] for e in outbox(store)] == ["Primero"]
     # reloading and applying again succeeds
     fresh = repo.get("c01")
-    fresh.update_profile({"nombre": "Segundo"}, "2026-06-01T00:00:02.000000Z")
+    fresh.actualizar_perfil({"nombre": "Segundo"}, "2026-06-01T00:00:02.000000Z")
     repo.save(fresh)
     assert repo.get("c01").nombre == "Segundo"
 
@@ -124,7 +126,7 @@ def test_save_to_a_taken_email_is_a_duplicate_and_writes_nothing(repo, store):
     repo.add(cliente(1))
     repo.add(cliente(2))
     account = repo.get("c02")
-    account.update_profile({"email": "persona1@example.com", "nombre": "Otro"}, "2026-06-01T00:00:00.000000Z")
+    account.actualizar_perfil({"email": "persona1@example.com", "nombre": "Otro"}, "2026-06-01T00:00:00.000000Z")
     with pytest.raises(DuplicateKeyError) as info:
         repo.save(account, events.actualizado(account))
     assert info.value.fields == ("email",)
@@ -136,7 +138,7 @@ def test_save_to_a_taken_email_is_a_duplicate_and_writes_nothing(repo, store):
 def test_erase_is_stored_without_personal_data(repo):
     account = cliente(1, fecha_nacimiento="1990-07-26", direccion="Calle Sol 3", telefono="+34 600 111 222")
     repo.add(account)
-    account.erase("2026-06-01T00:00:00.000000Z")
+    account.eliminar("2026-06-01T00:00:00.000000Z")
     repo.save(account, events.eliminado(account))
     loaded = repo.get("c01")
     assert loaded.eliminado and loaded.eliminado_en == "2026-06-01T00:00:00.000000Z"
@@ -149,7 +151,7 @@ def test_list_is_newest_first_without_erased_accounts(repo):
     for i in range(1, 6):
         repo.add(cliente(i))
     erased = repo.get("c03")
-    erased.erase("2026-06-01T00:00:00.000000Z")
+    erased.eliminar("2026-06-01T00:00:00.000000Z")
     repo.save(erased)
     assert repo.count() == 4
     assert [c.id for c in repo.list(None, 0, 10)] == ["c05", "c04", "c02", "c01"]
@@ -200,7 +202,7 @@ def test_search_excludes_erased_accounts_and_pages(repo):
     for i in range(1, 6):
         repo.add(cliente(i))
     erased = repo.get("c05")
-    erased.erase("2026-06-01T00:00:00.000000Z")
+    erased.eliminar("2026-06-01T00:00:00.000000Z")
     repo.save(erased)
     assert repo.count("persona") == 4
     assert repo.count(ERASED_NAME) == 0
@@ -220,14 +222,19 @@ def test_search_ignores_case_of_accented_capitals(repo):
 # --- staff replica (what clientes knows of employees) ------------------------------------------------
 
 def test_staff_replica_keeps_the_newest_state_of_each_employee(store):
-    from clientes.repository import StaffReplica
+    from common.messaging import Event
+    from cuentas.personal import PersonalReplica
 
-    replica = StaffReplica(store)
+    def event(id: str, ocurrido_en: str, version: int, rol: str) -> Event:
+        datos = {"id": "e1", "rol": rol, "activo": True, "version": version}
+        return Event(id, "empleado.actualizado", ocurrido_en, "empleados", None, datos)
+
+    replica = PersonalReplica(store)
     assert replica.get("e1") is None
-    assert replica.upsert({"id": "e1", "rol": "supervisor", "activo": True}, "000000000001|t|0|a") is True
-    assert replica.upsert({"id": "e1", "rol": "agente", "activo": True}, "000000000002|t|0|b") is True
-    assert replica.upsert({"id": "e1", "rol": "admin", "activo": True}, "000000000001|u|0|c") is False
-    assert replica.upsert({"id": "e1", "rol": "admin", "activo": True}, "000000000002|t|0|b") is False
+    assert replica.apply(event("a", "t", 1, "supervisor")) is True
+    assert replica.apply(event("b", "t", 2, "agente")) is True
+    assert replica.apply(event("c", "u", 1, "admin")) is False
+    assert replica.apply(event("b", "t", 2, "admin")) is False
     stored = replica.get("e1")
     assert (stored["rol"], stored["activo"]) == ("agente", True)
-    assert StaffReplica(store).get("e1")["rol"] == "agente"  # a second process sees the same
+    assert PersonalReplica(store).get("e1")["rol"] == "agente"  # a second process sees the same

@@ -8,7 +8,9 @@ import pytest
 from common.storage import DuplicateKeyError
 from empleados import events
 from empleados.domain import Empleado
-from empleados.repository import ConcurrentUpdate, EmpleadoRepository
+from empleados.repository import EMPLEADOS, ConcurrentUpdate, EmpleadoRepository
+
+pytestmark = pytest.mark.outbox(EMPLEADOS)
 
 
 def empleado(i: int, rol: str = "agente", **overrides) -> Empleado:
@@ -55,9 +57,9 @@ def test_save_is_refused_when_someone_else_wrote_first(repo, store):
     e = empleado(1)
     repo.add(e)
     mine, theirs = repo.get("e01"), repo.get("e01")
-    theirs.update({"rol": "supervisor"}, "2026-11-20T00:00:00.000Z")
+    theirs.actualizar({"rol": "supervisor"}, "2026-11-20T00:00:00.000Z")
     repo.save(theirs, events.actualizado(theirs))
-    mine.update({"nombre": "Otro"}, "2026-11-20T00:00:01.000Z")
+    mine.actualizar({"nombre": "Otro"}, "2026-11-20T00:00:01.000Z")
     with pytest.raises(ConcurrentUpdate):
         repo.save(mine, events.actualizado(mine))
     stored = repo.get("e01")

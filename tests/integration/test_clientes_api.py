@@ -215,7 +215,7 @@ def assert_problem(response, status: int, fields: set[str] | None = None) -> dic
 
 def seed(app, seed_hash: str, n: int, *, creado_en: str | None = None, prefix: str = "persona") -> list[Cliente]:
     """Store ``n`` customers straight through the app's repository, oldest first."""
-    repo = state(app).extra["clientes"]
+    repo = state(app).clientes
     made = []
     for i in range(n):
         at = creado_en or f"2026-03-{i + 1:02d}T10:00:00.000000Z"
@@ -228,7 +228,7 @@ def seed(app, seed_hash: str, n: int, *, creado_en: str | None = None, prefix: s
 
 
 def customer_headers(app, cliente: Cliente) -> dict[str, str]:
-    return bearer(state(app).extra["issuer"].issue(cliente.id, "cliente", nombre=cliente.nombre_completo,
+    return bearer(state(app).issuer.issue(cliente.id, "cliente", nombre=cliente.nombre_completo,
                                                    email=cliente.email))
 
 
@@ -563,9 +563,9 @@ def test_a_staff_token_stops_working_when_its_employee_is_deactivated_or_changes
     (here handed to the handler the worker's consumer calls) and refuses a
     staff token whose account is no longer active or no longer has that role."""
     from clientes.handlers import ClientesHandlers
-    from clientes.repository import StaffReplica
+    from cuentas.personal import PersonalReplica
 
-    handlers = ClientesHandlers(StaffReplica(state(app).store))
+    handlers = ClientesHandlers(PersonalReplica(state(app).store))
     supervisor = staff.headers("supervisor", "e1")
     # Not heard of yet: the signature of empleados is enough.
     assert client.get("/clientes", headers=supervisor).status_code == 200
@@ -584,10 +584,10 @@ def test_a_staff_token_stops_working_when_its_employee_is_deactivated_or_changes
 
 def test_an_employee_event_without_id_or_role_is_refused_for_good(app):
     from clientes.handlers import ClientesHandlers
-    from clientes.repository import StaffReplica
     from common.messaging import PermanentError, make_event
+    from cuentas.personal import PersonalReplica
 
-    handlers = ClientesHandlers(StaffReplica(state(app).store))
+    handlers = ClientesHandlers(PersonalReplica(state(app).store))
     for datos in ({"rol": "agente"}, {"id": "e1"}, {"id": 7, "rol": "agente"}, {"id": "e1", "rol": ["admin"]}):
         with pytest.raises(PermanentError):
             handlers.on_empleado(make_event("empleado.actualizado", datos, "empleados"))
@@ -790,7 +790,7 @@ def test_list_order_is_stable_when_creation_times_tie(app, client, staff, seed_h
 
 def test_list_search_matches_email_and_names_case_insensitively(app, client, staff, seed_hash):
     seed(app, seed_hash, 3)
-    repo = state(app).extra["clientes"]
+    repo = state(app).clientes
     extra = Cliente(id=new_id(), nombre="Lucía", apellidos="Martín_Sanz", email="lucia@tienda.es",
                     password_hash=seed_hash, creado_en="2026-04-01T00:00:00.000000Z",
                     actualizado_en="2026-04-01T00:00:00.000000Z")
@@ -866,7 +866,7 @@ def _signed(issuer: TokenIssuer, payload: dict[str, Any], kid: str | None = None
 
 def bad_authorizations(app, staff: Staff, cliente_id: str) -> dict[str, str]:
     """Authorization header values that must all be answered 401."""
-    own: TokenIssuer = state(app).extra["issuer"]
+    own: TokenIssuer = state(app).issuer
     now = int(time.time())
     good = own.issue(cliente_id, "cliente")
     head, payload, signature = good.split(".")
@@ -933,7 +933,7 @@ def test_bad_tokens_are_401_problems_with_www_authenticate(app, client, staff, s
 
 @pytest.mark.parametrize("iss", [["clientes"], {"nombre": "clientes"}])
 def test_token_with_a_non_string_issuer_is_401(app, client, iss):
-    head, _payload, signature = state(app).extra["issuer"].issue("c1", "cliente").split(".")
+    head, _payload, signature = state(app).issuer.issue("c1", "cliente").split(".")
     forged = f"{head}.{_b64json({**_claims('clientes', 'c1', 'cliente'), 'iss': iss})}.{signature}"
     assert_problem(client.get("/clientes/yo", headers=bearer(forged)), 401)
 
@@ -972,7 +972,7 @@ def test_jwks_publishes_the_public_ed25519_key_only(app, client):
     assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
     assert key["kid"] and key["x"]
     assert "d" not in key
-    assert key == state(app).extra["issuer"].jwk
+    assert key == state(app).issuer.jwk
 
 
 def test_the_signing_key_survives_a_restart(make_app, client):

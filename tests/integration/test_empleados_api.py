@@ -22,10 +22,10 @@ from common.messaging import Event
 from common.passwords import PASSWORD_RULE, hash_password
 from common.tokens import TokenIssuer
 from empleados.app import create_app
-from empleados.cli import bootstrap_admin
 from empleados.config import EmpleadosSettings
 from empleados.domain import Empleado
 from empleados.repository import EmpleadoRepository
+from empleados.services import crear_primer_admin
 
 PASSWORD = "Soporte-2026x"
 ADMIN_EMAIL = "jefa@example.com"
@@ -69,8 +69,8 @@ class Service:
         self.client = self.app.test_client()
         state = self.app.extensions["incidencias"]
         self.store = state.store
-        self.repo: EmpleadoRepository = state.extra["empleados"]
-        self.issuer: TokenIssuer = state.extra["issuer"]
+        self.repo: EmpleadoRepository = state.empleados
+        self.issuer: TokenIssuer = state.issuer
 
     def plant(self, rol: str = "agente", categorias=(), nombre: str = "Eva", activo: bool = True) -> Empleado:
         n = next(_serial)
@@ -127,7 +127,7 @@ def new_employee(**overrides) -> dict:
 def test_the_first_admin_comes_from_the_configuration_and_logs_in(tmp_path):
     app = create_app(admin_settings(tmp_path, admin_nombre="Jefa", admin_apellidos="Ruiz"))
     state = app.extensions["incidencias"]
-    admin = state.extra["empleados"].by_email(ADMIN_EMAIL)
+    admin = state.empleados.by_email(ADMIN_EMAIL)
     assert admin.rol == "admin" and admin.activo and (admin.nombre, admin.apellidos) == ("Jefa", "Ruiz")
     [event] = take_events(state.store)
     assert event.tipo == "empleado.registrado" and event.origen == "empleados"
@@ -145,7 +145,7 @@ def test_the_first_admin_comes_from_the_configuration_and_logs_in(tmp_path):
 def test_restarting_creates_no_second_admin(tmp_path):
     first = create_app(admin_settings(tmp_path))
     second = create_app(admin_settings(tmp_path))
-    repo = second.extensions["incidencias"].extra["empleados"]
+    repo = second.extensions["incidencias"].empleados
     assert repo.count() == 1 and repo.active_admins() == 1
     assert len(take_events(first.extensions["incidencias"].store)) == 1
 
@@ -160,7 +160,7 @@ def test_a_worker_started_while_the_database_is_locked_creates_the_admin_once_it
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         app = create_app(admin_settings(tmp_path))
-        repo = app.extensions["incidencias"].extra["empleados"]
+        repo = app.extensions["incidencias"].empleados
         assert repo.active_admins() == 0
     finally:
         holder.execute("ROLLBACK")
@@ -175,7 +175,7 @@ def test_a_worker_started_while_the_database_is_locked_creates_the_admin_once_it
 
 def test_there_is_no_default_admin_without_configuration(tmp_path):
     app = create_app(make_settings(tmp_path))
-    assert app.extensions["incidencias"].extra["empleados"].count() == 0
+    assert app.extensions["incidencias"].empleados.count() == 0
     client = app.test_client()
     for email, password in [("admin@incidencias.local", "admin"), ("admin", "admin"), (ADMIN_EMAIL, ADMIN_PASSWORD)]:
         assert client.post("/empleados/login", json={"email": email, "password": password}).status_code == 401
@@ -212,7 +212,7 @@ def test_a_worker_that_lost_the_bootstrap_race_finds_the_admin_and_writes_nothin
     app = create_app(admin_settings(tmp_path))
     state = app.extensions["incidencias"]
     take_events(state.store)
-    repo = state.extra["empleados"]
+    repo = state.empleados
 
     class StaleView(EmpleadoRepository):
         """What a second worker saw: no admin yet, just before the first one inserted it."""
@@ -222,7 +222,7 @@ def test_a_worker_that_lost_the_bootstrap_race_finds_the_admin_and_writes_nothin
 
     stale = StaleView.__new__(StaleView)
     stale.collection = repo.collection
-    assert bootstrap_admin(stale, admin_settings(tmp_path)) is None
+    assert crear_primer_admin(stale, admin_settings(tmp_path)) is None
     assert repo.count() == 1 and state.store.pending_events() == []
 
 
@@ -242,7 +242,7 @@ def test_workers_starting_together_create_exactly_one_admin(tmp_path):
     for thread in threads:
         thread.join(timeout=30)
     assert errors == [] and len(apps) == workers
-    repo = apps[0].extensions["incidencias"].extra["empleados"]
+    repo = apps[0].extensions["incidencias"].empleados
     assert repo.count() == 1 and repo.active_admins() == 1
     assert [e.tipo for e in take_events(apps[0].extensions["incidencias"].store)] == ["empleado.registrado"]
 
@@ -253,7 +253,7 @@ def test_admin_email_held_by_a_non_admin_creates_nothing_and_says_so(tmp_path, p
     logging.getLogger().addHandler(caplog.handler)  # the factory replaced the root handlers
     caplog.set_level(logging.ERROR)
     repo = service.repo
-    assert bootstrap_admin(repo, make_settings(tmp_path, admin_email=agente.email,
+    assert crear_primer_admin(repo, make_settings(tmp_path, admin_email=agente.email,
                                                admin_password=ADMIN_PASSWORD)) is None
     assert repo.active_admins() == 0 and repo.get(agente.id).rol == "agente"
     assert agente.id in caplog.text and "crear-admin" in caplog.text
@@ -267,7 +267,7 @@ def test_crear_admin_prompts_for_the_password_and_creates_an_admin(tmp_path):
         args=["crear-admin", "--email", "Root@Example.com", "--nombre", "Rosa", "--apellidos", "Gil"],
         input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n")
     assert result.exit_code == 0, result.output
-    repo = app.extensions["incidencias"].extra["empleados"]
+    repo = app.extensions["incidencias"].empleados
     admin = repo.by_email("root@example.com")
     assert admin.rol == "admin" and admin.activo and admin.nombre_completo == "Rosa Gil"
     assert admin.id in result.output and ADMIN_PASSWORD not in result.output
@@ -280,7 +280,7 @@ def test_crear_admin_reads_the_password_from_the_environment(tmp_path):
     app = create_app(make_settings(tmp_path, admin_password=ADMIN_PASSWORD))  # ADMIN_PASSWORD without ADMIN_EMAIL
     result = app.test_cli_runner().invoke(args=["crear-admin", "--email", "otra@example.com", "--nombre", "Otra"])
     assert result.exit_code == 0, result.output
-    assert app.extensions["incidencias"].extra["empleados"].by_email("otra@example.com").rol == "admin"
+    assert app.extensions["incidencias"].empleados.by_email("otra@example.com").rol == "admin"
 
 
 @pytest.mark.parametrize("args, password, message", [
@@ -292,7 +292,7 @@ def test_crear_admin_refuses_bad_input_and_creates_nothing(tmp_path, args, passw
     app = create_app(make_settings(tmp_path))
     result = app.test_cli_runner().invoke(args=["crear-admin", *args], input=f"{password}\n{password}\n")
     assert result.exit_code != 0 and message in result.output
-    assert app.extensions["incidencias"].extra["empleados"].count() == 0
+    assert app.extensions["incidencias"].empleados.count() == 0
 
 
 def test_crear_admin_refuses_an_email_in_use(tmp_path, password_hash):

@@ -77,7 +77,7 @@ def test_production_app_signs_with_the_configured_key(monkeypatch, tmp_path):
                KEYS_DIR=str(tmp_path / "keys"))
     app = create_app()
     try:
-        issuer = app.extensions["incidencias"].extra["issuer"]
+        issuer = app.extensions["incidencias"].issuer
         expected = serialization.load_pem_private_key(key.encode(), None).public_key().public_bytes_raw()
         assert issuer.private_key.public_key().public_bytes_raw() == expected
         assert not (tmp_path / "keys").exists()  # no key generated on disk

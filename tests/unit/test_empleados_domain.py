@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 
 from empleados import events
+from cuentas.cuenta import normalize_email
 from empleados.domain import (
     MAX_CATEGORIAS,
-    AlreadyInactive,
     Empleado,
-    InvalidEmpleado,
-    LastActiveAdmin,
-    ensure_an_admin_remains,
+    EmpleadoDeBaja,
+    EmpleadoNoValido,
+    UltimoAdmin,
+    exigir_un_admin,
     normalize_categorias,
-    normalize_email,
 )
 
 T0, T1, T2 = "2026-11-01T10:00:00.000Z", "2026-11-02T10:00:00.000Z", "2026-11-03T10:00:00.000Z"
@@ -35,7 +35,7 @@ def test_new_account_is_normalized_active_and_at_version_1():
 
 
 def test_new_account_refuses_an_unknown_role():
-    with pytest.raises(InvalidEmpleado):
+    with pytest.raises(EmpleadoNoValido):
         empleado(rol="jefe")
 
 
@@ -54,7 +54,7 @@ def test_normalize_categorias_trims_lowercases_and_deduplicates_in_order(values,
 
 @pytest.mark.parametrize("values", [[""], ["   "], [7], ["x" * 51], [f"c{i}" for i in range(MAX_CATEGORIAS + 1)]])
 def test_normalize_categorias_refuses_bad_values(values):
-    with pytest.raises(InvalidEmpleado):
+    with pytest.raises(EmpleadoNoValido):
         normalize_categorias(values)
 
 
@@ -64,20 +64,20 @@ def test_twenty_distinct_categories_are_allowed_and_duplicates_do_not_count():
 
 def test_update_changes_editable_fields_and_bumps_the_version_once():
     e = empleado()
-    assert e.update({"nombre": " Eva María ", "rol": "supervisor", "categorias": ["Audio", "audio"]}, T1)
+    assert e.actualizar({"nombre": " Eva María ", "rol": "supervisor", "categorias": ["Audio", "audio"]}, T1)
     assert (e.nombre, e.rol, e.categorias) == ("Eva María", "supervisor", ["audio"])
     assert e.version == 2 and e.actualizado_en == T1 and e.creado_en == T0
 
 
 def test_update_with_the_same_values_changes_nothing():
     e = empleado()
-    assert not e.update({"nombre": "Eva", "apellidos": "López ", "rol": "agente", "categorias": ["ENVIOS"]}, T1)
+    assert not e.actualizar({"nombre": "Eva", "apellidos": "López ", "rol": "agente", "categorias": ["ENVIOS"]}, T1)
     assert e.version == 1 and e.actualizado_en == T0
 
 
 def test_update_ignores_fields_that_are_not_editable():
     e = empleado()
-    assert not e.update({"email": "otro@example.com", "activo": False, "password_hash": "x"}, T1)
+    assert not e.actualizar({"email": "otro@example.com", "activo": False, "password_hash": "x"}, T1)
     assert e.email == "eva@example.com" and e.activo and e.password_hash == "argon2-hash"
 
 
@@ -85,14 +85,14 @@ def test_update_ignores_fields_that_are_not_editable():
 def test_update_refuses_invalid_values_and_changes_nothing(changes):
     e = empleado()
     before = e.to_document()
-    with pytest.raises(InvalidEmpleado):
-        e.update({"nombre": "Otra", **changes}, T1)
+    with pytest.raises(EmpleadoNoValido):
+        e.actualizar({"nombre": "Otra", **changes}, T1)
     assert e.to_document() == before
 
 
 def test_password_change_is_not_a_published_change():
     e = empleado()
-    e.change_password("new-hash", T1)
+    e.cambiar_password("new-hash", T1)
     assert e.password_hash == "new-hash" and e.actualizado_en == T1 and e.version == 1
 
 
@@ -108,8 +108,8 @@ def test_baja_deactivates_keeps_the_account_and_is_idempotent():
 def test_a_deactivated_account_cannot_be_edited():
     e = empleado()
     e.dar_de_baja(T1)
-    with pytest.raises(AlreadyInactive):
-        e.update({"rol": "admin"}, T2)
+    with pytest.raises(EmpleadoDeBaja):
+        e.actualizar({"rol": "admin"}, T2)
     assert e.rol == "agente" and e.version == 2
 
 
@@ -125,16 +125,16 @@ def test_a_deactivated_account_cannot_be_edited():
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated(rol, activo, admins, refused):
     admin = empleado(rol="admin", categorias=())
     if refused:
-        with pytest.raises(LastActiveAdmin):
-            ensure_an_admin_remains(admin, admins, rol=rol, activo=activo)
+        with pytest.raises(UltimoAdmin):
+            exigir_un_admin(admin, admins, rol=rol, activo=activo)
     else:
-        ensure_an_admin_remains(admin, admins, rol=rol, activo=activo)
+        exigir_un_admin(admin, admins, rol=rol, activo=activo)
 
 
 def test_the_admin_rule_does_not_concern_other_employees():
-    ensure_an_admin_remains(empleado(rol="supervisor"), 0, rol="agente")
+    exigir_un_admin(empleado(rol="supervisor"), 0, rol="agente")
     inactive_admin = empleado(rol="admin", activo=False)
-    ensure_an_admin_remains(inactive_admin, 0, activo=False)
+    exigir_un_admin(inactive_admin, 0, activo=False)
 
 
 def test_document_round_trip_keeps_every_field_and_the_revision():
@@ -155,7 +155,7 @@ def test_events_carry_the_public_data_only():
                                 "categorias": ["envios"], "activo": True, "version": 1}
     body = registrado.to_json()
     assert "eva@example.com" not in body and "argon2-hash" not in body
-    e.update({"rol": "supervisor"}, T1)
+    e.actualizar({"rol": "supervisor"}, T1)
     assert events.actualizado(e).datos["rol"] == "supervisor" and events.actualizado(e).datos["version"] == 2
     e.dar_de_baja(T2)
     baja = events.baja(e)

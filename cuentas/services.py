@@ -1,0 +1,49 @@
+"""The steps both account services' use cases take the same way: storing a
+new account whose email must be free, and changing a password."""
+from __future__ import annotations
+
+from common.errors import Conflict, Invalid
+from common.messaging import Event, rfc3339, utc_now
+from common.passwords import WeakPassword, check_password_strength, hash_password, verify_password
+from common.storage import DuplicateKeyError
+
+from .cuenta import Cuenta
+from .repository import CuentaRepository
+
+
+class EmailDuplicado(Conflict):
+    """The email already belongs to another account (409, naming ``email``)."""
+
+    title, slug = "Email ya registrado", "email-duplicado"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.errores = [{"campo": "email", "mensaje": detail}]
+
+
+def ahora() -> str:
+    """The instant a use case records (RFC 3339, UTC)."""
+    return rfc3339(utc_now())
+
+
+def registrar(cuentas: CuentaRepository, cuenta: Cuenta, evento: Event, email_en_uso: str) -> None:
+    """Store a new account with its event; ``EmailDuplicado(email_en_uso)``
+    (nothing written) when its email is taken."""
+    try:
+        cuentas.add(cuenta, evento)
+    except DuplicateKeyError as exc:
+        raise EmailDuplicado(email_en_uso) from exc
+
+
+def cambiar_password(cuenta: Cuenta, password: str, password_actual: str, at: str,
+                     email: str | None = None) -> None:
+    """Give ``cuenta`` the new ``password`` once ``password_actual`` proves it
+    is the owner's; the new one must meet the password rule, also against
+    ``email`` (the account's own by default). Refusals are ``Invalid``."""
+    if not verify_password(cuenta.password_hash, password_actual):
+        raise Invalid("password_actual", "La contraseña actual no es correcta")
+    try:
+        check_password_strength(password, email or cuenta.email)
+    except WeakPassword as exc:
+        raise Invalid("password", str(exc)) from exc
+    cuenta.cambiar_password(hash_password(password), at)

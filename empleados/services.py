@@ -1,0 +1,152 @@
+"""empleados' use cases: what an employee, an admin or the operator can
+make happen here. Each takes plain values and the repository, calls the
+domain, writes through the repository and returns the result; a refusal is a
+``common.errors`` exception or a domain error (``UltimoAdmin``,
+``EmpleadoDeBaja``) the HTTP layer answers.
+
+Who may do what beyond the role a view requires (an employee acts on their
+own account, an admin on anyone's) is decided here."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from common.errors import Forbidden, NotFound
+from common.listing import Listing
+from common.messaging import new_id
+from common.passwords import check_password_strength, hash_password
+from common.storage import DuplicateKeyError
+from common.tokens import Principal
+from cuentas.cuenta import normalize_email
+from cuentas.roles import ADMIN, ROLES_GESTION
+from cuentas.services import ahora, cambiar_password, registrar
+
+from . import events
+from .config import EmpleadosSettings
+from .domain import Empleado, EmpleadoDeBaja, exigir_un_admin
+from .repository import EmpleadoRepository
+
+log = logging.getLogger(__name__)
+
+EMAIL_EN_USO = "Ya existe un empleado con ese email"
+
+
+class EmpleadoExistente(Exception):
+    """The email already belongs to an employee (``empleado``)."""
+
+    def __init__(self, empleado: Empleado):
+        super().__init__(empleado.id)
+        self.empleado = empleado
+
+
+def registrar_empleado(empleados: EmpleadoRepository, nombre: str, apellidos: str, email: str, password: str,
+                       rol: str, categorias: Iterable[str]) -> Empleado:
+    """An admin registers an employee (``empleado.registrado``, in the same write)."""
+    empleado = Empleado.nuevo(new_id(), nombre, apellidos, email, hash_password(password), rol, categorias,
+                              ahora())
+    registrar(empleados, empleado, events.registrado(empleado), EMAIL_EN_USO)
+    return empleado
+
+
+def crear_admin(empleados: EmpleadoRepository, email: str, password: str, nombre: str,
+                apellidos: str = "") -> Empleado:
+    """Create an active admin (and its ``empleado.registrado``, in the same
+    write). Raises WeakPassword, or EmpleadoExistente when the email is
+    taken: the unique email index decides between concurrent creators."""
+    email = normalize_email(email)
+    check_password_strength(password, email)
+    admin = Empleado.nuevo(new_id(), nombre, apellidos, email, hash_password(password), ADMIN, [], ahora())
+    try:
+        empleados.add(admin, events.registrado(admin))
+    except DuplicateKeyError as exc:
+        existing = empleados.by_email(email)
+        if existing is None:  # the clash was on something else than the email: not ours to hide
+            raise
+        raise EmpleadoExistente(existing) from exc
+    return admin
+
+
+def crear_primer_admin(empleados: EmpleadoRepository, settings: EmpleadosSettings) -> Empleado | None:
+    """Create the first admin from ADMIN_EMAIL / ADMIN_PASSWORD when there is
+    no active admin. Safe when several processes start at once: only one
+    insert wins the email, the others find the account it created."""
+    if empleados.active_admins() > 0:
+        return None
+    if settings.admin_email is None or settings.admin_password_value is None:
+        log.warning("there is no active admin: set ADMIN_EMAIL and ADMIN_PASSWORD, or run "
+                    "'flask --app empleados.app crear-admin --email ... --nombre ...'")
+        return None
+    try:
+        admin = crear_admin(empleados, settings.admin_email, settings.admin_password_value,
+                            settings.admin_nombre, settings.admin_apellidos)
+    except EmpleadoExistente as exc:
+        existing = exc.empleado
+        if not existing.es_admin_activo:
+            log.error("ADMIN_EMAIL belongs to employee %s, who is not an active admin: no admin was "
+                      "created; run 'flask --app empleados.app crear-admin' with another email", existing.id)
+        return None
+    log.info("first admin created from ADMIN_EMAIL", extra={"empleado_id": admin.id})
+    return admin
+
+
+def ver_empleado(empleados: EmpleadoRepository, quien: Principal, empleado_id: str) -> Empleado:
+    """An employee's account: for the employee themself, supervisors and admins."""
+    if quien.rol not in ROLES_GESTION and quien.id != empleado_id:
+        raise Forbidden("Solo puede consultar su propia cuenta")
+    empleado = empleados.get(empleado_id)
+    if empleado is None:
+        raise NotFound("El empleado no existe")
+    return empleado
+
+
+def listar_empleados(empleados: EmpleadoRepository, rol: str | None = None, activo: bool | None = None,
+                     texto: str | None = None) -> Listing[Empleado]:
+    """Employees, newest first, by ``rol`` and ``activo``; ``texto`` searches email, name and surnames."""
+    return Listing(lambda: empleados.count(rol, activo, texto),
+                   lambda skip, limit: empleados.list(rol, activo, texto, skip, limit))
+
+
+def actualizar_empleado(empleados: EmpleadoRepository, quien: Principal, empleado_id: str,
+                        cambios: dict[str, Any], password: str | None = None,
+                        password_actual: str | None = None) -> Empleado:
+    """Admins change nombre, apellidos, rol and categorias; the employee
+    themself nombre, apellidos and, given the current one, the password.
+    Published (``empleado.actualizado``) when anything but the password
+    changed; no change may leave the service without an active admin."""
+    is_self, is_admin = quien.id == empleado_id, quien.rol == ADMIN
+    if not (is_self or is_admin):
+        raise Forbidden("Solo un administrador puede modificar la cuenta de otro empleado")
+    if not is_admin and ("rol" in cambios or "categorias" in cambios):
+        raise Forbidden("Solo un administrador puede cambiar rol y categorias")
+    if not is_self and password is not None:
+        raise Forbidden("Solo el propio empleado puede cambiar su contraseña")
+    empleado = empleados.get(empleado_id)
+    if empleado is None:
+        raise NotFound("El empleado no existe")
+    if not empleado.activo:
+        raise EmpleadoDeBaja(empleado.id)
+    now = ahora()
+    if password is not None:
+        cambiar_password(empleado, password, password_actual or "", now)
+    cambios = {k: v for k, v in cambios.items() if k in Empleado.EDITABLE_FIELDS}
+    if "rol" in cambios:
+        exigir_un_admin(empleado, empleados.active_admins(), rol=cambios["rol"])
+    changed = empleado.actualizar(cambios, now)
+    if changed or password is not None:
+        empleados.save(empleado, *([events.actualizado(empleado)] if changed else []))
+    return empleado
+
+
+def dar_de_baja(empleados: EmpleadoRepository, empleado_id: str) -> Empleado:
+    """Deactivate an employee (``empleado.baja``): they can no longer log in
+    and their tokens stop working; the account stays as history.
+    Idempotent: an inactive account is returned as it is, nothing published."""
+    empleado = empleados.get(empleado_id)
+    if empleado is None:
+        raise NotFound("El empleado no existe")
+    if not empleado.activo:
+        return empleado
+    exigir_un_admin(empleado, empleados.active_admins(), activo=False)
+    empleado.dar_de_baja(ahora())
+    empleados.save(empleado, events.baja(empleado))
+    return empleado
