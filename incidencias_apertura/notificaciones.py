@@ -24,7 +24,7 @@ _MESSAGES = {
 }
 
 
-def notification_text(tipo: str, incidencia: Incidencia) -> str | None:
+def texto_notificacion(tipo: str, incidencia: Incidencia) -> str | None:
     """The customer's notification for an event, or None if it needs none."""
     template = _MESSAGES.get(tipo)
     if template is None:

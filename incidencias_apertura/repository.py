@@ -1,16 +1,17 @@
 """Where incidencias_apertura keeps its replica of incidents, its replica of
 customers and the customers' notifications (any store adapter).
 
-An incident document is its public snapshot plus a few fields only this
-side uses (``EXTRA_FIELDS``)."""
+An incident document is its public snapshot plus the fields only this side
+uses (``DatosApertura``)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import NotFound, update_document
-from incidencias_dominio import FINAL_STATES, Estado, Incidencia, aplicar_snapshot
+from incidencias_dominio import FINAL_STATES, Estado, Incidencia
+from incidencias_replica.repository import IncidenciaReplica
 
 INCIDENCIAS = CollectionSpec(
     "incidencias",
@@ -32,99 +33,60 @@ NOTIFICACIONES = CollectionSpec(
         Index(("clave",), unique=True),
     ),
 )
-EXTRA_FIELDS = ("idempotency_key", "idempotency_hash", "cancelacion_solicitada_en")
-
-# change(incidencia, extras) -> events to publish, or None to write nothing
-Change = Callable[[Incidencia, dict[str, Any]], Sequence[Event] | None]
+OUTBOX = (INCIDENCIAS,)
+"""The collections whose writes carry events."""
 
 
-def to_document(incidencia: Incidencia, extras: dict[str, Any]) -> dict[str, Any]:
-    return {**incidencia.to_snapshot(incluir_internas=False), **{k: extras.get(k) for k in EXTRA_FIELDS}}
+@dataclass
+class DatosApertura:
+    """What apertura keeps beside an incident's snapshot: the request that
+    opened it (its Idempotency-Key and a fingerprint of its body) and when
+    the customer asked to cancel it."""
+
+    idempotency_key: str | None = None
+    idempotency_hash: str | None = None
+    cancelacion_solicitada_en: str | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any] | None) -> DatosApertura:
+        doc = doc or {}
+        return cls(doc.get("idempotency_key"), doc.get("idempotency_hash"), doc.get("cancelacion_solicitada_en"))
+
+    def fields(self, _incidencia: Incidencia) -> dict[str, Any]:
+        return {"idempotency_key": self.idempotency_key, "idempotency_hash": self.idempotency_hash,
+                "cancelacion_solicitada_en": self.cancelacion_solicitada_en}
 
 
-def extras_of(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: doc.get(k) for k in EXTRA_FIELDS}
-
-
-class IncidenciaRepository:
+class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
     def __init__(self, store: Store):
-        self.collection = store.collection(INCIDENCIAS)
+        super().__init__(store, INCIDENCIAS, DatosApertura, conservar_internas=False)
 
-    def add(self, incidencia: Incidencia, extras: dict[str, Any], *events: Event) -> None:
-        self.collection.insert(to_document(incidencia, extras), [e.to_outbox() for e in events])
+    def by_idempotency_key(self, cliente_id: str, key: str) -> tuple[Incidencia, DatosApertura] | None:
+        return self._find_one(Query(equals={"cliente.id": cliente_id, "idempotency_key": key}))
 
-    def get(self, incidencia_id: str) -> tuple[Incidencia, dict[str, Any]] | None:
-        doc = self.collection.get(incidencia_id)
-        return (Incidencia.from_snapshot(doc), extras_of(doc)) if doc else None
-
-    def by_idempotency_key(self, cliente_id: str, key: str) -> tuple[Incidencia, dict[str, Any]] | None:
-        doc = self.collection.find_one(Query(equals={"cliente.id": cliente_id, "idempotency_key": key}))
-        return (Incidencia.from_snapshot(doc), extras_of(doc)) if doc else None
-
-    def update(self, incidencia_id: str, change: Change) -> Incidencia:
-        """Apply ``change`` and store it with its events atomically, retrying
-        on concurrent writes; raises NotFound."""
-        result: dict[str, Incidencia] = {}
-
-        def apply(doc: dict[str, Any]):
-            incidencia, extras = Incidencia.from_snapshot(doc), extras_of(doc)
-            events = change(incidencia, extras)
-            result["incidencia"] = incidencia
-            if events is None:
-                return None
-            return to_document(incidencia, extras), [e.to_outbox() for e in events]
-
-        update_document(self.collection, incidencia_id, apply)
-        return result["incidencia"]
-
-    def apply_snapshot(self, snapshot: dict[str, Any]) -> tuple[Incidencia, bool]:
-        """Merge another service's snapshot into the replica (versions decide)."""
-        for _ in range(20):
-            current = self.collection.get(snapshot["id"])
-            local = Incidencia.from_snapshot(current) if current else None
-            merged, changed = aplicar_snapshot(local, snapshot, conservar_internas=False)
-            if not changed:
-                return merged, False
-            if current is None:
-                try:
-                    self.collection.insert(to_document(merged, {}))
-                    return merged, True
-                except DuplicateKeyError:
-                    continue
-            if self.collection.replace({**to_document(merged, extras_of(current)), "_rev": current["_rev"]}):
-                return merged, True
-        raise RuntimeError(f"incident {snapshot['id']} kept changing while applying a snapshot")
-
-    def _customer_query(self, cliente_id: str, estado: str | None) -> Query:
+    @staticmethod
+    def _of_cliente(cliente_id: str, estado: str | None) -> Query:
         equals: dict[str, Any] = {"cliente.id": cliente_id}
         if estado:
             equals["estado"] = estado
         return Query(equals=equals, sort=(("creada_en", -1),))
 
-    def count_for_customer(self, cliente_id: str, estado: str | None = None) -> int:
-        return self.collection.count(self._customer_query(cliente_id, estado))
+    def count_of_cliente(self, cliente_id: str, estado: str | None = None) -> int:
+        return self._count(self._of_cliente(cliente_id, estado))
 
-    def list_for_customer(self, cliente_id: str, estado: str | None, skip: int, limit: int) -> list[Incidencia]:
-        docs = self.collection.find(self._customer_query(cliente_id, estado), skip, limit)
-        return [Incidencia.from_snapshot(d) for d in docs]
+    def list_of_cliente(self, cliente_id: str, estado: str | None, skip: int, limit: int) -> list[Incidencia]:
+        return self._find(self._of_cliente(cliente_id, estado), skip, limit)
 
-    def not_final_of_customer(self, cliente_id: str) -> list[str]:
+    def not_final_of_cliente(self, cliente_id: str) -> list[str]:
         states = [e.value for e in Estado if e not in FINAL_STATES]
-        docs = self.collection.find(Query(equals={"cliente.id": cliente_id}, any_of={"estado": states}))
-        return [d["id"] for d in docs]
+        return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": states}))
 
-    def final_of_customer(self, cliente_id: str) -> list[str]:
-        docs = self.collection.find(Query(equals={"cliente.id": cliente_id},
-                                          any_of={"estado": [e.value for e in FINAL_STATES]}))
-        return [d["id"] for d in docs]
+    def final_of_cliente(self, cliente_id: str) -> list[str]:
+        return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": [e.value for e in FINAL_STATES]}))
 
     def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
-        docs = self.collection.find(
-            Query(equals={"estado": Estado.RESUELTA.value}, less_than={"resuelta_en": instant},
-                  sort=(("resuelta_en", 1),)),
-            limit=limit,
-        )
-        return [d["id"] for d in docs]
+        return self._ids(Query(equals={"estado": Estado.RESUELTA.value}, less_than={"resuelta_en": instant},
+                              sort=(("resuelta_en", 1),)), limit=limit)
 
 
 class ClienteReplica:
@@ -152,18 +114,19 @@ class ClienteReplica:
         return bool(doc and doc.get("eliminado"))
 
 
-class NotificationRepository:
+class NotificacionRepository:
     def __init__(self, store: Store):
         self.collection = store.collection(NOTIFICACIONES)
 
-    def add(self, notification: dict[str, Any]) -> bool:
+    def add(self, notificacion: dict[str, Any]) -> bool:
         try:
-            self.collection.insert(notification)
+            self.collection.insert(notificacion)
             return True
         except DuplicateKeyError:
             return False  # same event, or the same news under another event id
 
-    def _query(self, cliente_id: str, solo_no_leidas: bool) -> Query:
+    @staticmethod
+    def _query(cliente_id: str, solo_no_leidas: bool) -> Query:
         equals: dict[str, Any] = {"cliente_id": cliente_id}
         if solo_no_leidas:
             equals["leida"] = False
@@ -175,13 +138,14 @@ class NotificationRepository:
     def list(self, cliente_id: str, solo_no_leidas: bool, skip: int, limit: int) -> list[dict[str, Any]]:
         return self.collection.find(self._query(cliente_id, solo_no_leidas), skip, limit)
 
-    def mark_read(self, cliente_id: str, notification_id: str) -> dict[str, Any]:
+    def mark_read(self, cliente_id: str, notificacion_id: str) -> dict[str, Any]:
+        """Raises NotFound for another customer's notification too."""
         def change(doc):
             if doc["cliente_id"] != cliente_id:
-                raise NotFound(notification_id)
+                raise NotFound(notificacion_id)
             return ({**doc, "leida": True}, []) if not doc["leida"] else None
 
-        return update_document(self.collection, notification_id, change)
+        return update_document(self.collection, notificacion_id, change)
 
     def mark_all_read(self, cliente_id: str) -> int:
         marked = 0
@@ -190,6 +154,6 @@ class NotificationRepository:
             marked += 1
         return marked
 
-    def delete_for_customer(self, cliente_id: str) -> None:
+    def delete_of_cliente(self, cliente_id: str) -> None:
         for doc in self.collection.find(Query(equals={"cliente_id": cliente_id})):
             self.collection.delete(doc["id"])

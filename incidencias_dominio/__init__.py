@@ -2,7 +2,8 @@
 ``incidencias_resolucion``: states and their owners, the ``Incidencia``
 aggregate, and the rule for applying the other replica's snapshots.
 
-Standard library only: no web framework, database or broker in here.
+Standard library only (and the roles, from ``cuentas.roles``): no web framework,
+database or broker in here.
 """
 from .model import (
     EVENTO_ABIERTA,

@@ -1,6 +1,6 @@
 """The incident aggregate (``Incidencia``) and its value objects.
 
-Callers pass in every id and every instant (``at``): the domain never reads
+Callers pass in every id and every instant (``en``): the domain never reads
 the clock nor generates ids, so it is deterministic and replicas agree.
 Instants are timezone-aware and stored in UTC; snapshots render them as
 fixed-width RFC 3339 strings (``2024-05-01T10:00:00.000000Z``), which also
@@ -34,7 +34,10 @@ import copy
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from functools import cache
+from typing import Any, Iterable, Mapping, Self
+
+from cuentas.roles import CLIENTE
 
 from .state_machine import (
     FINAL_STATES,
@@ -56,7 +59,7 @@ EVENTO_ACTUALIZADA = "incidencia.actualizada"
 EVENTO_COMENTADA = "incidencia.comentada"
 EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
 
-ROL_CLIENTE = "cliente"
+ROL_CLIENTE = CLIENTE  # the roles are defined once, in cuentas.roles
 NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
 
@@ -130,8 +133,25 @@ def _flat(cls, value: Any):
         raise ValueError(f"invalid {cls.__name__}: {exc}") from None
 
 
+@cache
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+class _ValorPlano:
+    """A flat, frozen value object: built from itself or from a mapping
+    (``of``), shown as the dict of its fields in order (``to_dict``)."""
+
+    @classmethod
+    def of(cls, value: Self | Mapping[str, Any]) -> Self:
+        return _flat(cls, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _field_names(type(self))}
+
+
 @dataclass(frozen=True)
-class Cliente:
+class Cliente(_ValorPlano):
     id: str
     nombre: str
     anonimizado: bool = False
@@ -141,16 +161,9 @@ class Cliente:
         _text(self.nombre, "cliente.nombre", blank=True)
         object.__setattr__(self, "anonimizado", bool(self.anonimizado))
 
-    @classmethod
-    def of(cls, value: Cliente | Mapping[str, Any]) -> Cliente:
-        return _flat(cls, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "nombre": self.nombre, "anonimizado": self.anonimizado}
-
 
 @dataclass(frozen=True)
-class Producto:
+class Producto(_ValorPlano):
     referencia: str
     nombre: str
     pedido: str | None = None
@@ -160,16 +173,9 @@ class Producto:
         _text(self.nombre, "producto.nombre", blank=True)
         _opt_text(self.pedido, "producto.pedido")
 
-    @classmethod
-    def of(cls, value: Producto | Mapping[str, Any]) -> Producto:
-        return _flat(cls, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"referencia": self.referencia, "nombre": self.nombre, "pedido": self.pedido}
-
 
 @dataclass(frozen=True)
-class EmpleadoRef:
+class EmpleadoRef(_ValorPlano):
     """An employee as an incident mentions it: ``{id, nombre}``."""
 
     id: str
@@ -179,16 +185,9 @@ class EmpleadoRef:
         _text(self.id, "empleado.id")
         _opt_text(self.nombre, "empleado.nombre")
 
-    @classmethod
-    def of(cls, value: EmpleadoRef | Mapping[str, Any]) -> EmpleadoRef:
-        return _flat(cls, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "nombre": self.nombre}
-
 
 @dataclass(frozen=True)
-class Actor:
+class Actor(_ValorPlano):
     """Whoever performs an action: ``{id, rol, nombre?}`` (rol as in tokens)."""
 
     id: str
@@ -199,13 +198,6 @@ class Actor:
         _text(self.id, "actor.id")
         _text(self.rol, "actor.rol")
         _opt_text(self.nombre, "actor.nombre")
-
-    @classmethod
-    def of(cls, value: Actor | Mapping[str, Any]) -> Actor:
-        return _flat(cls, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "rol": self.rol, "nombre": self.nombre}
 
 
 SISTEMA = Actor(id="sistema", rol="sistema")
@@ -360,11 +352,11 @@ class Incidencia:
         descripcion: str,
         categoria: str | None,
         prioridad: Prioridad | str,
-        at: datetime,
+        en: datetime,
     ) -> Incidencia:
         """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``."""
         cliente = Cliente.of(cliente)
-        at = utc(at)
+        en = utc(en)
         return cls(
             id=_text(id, "id"),
             cliente=cliente,
@@ -375,9 +367,9 @@ class Incidencia:
             prioridad=Prioridad(prioridad),
             estado=Estado.ABIERTA,
             version=1,
-            creada_en=at,
-            actualizada_en=at,
-            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, ROL_CLIENTE), at)],
+            creada_en=en,
+            actualizada_en=en,
+            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, ROL_CLIENTE), en)],
         )
 
     # -- transitions: each validates everything before changing anything --
@@ -386,83 +378,67 @@ class Incidencia:
         self,
         destino: Estado,
         por: Actor,
-        at: datetime,
+        en: datetime,
         motivo: str | None = None,
         cambios: dict[str, Any] | None = None,
     ) -> None:
         self.historial.append(
-            EntradaHistorial(self.estado, destino, Actor(por.id, por.rol), at, motivo, cambios)
+            EntradaHistorial(self.estado, destino, Actor(por.id, por.rol), en, motivo, cambios)
         )
         self.estado = destino
         self.version += 1
-        self.actualizada_en = at
+        self.actualizada_en = en
 
     def asignar(
         self,
         servicio: str,
         empleado: EmpleadoRef | Mapping[str, Any],
         por: Actor | Mapping[str, Any],
-        at: datetime,
+        en: datetime,
     ) -> str:
         """Assign or reassign (abierta|reabierta|asignada|en_curso → asignada)."""
         check_transition(servicio, self.estado, Estado.ASIGNADA)
-        empleado, por, at = EmpleadoRef.of(empleado), Actor.of(por), utc(at)
+        empleado, por, en = EmpleadoRef.of(empleado), Actor.of(por), utc(en)
         cambios = {"asignada_a": {"de": _ref_dict(self.asignada_a), "a": empleado.to_dict()}}
         self.asignada_a = empleado
-        self._record(Estado.ASIGNADA, por, at, cambios=cambios)
+        self._record(Estado.ASIGNADA, por, en, cambios=cambios)
         return EVENTO_ASIGNADA
 
-    def iniciar(self, servicio: str, por: Actor | Mapping[str, Any], at: datetime) -> str:
+    def iniciar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
         check_transition(servicio, self.estado, Estado.EN_CURSO)
-        self._record(Estado.EN_CURSO, Actor.of(por), utc(at))
+        self._record(Estado.EN_CURSO, Actor.of(por), utc(en))
         return EVENTO_EN_CURSO
 
-    def resolver(
-        self, servicio: str, texto: str, por: Actor | Mapping[str, Any], at: datetime
-    ) -> str:
+    def resolver(self, servicio: str, texto: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
         check_transition(servicio, self.estado, Estado.RESUELTA)
-        texto, por, at = _text(texto, "texto"), Actor.of(por), utc(at)
-        self.resolucion = Resolucion(texto, EmpleadoRef(por.id, por.nombre), at)
-        self.resuelta_en = at
-        self._record(Estado.RESUELTA, por, at)
+        texto, por, en = _text(texto, "texto"), Actor.of(por), utc(en)
+        self.resolucion = Resolucion(texto, EmpleadoRef(por.id, por.nombre), en)
+        self.resuelta_en = en
+        self._record(Estado.RESUELTA, por, en)
         return EVENTO_RESUELTA
 
-    def cerrar(
-        self,
-        servicio: str,
-        por: Actor | Mapping[str, Any],
-        at: datetime,
-        automatico: bool = False,
-    ) -> str:
+    def cerrar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime, automatico: bool = False) -> str:
         """The customer accepts the solution, or it auto-closes (``por=SISTEMA``)."""
         check_transition(servicio, self.estado, Estado.CERRADA)
-        por, at = Actor.of(por), utc(at)
-        self.cerrada_en = at
+        por, en = Actor.of(por), utc(en)
+        self.cerrada_en = en
         self._record(
-            Estado.CERRADA, por, at, motivo=MOTIVO_CIERRE_AUTOMATICO if automatico else None
+            Estado.CERRADA, por, en, motivo=MOTIVO_CIERRE_AUTOMATICO if automatico else None
         )
         return EVENTO_CERRADA
 
-    def reabrir(
-        self, servicio: str, motivo: str, por: Actor | Mapping[str, Any], at: datetime
-    ) -> str:
+    def reabrir(self, servicio: str, motivo: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
         check_transition(servicio, self.estado, Estado.REABIERTA)
-        motivo, por, at = _text(motivo, "motivo"), Actor.of(por), utc(at)
+        motivo, por, en = _text(motivo, "motivo"), Actor.of(por), utc(en)
         self.motivo_reapertura = motivo
-        self._record(Estado.REABIERTA, por, at, motivo=motivo)
+        self._record(Estado.REABIERTA, por, en, motivo=motivo)
         return EVENTO_REABIERTA
 
-    def cancelar(
-        self,
-        servicio: str,
-        por: Actor | Mapping[str, Any],
-        at: datetime,
-        motivo: str | None = None,
-    ) -> str:
+    def cancelar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime, motivo: str | None = None) -> str:
         check_transition(servicio, self.estado, Estado.CANCELADA)
-        motivo, por, at = _opt_text(motivo, "motivo"), Actor.of(por), utc(at)
-        self.cerrada_en = at
-        self._record(Estado.CANCELADA, por, at, motivo=motivo)
+        motivo, por, en = _opt_text(motivo, "motivo"), Actor.of(por), utc(en)
+        self.cerrada_en = en
+        self._record(Estado.CANCELADA, por, en, motivo=motivo)
         return EVENTO_CANCELADA
 
     def cambiar_datos(
@@ -472,7 +448,7 @@ class Incidencia:
         categoria: str | None = None,
         *,
         por: Actor | Mapping[str, Any],
-        at: datetime,
+        en: datetime,
     ) -> str | None:
         """Change prioridad and/or categoria (None: unchanged; ``""`` clears
         categoria). Returns None, changing nothing, when the values are the
@@ -480,7 +456,7 @@ class Incidencia:
         check_data_change(servicio, self.estado)
         nueva_prioridad = self.prioridad if prioridad is None else Prioridad(prioridad)
         nueva_categoria = self.categoria if categoria is None else _categoria(categoria)
-        por, at = Actor.of(por), utc(at)
+        por, en = Actor.of(por), utc(en)
         cambios: dict[str, Any] = {}
         if nueva_prioridad != self.prioridad:
             cambios["prioridad"] = {"de": self.prioridad.value, "a": nueva_prioridad.value}
@@ -489,7 +465,7 @@ class Incidencia:
         if not cambios:
             return None
         self.prioridad, self.categoria = nueva_prioridad, nueva_categoria
-        self._record(self.estado, por, at, cambios=cambios)
+        self._record(self.estado, por, en, cambios=cambios)
         return EVENTO_ACTUALIZADA
 
     # -- unversioned local changes --
@@ -500,7 +476,7 @@ class Incidencia:
         autor: Actor | Mapping[str, Any],
         texto: str,
         interna: bool,
-        at: datetime,
+        en: datetime,
     ) -> str | None:
         """Append a comment; returns ``EVENTO_COMENTADA``, or None when a
         comment with that id is already there (a retried request)."""
@@ -512,7 +488,7 @@ class Incidencia:
         if self.cliente.anonimizado and self._es_del_cliente(autor):
             autor = Actor(autor.id, autor.rol, NOMBRE_ANONIMO)
         comentario = Comentario(
-            _text(comentario_id, "comentario_id"), autor, _text(texto, "texto"), bool(interna), utc(at)
+            _text(comentario_id, "comentario_id"), autor, _text(texto, "texto"), bool(interna), utc(en)
         )
         self.comentarios = ordenar_comentarios([*self.comentarios, comentario])
         return EVENTO_COMENTADA

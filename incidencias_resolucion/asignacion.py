@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from typing import Any, Collection, Mapping, Sequence
 
+from cuentas.roles import ROLES_ASIGNABLES
 from incidencias_dominio import Estado
 
 ESTADOS_CON_CARGA = frozenset({Estado.ASIGNADA, Estado.EN_CURSO, Estado.REABIERTA})
 """States in which an incident counts towards its assignee's load (a
 reabierta one goes back to the same employee)."""
-
-ROLES_ASIGNABLES = ("agente", "supervisor")
-"""Roles that receive incidents automatically, in order of preference."""
 
 
 def _norm(categoria: Any) -> str:

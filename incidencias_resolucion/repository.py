@@ -3,15 +3,16 @@ internal notes), its replica of employees, and events that arrived before
 the incident they refer to."""
 from __future__ import annotations
 
-import json
-from typing import Any, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
-from common.storage.retry import keep_newest, update_document
-from incidencias_dominio import Estado, Incidencia, Prioridad, aplicar_snapshot
+from cuentas.personal import PersonalReplica
+from incidencias_dominio import Incidencia
+from incidencias_replica.repository import IncidenciaReplica
 
-from .domain import ESTADOS_CON_CARGA
+from .asignacion import ESTADOS_CON_CARGA
 
 INCIDENCIAS = CollectionSpec(
     "incidencias",
@@ -24,10 +25,12 @@ INCIDENCIAS = CollectionSpec(
         Index(("creada_en",)),
     ),
 )
+# resolucion has always called its staff replica "empleados".
 EMPLEADOS = CollectionSpec("empleados", (Index(("activo", "rol")),))
 APARCADOS = CollectionSpec("eventos_aparcados", (Index(("incidencia_id",)),))
+OUTBOX = (INCIDENCIAS,)
+"""The collections whose writes carry events."""
 
-Change = Callable[[Incidencia], Sequence[Event] | None]
 SORTS = {
     "antiguedad": (("creada_en", 1),),
     "recientes": (("creada_en", -1),),
@@ -35,51 +38,22 @@ SORTS = {
 }
 
 
-def to_document(incidencia: Incidencia) -> dict[str, Any]:
-    return {**incidencia.to_snapshot(incluir_internas=True), "prioridad_rank": incidencia.prioridad.rank}
+@dataclass
+class DatosResolucion:
+    """What resolucion keeps beside a snapshot: the priority's rank, so the
+    queue sorts by it."""
+
+    @classmethod
+    def of(cls, _doc: dict[str, Any] | None) -> DatosResolucion:
+        return cls()
+
+    def fields(self, incidencia: Incidencia) -> dict[str, Any]:
+        return {"prioridad_rank": incidencia.prioridad.rank}
 
 
-class IncidenciaRepository:
+class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
     def __init__(self, store: Store):
-        self.collection = store.collection(INCIDENCIAS)
-
-    def get(self, incidencia_id: str) -> Incidencia | None:
-        doc = self.collection.get(incidencia_id)
-        return Incidencia.from_snapshot(doc) if doc else None
-
-    def update(self, incidencia_id: str, change: Change) -> Incidencia:
-        """Apply ``change`` and store it with its events atomically, retrying
-        on concurrent writes; raises NotFound."""
-        result: dict[str, Incidencia] = {}
-
-        def apply(doc: dict[str, Any]):
-            incidencia = Incidencia.from_snapshot(doc)
-            events = change(incidencia)
-            result["incidencia"] = incidencia
-            if events is None:
-                return None
-            return to_document(incidencia), [e.to_outbox() for e in events]
-
-        update_document(self.collection, incidencia_id, apply)
-        return result["incidencia"]
-
-    def apply_snapshot(self, snapshot: dict[str, Any]) -> tuple[Incidencia, bool]:
-        """Merge apertura's snapshot into the replica; versions decide."""
-        for _ in range(20):
-            current = self.collection.get(snapshot["id"])
-            local = Incidencia.from_snapshot(current) if current else None
-            merged, changed = aplicar_snapshot(local, snapshot, conservar_internas=True)
-            if not changed:
-                return merged, False
-            if current is None:
-                try:
-                    self.collection.insert(to_document(merged))
-                    return merged, True
-                except DuplicateKeyError:
-                    continue
-            if self.collection.replace({**to_document(merged), "_rev": current["_rev"]}):
-                return merged, True
-        raise RuntimeError(f"incident {snapshot['id']} kept changing while applying a snapshot")
+        super().__init__(store, INCIDENCIAS, DatosResolucion, conservar_internas=True)
 
     @staticmethod
     def query(filters: dict[str, Any], orden: str = "antiguedad") -> Query:
@@ -99,46 +73,28 @@ class IncidenciaRepository:
         return Query(equals=equals, any_of=any_of, sort=SORTS[orden])
 
     def count(self, filters: dict[str, Any]) -> int:
-        return self.collection.count(self.query(filters))
+        return self._count(self.query(filters))
 
     def list(self, filters: dict[str, Any], orden: str, skip: int, limit: int) -> list[Incidencia]:
-        return [Incidencia.from_snapshot(d) for d in self.collection.find(self.query(filters, orden), skip, limit)]
+        return self._find(self.query(filters, orden), skip, limit)
 
     def ids(self, filters: dict[str, Any], limit: int | None = None) -> list[str]:
-        return [d["id"] for d in self.collection.find(self.query(filters), limit=limit)]
+        return self._ids(self.query(filters), limit=limit)
 
     def load_of(self, empleado_ids: Iterable[str]) -> dict[str, int]:
         states = [e.value for e in ESTADOS_CON_CARGA]
         return {
-            empleado_id: self.collection.count(
-                Query(equals={"asignada_a.id": empleado_id}, any_of={"estado": states}))
+            empleado_id: self._count(Query(equals={"asignada_a.id": empleado_id}, any_of={"estado": states}))
             for empleado_id in empleado_ids
         }
 
     def recent(self, limit: int) -> list[Incidencia]:
-        docs = self.collection.find(Query(sort=(("creada_en", -1),)), limit=limit)
-        return [Incidencia.from_snapshot(d) for d in docs]
+        return self._find(Query(sort=(("creada_en", -1),)), limit=limit)
 
 
-class EmpleadoReplica:
+def empleado_replica(store: Store) -> PersonalReplica:
     """The employees this service can assign to, from ``empleado.*`` events."""
-
-    def __init__(self, store: Store):
-        self.collection = store.collection(EMPLEADOS)
-
-    def upsert(self, empleado: dict[str, Any], version_key: str) -> bool:
-        """Store the employee unless an event at least as recent was applied
-        (``version_key`` orders the events of one account)."""
-        return keep_newest(self.collection, empleado, version_key)
-
-    def get(self, empleado_id: str) -> dict[str, Any] | None:
-        return self.collection.get(empleado_id)
-
-    def active(self) -> list[dict[str, Any]]:
-        return self.collection.find(Query(equals={"activo": True}, sort=(("rol", 1),)))
-
-    def inactive_ids(self) -> list[str]:
-        return [d["id"] for d in self.collection.find(Query(equals={"activo": False}))]
+    return PersonalReplica(store, EMPLEADOS)
 
 
 class ParkedEvents:

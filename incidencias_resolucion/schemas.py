@@ -5,12 +5,10 @@ import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
 from common.http.schemas import StrictSchema, text
-from incidencias_dominio import Estado, Prioridad
+from incidencias_replica import schemas as replica
+from incidencias_replica.schemas import ESTADOS, PRIORIDADES
 
 from .repository import SORTS
-
-ESTADOS = [e.value for e in Estado]
-PRIORIDADES = [p.value for p in Prioridad]
 
 
 class IncidenciasQuerySchema(PaginationArgs):
@@ -33,8 +31,7 @@ class ResolucionInSchema(StrictSchema):
     texto = text(5000, required=True)
 
 
-class ComentarioCreateSchema(StrictSchema):
-    texto = text(5000, required=True)
+class ComentarioCreateSchema(replica.ComentarioCreateSchema):
     interna = ma.fields.Boolean(load_default=False, metadata={"description": "Internal note, never shown to the customer"})
 
 
@@ -49,63 +46,12 @@ class IncidenciaPatchSchema(StrictSchema):
 
 
 # -- answers ------------------------------------------------------------------
-class PersonaSchema(ma.Schema):
-    id = ma.fields.String()
-    nombre = ma.fields.String(allow_none=True)
-
-
-class ActorSchema(PersonaSchema):
-    rol = ma.fields.String()
-
-
-class ProductoSchema(ma.Schema):
-    referencia = ma.fields.String()
-    nombre = ma.fields.String()
-    pedido = ma.fields.String(allow_none=True)
-
-
-class HistorialSchema(ma.Schema):
-    de = ma.fields.String(allow_none=True)
-    a = ma.fields.String()
-    por = ma.fields.Nested(ActorSchema)
-    en = ma.fields.String()
-    motivo = ma.fields.String(allow_none=True)
-    cambios = ma.fields.Dict(allow_none=True)
-
-
-class ComentarioSchema(ma.Schema):
-    id = ma.fields.String()
-    autor = ma.fields.Nested(ActorSchema)
-    texto = ma.fields.String()
+class ComentarioSchema(replica.ComentarioSchema):
     interna = ma.fields.Boolean()
-    creado_en = ma.fields.String()
 
 
-class ResolucionSchema(ma.Schema):
-    texto = ma.fields.String()
-    por = ma.fields.Nested(PersonaSchema)
-    en = ma.fields.String()
-
-
-class IncidenciaSchema(ma.Schema):
-    id = ma.fields.String()
-    cliente = ma.fields.Nested(PersonaSchema)
-    producto = ma.fields.Nested(ProductoSchema)
-    titulo = ma.fields.String()
-    descripcion = ma.fields.String()
-    categoria = ma.fields.String(allow_none=True)
-    prioridad = ma.fields.String()
-    estado = ma.fields.String()
-    asignada_a = ma.fields.Nested(PersonaSchema, allow_none=True)
-    version = ma.fields.Integer()
-    historial = ma.fields.List(ma.fields.Nested(HistorialSchema))
+class IncidenciaSchema(replica.IncidenciaSchema):
     comentarios = ma.fields.List(ma.fields.Nested(ComentarioSchema))
-    resolucion = ma.fields.Nested(ResolucionSchema, allow_none=True)
-    creada_en = ma.fields.String()
-    actualizada_en = ma.fields.String()
-    resuelta_en = ma.fields.String(allow_none=True)
-    cerrada_en = ma.fields.String(allow_none=True)
-    motivo_reapertura = ma.fields.String(allow_none=True)
 
 
 class DuracionesSchema(ma.Schema):

@@ -1,10 +1,10 @@
 """The incident services' repositories against every storage adapter.
 
 Runs on the ``store`` fixture (tests/conftest.py): SQLite, the MongoDB adapter
-on mongomock, and a real MongoDB whenever ``MONGO_URL`` is set. Nothing else
-is faked: a concurrent writer is simulated by writing the same document from
-inside the change callback, which is exactly the window optimistic
-concurrency has to cover.
+on mongomock, the in-memory adapter, and a real MongoDB whenever ``MONGO_URL``
+is set. Nothing else is faked: a concurrent writer is simulated by writing the
+same document from inside the change callback, which is exactly the window
+optimistic concurrency has to cover.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from common.messaging import Event, make_event
 from common.storage import DuplicateKeyError
 from common.storage.retry import NotFound, TooMuchContention
 from incidencias_apertura import events as a_events
-from incidencias_apertura.repository import ClienteReplica, NotificationRepository
+from incidencias_apertura.repository import INCIDENCIAS as A_INCIDENCIAS
+from incidencias_apertura.repository import ClienteReplica, DatosApertura, NotificacionRepository
 from incidencias_apertura.repository import IncidenciaRepository as AperturaRepository
 from incidencias_dominio import (
     APERTURA,
@@ -30,13 +31,17 @@ from incidencias_dominio import (
     Incidencia,
     IncidentConflict,
 )
+from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_resolucion import events as r_events
-from incidencias_resolucion.repository import EmpleadoReplica, ParkedEvents
+from incidencias_resolucion.repository import INCIDENCIAS as R_INCIDENCIAS
+from incidencias_resolucion.repository import ParkedEvents, empleado_replica
 from incidencias_resolucion.repository import IncidenciaRepository as ResolucionRepository
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
 EVA = EmpleadoRef("e1", "Eva Soporte")
 EVA_ACTOR = Actor("e1", "agente", "Eva Soporte")
+# Both services keep their incidents in a collection named ``incidencias``: one outbox.
+pytestmark = pytest.mark.outbox(A_INCIDENCIAS, R_INCIDENCIAS)
 
 
 def incidencia(n: int = 1, cliente: str = "c1", prioridad: str = "media", categoria: str | None = None,
@@ -73,10 +78,10 @@ def r_repo(store):
 def test_apertura_add_then_get_round_trips_with_its_event(store, a_repo):
     inc = incidencia()
     event = a_events.snapshot("incidencia.abierta", inc)
-    a_repo.add(inc, {"idempotency_key": "k1", "idempotency_hash": "h1"}, event)
+    a_repo.add(inc, DatosApertura(idempotency_key="k1", idempotency_hash="h1"), event)
     loaded, extras = a_repo.get(inc.id)
     assert loaded == inc
-    assert extras == {"idempotency_key": "k1", "idempotency_hash": "h1", "cancelacion_solicitada_en": None}
+    assert extras == DatosApertura(idempotency_key="k1", idempotency_hash="h1", cancelacion_solicitada_en=None)
     assert [e.id for e in pending(store)] == [event.id]
     assert pending(store)[0].datos["incidencia"] == inc.to_snapshot(False)
     assert a_repo.get("nope") is None
@@ -86,34 +91,34 @@ def test_apertura_never_stores_internal_notes(a_repo):
     inc = incidencia()
     inc.comentar("n1", EVA_ACTOR, "SECRETO", True, T0)
     inc.comentar("p1", EVA_ACTOR, "Hola", False, T0)
-    a_repo.add(inc, {})
+    a_repo.add(inc, DatosApertura())
     assert "SECRETO" not in json.dumps(a_repo.collection.get(inc.id))
     assert [c.id for c in a_repo.get(inc.id)[0].comentarios] == ["p1"]
 
 
 def test_idempotency_key_lookup_and_uniqueness_per_customer(store, a_repo):
     first = incidencia(1)
-    a_repo.add(first, {"idempotency_key": "k", "idempotency_hash": "h"}, a_events.snapshot("incidencia.abierta", first))
+    a_repo.add(first, DatosApertura(idempotency_key="k", idempotency_hash="h"), a_events.snapshot("incidencia.abierta", first))
     clear(store)
     duplicate = incidencia(2)
     with pytest.raises(DuplicateKeyError) as info:
-        a_repo.add(duplicate, {"idempotency_key": "k", "idempotency_hash": "h2"},
+        a_repo.add(duplicate, DatosApertura(idempotency_key="k", idempotency_hash="h2"),
                    a_events.snapshot("incidencia.abierta", duplicate))
     assert info.value.fields == ("cliente.id", "idempotency_key")
     assert a_repo.get(duplicate.id) is None and pending(store) == []  # no event without its write
     found, extras = a_repo.by_idempotency_key("c1", "k")
-    assert found.id == first.id and extras["idempotency_hash"] == "h"
+    assert found.id == first.id and extras.idempotency_hash == "h"
     assert a_repo.by_idempotency_key("c2", "k") is None
     assert a_repo.by_idempotency_key("c1", "otra") is None
     # Another customer may use the same key; no key at all never collides.
-    a_repo.add(incidencia(3, cliente="c2"), {"idempotency_key": "k"})
-    a_repo.add(incidencia(4), {})
-    a_repo.add(incidencia(5), {"idempotency_key": None})
-    assert a_repo.count_for_customer("c1") == 3 and a_repo.count_for_customer("c2") == 1
+    a_repo.add(incidencia(3, cliente="c2"), DatosApertura(idempotency_key="k"))
+    a_repo.add(incidencia(4), DatosApertura())
+    a_repo.add(incidencia(5), DatosApertura(idempotency_key=None))
+    assert a_repo.count_of_cliente("c1") == 3 and a_repo.count_of_cliente("c2") == 1
 
 
 def test_a_key_that_looks_like_an_operator_is_only_a_string(a_repo):
-    a_repo.add(incidencia(1), {"idempotency_key": "k"})
+    a_repo.add(incidencia(1), DatosApertura(idempotency_key="k"))
     assert a_repo.by_idempotency_key("c1", '{"$ne": null}') is None
     with pytest.raises(TypeError):
         a_repo.by_idempotency_key("c1", {"$ne": None})
@@ -123,22 +128,20 @@ def test_a_key_that_looks_like_an_operator_is_only_a_string(a_repo):
 
 def _seed(repo, store, inc: Incidencia) -> None:
     if isinstance(repo, AperturaRepository):
-        repo.add(inc, {})
+        repo.add(inc, DatosApertura())
     else:
         repo.apply_snapshot(inc.to_snapshot(False))
     clear(store)
 
 
-def _update(repo, incidencia_id, change):
-    """Call ``update`` with the change signature each repository expects."""
-    if isinstance(repo, AperturaRepository):
-        return repo.update(incidencia_id, lambda i, _extras: change(i))
-    return repo.update(incidencia_id, change)
+def _update(repo, incidencia_id, change) -> Incidencia:
+    """Call ``update`` with a change of the incident alone; its side fields stay."""
+    return repo.update(incidencia_id, lambda i, _side: change(i))[0]
 
 
 def _get(repo, incidencia_id) -> Incidencia | None:
     found = repo.get(incidencia_id)
-    return found[0] if isinstance(found, tuple) else found
+    return found[0] if found else None
 
 
 @pytest.fixture(params=["apertura", "resolucion"])
@@ -186,7 +189,7 @@ def test_a_refused_change_writes_nothing(store, repo):
 
 
 def test_update_of_an_unknown_incident_is_not_found(store, repo):
-    with pytest.raises(NotFound):
+    with pytest.raises(IncidenciaNoEncontrada):
         _update(repo, "nope", lambda i: [])
     assert pending(store) == []
 
@@ -204,7 +207,7 @@ def test_a_concurrent_write_makes_update_reload_and_reapply(store, repo):
             def other(j):
                 j.comentar("otro", EVA_ACTOR, "Escrito en medio", False, T0 + timedelta(minutes=5))
                 return [r_events.snapshot(j.cambiar_datos(RESOLUCION, "alta", por=EVA_ACTOR,
-                                                          at=T0 + timedelta(minutes=5)), j)]
+                                                          en=T0 + timedelta(minutes=5)), j)]
             _update(repo, inc.id, other)
         return [r_events.snapshot(assigned(i), i)]
 
@@ -236,26 +239,26 @@ def test_endless_contention_gives_up_without_writing(store, repo):
 
 def test_apertura_update_sees_and_keeps_its_extras(store, a_repo):
     inc = incidencia()
-    a_repo.add(inc, {"idempotency_key": "k", "idempotency_hash": "h"})
+    a_repo.add(inc, DatosApertura(idempotency_key="k", idempotency_hash="h"))
 
     def change(i, extras):
-        assert extras["idempotency_key"] == "k"
-        extras["cancelacion_solicitada_en"] = "2026-11-01T11:00:00.000000Z"
+        assert extras.idempotency_key == "k"
+        extras.cancelacion_solicitada_en = "2026-11-01T11:00:00.000000Z"
         return [a_events.cancelacion_solicitada(i, None, T0)]
 
     a_repo.update(inc.id, change)
     _, extras = a_repo.get(inc.id)
-    assert extras == {"idempotency_key": "k", "idempotency_hash": "h",
-                      "cancelacion_solicitada_en": "2026-11-01T11:00:00.000000Z"}
+    assert extras == DatosApertura(idempotency_key="k", idempotency_hash="h",
+                                   cancelacion_solicitada_en="2026-11-01T11:00:00.000000Z")
     assert a_repo.by_idempotency_key("c1", "k")[0].id == inc.id
 
 
 def test_resolucion_keeps_internal_notes_across_updates(store, r_repo):
     inc = incidencia()
     _seed(r_repo, store, inc)
-    r_repo.update(inc.id, lambda i: (i.comentar("n1", EVA_ACTOR, "SECRETO", True, T0), [])[1])
-    r_repo.update(inc.id, lambda i: [r_events.snapshot(assigned(i), i)])
-    stored = r_repo.get(inc.id)
+    r_repo.update(inc.id, lambda i, _s: (i.comentar("n1", EVA_ACTOR, "SECRETO", True, T0), [])[1])
+    r_repo.update(inc.id, lambda i, _s: [r_events.snapshot(assigned(i), i)])
+    stored = r_repo.get(inc.id)[0]
     assert [(c.id, c.interna) for c in stored.comentarios] == [("n1", True)]
     assert all("SECRETO" not in m.body for m in store.pending_events(10_000))
 
@@ -307,26 +310,26 @@ def test_apply_snapshot_keeps_the_customer_anonymised(repo):
 
 def test_apertura_apply_snapshot_drops_internal_notes_and_keeps_extras(a_repo):
     inc = incidencia()
-    a_repo.add(inc, {"idempotency_key": "k", "idempotency_hash": "h"})
+    a_repo.add(inc, DatosApertura(idempotency_key="k", idempotency_hash="h"))
     inc.comentar("n1", EVA_ACTOR, "SECRETO", True, T0)
     assigned(inc)
     a_repo.apply_snapshot(inc.to_snapshot(True))  # even if a snapshot carried one
     assert "SECRETO" not in json.dumps(a_repo.collection.get(inc.id))
     loaded, extras = a_repo.get(inc.id)
     assert loaded.version == 2 and loaded.comentarios == []
-    assert extras["idempotency_key"] == "k" and extras["idempotency_hash"] == "h"
+    assert extras.idempotency_key == "k" and extras.idempotency_hash == "h"
     assert a_repo.by_idempotency_key("c1", "k")[0].version == 2
 
 
 def test_resolucion_apply_snapshot_keeps_its_internal_notes(r_repo):
     inc = incidencia()
     r_repo.apply_snapshot(inc.to_snapshot(False))
-    r_repo.update(inc.id, lambda i: (i.comentar("n1", EVA_ACTOR, "SECRETO", True, T0), [])[1])
+    r_repo.update(inc.id, lambda i, _s: (i.comentar("n1", EVA_ACTOR, "SECRETO", True, T0), [])[1])
     assigned(inc)
     inc.resolver(RESOLUCION, "Hecho", EVA_ACTOR, T0 + timedelta(minutes=50))
     inc.cerrar(APERTURA, Actor("c1", "cliente"), T0 + timedelta(minutes=60))
     r_repo.apply_snapshot(inc.to_snapshot(False))  # from apertura: no internal notes in it
-    stored = r_repo.get(inc.id)
+    stored = r_repo.get(inc.id)[0]
     assert stored.estado == Estado.CERRADA and [c.id for c in stored.comentarios] == ["n1"]
 
 
@@ -334,24 +337,24 @@ def test_resolucion_apply_snapshot_keeps_its_internal_notes(r_repo):
 
 def test_apertura_lists_a_customers_incidents_newest_first(a_repo):
     for n in (3, 1, 5, 2, 4):
-        a_repo.add(incidencia(n), {})
-    a_repo.add(incidencia(6, cliente="c2"), {})
+        a_repo.add(incidencia(n), DatosApertura())
+    a_repo.add(incidencia(6, cliente="c2"), DatosApertura())
     a_repo.update("i002", lambda i, _e: [a_events.snapshot(assigned(i), i)])
     a_repo.update("i004", lambda i, _e: [a_events.snapshot(assigned(i), i)])
-    assert a_repo.count_for_customer("c1") == 5 and a_repo.count_for_customer("c2") == 1
-    assert [i.id for i in a_repo.list_for_customer("c1", None, 0, 10)] == ["i005", "i004", "i003", "i002", "i001"]
-    pages = [[i.id for i in a_repo.list_for_customer("c1", None, skip, 2)] for skip in (0, 2, 4)]
+    assert a_repo.count_of_cliente("c1") == 5 and a_repo.count_of_cliente("c2") == 1
+    assert [i.id for i in a_repo.list_of_cliente("c1", None, 0, 10)] == ["i005", "i004", "i003", "i002", "i001"]
+    pages = [[i.id for i in a_repo.list_of_cliente("c1", None, skip, 2)] for skip in (0, 2, 4)]
     assert pages == [["i005", "i004"], ["i003", "i002"], ["i001"]]
-    assert a_repo.count_for_customer("c1", "asignada") == 2
-    assert [i.id for i in a_repo.list_for_customer("c1", "asignada", 0, 10)] == ["i004", "i002"]
-    assert a_repo.count_for_customer("c1", "cerrada") == 0
-    assert a_repo.count_for_customer("nadie") == 0
+    assert a_repo.count_of_cliente("c1", "asignada") == 2
+    assert [i.id for i in a_repo.list_of_cliente("c1", "asignada", 0, 10)] == ["i004", "i002"]
+    assert a_repo.count_of_cliente("c1", "cerrada") == 0
+    assert a_repo.count_of_cliente("nadie") == 0
 
 
 def test_apertura_final_and_not_final_and_resolved_before(a_repo):
     for n in range(1, 6):
-        a_repo.add(incidencia(n), {})
-    a_repo.add(incidencia(9, cliente="c2"), {})
+        a_repo.add(incidencia(n), DatosApertura())
+    a_repo.add(incidencia(9, cliente="c2"), DatosApertura())
 
     def resolve(minutes):
         def change(i, _e):
@@ -364,9 +367,9 @@ def test_apertura_final_and_not_final_and_resolved_before(a_repo):
     a_repo.update("i003", resolve(40))
     a_repo.update("i003", lambda i, _e: [a_events.snapshot(i.cerrar(APERTURA, SISTEMA, T0 + timedelta(hours=1)), i)])
     a_repo.update("i004", lambda i, _e: [a_events.snapshot(i.cancelar(RESOLUCION, SISTEMA, T0), i)])
-    assert sorted(a_repo.not_final_of_customer("c1")) == ["i001", "i002", "i005"]
-    assert sorted(a_repo.final_of_customer("c1")) == ["i003", "i004"]
-    assert a_repo.not_final_of_customer("c2") == ["i009"] and a_repo.final_of_customer("c2") == []
+    assert sorted(a_repo.not_final_of_cliente("c1")) == ["i001", "i002", "i005"]
+    assert sorted(a_repo.final_of_cliente("c1")) == ["i003", "i004"]
+    assert a_repo.not_final_of_cliente("c2") == ["i009"] and a_repo.final_of_cliente("c2") == []
     cutoff = (T0 + timedelta(minutes=45)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert a_repo.resolved_before(cutoff) == ["i002"]  # i003 resolved earlier but is closed now
     late = (T0 + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -385,13 +388,13 @@ def worked(r_repo):
     for n, cliente, prioridad, categoria in specs:
         r_repo.apply_snapshot(incidencia(n, cliente, prioridad, categoria).to_snapshot(False))
     luis = EmpleadoRef("e2", "Luis")
-    r_repo.update("i001", lambda i: [r_events.snapshot(assigned(i), i)])
-    r_repo.update("i003", lambda i: [r_events.snapshot(assigned(i, empleado=luis), i)])
-    r_repo.update("i003", lambda i: [r_events.snapshot(i.iniciar(RESOLUCION, EVA_ACTOR, T0), i)])
-    r_repo.update("i005", lambda i: [r_events.snapshot(assigned(i), i)])
-    r_repo.update("i005", lambda i: [r_events.snapshot(i.resolver(RESOLUCION, "x", EVA_ACTOR, T0), i)])
-    r_repo.update("i006", lambda i: [r_events.snapshot(assigned(i, empleado=luis), i)])
-    r_repo.update("i006", lambda i: [r_events.snapshot(i.cancelar(RESOLUCION, SISTEMA, T0), i)])
+    r_repo.update("i001", lambda i, _s: [r_events.snapshot(assigned(i), i)])
+    r_repo.update("i003", lambda i, _s: [r_events.snapshot(assigned(i, empleado=luis), i)])
+    r_repo.update("i003", lambda i, _s: [r_events.snapshot(i.iniciar(RESOLUCION, EVA_ACTOR, T0), i)])
+    r_repo.update("i005", lambda i, _s: [r_events.snapshot(assigned(i), i)])
+    r_repo.update("i005", lambda i, _s: [r_events.snapshot(i.resolver(RESOLUCION, "x", EVA_ACTOR, T0), i)])
+    r_repo.update("i006", lambda i, _s: [r_events.snapshot(assigned(i, empleado=luis), i)])
+    r_repo.update("i006", lambda i, _s: [r_events.snapshot(i.cancelar(RESOLUCION, SISTEMA, T0), i)])
     return r_repo
 
 
@@ -427,8 +430,8 @@ def test_resolucion_sorts_and_pages(worked):
 
 
 def test_a_data_change_moves_the_priority_order(worked):
-    worked.update("i004", lambda i: [r_events.snapshot(
-        i.cambiar_datos(RESOLUCION, "critica", por=EVA_ACTOR, at=T0), i)])
+    worked.update("i004", lambda i, _s: [r_events.snapshot(
+        i.cambiar_datos(RESOLUCION, "critica", por=EVA_ACTOR, en=T0), i)])
     assert [i.id for i in worked.list({}, "prioridad", 0, 2)] == ["i002", "i004"]
     assert worked.count({"prioridad": "critica"}) == 2
 
@@ -446,7 +449,7 @@ def empleado(empleado_id="e1", **extra):
 
 
 def test_employee_upsert_applies_only_newer_events(store):
-    replica = EmpleadoReplica(store)
+    replica = empleado_replica(store)
     assert replica.upsert(empleado(), "000000000002|2026-11-01T10:00:00Z|0|a") is True
     assert replica.get("e1")["nombre"] == "Eva"
     # Older and equal keys change nothing.
@@ -462,7 +465,7 @@ def test_employee_upsert_applies_only_newer_events(store):
 
 
 def test_employee_replica_active_and_inactive(store):
-    replica = EmpleadoReplica(store)
+    replica = empleado_replica(store)
     replica.upsert(empleado("e1"), "1")
     replica.upsert(empleado("e2", rol="supervisor"), "1")
     replica.upsert(empleado("e3", activo=False), "1")
@@ -482,7 +485,7 @@ def notification(n: int, cliente: str = "c1", leida: bool = False) -> dict:
 
 
 def test_notifications_add_list_and_count(store):
-    notes = NotificationRepository(store)
+    notes = NotificacionRepository(store)
     for n in (1, 3, 2):
         assert notes.add(notification(n)) is True
     assert notes.add(notification(1)) is False  # the same event twice
@@ -493,7 +496,7 @@ def test_notifications_add_list_and_count(store):
 
 
 def test_notifications_mark_read(store):
-    notes = NotificationRepository(store)
+    notes = NotificacionRepository(store)
     for n in (1, 2, 3):
         notes.add(notification(n))
     notes.add(notification(4, cliente="c2"))
@@ -512,11 +515,11 @@ def test_notifications_mark_read(store):
 
 
 def test_notifications_deleted_with_the_customer(store):
-    notes = NotificationRepository(store)
+    notes = NotificacionRepository(store)
     for n in (1, 2):
         notes.add(notification(n))
     notes.add(notification(3, cliente="c2"))
-    notes.delete_for_customer("c1")
+    notes.delete_of_cliente("c1")
     assert notes.count("c1") == 0 and notes.count("c2") == 1
 
 

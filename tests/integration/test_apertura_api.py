@@ -54,10 +54,9 @@ class Apertura:
         self.issuers = issuers
         state = app.extensions["incidencias"]
         self.store = state.store
-        self.incidencias = state.extra["incidencias"]
-        self.notificaciones = state.extra["notificaciones"]
-        self.handlers = AperturaHandlers(state.extra["incidencias"], state.extra["clientes"],
-                                         state.extra["notificaciones"])
+        self.incidencias = state.incidencias
+        self.notificaciones = state.notificaciones
+        self.handlers = AperturaHandlers(state)
 
     # -- HTTP --
     def as_cliente(self, cliente_id: str = "c1", nombre: str = "Ana Pérez") -> dict[str, str]:

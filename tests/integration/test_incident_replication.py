@@ -13,13 +13,17 @@ import pytest
 from common.messaging import Event, make_event
 from common.storage.sqlite import SQLiteStore
 from incidencias_apertura import events as apertura_events
+from incidencias_apertura import services
 from incidencias_apertura.handlers import AperturaHandlers
-from incidencias_apertura.repository import ClienteReplica, IncidenciaRepository as AperturaIncidencias
-from incidencias_apertura.repository import NotificationRepository
+from incidencias_apertura.repository import ClienteReplica, DatosApertura, IncidenciaRepository as AperturaIncidencias
+from incidencias_apertura.repository import NotificacionRepository
+from incidencias_apertura.bootstrap import Components as AperturaComponents
+from incidencias_resolucion.bootstrap import Components as ResolucionComponents
 from incidencias_dominio import APERTURA, Actor, Estado, Incidencia
 from incidencias_resolucion import events as r_events
 from incidencias_resolucion.handlers import ResolucionHandlers
-from incidencias_resolucion.repository import EmpleadoReplica, IncidenciaRepository as ResolucionIncidencias
+from incidencias_resolucion.repository import IncidenciaRepository as ResolucionIncidencias
+from incidencias_resolucion.repository import empleado_replica
 from incidencias_resolucion.repository import ParkedEvents
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
@@ -46,8 +50,13 @@ class Side:
 @pytest.fixture
 def world(tmp_path):
     a_store, r_store = SQLiteStore(tmp_path / "a.sqlite3"), SQLiteStore(tmp_path / "r.sqlite3")
-    apertura = AperturaHandlers(AperturaIncidencias(a_store), ClienteReplica(a_store), NotificationRepository(a_store))
-    resolucion = ResolucionHandlers(ResolucionIncidencias(r_store), EmpleadoReplica(r_store), ParkedEvents(r_store))
+    # The handlers' components without settings or a token verifier: no request is served here.
+    apertura = AperturaHandlers(AperturaComponents(
+        settings=None, store=a_store, verifier=None, incidencias=AperturaIncidencias(a_store),
+        clientes=ClienteReplica(a_store), notificaciones=NotificacionRepository(a_store)))
+    resolucion = ResolucionHandlers(ResolucionComponents(
+        settings=None, store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
+        empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store)))
     a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
     yield apertura, resolucion, a_side, r_side
@@ -64,7 +73,7 @@ def register_agent(side, empleado_id="e1", categorias=()):
 def open_incident(apertura, cliente_id="c1", categoria=None) -> Incidencia:
     incidencia = Incidencia.abrir(f"i-{random.random()}", {"id": cliente_id, "nombre": "Ana"},
                                   {"referencia": "R", "nombre": "Radio"}, "Roto", "No va", categoria, "media", NOW)
-    apertura.incidencias.add(incidencia, {}, apertura_events.snapshot("incidencia.abierta", incidencia))
+    apertura.c.incidencias.add(incidencia, DatosApertura(), apertura_events.snapshot("incidencia.abierta", incidencia))
     return incidencia
 
 
@@ -74,10 +83,10 @@ def test_opened_incident_is_assigned_and_the_assignment_replicates(world):
     incidencia = open_incident(apertura)
     r_side.deliver(a_side.drain())
     a_side.deliver(r_side.drain())
-    local, _ = apertura.incidencias.get(incidencia.id)
+    local, _ = apertura.c.incidencias.get(incidencia.id)
     assert local.estado == Estado.ASIGNADA and local.asignada_a.id == "e1" and local.version == 2
-    assert resolucion.incidencias.get(incidencia.id).to_snapshot(False) == local.to_snapshot(False)
-    notes = apertura.notificaciones.list("c1", False, 0, 10)
+    assert resolucion.c.incidencias.get(incidencia.id)[0].to_snapshot(False) == local.to_snapshot(False)
+    notes = apertura.c.notificaciones.list("c1", False, 0, 10)
     assert [n["tipo"] for n in notes] == ["incidencia.asignada"]
 
 
@@ -89,16 +98,16 @@ def test_duplicates_and_stale_events_change_nothing(world):
     r_side.deliver(opened)
     assigned = r_side.drain()
     a_side.deliver(assigned)
-    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.snapshot(
         i.iniciar("resolucion", Actor("e1", "agente"), NOW + timedelta(minutes=1)), i)])
     started = r_side.drain()
     a_side.deliver(started)
-    before = apertura.incidencias.get(incidencia.id)[0].to_snapshot(False)
+    before = apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False)
     # Replays of every earlier event, in reverse and twice.
     a_side.deliver(list(reversed(assigned + started)) * 2)
     r_side.deliver(opened * 3)
-    assert apertura.incidencias.get(incidencia.id)[0].to_snapshot(False) == before
-    assert resolucion.incidencias.get(incidencia.id).estado == Estado.EN_CURSO
+    assert apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False) == before
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.EN_CURSO
     assert r_side.drain() == []  # the replayed abierta did not assign it again
 
 
@@ -106,15 +115,15 @@ def test_a_cancellation_request_that_arrives_before_the_incident_is_not_lost(wor
     apertura, resolucion, a_side, r_side = world
     incidencia = open_incident(apertura)
     opened = a_side.drain()
-    apertura.incidencias.update(incidencia.id, lambda i, e: [
+    apertura.c.incidencias.update(incidencia.id, lambda i, e: [
         apertura_events.cancelacion_solicitada(i, "me equivoqué", NOW)])
     request = a_side.drain()
     r_side.deliver(request)  # before the incident itself
-    assert resolucion.incidencias.get(incidencia.id) is None
+    assert resolucion.c.incidencias.get(incidencia.id) is None
     r_side.deliver(opened)
-    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CANCELADA
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
     a_side.deliver(r_side.drain())
-    assert apertura.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+    assert apertura.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
 
 
 def test_internal_notes_never_reach_apertura(world):
@@ -122,12 +131,12 @@ def test_internal_notes_never_reach_apertura(world):
     register_agent(r_side)
     incidencia = open_incident(apertura)
     r_side.deliver(a_side.drain())
-    resolucion.incidencias.update(incidencia.id, lambda i: (
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: (
         i.comentar("n1", Actor("e1", "agente", "Eva"), "SECRETO", True, NOW), [])[1])
     a_side.deliver(r_side.drain())
-    stored = apertura.incidencias.collection.get(incidencia.id)
+    stored = apertura.c.incidencias.collection.get(incidencia.id)
     assert "SECRETO" not in str(stored)
-    assert "SECRETO" in str(resolucion.incidencias.collection.get(incidencia.id))
+    assert "SECRETO" in str(resolucion.c.incidencias.collection.get(incidencia.id))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -140,15 +149,15 @@ def test_replicas_converge_whatever_the_delivery_order(world, seed):
     r_side.deliver(a_to_r)
     r_to_a += r_side.drain()
     # The customer comments while the agent comments and resolves.
-    apertura.incidencias.update(incidencia.id, lambda i, e: [apertura_events.comentada(i.id, {
+    apertura.c.incidencias.update(incidencia.id, lambda i, e: [apertura_events.comentada(i.id, {
         "id": "cc1", "autor": {"id": "c1", "rol": "cliente", "nombre": "Ana"}, "texto": "¿Hay novedades?",
         "interna": False, "creado_en": "2026-11-01T10:05:00.000000Z"})] if i.comentar(
         "cc1", Actor("c1", "cliente", "Ana"), "¿Hay novedades?", False, NOW + timedelta(minutes=5)) else None)
-    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.comentada(i.id, {
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.comentada(i.id, {
         "id": "ec1", "autor": {"id": "e1", "rol": "agente", "nombre": "Eva"}, "texto": "Mirándolo",
         "interna": False, "creado_en": "2026-11-01T10:06:00.000000Z"})] if i.comentar(
         "ec1", Actor("e1", "agente", "Eva"), "Mirándolo", False, NOW + timedelta(minutes=6)) else None)
-    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.snapshot(
         i.resolver("resolucion", "Cambiado", Actor("e1", "agente", "Eva"), NOW + timedelta(minutes=7)), i)])
     a_to_r = a_side.drain()
     r_to_a += r_side.drain()
@@ -158,15 +167,15 @@ def test_replicas_converge_whatever_the_delivery_order(world, seed):
     shuffled = a_to_r * 2
     rng.shuffle(shuffled)
     r_side.deliver(shuffled)
-    mine = apertura.incidencias.get(incidencia.id)[0].to_snapshot(False)
-    staff = resolucion.incidencias.get(incidencia.id).to_snapshot(False)
+    mine = apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False)
+    staff = resolucion.c.incidencias.get(incidencia.id)[0].to_snapshot(False)
     assert mine == staff
     assert mine["estado"] == "resuelta" and [c["id"] for c in mine["comentarios"]] == ["cc1", "ec1"]
     # The customer closes; resolucion follows.
-    apertura.incidencias.update(incidencia.id, lambda i, e: [apertura_events.snapshot(
+    apertura.c.incidencias.update(incidencia.id, lambda i, e: [apertura_events.snapshot(
         i.cerrar(APERTURA, Actor("c1", "cliente"), NOW + timedelta(minutes=9)), i)])
     r_side.deliver(a_side.drain())
-    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CERRADA
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CERRADA
 
 
 def test_auto_close_after_the_configured_days(world):
@@ -174,25 +183,25 @@ def test_auto_close_after_the_configured_days(world):
     register_agent(r_side)
     incidencia = open_incident(apertura)
     r_side.deliver(a_side.drain())
-    resolucion.incidencias.update(incidencia.id, lambda i: [r_events.snapshot(
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.snapshot(
         i.resolver("resolucion", "Hecho", Actor("e1", "agente"), datetime.now(timezone.utc) - timedelta(days=3)), i)])
     a_side.deliver(r_side.drain())
-    assert apertura.close_expired(dias=7) == 0
-    assert apertura.close_expired(dias=2) == 1
-    closed = apertura.incidencias.get(incidencia.id)[0]
+    assert services.cerrar_vencidas(apertura.c.incidencias, dias=7) == 0
+    assert services.cerrar_vencidas(apertura.c.incidencias, dias=2) == 1
+    closed = apertura.c.incidencias.get(incidencia.id)[0]
     assert closed.estado == Estado.CERRADA and closed.historial[-1].por.id == "sistema"
     r_side.deliver(a_side.drain())
-    assert resolucion.incidencias.get(incidencia.id).estado == Estado.CERRADA
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CERRADA
 
 
 def test_employee_deactivation_reassigns_and_incidents_wait_when_nobody_is_active(world):
     apertura, resolucion, a_side, r_side = world
     incidencia = open_incident(apertura, categoria="envios")
     r_side.deliver(a_side.drain())
-    assert resolucion.incidencias.get(incidencia.id).estado == Estado.ABIERTA  # nobody to take it
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.ABIERTA  # nobody to take it
     register_agent(r_side, "e1", ["envios"])
-    assert resolucion.incidencias.get(incidencia.id).asignada_a.id == "e1"
+    assert resolucion.c.incidencias.get(incidencia.id)[0].asignada_a.id == "e1"
     register_agent(r_side, "e2", ["envios"])
     r_side.deliver([make_event("empleado.baja", {"id": "e1", "nombre": "Eva", "apellidos": "", "rol": "agente",
                                                  "categorias": ["envios"], "activo": False}, "empleados")])
-    assert resolucion.incidencias.get(incidencia.id).asignada_a.id == "e2"
+    assert resolucion.c.incidencias.get(incidencia.id)[0].asignada_a.id == "e2"

@@ -35,7 +35,6 @@ from incidencias_dominio import APERTURA, Actor, Incidencia
 from incidencias_resolucion.app import create_app
 from incidencias_resolucion.config import ResolucionSettings
 from incidencias_resolucion.handlers import ResolucionHandlers
-from incidencias_resolucion.repository import ParkedEvents
 from tests.integration.token_issuers import (  # noqa: F401 - issuers is a fixture
     AUDIENCE,
     Issuers,
@@ -61,10 +60,9 @@ class Resolucion:
         self.issuers = issuers
         state = app.extensions["incidencias"]
         self.store = state.store
-        self.incidencias = state.extra["incidencias"]
-        self.empleados = state.extra["empleados"]
-        self.handlers = ResolucionHandlers(state.extra["incidencias"], state.extra["empleados"],
-                                           ParkedEvents(state.store))
+        self.incidencias = state.incidencias
+        self.empleados = state.empleados
+        self.handlers = ResolucionHandlers(state)
         self.versions: dict[str, int] = {}
 
     # -- HTTP --
@@ -110,7 +108,7 @@ class Resolucion:
 
     def from_apertura(self, incidencia_id: str, step: str) -> None:
         """What apertura publishes when the customer closes or reopens."""
-        incidencia = self.incidencias.get(incidencia_id)
+        incidencia = self.incidencias.get(incidencia_id)[0]
         at = datetime.now(timezone.utc)
         por = Actor(incidencia.cliente.id, "cliente")
         tipo = (incidencia.cerrar(APERTURA, por, at) if step == "cerrada"
@@ -119,7 +117,7 @@ class Resolucion:
         self.handlers.routes()[event.tipo](event)
 
     def cancel_request(self, incidencia_id: str) -> None:
-        incidencia = self.incidencias.get(incidencia_id)
+        incidencia = self.incidencias.get(incidencia_id)[0]
         event = apertura_events.cancelacion_solicitada(incidencia, "Ya no", datetime.now(timezone.utc))
         self.handlers.routes()[event.tipo](event)
 
@@ -133,7 +131,7 @@ class Resolucion:
         return self.incidencias.collection.get(incidencia_id)
 
     def estado(self, incidencia_id: str) -> str:
-        return self.incidencias.get(incidencia_id).estado.value
+        return self.incidencias.get(incidencia_id)[0].estado.value
 
 
 @pytest.fixture
@@ -155,7 +153,7 @@ def team(api):
     api.register("e2")
     api.register("s1")
     incidencia_id = api.arrive()
-    assert api.incidencias.get(incidencia_id).asignada_a.id == "e1"
+    assert api.incidencias.get(incidencia_id)[0].asignada_a.id == "e1"
     api.take_events()
     return incidencia_id
 
@@ -178,7 +176,7 @@ def test_list_filters(api):
     mio = api.arrive(categoria="sonido", prioridad="critica", creada_en=t0 + timedelta(minutes=2))
     otro = api.arrive(prioridad="alta", creada_en=t0 + timedelta(minutes=3))
     api.register("s1")  # with no agent, the supervisor takes every waiting one ...
-    assert {api.incidencias.get(i).asignada_a.id for i in (sonido, pantalla, mio, otro)} == {"s1"}
+    assert {api.incidencias.get(i)[0].asignada_a.id for i in (sonido, pantalla, mio, otro)} == {"s1"}
     api.ok("POST", f"/incidencias/{mio}/asignacion", json={})  # ... the admin takes one for herself
     api.ok("POST", f"/incidencias/{otro}/inicio", who="s1")
     waiting = api.arrive_unassigned(creada_en=t0 + timedelta(minutes=4))
@@ -295,7 +293,7 @@ def test_an_agent_takes_an_unassigned_incident(api):
     assert last["cambios"] == {"asignada_a": {"de": None, "a": {"id": "e2", "nombre": "Luis Gómez"}}}
     [event] = api.take_events()
     assert event.tipo == "incidencia.asignada" and event.origen == "incidencias_resolucion"
-    assert event.datos["incidencia"] == api.incidencias.get(incidencia_id).to_snapshot(False)
+    assert event.datos["incidencia"] == api.incidencias.get(incidencia_id)[0].to_snapshot(False)
 
 
 def test_an_agent_may_name_herself(api):
@@ -650,12 +648,12 @@ def test_statistics_shape_and_counts(api):
     first = api.arrive(prioridad="alta", creada_en=hour_ago)  # e2, the least loaded
     second = api.arrive(prioridad="alta", creada_en=hour_ago)  # tie: e1, the smallest id
     third = api.arrive(prioridad="baja", creada_en=hour_ago)  # e2
-    assert [api.incidencias.get(i).asignada_a.id for i in (waiting, first, second, third)] == ["e1", "e2", "e1", "e2"]
+    assert [api.incidencias.get(i)[0].asignada_a.id for i in (waiting, first, second, third)] == ["e1", "e2", "e1", "e2"]
     api.ok("POST", f"/incidencias/{first}/inicio", "e2")
     api.ok("POST", f"/incidencias/{second}/resolucion", "e1", json={"texto": "Hecho"})
     api.cancel_request(waiting)
     api.register("e2", activo=False)  # e2's work goes to e1; e2 leaves the load table
-    assert {api.incidencias.get(i).asignada_a.id for i in (first, third)} == {"e1"}
+    assert {api.incidencias.get(i)[0].asignada_a.id for i in (first, third)} == {"e1"}
 
     stats = api.ok("GET", "/estadisticas", "e1")
     assert stats["por_estado"] == {"abierta": 0, "asignada": 2, "en_curso": 0, "resuelta": 1, "reabierta": 0,
@@ -676,8 +674,8 @@ def test_statistics_load_counts_only_open_work(api, team):
     api.ok("POST", f"/incidencias/{team}/inicio", "e1")
     second = api.arrive()  # e2 has fewer
     third = api.arrive()  # tie on load: smallest id, e1
-    assert api.incidencias.get(second).asignada_a.id == "e2"
-    assert api.incidencias.get(third).asignada_a.id == "e1"
+    assert api.incidencias.get(second)[0].asignada_a.id == "e2"
+    assert api.incidencias.get(third)[0].asignada_a.id == "e1"
     api.ok("POST", f"/incidencias/{second}/resolucion", "e2", json={"texto": "Hecho"})
     carga = {e["id"]: e["abiertas"] for e in api.ok("GET", "/estadisticas")["carga_por_empleado"]}
     assert carga == {"a1": 0, "e1": 2, "e2": 0, "s1": 0}
@@ -731,7 +729,7 @@ def test_a_deactivated_employee_is_refused_at_once(api, team):
         response = api.client.open(path.format(id=team), method=method, json=body, headers=token)
         assert response.status_code == 401, (method, path)
     # Their incident went to another agent; the others keep working.
-    assert api.incidencias.get(team).asignada_a.id == "e2"
+    assert api.incidencias.get(team)[0].asignada_a.id == "e2"
     assert api.request("GET", "/incidencias", "e2").status_code == 200
 
 
@@ -751,7 +749,7 @@ def test_a_demoted_supervisors_token_loses_the_old_role_at_once(api, team):
         "version": 99}, "empleados"))
     response = api.client.post(f"/incidencias/{team}/asignacion", json={"empleado_id": "e1"}, headers=supervisor)
     assert response.status_code == 401 and response.content_type == PROBLEM
-    assert api.incidencias.get(team).asignada_a.id == "e2"
+    assert api.incidencias.get(team)[0].asignada_a.id == "e2"
     as_agent = api.issuers.bearer_empleado("s1", "agente", "Sara Jefa")
     assert api.client.get("/incidencias", headers=as_agent).status_code == 200
 

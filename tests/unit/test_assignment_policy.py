@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from incidencias_dominio import Estado
-from incidencias_resolucion.domain import ESTADOS_CON_CARGA, elegir_empleado
+from incidencias_resolucion.asignacion import ESTADOS_CON_CARGA, elegir_empleado
 
 
 def empleado(id, rol="agente", categorias=(), activo=True):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from incidencias_apertura.api import public_view
+from incidencias_apertura.repository import DatosApertura
 from incidencias_apertura.schemas import IncidenciaSchema
 from incidencias_resolucion.api import staff_view
 from incidencias_resolucion.schemas import IncidenciaSchema as StaffIncidenciaSchema
@@ -40,7 +41,7 @@ def journey() -> list[tuple[str, Incidencia, dict]]:
     i.comentar("k2", AGENTE, "nota interna", True, at(3))
     keep("asignada", i, {"cancelacion_solicitada_en": "2026-11-01T09:04:00Z"})
     i.iniciar(RESOLUCION, AGENTE, at(5))
-    i.cambiar_datos(RESOLUCION, "alta", "cocina", por=AGENTE, at=at(6))
+    i.cambiar_datos(RESOLUCION, "alta", "cocina", por=AGENTE, en=at(6))
     keep("en_curso", i, {})
     i.resolver(RESOLUCION, "Cambiada la resistencia", AGENTE, at(7))
     keep("resuelta", i, {})
@@ -61,7 +62,7 @@ def journey() -> list[tuple[str, Incidencia, dict]]:
 
 @pytest.mark.parametrize("name, incidencia, extras", journey(), ids=[j[0] for j in journey()])
 def test_the_customer_view_sent_is_what_the_response_schema_documents(name, incidencia, extras):
-    view = public_view(incidencia, extras)
+    view = public_view(incidencia, DatosApertura(**extras))
     assert IncidenciaSchema().dump(view) == view
     assert set(view) == set(IncidenciaSchema().fields)
     assert all(not c.get("interna") for c in view["comentarios"])

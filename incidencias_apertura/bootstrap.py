@@ -1,0 +1,38 @@
+"""Builds incidencias_apertura's components, for its app and its worker
+alike (in each process, after the fork)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.http.service import build_store
+from common.storage import Store
+from common.tokens import Principal, TokenVerifier
+from cuentas.emisores import trusted_issuers
+from cuentas.roles import CLIENTE
+
+from .config import AperturaSettings
+from .repository import OUTBOX, ClienteReplica, IncidenciaRepository, NotificacionRepository
+
+
+@dataclass
+class Components:
+    settings: AperturaSettings
+    store: Store
+    verifier: TokenVerifier
+    incidencias: IncidenciaRepository
+    clientes: ClienteReplica
+    notificaciones: NotificacionRepository
+
+    def is_revoked(self, principal: Principal) -> bool:
+        """A customer deleted in clientes loses access here as soon as the event arrives."""
+        return principal.rol == CLIENTE and self.clientes.is_deleted(principal.id)
+
+
+def build(settings: AperturaSettings) -> Components:
+    store = build_store(settings, OUTBOX)
+    return Components(
+        settings=settings, store=store,
+        verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
+        incidencias=IncidenciaRepository(store), clientes=ClienteReplica(store),
+        notificaciones=NotificacionRepository(store),
+    )

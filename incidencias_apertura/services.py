@@ -1,0 +1,236 @@
+"""incidencias_apertura's use cases: what a customer, or an event, can make
+happen here. Each takes plain values and the repositories, calls the
+domain, writes through the repository and returns the result; a refusal is
+an exception the HTTP layer answers (``common.errors``, ``IncidentConflict``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from common.errors import Conflict, NotFound
+from common.listing import Listing
+from common.messaging import Event, PermanentError, new_id, utc_now
+from common.storage import DuplicateKeyError
+from common.storage.retry import NotFound as NoDocument
+from cuentas.roles import CLIENTE
+from incidencias_dominio import (
+    APERTURA,
+    CANCELLABLE_STATES,
+    RESOLUCION,
+    SISTEMA,
+    Actor,
+    Comentario,
+    Estado,
+    Incidencia,
+    NotOwner,
+    format_instant,
+    fusionar_comentarios,
+    owner_of,
+)
+from incidencias_replica.repository import IncidenciaNoEncontrada
+
+from . import events
+from .notificaciones import texto_notificacion
+from .repository import ClienteReplica, DatosApertura, IncidenciaRepository, NotificacionRepository
+
+log = logging.getLogger(__name__)
+Registro = tuple[Incidencia, DatosApertura]
+
+
+# -- the customer's incidents ------------------------------------------------
+def _fingerprint(datos: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(datos, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str], datos: dict[str, Any],
+                     idempotency_key: str | None) -> Registro:
+    """Open an incident and its ``incidencia.abierta`` in one write. A retry
+    with the same ``idempotency_key`` returns the first incident; the same
+    key with another body is refused."""
+    fingerprint = _fingerprint(datos)
+    producto = {**datos["producto"]}
+    if datos.get("pedido") and not producto.get("pedido"):
+        producto["pedido"] = datos["pedido"]
+    incidencia = Incidencia.abrir(
+        new_id(), cliente, producto, datos["titulo"].strip(), datos["descripcion"].strip(),
+        datos.get("categoria"), datos["prioridad"], utc_now(),
+    )
+    side = DatosApertura(idempotency_key, fingerprint if idempotency_key else None)
+    try:
+        incidencias.add(incidencia, side, events.snapshot("incidencia.abierta", incidencia))
+    except DuplicateKeyError:
+        previous = incidencias.by_idempotency_key(cliente["id"], idempotency_key) if idempotency_key else None
+        if previous is None:
+            raise
+        if previous[1].idempotency_hash != fingerprint:
+            raise Conflict("Esa Idempotency-Key ya se usó con otra petición", slug="idempotencia",
+                           title="Clave de idempotencia reutilizada") from None
+        return previous
+    return incidencia, side
+
+
+def incidencia_del_cliente(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str) -> Registro:
+    """One of the customer's incidents; another customer's does not exist for them."""
+    found = incidencias.get(incidencia_id)
+    if found is None or found[0].cliente.id != cliente_id:
+        raise IncidenciaNoEncontrada(incidencia_id)
+    return found
+
+
+def incidencias_del_cliente(incidencias: IncidenciaRepository, cliente_id: str,
+                            estado: str | None) -> Listing[Incidencia]:
+    """The customer's incidents, newest first."""
+    return Listing(lambda: incidencias.count_of_cliente(cliente_id, estado),
+                   lambda skip, limit: incidencias.list_of_cliente(cliente_id, estado, skip, limit))
+
+
+def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str, change) -> Registro:
+    incidencia_del_cliente(incidencias, cliente_id, incidencia_id)
+    return incidencias.update(incidencia_id, change)
+
+
+def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Registro:
+    """The customer writes to the employee handling the incident."""
+    comentario_id, en = new_id(), utc_now()
+
+    def change(incidencia: Incidencia, _side: DatosApertura):
+        incidencia.comentar(comentario_id, actor, texto.strip(), False, en)
+        added = next(c for c in incidencia.comentarios if c.id == comentario_id)
+        return [events.comentada(incidencia.id, added.to_dict())]
+
+    return _cambiar(incidencias, actor.id, incidencia_id, change)
+
+
+def cerrar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str) -> Registro:
+    """The customer accepts the proposed solution."""
+    return _cambiar(incidencias, actor.id, incidencia_id,
+                    lambda i, _s: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)])
+
+
+def reabrir(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, motivo: str) -> Registro:
+    """The customer rejects the proposed solution, saying why: it goes back to resolucion."""
+    motivo = motivo.strip()
+    return _cambiar(incidencias, actor.id, incidencia_id,
+                    lambda i, _s: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)])
+
+
+def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
+                          motivo: str | None) -> Registro:
+    """Ask resolucion, which owns every cancellable state, to cancel the
+    incident; refused here at once when it could not be cancelled now."""
+    motivo = (motivo or "").strip() or None
+
+    def change(incidencia: Incidencia, side: DatosApertura):
+        if incidencia.estado not in CANCELLABLE_STATES or owner_of(incidencia.estado) != RESOLUCION:
+            raise NotOwner(incidencia.estado, owner_of(incidencia.estado))
+        en = utc_now()
+        side.cancelacion_solicitada_en = format_instant(en)
+        return [events.cancelacion_solicitada(incidencia, motivo, en)]
+
+    return _cambiar(incidencias, actor.id, incidencia_id, change)
+
+
+# -- notifications -------------------------------------------------------------
+def notificaciones_del_cliente(notificaciones: NotificacionRepository, cliente_id: str,
+                               solo_no_leidas: bool) -> Listing[dict[str, Any]]:
+    """What happened to the customer's incidents, newest first."""
+    return Listing(lambda: notificaciones.count(cliente_id, solo_no_leidas),
+                   lambda skip, limit: notificaciones.list(cliente_id, solo_no_leidas, skip, limit))
+
+
+def marcar_leida(notificaciones: NotificacionRepository, cliente_id: str, notificacion_id: str) -> dict[str, Any]:
+    try:
+        return notificaciones.mark_read(cliente_id, notificacion_id)
+    except NoDocument as exc:
+        raise NotFound("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc
+
+
+def marcar_todas_leidas(notificaciones: NotificacionRepository, cliente_id: str) -> int:
+    return notificaciones.mark_all_read(cliente_id)
+
+
+def _notificar(notificaciones: NotificacionRepository, event: Event, incidencia: Incidencia, clave: str) -> None:
+    """One notification per piece of news (``clave``): a redelivered event,
+    or the same snapshot or comment replayed under a new event id, adds none."""
+    texto = texto_notificacion(event.tipo, incidencia)
+    if texto is None or incidencia.cliente.anonimizado:
+        return
+    notificaciones.add({
+        "id": event.id, "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
+        "tipo": event.tipo, "mensaje": texto, "creada_en": event.ocurrido_en, "leida": False,
+        "clave": clave,
+    })
+
+
+# -- what resolucion did -------------------------------------------------------
+def replicar_cambio(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
+                    event: Event, snapshot: dict[str, Any]) -> None:
+    """A state change made by resolucion: into the replica, and the customer told."""
+    try:
+        incidencia, _changed = incidencias.apply_snapshot(snapshot)
+    except ValueError as exc:
+        raise PermanentError(f"invalid snapshot: {exc}") from exc
+    _notificar(notificaciones, event, incidencia, f"{incidencia.id}:{event.tipo}:v{snapshot.get('version')}")
+
+
+def replicar_comentario(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
+                        event: Event, incidencia_id: str, comentario: Comentario) -> None:
+    """A public comment written in resolucion (the incident must be here:
+    NotFound is retried, then dead-lettered)."""
+    def merge(incidencia: Incidencia, _side: DatosApertura):
+        return [] if fusionar_comentarios(incidencia, [comentario], conservar_internas=False) else None
+
+    incidencia, _side = incidencias.update(incidencia_id, merge)
+    if comentario.autor.rol != CLIENTE:
+        _notificar(notificaciones, event, incidencia, f"{incidencia.id}:comentario:{comentario.id}")
+
+
+# -- customers -----------------------------------------------------------------
+def replicar_cliente(clientes: ClienteReplica, cliente_id: str, nombre: str | None, apellidos: str | None) -> None:
+    clientes.upsert({"id": cliente_id, "nombre": nombre, "apellidos": apellidos, "eliminado": False})
+
+
+def borrar_cliente(incidencias: IncidenciaRepository, clientes: ClienteReplica,
+                   notificaciones: NotificacionRepository, cliente_id: str) -> None:
+    """The customer's erasure: their token is refused from now on, every
+    incident of theirs anonymised here, the ones this side owns (resuelta)
+    closed, their notifications deleted. resolucion cancels the ones it owns
+    on the same event."""
+    clientes.upsert({"id": cliente_id, "eliminado": True, "nombre": None, "apellidos": None})
+    for incidencia_id in incidencias.not_final_of_cliente(cliente_id):
+        def change(incidencia: Incidencia, _side: DatosApertura):
+            anonymised = incidencia.anonimizar_cliente()
+            if incidencia.estado == Estado.RESUELTA:
+                return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, utc_now()), incidencia)]
+            return [] if anonymised else None
+
+        incidencias.update(incidencia_id, change)
+    for incidencia_id in incidencias.final_of_cliente(cliente_id):
+        incidencias.update(incidencia_id, lambda i, _s: [] if i.anonimizar_cliente() else None)
+    notificaciones.delete_of_cliente(cliente_id)
+
+
+# -- periodic ------------------------------------------------------------------
+def cerrar_vencidas(incidencias: IncidenciaRepository, dias: float, ahora: datetime | None = None) -> int:
+    """Close the incidents left in resuelta for more than ``dias`` days."""
+    ahora = ahora or utc_now()
+    cutoff = format_instant(ahora - timedelta(days=dias))
+    closed = 0
+    for incidencia_id in incidencias.resolved_before(cutoff):
+        def change(incidencia: Incidencia, _side: DatosApertura):
+            if incidencia.estado != Estado.RESUELTA or format_instant(incidencia.resuelta_en) >= cutoff:
+                return None
+            return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, ahora, automatico=True), incidencia)]
+
+        try:
+            incidencia, _side = incidencias.update(incidencia_id, change)
+        except NotFound:
+            continue
+        if incidencia.estado == Estado.CERRADA:
+            closed += 1
+            log.info("auto-closed incident %s", incidencia_id)
+    return closed

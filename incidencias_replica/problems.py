@@ -1,0 +1,14 @@
+"""How a refused incident transition is answered, registered once per app."""
+from __future__ import annotations
+
+from common.http.problems import Problem
+from incidencias_dominio import IncidentConflict
+
+
+def conflict_problem(exc: IncidentConflict) -> Problem:
+    """409 naming the current state (and its owner, or the refused target)."""
+    return Problem(409, "Conflicto de estado", str(exc), slug="conflicto-estado",
+                   estado=exc.estado_actual.value, **exc.as_dict())
+
+
+PROBLEMS = {IncidentConflict: conflict_problem}

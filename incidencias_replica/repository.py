@@ -1,0 +1,109 @@
+"""A service's replica of incidents on the storage port: each document is
+the incident's snapshot plus the service's own side fields."""
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
+
+from common.errors import NotFound
+from common.messaging import Event
+from common.storage import CollectionSpec, DuplicateKeyError, Query, Store
+from common.storage.retry import NotFound as NoDocument
+from common.storage.retry import TooMuchContention, update_document
+from incidencias_dominio import Incidencia, aplicar_snapshot
+
+
+class IncidenciaNoEncontrada(NotFound):
+    def __init__(self, incidencia_id: str):
+        super().__init__("La incidencia no existe", slug="no-encontrada", title="No encontrada")
+        self.incidencia_id = incidencia_id
+
+
+class SideFields(Protocol):
+    """What a service stores beside the snapshot (a dataclass a change may modify)."""
+
+    @classmethod
+    def of(cls, doc: dict[str, Any] | None) -> "SideFields": ...
+
+    def fields(self, incidencia: Incidencia) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=SideFields)
+# change(incidencia, side) -> the events to publish, or None to write nothing
+Change = Callable[[Incidencia, S], Sequence[Event] | None]
+
+
+class IncidenciaReplica(Generic[S]):
+    """Reads and writes one service's incidents; ``conservar_internas`` says
+    whether internal notes are kept (resolucion) or dropped (apertura)."""
+
+    def __init__(self, store: Store, spec: CollectionSpec, side: type[S], *, conservar_internas: bool):
+        self.collection = store.collection(spec)
+        self.side = side
+        self.conservar_internas = conservar_internas
+
+    def to_document(self, incidencia: Incidencia, side: S) -> dict[str, Any]:
+        return {**incidencia.to_snapshot(incluir_internas=self.conservar_internas), **side.fields(incidencia)}
+
+    def _read(self, doc: dict[str, Any]) -> tuple[Incidencia, S]:
+        return Incidencia.from_snapshot(doc), self.side.of(doc)
+
+    def add(self, incidencia: Incidencia, side: S, *events: Event) -> None:
+        self.collection.insert(self.to_document(incidencia, side), [e.to_outbox() for e in events])
+
+    def get(self, incidencia_id: str) -> tuple[Incidencia, S] | None:
+        doc = self.collection.get(incidencia_id)
+        return self._read(doc) if doc else None
+
+    def _find_one(self, query: Query) -> tuple[Incidencia, S] | None:
+        doc = self.collection.find_one(query)
+        return self._read(doc) if doc else None
+
+    def update(self, incidencia_id: str, change: Change) -> tuple[Incidencia, S]:
+        """Apply ``change`` and store it with its events atomically, retrying
+        on concurrent writes. ``change`` may modify the incident and the side
+        fields, and returns the events (None: write nothing). Raises
+        IncidenciaNoEncontrada, or TooMuchContention."""
+        result: list[tuple[Incidencia, S]] = []
+
+        def apply(doc: dict[str, Any]):
+            incidencia, side = self._read(doc)
+            events = change(incidencia, side)
+            result[:] = [(incidencia, side)]
+            if events is None:
+                return None
+            return self.to_document(incidencia, side), [e.to_outbox() for e in events]
+
+        try:
+            update_document(self.collection, incidencia_id, apply)
+        except NoDocument as exc:
+            raise IncidenciaNoEncontrada(incidencia_id) from exc
+        return result[0]
+
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> tuple[Incidencia, bool]:
+        """Merge the other service's snapshot into the replica (versions
+        decide, comments merge, side fields stay)."""
+        for _ in range(20):
+            current = self.collection.get(snapshot["id"])
+            local = Incidencia.from_snapshot(current) if current else None
+            merged, changed = aplicar_snapshot(local, snapshot, conservar_internas=self.conservar_internas)
+            if not changed:
+                return merged, False
+            if current is None:
+                try:
+                    self.collection.insert(self.to_document(merged, self.side.of(None)))
+                    return merged, True
+                except DuplicateKeyError:
+                    continue
+            if self.collection.replace({**self.to_document(merged, self.side.of(current)), "_rev": current["_rev"]}):
+                return merged, True
+        raise TooMuchContention(snapshot["id"])
+
+    # -- for the services' own queries --------------------------------------
+    def _count(self, query: Query) -> int:
+        return self.collection.count(query)
+
+    def _find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[Incidencia]:
+        return [Incidencia.from_snapshot(d) for d in self.collection.find(query, skip, limit)]
+
+    def _ids(self, query: Query, limit: int | None = None) -> list[str]:
+        return [d["id"] for d in self.collection.find(query, limit=limit)]

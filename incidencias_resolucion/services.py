@@ -1,0 +1,279 @@
+"""incidencias_resolucion's use cases: what an employee, or an event, can
+make happen here. Each takes plain values and the repositories, checks who
+may do it, calls the domain, writes through the repository and returns the
+result; a refusal is an exception the HTTP layer answers (``common.errors``,
+``IncidentConflict``)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Collection
+
+from common.errors import Forbidden, Invalid
+from common.listing import Listing
+from common.messaging import PermanentError, new_id, utc_now
+from cuentas.personal import PersonalReplica, nombre_visible
+from cuentas.roles import CLIENTE, ROLES_GESTION
+from incidencias_dominio import (
+    CANCELLABLE_STATES,
+    RESOLUCION,
+    SISTEMA,
+    Actor,
+    Comentario,
+    EmpleadoRef,
+    Estado,
+    Incidencia,
+    Prioridad,
+    fusionar_comentarios,
+)
+from incidencias_replica.repository import IncidenciaNoEncontrada
+
+from . import events
+from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
+from .repository import IncidenciaRepository
+from .statistics import durations, summary
+
+log = logging.getLogger(__name__)
+STATS_SAMPLE = 1000
+WAITING_STATES = (Estado.ABIERTA, Estado.REABIERTA)
+
+
+# -- who may act -------------------------------------------------------------------
+def _gestiona(actor: Actor) -> bool:
+    return actor.rol in ROLES_GESTION
+
+
+def _es_suya(incidencia: Incidencia, empleado_id: str) -> bool:
+    return incidencia.asignada_a is not None and incidencia.asignada_a.id == empleado_id
+
+
+def _puede_actuar(actor: Actor, incidencia: Incidencia) -> None:
+    """Agents act on the incidents assigned to them; supervisors and admins on any."""
+    if not _gestiona(actor) and not _es_suya(incidencia, actor.id):
+        raise Forbidden("Solo puede actuar sobre las incidencias asignadas a usted")
+
+
+def _cambiar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
+             change: Callable[[Incidencia], Any]) -> Incidencia:
+    def guarded(incidencia: Incidencia, _side):
+        _puede_actuar(actor, incidencia)
+        return change(incidencia)
+
+    return incidencias.update(incidencia_id, guarded)[0]
+
+
+# -- reading -------------------------------------------------------------------------
+def incidencia(incidencias: IncidenciaRepository, incidencia_id: str) -> Incidencia:
+    found = incidencias.get(incidencia_id)
+    if found is None:
+        raise IncidenciaNoEncontrada(incidencia_id)
+    return found[0]
+
+
+def buscar_incidencias(incidencias: IncidenciaRepository, actor: Actor, filtros: dict[str, Any],
+                       orden: str) -> Listing[Incidencia]:
+    """Incidents by state, assignee (``yo``: the caller), priority, category, customer."""
+    filtros = dict(filtros)
+    if filtros.get("asignada_a") == "yo":
+        filtros["asignada_a"] = actor.id
+    return Listing(lambda: incidencias.count(filtros),
+                   lambda skip, limit: incidencias.list(filtros, orden, skip, limit))
+
+
+def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) -> dict[str, Any]:
+    """Counts by state and priority, open load per employee, time to first assignment and to resolution."""
+    activos = empleados.active()
+    carga = incidencias.load_of(e["id"] for e in activos)
+    sample = incidencias.recent(STATS_SAMPLE)
+    to_assignment, to_resolution = durations(sample)
+    return {
+        "por_estado": {e.value: incidencias.count({"estado": e.value}) for e in Estado},
+        "por_prioridad": {p.value: incidencias.count({"prioridad": p.value}) for p in Prioridad},
+        "carga_por_empleado": [
+            {"id": e["id"], "nombre": nombre_visible(e) or "", "rol": e.get("rol"), "abiertas": carga.get(e["id"], 0)}
+            for e in activos
+        ],
+        "hasta_primera_asignacion": summary(to_assignment),
+        "hasta_resolucion": summary(to_resolution),
+        "muestra": len(sample),
+    }
+
+
+# -- assignment: by hand and automatic, one way to give an incident -------------------
+def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: EmpleadoRef, por: Actor,
+         admite: Callable[[Incidencia], bool]) -> Incidencia:
+    """Give the incident to ``empleado`` if ``admite`` it as it is now
+    (it may also refuse by raising); nothing is written otherwise."""
+    def change(current: Incidencia, _side):
+        if not admite(current):
+            return None
+        return [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
+
+    return incidencias.update(incidencia_id, change)[0]
+
+
+def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
+            empleado_id: str | None) -> Incidencia:
+    """An employee assigns an incident: an agent takes an unassigned one
+    (or keeps their own); supervisors and admins give anyone's to any
+    active employee. Giving it to whom already has it changes nothing."""
+    empleado_id = empleado_id or actor.id
+    if not _gestiona(actor) and empleado_id != actor.id:
+        raise Forbidden("Un agente solo puede asignarse incidencias a sí mismo")
+    elegido = empleados.get(empleado_id)
+    if elegido is None or not elegido.get("activo"):
+        raise Invalid("empleado_id", "No es un empleado activo", "El empleado no existe o no está activo")
+
+    def admite(current: Incidencia) -> bool:
+        if not _gestiona(actor) and current.estado not in WAITING_STATES and not _es_suya(current, actor.id):
+            raise Forbidden("Un agente solo puede tomar incidencias sin asignar")
+        # already theirs: nothing to change, nothing to notify
+        return not (_es_suya(current, empleado_id) and current.estado in (Estado.ASIGNADA, Estado.EN_CURSO))
+
+    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite)
+
+
+def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: PersonalReplica, incidencia_id: str,
+                            excluir: Collection[str] = frozenset()) -> Incidencia | None:
+    """Give a waiting incident (or one held by an ``excluir``ed employee) to
+    the best employee: a reopened one back to its assignee while still
+    active, else by the policy (``asignacion``). None if nobody can take it."""
+    found = incidencias.get(incidencia_id)
+    if found is None:
+        return None
+    current = found[0]
+    activos = empleados.active()
+    elegido = None
+    if current.estado == Estado.REABIERTA and current.asignada_a:
+        previo = empleados.get(current.asignada_a.id)
+        if previo and previo.get("activo") and previo["id"] not in excluir:
+            elegido = previo
+    if elegido is None:
+        elegido = elegir_empleado(current.categoria, activos, incidencias.load_of(e["id"] for e in activos), excluir)
+    if elegido is None:
+        return None
+
+    def admite(now: Incidencia) -> bool:
+        held_by_excluded = now.estado in (Estado.ASIGNADA, Estado.EN_CURSO) and now.asignada_a is not None \
+            and now.asignada_a.id in excluir
+        return now.estado in WAITING_STATES or held_by_excluded  # else someone assigned it meanwhile
+
+    return _dar(incidencias, incidencia_id, EmpleadoRef(elegido["id"], nombre_visible(elegido)), SISTEMA, admite)
+
+
+def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalReplica) -> int:
+    """Assign what is waiting: unassigned incidents, and those held by
+    employees no longer active. Returns how many were assigned."""
+    assigned = 0
+    for incidencia_id in incidencias.ids({"estados": [e.value for e in WAITING_STATES]}, limit=500):
+        result = asignar_automaticamente(incidencias, empleados, incidencia_id)
+        if result is not None and result.estado == Estado.ASIGNADA:
+            assigned += 1
+    inactive = empleados.inactive_ids()
+    if inactive:
+        held = [e.value for e in ESTADOS_CON_CARGA if e != Estado.REABIERTA]
+        for empleado_id in inactive:
+            for incidencia_id in incidencias.ids({"asignada_a": empleado_id, "estados": held}):
+                if asignar_automaticamente(incidencias, empleados, incidencia_id, frozenset(inactive)) is not None:
+                    assigned += 1
+    return assigned
+
+
+# -- working an incident ---------------------------------------------------------------
+def iniciar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str) -> Incidencia:
+    return _cambiar(incidencias, actor, incidencia_id,
+                    lambda i: [events.snapshot(i.iniciar(RESOLUCION, actor, utc_now()), i)])
+
+
+def resolver(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Incidencia:
+    """Propose a solution: the incident passes to apertura, where the customer decides."""
+    texto = texto.strip()
+    return _cambiar(incidencias, actor, incidencia_id,
+                    lambda i: [events.snapshot(i.resolver(RESOLUCION, texto, actor, utc_now()), i)])
+
+
+def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
+             interna: bool) -> Incidencia:
+    """A comment for the customer, or an internal note that never leaves this service."""
+    comentario_id, en = new_id(), utc_now()
+
+    def change(incidencia: Incidencia):
+        incidencia.comentar(comentario_id, actor, texto.strip(), interna, en)
+        if interna:
+            return []
+        added = next(c for c in incidencia.comentarios if c.id == comentario_id)
+        return [events.comentada(incidencia.id, added.to_dict())]
+
+    return _cambiar(incidencias, actor, incidencia_id, change)
+
+
+def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, cambios: dict[str, Any]) -> Incidencia:
+    """Change the priority or the category (``categoria: None`` clears it)."""
+    categoria = cambios.get("categoria")
+    if "categoria" in cambios and categoria is None:
+        categoria = ""
+
+    def change(incidencia: Incidencia):
+        tipo = incidencia.cambiar_datos(RESOLUCION, cambios.get("prioridad"), categoria, por=actor, en=utc_now())
+        return [events.snapshot(tipo, incidencia)] if tipo else None
+
+    return _cambiar(incidencias, actor, incidencia_id, change)
+
+
+# -- what apertura and the other services did ----------------------------------------
+def replicar_cambio(incidencias: IncidenciaRepository, empleados: PersonalReplica, snapshot: dict[str, Any],
+                    reanudar: Callable[[str], None]) -> Incidencia:
+    """A change made in apertura (opened, reopened, closed): into the replica;
+    then the events parked for it are ``reanudar``ed, and a waiting incident
+    is assigned."""
+    try:
+        merged, _changed = incidencias.apply_snapshot(snapshot)
+    except ValueError as exc:
+        raise PermanentError(f"invalid snapshot: {exc}") from exc
+    reanudar(merged.id)
+    if merged.estado in WAITING_STATES:
+        asignar_automaticamente(incidencias, empleados, merged.id)
+    return merged
+
+
+def replicar_comentario(incidencias: IncidenciaRepository, incidencia_id: str, comentario: Comentario) -> None:
+    """A customer's comment from apertura (IncidenciaNoEncontrada: not here yet)."""
+    incidencias.update(incidencia_id,
+                       lambda i, _s: [] if fusionar_comentarios(i, [comentario], conservar_internas=True) else None)
+
+
+def aplicar_cancelacion(incidencias: IncidenciaRepository, incidencia_id: str, cliente_id: str,
+                        motivo: str | None) -> None:
+    """The customer's request to cancel, applied while the incident is still
+    cancellable (IncidenciaNoEncontrada: not here yet)."""
+    actor = Actor(cliente_id, CLIENTE)
+
+    def cancel(incidencia: Incidencia, _side):
+        if incidencia.estado not in CANCELLABLE_STATES:
+            log.info("cancellation of %s not applied: it is %s", incidencia.id, incidencia.estado.value)
+            return None
+        return [events.snapshot(incidencia.cancelar(RESOLUCION, actor, utc_now(), motivo), incidencia)]
+
+    incidencias.update(incidencia_id, cancel)
+
+
+def borrar_cliente(incidencias: IncidenciaRepository, cliente_id: str) -> None:
+    """The customer's erasure: every incident of theirs anonymised, the
+    cancellable ones cancelled (apertura closes the resolved ones)."""
+    en = utc_now()
+    for incidencia_id in incidencias.ids({"cliente_id": cliente_id}):
+        def change(incidencia: Incidencia, _side):
+            published = []
+            anonymised = incidencia.anonimizar_cliente()
+            if incidencia.estado in CANCELLABLE_STATES:
+                tipo = incidencia.cancelar(RESOLUCION, SISTEMA, en, "cuenta del cliente eliminada")
+                published.append(events.snapshot(tipo, incidencia))
+            return published if (anonymised or published) else None
+
+        incidencias.update(incidencia_id, change)
+
+
+def replicar_empleado(incidencias: IncidenciaRepository, empleados: PersonalReplica, event) -> None:
+    """An ``empleado.*`` event: into the replica; if it changed anything
+    (a new, returning or departed employee), what waits is assigned again."""
+    if empleados.apply(event):
+        repartir_pendientes(incidencias, empleados)
