@@ -118,13 +118,17 @@ def fill(apertura_url: str, resolucion_url: str, total: int, customers: list[str
     from incidencias_resolucion import repository as resolucion
 
     counts = {}
-    for name, url, module, mapping in (
-        ("incidencias_apertura", apertura_url, apertura, lambda i: apertura.to_document(i, {})),
-        ("incidencias_resolucion", resolucion_url, resolucion, resolucion.to_document),
+    for name, url, module in (
+        ("incidencias_apertura", apertura_url, apertura),
+        ("incidencias_resolucion", resolucion_url, resolucion),
     ):
         store = open_store(url)
         try:
             repo = module.IncidenciaRepository(store)
+
+            def mapping(incidencia, repo=repo):
+                return repo.to_document(incidencia, repo.side.of(None))
+
             counts[name] = bulk_insert(store, repo.collection, _documents(total, customers, agents, mapping))
         finally:
             store.close()

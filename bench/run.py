@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,13 +52,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.system import BenchSystem, CpuMeter, MONGO_VARIABLES  # noqa: E402
-from tests.e2e.system import ADMIN_EMAIL, ADMIN_PASSWORD  # noqa: E402
+from harness import Account, Driver  # noqa: E402
 
-OPEN_BODY = json.dumps({
+OPEN_FIELDS = {
     "titulo": "La lámpara llegó rota", "descripcion": "La caja venía aplastada y el pie está partido",
     "producto": {"referencia": "LMP-01", "nombre": "Lámpara de pie"}, "pedido": "P-1001",
     "categoria": "envios", "prioridad": "alta",
-}, ensure_ascii=False).encode()
+}
+OPEN_BODY = json.dumps(OPEN_FIELDS, ensure_ascii=False).encode()
 RESOLVE_BODY = json.dumps({"texto": "Le enviamos una lámpara nueva"}, ensure_ascii=False).encode()
 PASSWORD = "Benchmark-pass-2026"
 RUN = uuid.uuid4().hex[:6]
@@ -72,62 +74,21 @@ def instant(text: str) -> float:
 
 
 # -- accounts ------------------------------------------------------------------
-async def call(port: int, method: str, path: str, token: str | None = None, payload: dict | None = None,
-               conn: Connection | None = None):
-    body = json.dumps(payload).encode() if payload is not None else None
-    own = conn is None
-    conn = conn or Connection(port)
-    try:
-        return await conn.request(build_request(method, path, port, token, body))
-    finally:
-        if own:
-            conn.close()
+def sign_up_customers(driver: Driver, count: int, parallel: int) -> list[Account]:
+    """Register and log in ``count`` customers through clientes' API, ``parallel`` at a time."""
+    def sign_up(n: int) -> Account:
+        return driver.new_cliente(f"Cliente{n}", apellidos="Bench", email=f"cliente.{RUN}.{n}@bench.example.com",
+                                  password=PASSWORD)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(sign_up, range(count)))
 
 
-async def sign_up_customers(port: int, count: int, parallel: int) -> list[tuple[str, str]]:
-    """Register and log in ``count`` customers through clientes' API."""
-    accounts: list[tuple[str, str]] = []
-    queue = list(range(count))
-
-    async def worker() -> None:
-        conn = Connection(port)
-        try:
-            while queue:
-                n = queue.pop()
-                email = f"cliente.{RUN}.{n}@bench.example.com"
-                created = await call(port, "POST", "/clientes", payload={
-                    "nombre": f"Cliente{n}", "apellidos": "Bench", "email": email, "password": PASSWORD},
-                    conn=conn)
-                if created.status != 201:
-                    raise RuntimeError(f"sign-up refused: {created.status} {created.body[:200]!r}")
-                token = await call(port, "POST", "/clientes/login",
-                                   payload={"email": email, "password": PASSWORD}, conn=conn)
-                if token.status != 200:
-                    raise RuntimeError(f"login refused: {token.status} {token.body[:200]!r}")
-                accounts.append((created.json()["id"], token.json()["access_token"]))
-        finally:
-            conn.close()
-
-    await asyncio.gather(*(worker() for _ in range(parallel)))
-    return accounts
-
-
-async def register_agents(port: int, count: int) -> list[dict]:
-    login = await call(port, "POST", "/empleados/login", payload={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-    if login.status != 200:
-        raise RuntimeError(f"admin login refused: {login.status} {login.body[:200]!r}")
-    admin = login.json()["access_token"]
-    agents = []
-    for n in range(count):
-        email = f"agente.{RUN}.{n}@bench.example.com"
-        created = await call(port, "POST", "/empleados", admin, {
-            "nombre": f"Agente{n}", "apellidos": "Bench", "email": email, "password": PASSWORD,
-            "rol": "agente", "categorias": []})
-        if created.status != 201:
-            raise RuntimeError(f"agent refused: {created.status} {created.body[:200]!r}")
-        token = await call(port, "POST", "/empleados/login", payload={"email": email, "password": PASSWORD})
-        agents.append({"id": created.json()["id"], "token": token.json()["access_token"]})
-    return agents
+def register_agents(driver: Driver, count: int) -> list[Account]:
+    admin = driver.admin_token()
+    return [driver.new_empleado("agente", [], f"Agente{n}", admin_token=admin, apellidos="Bench",
+                                email=f"agente.{RUN}.{n}@bench.example.com", password=PASSWORD)
+            for n in range(count)]
 
 
 # -- the scenario ----------------------------------------------------------------
@@ -136,8 +97,8 @@ class Bench:
         self.system = system
         self.args = args
         self.port = {name: int(url.rsplit(":", 1)[1]) for name, url in system.urls.items()}
-        self.customers: list[tuple[str, str]] = []
-        self.agents: list[dict] = []
+        self.customers: list[Account] = []
+        self.agents: list[Account] = []
         self.results: dict = {"phases": {}}
         self._stores: dict = {}
         self.keys = itertools.count()
@@ -167,7 +128,7 @@ class Bench:
         return collection.count(Query(equals={"estado": estado} if estado else {}))
 
     def open_request(self, port: int):
-        tokens = [t for _id, t in self.customers]
+        tokens = [c.token for c in self.customers]
         keys = self.keys
 
         def factory(n: int) -> bytes:
@@ -201,24 +162,16 @@ class Bench:
         args = self.args
         log(f"signing up {args.customers} customers through the API ({args.signup_parallel} at a time)")
         start = time.monotonic()
-        self.customers = await sign_up_customers(self.port["clientes"], args.customers, args.signup_parallel)
-        self.agents = await register_agents(self.port["empleados"], args.agents)
-        took = time.monotonic() - start
-        log(f"  {len(self.customers)} customers and {len(self.agents)} agents in {took:.1f}s")
-        # One incident end to end: the agents have reached incidencias_resolucion's replica.
-        cid, token = self.customers[0]
-        opened = await call(self.port["apertura"], "POST", "/incidencias", token, json.loads(OPEN_BODY))
-        if opened.status != 201:
-            raise RuntimeError(f"open refused: {opened.status} {opened.body[:300]!r}")
-        incident = opened.json()["id"]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            seen = await call(self.port["apertura"], "GET", f"/incidencias/{incident}", token)
-            if seen.json().get("estado") == "asignada":
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the first incident was never assigned")
+        with Driver(self.system.urls, timeout=30) as driver:
+            self.customers = await asyncio.to_thread(sign_up_customers, driver, args.customers,
+                                                     args.signup_parallel)
+            self.agents = await asyncio.to_thread(register_agents, driver, args.agents)
+            took = time.monotonic() - start
+            log(f"  {len(self.customers)} customers and {len(self.agents)} agents in {took:.1f}s")
+            # One incident end to end: the agents have reached incidencias_resolucion's replica.
+            customer = self.customers[0]
+            incident = driver.new_incidencia(customer, **OPEN_FIELDS)["id"]
+            await asyncio.to_thread(driver.wait_customer_sees, customer, incident, "asignada", 60)
         self.results["setup"] = {"customers": len(self.customers), "agents": len(self.agents),
                                  "signup_seconds": round(took, 1), "signup": "through the API (argon2id)"}
 
@@ -272,7 +225,7 @@ class Bench:
         aport, rport = self.port["apertura"], self.port["resolucion"]
         pool = Pool(aport, 256)
         rpool = Pool(rport, 64)
-        agent_tokens = {a["id"]: a["token"] for a in self.agents}
+        agent_tokens = {a.id: a.token for a in self.agents}
         factory = self.open_request(aport)
         opens = Sample()
         probes: list[dict] = []
@@ -294,7 +247,7 @@ class Bench:
             return None, None
 
         async def job(n: int, scheduled: float) -> None:
-            token = self.customers[n % len(self.customers)][1]
+            token = self.customers[n % len(self.customers)].token
             try:
                 response = await pool.request(factory(n))
             except Exception:  # noqa: BLE001 - counted
@@ -406,21 +359,20 @@ class Bench:
 
         args = self.args
         aport, rport = self.port["apertura"], self.port["resolucion"]
-        customer_id, customer_token = self.customers[1]
+        customer_token = self.customers[1].token
         agent = self.agents[0]
         endpoints = {
             "customer_list": (aport, "/incidencias?pagina=1&por_pagina=20", customer_token),
             "agent_queue": (rport, "/incidencias?asignada_a=yo&estado=asignada&pagina=1&por_pagina=20",
-                            agent["token"]),
-            "staff_waiting": (rport, "/incidencias?estado=abierta&pagina=1&por_pagina=20", agent["token"]),
-            "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent["token"]),
+                            agent.token),
+            "staff_waiting": (rport, "/incidencias?estado=abierta&pagina=1&por_pagina=20", agent.token),
+            "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent.token),
             "bare_get": (bare_port, "/incidencias", customer_token),
         }
         # The measured customer and agents get incidents of their own first, through the API.
-        for _ in range(args.own_incidents):
-            opened = await call(aport, "POST", "/incidencias", customer_token, json.loads(OPEN_BODY))
-            if opened.status != 201:
-                raise RuntimeError(f"open refused: {opened.status} {opened.body[:200]!r}")
+        with Driver(self.system.urls, timeout=30) as driver:
+            for _ in range(args.own_incidents):
+                driver.new_incidencia(self.customers[1], **OPEN_FIELDS)
         await self.wait_drained()
         fixture_customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
         fixture_agents = [(f"fixture-agente-{n:02d}", f"Agente Histórico {n}") for n in range(20)]
@@ -541,23 +493,15 @@ def git_commit() -> str | None:
 
 
 def start_system(mongo: dict, env: dict[str, str], attempts: int = 3) -> tuple[BenchSystem, Path, int]:
-    """Start the system and the bare app; a free port taken meanwhile by
-    another process (a parallel test run) means starting again on new ports."""
-    for attempt in range(1, attempts + 1):
-        workdir = Path(tempfile.mkdtemp(prefix="incidencias-bench-"))
-        system = BenchSystem.create(workdir, mongo, **env)
-        try:
-            system.start()
-            bare_port = int(system.start_bare().rsplit(":", 1)[1])
-            return system, workdir, bare_port
-        except (AssertionError, RuntimeError) as exc:
-            system.stop_all()
-            system.cleanup_broker()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if attempt == attempts:
-                raise
-            log(f"  the system did not start ({str(exc).splitlines()[0][:160]}); again on new ports")
-    raise AssertionError("unreachable")
+    """Start the system and the bare app, in a temporary directory (again on
+    new ports when another process took one meanwhile)."""
+    workdir = Path(tempfile.mkdtemp(prefix="incidencias-bench-"))
+    try:
+        system = BenchSystem.launch(workdir, attempts, mongo_urls=mongo, **env)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return system, workdir, system.bare_port
 
 
 def gunicorn_env(args) -> dict[str, str]:
@@ -620,8 +564,7 @@ async def run_main(args) -> dict:
             print(f"--- {name} (last lines) ---\n{system.tail(name, 15)}", file=sys.stderr)
         raise
     finally:
-        system.stop_all()
-        system.cleanup_broker()
+        system.dispose(wait_for_broker=300)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -653,8 +596,7 @@ async def run_sweep(args) -> dict:
                          "open_concurrency": opened["concurrency"], "drain_s": round(drain, 1),
                          "open_vs_ceiling": ratio(opened["rps"], ceiling["rps"])})
         finally:
-            system.stop_all()
-            system.cleanup_broker()
+            system.dispose(wait_for_broker=300)
             shutil.rmtree(workdir, ignore_errors=True)
         if args.sweep_partial:
             Path(args.sweep_partial).write_text(json.dumps(rows, indent=2))

@@ -1,31 +1,7 @@
-"""Small helpers shared by the test tiers."""
+"""Small helpers shared by the test tiers (the ones that wait on a running
+system live in the harness package)."""
 from __future__ import annotations
 
-import socket
-import time
-from typing import Callable, TypeVar
+from harness.polling import free_port, wait_until
 
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-               message: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}" +
-                         (f" (last error: {last_error!r})" if last_error else ""))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "wait_until"]

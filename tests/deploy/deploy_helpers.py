@@ -33,7 +33,7 @@ PREFIXES = {
     "empleados": "/api/empleados",
 }
 # Top-level directories that are not part of the running system.
-NOT_RUNTIME = {"tests", "scripts", "docs", "deploy", "provision", "var", "htmlcov", "bench"}
+NOT_RUNTIME = {"tests", "scripts", "docs", "deploy", "provision", "var", "htmlcov", "bench", "harness"}
 
 
 def runtime_packages() -> list[str]:

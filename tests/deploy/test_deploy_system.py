@@ -8,7 +8,7 @@ import pytest
 
 import smoke
 from deploy_helpers import start_gateway, stop
-from tests.e2e.system import ADMIN_EMAIL, ADMIN_PASSWORD, System
+from harness import ADMIN_EMAIL, ADMIN_PASSWORD, System
 
 # System's process names -> the services' packages.
 SYSTEM_NAMES = {"clientes": "clientes", "empleados": "empleados", "apertura": "incidencias_apertura",

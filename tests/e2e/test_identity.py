@@ -24,15 +24,15 @@ def test_every_service_serves_openapi_docs_health_and_metrics(api, service):
 
 def test_a_customer_registers_logs_in_and_reads_their_profile(api):
     cliente = api.new_cliente("Lucia")
-    me = api.call("GET", "clientes", "/clientes/yo", token=cliente["token"])
+    me = api.call("GET", "clientes", "/clientes/yo", token=cliente.token)
     assert me.status_code == 200
-    assert me.json()["email"] == cliente["email"]
+    assert me.json()["email"] == cliente.email
     assert "password" not in me.text and "hash" not in me.text
 
 
 def test_an_admin_registers_an_employee_who_logs_in(api):
     empleado = api.new_empleado("agente", ["envios"])
-    me = api.call("GET", "empleados", "/empleados/yo", token=empleado["token"])
+    me = api.call("GET", "empleados", "/empleados/yo", token=empleado.token)
     assert me.status_code == 200
     assert me.json()["rol"] == "agente" and me.json()["categorias"] == ["envios"]
 
@@ -40,9 +40,9 @@ def test_an_admin_registers_an_employee_who_logs_in(api):
 def test_a_customer_token_is_refused_by_the_staff_service_and_vice_versa(api):
     cliente = api.new_cliente("Mario")
     empleado = api.new_empleado("agente")
-    assert api.call("GET", "resolucion", "/incidencias", token=cliente["token"]).status_code == 403
-    assert api.call("GET", "apertura", "/incidencias", token=empleado["token"]).status_code == 403
-    assert api.call("GET", "apertura", "/incidencias", token=cliente["token"]).status_code == 200
+    assert api.call("GET", "resolucion", "/incidencias", token=cliente.token).status_code == 403
+    assert api.call("GET", "apertura", "/incidencias", token=empleado.token).status_code == 403
+    assert api.call("GET", "apertura", "/incidencias", token=cliente.token).status_code == 200
 
 
 def test_metrics_count_requests_across_gunicorn_workers(api):

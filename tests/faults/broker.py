@@ -172,24 +172,6 @@ def connection() -> pika.BlockingConnection:
     return pika.BlockingConnection(params)
 
 
-def delete_topology(exchange: str, broker: Broker) -> None:
-    """Remove every queue and exchange a system with this exchange declared."""
-    topology = Topology(exchange)
-    try:
-        names = list(broker.queues(f"{exchange}."))
-        conn = connection()
-        try:
-            channel = conn.channel()
-            for name in names:
-                channel.queue_delete(name)
-            for name in (topology.exchange, topology.dead_letter_exchange, topology.unrouted_exchange):
-                channel.exchange_delete(name)
-        finally:
-            conn.close()
-    except Exception as exc:  # noqa: BLE001 - cleanup must not mask the test's outcome
-        log.warning("could not delete the topology of %s: %s", exchange, exc)
-
-
 SYSTEM_NAME = re.compile(r"\be2e\.[0-9a-f]{8}\b")
 
 

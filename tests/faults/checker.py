@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .harness import Api, Request, Seen, Tap, settle
+from harness import Account, Driver
+
+from .load import Request
+from .tap import Seen, Tap
 
 APERTURA_ORIGIN = "incidencias_apertura"
 
@@ -97,7 +100,7 @@ class Report:
 
 
 class Checker:
-    def __init__(self, scenario: str, api: Api, tap: Tap, clientes: list[dict], staff_token: str,
+    def __init__(self, scenario: str, api: Driver, tap: Tap, clientes: list[Account], staff_token: str,
                  categoria: str):
         self.scenario = scenario
         self.api = api
@@ -131,7 +134,8 @@ class Checker:
 
     # -- observation -------------------------------------------------------------
     def _read(self) -> tuple[dict[str, dict], dict[str, dict]]:
-        return self.api.customer_view(self.clientes), self.api.staff_view(self.staff_token, self.categoria)
+        return (self.api.customer_incidencias(self.clientes),
+                self.api.staff_incidencias(self.staff_token, self.categoria))
 
     def _incident_problem(self, incidencia_id: str, mine: dict | None, staff: dict | None) -> str | None:
         """None if both replicas hold the incident as expected; else why not."""
@@ -167,7 +171,7 @@ class Checker:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.25)
-        settle(self.api, timeout=max(10.0, deadline - time.monotonic()))
+        self.api.settle(timeout=max(10.0, deadline - time.monotonic()))
         self.tap.wait_quiet(quiet=1.0, timeout=20.0)
         mine, staff = self._read()
         return self._classify(mine, staff)

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.helpers import wait_until
+from harness import Account, Driver, System, new_categoria, wait_until
 
-from .broker import Broker, delete_topology
+from .broker import Broker
 from .checker import Checker
 from .figures import Figures
-from .harness import Api, FaultSystem, Tap, new_category, start_system
+from .tap import Tap
 
 
 def pytest_configure(config):
@@ -63,29 +63,29 @@ def figures():
 
 @dataclass
 class World:
-    system: FaultSystem
-    api: Api
-    agentes: list[dict]
+    system: System
+    api: Driver
+    agentes: list[Account]
     staff_token: str
     extra: dict = field(default_factory=dict)
 
-    def clientes(self, n: int, nombre: str = "Carga") -> list[dict]:
-        return [self.api.new_cliente(nombre) for _ in range(n)]
+    def clientes(self, n: int, nombre: str = "Carga") -> list[Account]:
+        return [self.api.new_cliente(nombre, apellidos="Fallos") for _ in range(n)]
 
-    def checker(self, scenario: str, tap: Tap, clientes: list[dict], categoria: str) -> Checker:
+    def checker(self, scenario: str, tap: Tap, clientes: list[Account], categoria: str) -> Checker:
         return Checker(scenario, self.api, tap, clientes, self.staff_token, categoria)
 
 
-def build_world(system: FaultSystem) -> World:
-    api = Api(system)
-    agentes = [api.new_empleado("agente", [], nombre=f"Agente{i}") for i in range(2)]
+def build_world(system: System) -> World:
+    api = Driver(system.urls)
+    agentes = [api.new_empleado("agente", [], nombre=f"Agente{i}", apellidos="Fallos") for i in range(2)]
     # The employees reached resolucion once an incident gets assigned.
-    cliente = api.new_cliente("Preparacion")
-    categoria = new_category()
-    opened = api.open_incident(cliente, categoria)
+    cliente = api.new_cliente("Preparacion", apellidos="Fallos")
+    categoria = new_categoria("faults")
+    opened = api.open_incidencia(cliente, categoria)
     assert opened.status_code == 201, opened.text
-    staff_token = agentes[0]["token"]
-    wait_until(lambda: api.staff_view(staff_token, categoria).get(opened.json()["id"], {}).get("estado")
+    staff_token = agentes[0].token
+    wait_until(lambda: api.staff_incidencias(staff_token, categoria).get(opened.json()["id"], {}).get("estado")
                == "asignada", timeout=30, interval=0.1, message="the system assigns incidents")
     return World(system, api, agentes, staff_token)
 
@@ -94,7 +94,7 @@ def build_world(system: FaultSystem) -> World:
 def world(request, tmp_path_factory, broker):
     """The whole system for one test module, with ``SYSTEM_ENV`` from the module."""
     env = getattr(request.module, "SYSTEM_ENV", {})
-    system = start_system(tmp_path_factory.mktemp("faults"), **env)
+    system = System.launch(tmp_path_factory.mktemp("faults"), **env)
     instance = None
     try:
         instance = build_world(system)
@@ -102,9 +102,7 @@ def world(request, tmp_path_factory, broker):
     finally:
         if instance is not None:
             instance.api.close()
-        for name in list(system.processes):
-            system.stop(name)
-        delete_topology(system.exchange, broker)
+        system.dispose()
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from tests.helpers import wait_until
+from harness import new_categoria, wait_until
 
 from .broker import quorum_queue_count, sweep_dead_test_systems
 from .checker import percentile
-from .harness import Load, new_category
+from .load import Load
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -42,7 +42,7 @@ def assert_all_answered_in_time(requests, bound: float) -> None:
 
 def test_broker_stopped_for_30s_loses_nothing_and_the_api_keeps_answering(request, world, tap, broker, figures, alive):
     clientes = world.clientes(4)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("broker_stopped_30s", tap, clientes, categoria)
     quorum = quorum_queue_count(broker)
     if quorum > MAX_QUORUM_QUEUES_TO_RESTART:
@@ -63,7 +63,7 @@ def test_broker_stopped_for_30s_loses_nothing_and_the_api_keeps_answering(reques
             time.sleep(OUTAGE)  # hold the fault for its specified duration
             during = [r.incidencia_id for r in load.requests
                       if r.answered and r.scheduled > stopped_at + 1]
-            reached = set(world.api.staff_view(world.staff_token, categoria)) & set(during)
+            reached = set(world.api.staff_incidencias(world.staff_token, categoria)) & set(during)
         restarted_at = time.monotonic()
     finally:
         requests = load.join()
@@ -83,7 +83,7 @@ def test_broker_stopped_for_30s_loses_nothing_and_the_api_keeps_answering(reques
 
 def test_connections_cut_during_load_reconnect_by_themselves(request, world, tap, broker, figures, alive):
     clientes = world.clientes(3)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("connections_cut", tap, clientes, categoria)
     baseline = Load(world.api, clientes, categoria, rate=RATE, duration=3, max_requests=30).run()
     bound = latency_bound(baseline)
@@ -103,15 +103,15 @@ def test_connections_cut_during_load_reconnect_by_themselves(request, world, tap
     report.assert_sound()
     assert_all_answered_in_time(baseline + requests, bound)
     # Every relay and consumer reconnected: a fresh incident still makes the round trip.
-    fresh = world.api.open_incident(clientes[0], categoria)
+    fresh = world.api.open_incidencia(clientes[0], categoria)
     assert fresh.status_code == 201
-    wait_until(lambda: world.api.customer_view(clientes[:1])[fresh.json()["id"]]["estado"] == "asignada",
+    wait_until(lambda: world.api.customer_incidencias(clientes[:1])[fresh.json()["id"]]["estado"] == "asignada",
                timeout=30, message="a round trip after the cuts")
 
 
 def test_memory_alarm_blocks_publishers_without_hanging_anything(request, world, tap, broker, figures, alive):
     clientes = world.clientes(3)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("memory_alarm", tap, clientes, categoria)
     baseline = Load(world.api, clientes, categoria, rate=RATE, duration=3, max_requests=30).run()
     bound = latency_bound(baseline)
@@ -120,7 +120,7 @@ def test_memory_alarm_blocks_publishers_without_hanging_anything(request, world,
         requests = Load(world.api, clientes, categoria, rate=RATE, duration=8, max_requests=int(RATE * 8) + 1).run()
         opened = {r.incidencia_id for r in requests if r.answered}
         # The fault was real: nothing opened under the alarm left apertura.
-        assert opened and not set(world.api.staff_view(world.staff_token, categoria)) & opened
+        assert opened and not set(world.api.staff_incidencias(world.staff_token, categoria)) & opened
         health = world.api.call("GET", "apertura", "/salud")
         assert health.status_code in (200, 503) and health.json()["servicio"] == "incidencias_apertura"
         # Nothing hangs: a worker whose relay is blocked mid-publish still stops on SIGTERM.

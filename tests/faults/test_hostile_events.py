@@ -11,11 +11,10 @@ import uuid
 import pytest
 
 from common.messaging import Topology
-from tests.helpers import wait_until
+from harness import new_categoria, wait_until
 
 from .broker import drain, publish
 from .checker import Expected
-from .harness import new_category
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -24,11 +23,11 @@ SYSTEM_ENV = {"MAX_DELIVERIES": str(MAX_DELIVERIES)}
 
 
 def agent_of(world, incidencia: dict) -> dict:
-    return next(a for a in world.agentes if a["id"] == incidencia["asignada_a"]["id"])
+    return next(a for a in world.agentes if a.id == incidencia["asignada_a"]["id"])
 
 
 def customer_incident(world, cliente, incidencia_id):
-    response = world.api.call("GET", "apertura", f"/incidencias/{incidencia_id}", token=cliente["token"])
+    response = world.api.call("GET", "apertura", f"/incidencias/{incidencia_id}", token=cliente.token)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -45,7 +44,7 @@ def both_at(world, cliente, incidencia_id, estado, version) -> bool:
 
 
 def notifications(world, cliente) -> list[dict]:
-    response = world.api.call("GET", "apertura", "/notificaciones", token=cliente["token"],
+    response = world.api.call("GET", "apertura", "/notificaciones", token=cliente.token,
                               params={"por_pagina": 100})
     assert response.status_code == 200, response.text
     return response.json()["elementos"]
@@ -54,7 +53,7 @@ def notifications(world, cliente) -> list[dict]:
 def barrier(world, checker, cliente, categoria) -> str:
     """A fresh incident making the round trip: every message queued before
     it, in both incident queues, has been consumed by then."""
-    response = world.api.open_incident(cliente, categoria)
+    response = world.api.open_incidencia(cliente, categoria)
     assert response.status_code == 201, response.text
     checker.extra_requests += 1
     incidencia_id = response.json()["id"]
@@ -66,7 +65,7 @@ def barrier(world, checker, cliente, categoria) -> str:
 
 def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, tap, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("duplicate_replayed_reordered_events", tap, [cliente], categoria)
     api = world.api
 
@@ -74,7 +73,7 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, 
     # with comments from both sides); B stays asignada.
     ids = []
     for _ in range(2):
-        response = api.open_incident(cliente, categoria)
+        response = api.open_incidencia(cliente, categoria)
         assert response.status_code == 201
         checker.extra_requests += 1
         ids.append(response.json()["id"])
@@ -83,17 +82,17 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, 
                timeout=30, message="both assigned")
     agente = agent_of(world, customer_incident(world, cliente, a))
     steps = [
-        ("POST", "resolucion", f"/incidencias/{a}/inicio", agente["token"], None),
-        ("POST", "resolucion", f"/incidencias/{a}/comentarios", agente["token"], {"texto": "Lo miramos"}),
-        ("POST", "apertura", f"/incidencias/{a}/comentarios", cliente["token"], {"texto": "Gracias"}),
-        ("POST", "resolucion", f"/incidencias/{a}/resolucion", agente["token"], {"texto": "Reenvío"}),
+        ("POST", "resolucion", f"/incidencias/{a}/inicio", agente.token, None),
+        ("POST", "resolucion", f"/incidencias/{a}/comentarios", agente.token, {"texto": "Lo miramos"}),
+        ("POST", "apertura", f"/incidencias/{a}/comentarios", cliente.token, {"texto": "Gracias"}),
+        ("POST", "resolucion", f"/incidencias/{a}/resolucion", agente.token, {"texto": "Reenvío"}),
     ]
     for method, service, path, token, body in steps:
         response = api.call(method, service, path, token=token, json=body)
         assert response.status_code in (200, 201), response.text
         checker.extra_requests += 1
     wait_until(lambda: both_at(world, cliente, a, "resuelta", 4), timeout=30, message="resuelta on both sides")
-    closed = api.call("POST", "apertura", f"/incidencias/{a}/cierre", token=cliente["token"])
+    closed = api.call("POST", "apertura", f"/incidencias/{a}/cierre", token=cliente.token)
     assert closed.status_code == 200, closed.text
     checker.extra_requests += 1
     wait_until(lambda: both_at(world, cliente, a, "cerrada", 5), timeout=30, message="cerrada on both sides")
@@ -136,7 +135,7 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, 
 def test_poison_messages_are_dead_lettered_with_their_reason_and_the_queues_keep_flowing(
         request, world, tap, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("poison_messages", tap, [cliente], categoria)
     topology = Topology(world.system.exchange)
     apertura_q = topology.queue_name("incidencias_apertura", "incidencias")

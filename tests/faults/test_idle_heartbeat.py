@@ -8,7 +8,10 @@ import time
 
 import pytest
 
-from .harness import Load, amqp_ports, new_category
+from harness import new_categoria
+
+from .load import Load
+from .procfs import amqp_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -30,7 +33,7 @@ def worker_connections(world, broker) -> dict[int, dict]:
 
 def test_an_idle_system_keeps_its_connections_and_a_burst_loses_nothing(request, world, tap, broker, figures, alive):
     clientes = world.clientes(3)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("idle_then_burst", tap, clientes, categoria)
     warm = Load(world.api, clientes, categoria, rate=5, duration=2, max_requests=10).run()
     before = worker_connections(world, broker)

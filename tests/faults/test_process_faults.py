@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 from common.messaging import Topology
-from tests.helpers import wait_until
+from harness import new_categoria, wait_until
 
 from .checker import Expected
 from .broker import drain
-from .harness import Load, new_category, sqlite_locked, waiting_for_sqlite_lock, wchan
+from .load import Load
+from .procfs import waiting_for_sqlite_lock, wchan
+from .storage import sqlite_locked
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -34,7 +36,7 @@ def queue_state(broker, queue: str) -> tuple[int, int]:
 def open_acknowledged(world, checker, cliente, categoria, n: int) -> list[str]:
     ids = []
     for _ in range(n):
-        response = world.api.open_incident(cliente, categoria)
+        response = world.api.open_incidencia(cliente, categoria)
         assert response.status_code == 201, response.text
         checker.extra_requests += 1
         checker.acknowledge(response.json()["id"])
@@ -88,7 +90,7 @@ class Background:
 def test_a_consumer_killed_mid_message_gets_it_redelivered_and_applies_it_once(
         request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("consumer_sigkill_mid_message", tap, [cliente], categoria)
     queue = incidents_queue(world, "incidencias_resolucion")
     with sqlite_locked(world.system.db_path("resolucion")):
@@ -111,7 +113,7 @@ def test_a_consumer_killed_mid_message_gets_it_redelivered_and_applies_it_once(
 
 def test_a_relay_killed_after_the_confirm_publishes_again_harmlessly(request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("relay_sigkill_after_confirm", tap, [cliente], categoria)
     world.system.kill("apertura_worker", signal.SIGSTOP)
     try:
@@ -139,12 +141,12 @@ def test_a_relay_killed_after_the_confirm_publishes_again_harmlessly(request, wo
 def test_a_web_worker_killed_mid_request_did_nothing_and_a_retry_does_it_once(
         request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("web_worker_sigkill_mid_request", tap, [cliente], categoria)
     key = "faults-kill-mid-request"
     workers_before = world.system.children("apertura")
     with sqlite_locked(world.system.db_path("apertura")):
-        call = Background(lambda: world.api.open_incident(cliente, categoria, key=key))
+        call = Background(lambda: world.api.open_incidencia(cliente, categoria, key=key))
         pid = wait_until(lambda: in_sqlite_busy_wait(world, "apertura"), timeout=10, interval=0.01,
                          message="a gunicorn worker inside the request, waiting to write")
         os.kill(pid, signal.SIGKILL)
@@ -152,12 +154,12 @@ def test_a_web_worker_killed_mid_request_did_nothing_and_a_retry_does_it_once(
     checker.extra_requests += 1
     assert call.response is None and call.error is not None, "the killed request got an answer"
     # Not at all: nothing of it exists, on either side.
-    assert world.api.customer_view([cliente]) == {}
+    assert world.api.customer_incidencias([cliente]) == {}
     # gunicorn replaced the worker, and the retry with the same key does it once.
     wait_until(lambda: len(world.system.children("apertura")) == len(workers_before), timeout=20,
                message="gunicorn replaced the worker")
-    retried = world.api.open_incident(cliente, categoria, key=key)
-    again = world.api.open_incident(cliente, categoria, key=key)
+    retried = world.api.open_incidencia(cliente, categoria, key=key)
+    again = world.api.open_incidencia(cliente, categoria, key=key)
     checker.extra_requests += 2
     assert retried.status_code == 201 and again.status_code == 201, (retried.text, again.text)
     assert retried.json()["id"] == again.json()["id"]
@@ -175,7 +177,7 @@ def test_workers_killed_at_random_under_load_lose_nothing_and_duplicate_nothing(
     random while customers open incidents, retrying unanswered requests with
     the same Idempotency-Key; every request ends up answered exactly once."""
     clientes = world.clientes(3)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("random_sigkill_under_load", tap, clientes, categoria)
     rng = random.Random(20260)
     duration = 12.0
@@ -217,7 +219,7 @@ def test_workers_killed_at_random_under_load_lose_nothing_and_duplicate_nothing(
 
 def test_sigterm_gives_the_message_in_hand_back_to_the_queue(request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("worker_sigterm_mid_message", tap, [cliente], categoria)
     queue = incidents_queue(world, "incidencias_resolucion")
     with sqlite_locked(world.system.db_path("resolucion")):
@@ -243,10 +245,10 @@ def test_sigterm_gives_the_message_in_hand_back_to_the_queue(request, world, tap
 
 def test_sigterm_lets_the_request_in_hand_finish(request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("web_sigterm_mid_request", tap, [cliente], categoria)
     with sqlite_locked(world.system.db_path("apertura")) as lock:
-        call = Background(lambda: world.api.open_incident(cliente, categoria, key="faults-sigterm"))
+        call = Background(lambda: world.api.open_incidencia(cliente, categoria, key="faults-sigterm"))
         wait_until(lambda: in_sqlite_busy_wait(world, "apertura"), timeout=10, interval=0.01,
                    message="a gunicorn worker inside the request")
         world.system.kill("apertura", signal.SIGTERM)
@@ -275,7 +277,7 @@ MAX_DELIVERIES = 5  # the services' default
 def test_a_message_held_through_more_connection_losses_than_max_deliveries_is_still_applied(
         request, world, tap, broker, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("known_limit_delivery_budget", tap, [cliente], categoria)
     queue = incidents_queue(world, "incidencias_resolucion")
     with sqlite_locked(world.system.db_path("resolucion")):

@@ -12,12 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.helpers import free_port, wait_until
+from harness import free_port, new_categoria, wait_until
 
 from .checker import Expected
-from .harness import (
-    Gate, amqp_ports, chattr_works, new_category, sqlite_locked, sqlite_read_only, waiting_for_sqlite_lock,
-)
+from .procfs import amqp_ports, waiting_for_sqlite_lock
+from .storage import Gate, chattr_works, sqlite_locked, sqlite_read_only
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -35,19 +34,19 @@ def assert_problem_503(response) -> None:
 
 
 def assigned_incident(world, checker, cliente, categoria) -> str:
-    response = world.api.open_incident(cliente, categoria)
+    response = world.api.open_incidencia(cliente, categoria)
     assert response.status_code == 201, response.text
     checker.extra_requests += 1
     incidencia_id = response.json()["id"]
-    wait_until(lambda: world.api.customer_view([cliente])[incidencia_id]["estado"] == "asignada", timeout=30,
+    wait_until(lambda: world.api.customer_incidencias([cliente])[incidencia_id]["estado"] == "asignada", timeout=30,
                message="assigned")
     return incidencia_id
 
 
 def staff_starts(world, cliente, incidencia_id) -> None:
-    mine = world.api.customer_view([cliente])[incidencia_id]
-    agente = next(a for a in world.agentes if a["id"] == mine["asignada_a"]["id"])
-    response = world.api.call("POST", "resolucion", f"/incidencias/{incidencia_id}/inicio", token=agente["token"])
+    mine = world.api.customer_incidencias([cliente])[incidencia_id]
+    agente = next(a for a in world.agentes if a.id == mine["asignada_a"]["id"])
+    response = world.api.call("POST", "resolucion", f"/incidencias/{incidencia_id}/inicio", token=agente.token)
     assert response.status_code == 200, response.text
 
 
@@ -55,7 +54,7 @@ def outage_scenario(request, world, tap, broker, figures, scenario: str, fault: 
                     outage_is_a_lock: bool = False) -> None:
     """The same checks for every way the SQLite file can become unusable."""
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker(scenario, tap, [cliente], categoria)
     held = assigned_incident(world, checker, cliente, categoria)
     checker.expect(held, Expected("en_curso", 3))
@@ -67,7 +66,7 @@ def outage_scenario(request, world, tap, broker, figures, scenario: str, fault: 
         assert health.json()["comprobaciones"]["almacenamiento"]["estado"] == "no disponible"
         # Writes are refused, as problem documents, several at once.
         with ThreadPoolExecutor(3) as pool:
-            refused = list(pool.map(lambda k: world.api.open_incident(cliente, categoria, key=k), keys))
+            refused = list(pool.map(lambda k: world.api.open_incidencia(cliente, categoria, key=k), keys))
         checker.extra_requests += len(keys)
         for response in refused:
             assert_problem_503(response)
@@ -90,18 +89,18 @@ def outage_scenario(request, world, tap, broker, figures, scenario: str, fault: 
         wait_until(lambda: not set(world.system.children("apertura")) & set(replaced)
                    and world.api.call("GET", "apertura", "/salud/vivo").status_code == 200,
                    timeout=30, interval=0.2, message="new gunicorn workers serving")
-        assert_problem_503(world.api.open_incident(cliente, categoria, key=keys[0]))
+        assert_problem_503(world.api.open_incidencia(cliente, categoria, key=keys[0]))
         checker.extra_requests += 1
         world.system.check_alive()
         # Nothing half-written: no incident, no event for the refused requests.
-        assert set(world.api.customer_view([cliente])) == {held}
+        assert set(world.api.customer_incidencias([cliente])) == {held}
         assert [m for m in tap.snapshot().values() if m.routing_key == "incidencia.abierta"
                 and (m.snapshot or {}).get("id") != held] == []
     # Recovery without a restart.
     wait_until(lambda: readiness(world).status_code == 200, timeout=30, interval=0.2, message="ready again")
     assert world.system.pid("apertura") == master
     for key in keys:
-        response = world.api.open_incident(cliente, categoria, key=key)
+        response = world.api.open_incidencia(cliente, categoria, key=key)
         assert response.status_code == 201, response.text
         checker.extra_requests += 1
         checker.acknowledge(response.json()["id"], key)
@@ -148,7 +147,7 @@ def test_an_unreachable_mongodb(request, world, tap, figures, alive):
         assert health.json()["comprobaciones"]["almacenamiento"]["estado"] == "no disponible"
         [cliente] = world.clientes(1)
         for key in ("faults-mongo-1", "faults-mongo-2"):
-            assert_problem_503(world.api.open_incident(cliente, new_category(), key=key))
+            assert_problem_503(world.api.open_incidencia(cliente, new_categoria("faults"), key=key))
         world.system.check_alive()
         assert [m for m in tap.snapshot().values() if m.routing_key == "incidencia.abierta"] == []
         figures.record("mongodb_unreachable", test=request.node.nodeid,
@@ -168,18 +167,18 @@ def test_mongodb_back_without_a_restart(request, world, tap, figures, alive):
     url = urlunsplit(("mongodb", f"{userinfo + '@' if userinfo else ''}127.0.0.1:{gate.port}", f"/{database}",
                       "directConnection=true", ""))
     [cliente] = world.clientes(1)
-    categoria = new_category()
+    categoria = new_categoria("faults")
     checker = world.checker("mongodb_recovers", tap, [cliente], categoria)
     try:
         for name in ("apertura", "apertura_worker"):
             world.system.restart(name, env={"MONGO_URL": url}, wait=False)
         wait_until(lambda: world.api.call("GET", "apertura", "/salud/vivo").status_code == 200, timeout=30)
         assert readiness(world).status_code == 503
-        assert_problem_503(world.api.open_incident(cliente, categoria, key="faults-mongo"))
+        assert_problem_503(world.api.open_incidencia(cliente, categoria, key="faults-mongo"))
         master = world.system.pid("apertura")
         gate.open()
         wait_until(lambda: readiness(world).status_code == 200, timeout=60, interval=0.5, message="ready again")
-        response = world.api.open_incident(cliente, categoria, key="faults-mongo")
+        response = world.api.open_incidencia(cliente, categoria, key="faults-mongo")
         assert response.status_code == 201, response.text
         checker.extra_requests += 2
         checker.acknowledge(response.json()["id"], "faults-mongo")

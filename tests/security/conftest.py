@@ -10,10 +10,10 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.e2e.system import System
+from harness import Driver, System
 
 from .figures import Attempt, Recorder, TestFigures
-from .harness import PROXY_ADDRESS, Client, World, build_world, problem
+from .world import PROXY_ADDRESS, World, build_world, new_client, problem
 
 _RECORDER = Recorder()
 
@@ -35,34 +35,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def security_system(tmp_path_factory) -> Iterator[System]:
-    # The harness picks free ports before the servers bind them; on a busy
-    # machine another process can take one in between. A second attempt,
-    # on new ports, tells such a race apart from a system that cannot start.
-    for attempt in (1, 2):
-        instance = System.prepare(tmp_path_factory.mktemp("security"),
-                                  FORWARDED_ALLOW_IPS=f"127.0.0.1,{PROXY_ADDRESS}")
-        try:
-            instance.start()
-        except (AssertionError, RuntimeError):
-            _dispose(instance)
-            if attempt == 2:
-                raise
-            continue
-        break
+    # Started again on other ports if another process took one of them
+    # between choosing and binding it (a busy machine).
+    instance = System.launch(tmp_path_factory.mktemp("security"), attempts=2,
+                             FORWARDED_ALLOW_IPS=f"127.0.0.1,{PROXY_ADDRESS}")
     try:
         yield instance
     finally:
-        _dispose(instance)
-
-
-def _dispose(instance: System) -> None:
-    """Stop the processes, then remove the run's queues and exchanges from
-    the shared broker (best effort: the broker may be the thing that failed)."""
-    instance.stop()
-    try:
-        instance.delete_broker_objects()
-    except Exception as exc:  # noqa: BLE001 - leftovers are reported, not fatal
-        print(f"could not delete the broker objects of {instance.env['EXCHANGE']}: {exc}")
+        instance.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +57,9 @@ def world(security_system) -> Iterator[World]:
 
 
 @pytest.fixture
-def client(security_system) -> Iterator[Client]:
+def client(security_system) -> Iterator[Driver]:
     """A client with a loopback source address of its own."""
-    instance = Client(security_system.urls)
+    instance = new_client(security_system.urls)
     yield instance
     instance.close()
 

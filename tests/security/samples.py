@@ -13,13 +13,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .harness import CLIENTE_PASSWORD, EMPLEADO_PASSWORD, Actor, World
+from harness import CLIENTE_PASSWORD, EMPLEADO_PASSWORD, Account
+
+from .world import World
 from .permissions import Key
 
 
 @dataclass
 class Sample:
-    actor: Actor | None
+    actor: Account | None
     path: str  # with the parameters filled in
     body: dict[str, Any]
     snapshot: Callable[[], Any]
@@ -30,8 +32,8 @@ class Targets:
     """Accounts of their own for the hostile tests, so that nothing they
     try can disturb the other tests' world."""
 
-    cliente: Actor
-    empleado: Actor
+    cliente: Account
+    empleado: Account
 
 
 def _json(response) -> Any:
@@ -149,7 +151,7 @@ SAMPLE_KEYS: list[Key] = [
 
 
 def make_targets(world: World) -> Targets:
-    return Targets(world.new_cliente("Objetivo"), world.new_empleado("agente", nombre="Objetivo"))
+    return Targets(world.client.new_cliente("Objetivo"), world.new_empleado("agente", nombre="Objetivo"))
 
 
 def body_keys(openapi: dict[str, dict]) -> set[Key]:

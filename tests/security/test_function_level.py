@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from .figures import DOC_PATH
-from .harness import ROLES, new_cliente, problem
 from .permissions import (
     APP_NAMES,
     INFRASTRUCTURE,
@@ -26,6 +25,7 @@ from .permissions import (
     flask_path,
     live_keys,
 )
+from .world import ROLES, problem
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -146,7 +146,7 @@ def test_every_role_gets_what_the_table_says(world, client, openapi, attacks, ke
         elif any(p["name"] == "por_pagina" for p in operation.get("parameters", [])):
             kwargs["params"] = {"por_pagina": 0}
         if key == ("clientes", "DELETE", "/clientes/yo") and rol == "cliente":
-            token = new_cliente(client, "Borrable").token  # the one call that would really delete
+            token = client.new_cliente("Borrable").token  # the one call that would really delete
         response = client.call(method, service, _fill(path, world), token, **kwargs)
         name = f"{method} {service}{path} as {rol or 'anonymous'}"
         if expected == "allow":

@@ -17,9 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
-from .harness import Actor, problem
+from harness import Account
+
 from .permissions import PERMISSIONS, operations, path_parameters
 from .samples import SAMPLE_KEYS, body_samples, make_targets, replace, request_schema, string_fields
+from .world import problem
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -35,7 +37,7 @@ def samples(world):
     return body_samples(world, make_targets(world))
 
 
-def _token(actor: Actor | None) -> str | None:
+def _token(actor: Account | None) -> str | None:
     return actor.token if actor else None
 
 
@@ -304,7 +306,7 @@ STORABLE = {
 def test_unicode_text_is_stored_exactly_or_refused_never_500(world, client, attacks):
     """What a customer writes comes back identical, from both services."""
     rec = attacks("unicode")
-    cliente = world.new_cliente("Unicode")
+    cliente = world.client.new_cliente("Unicode")
     categoria = world.categoria_of(world.a1)
     stored = {}
     for name, text in STORABLE.items():

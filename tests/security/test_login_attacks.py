@@ -13,7 +13,9 @@ import uuid
 
 import pytest
 
-from .harness import PROXY_ADDRESS, Client, problem
+from harness import Driver
+
+from .world import PROXY_ADDRESS, new_client, problem
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -23,7 +25,7 @@ WINDOW = 300            # Settings.login_window_seconds
 VOLATILE_HEADERS = {"date", "x-correlation-id"}
 
 
-def _login(client: Client, service: str, email: str, password: str, **kwargs):
+def _login(client: Driver, service: str, email: str, password: str, **kwargs):
     return client.call("POST", service, f"/{service}/login", json={"email": email, "password": password}, **kwargs)
 
 
@@ -31,7 +33,7 @@ def _accounts(world, service: str):
     """(a live account, a closed one) of the issuer."""
     client = world.client
     if service == "clientes":
-        live, closed = world.new_cliente("Viva"), world.new_cliente("Cerrada")
+        live, closed = world.client.new_cliente("Viva"), world.client.new_cliente("Cerrada")
         assert client.call("DELETE", "clientes", "/clientes/yo", closed.token).status_code == 204
     else:
         live, closed = world.new_empleado("agente", nombre="Viva"), world.new_empleado("agente", nombre="Cerrada")
@@ -59,7 +61,7 @@ def test_unknown_email_wrong_password_and_closed_account_look_the_same(world, se
     # Each case from an address of its own (under every allowance), the
     # cases taken in turn so that a burst of load on the machine slows them
     # all alike.
-    clients = {name: Client(security_system.urls) for name in cases}
+    clients = {name: new_client(security_system.urls) for name in cases}
     shapes, durations, last = {}, {name: [] for name in cases}, None
     for _ in range(4):
         for name, make in cases.items():
@@ -91,7 +93,7 @@ def test_unknown_email_wrong_password_and_closed_account_look_the_same(world, se
 def test_guessing_one_account_is_throttled_even_with_the_right_password(world, security_system, attacks, service):
     rec = attacks("login")
     live, _closed = _accounts(world, service)
-    attacker = Client(security_system.urls)
+    attacker = new_client(security_system.urls)
     for _ in range(MAX_FAILURES):
         assert _login(attacker, service, live.email, "No-es-la-clave-2026").status_code == 401
     blocked = _login(attacker, service, live.email, "Otra-vez-mal-2026")
@@ -101,14 +103,14 @@ def test_guessing_one_account_is_throttled_even_with_the_right_password(world, s
     rec.expect(f"{service}: the right password while throttled",
                _login(attacker, service, live.email, live.password), 429)
     # From anywhere: the account is what is throttled, not only the address.
-    elsewhere = Client(security_system.urls)
+    elsewhere = new_client(security_system.urls)
     rec.expect(f"{service}: the right password from another address while throttled",
                _login(elsewhere, service, live.email, live.password), 429)
     rec.expect(f"{service}: the email in upper case while throttled",
                _login(elsewhere, service, live.email.upper(), live.password), 429)
     # Other accounts are not affected.
-    other = world.new_cliente("Otra") if service == "clientes" else world.new_empleado("agente", nombre="Otra")
-    assert _login(Client(security_system.urls), service, other.email, other.password).status_code == 200
+    other = world.client.new_cliente("Otra") if service == "clientes" else world.new_empleado("agente", nombre="Otra")
+    assert _login(new_client(security_system.urls), service, other.email, other.password).status_code == 200
     rec.check()
 
 
@@ -116,7 +118,7 @@ def test_guessing_one_account_is_throttled_even_with_the_right_password(world, s
 def test_spraying_many_accounts_from_one_address_is_throttled(world, security_system, attacks, service):
     rec = attacks("login")
     live, _closed = _accounts(world, service)
-    sprayer = Client(security_system.urls)
+    sprayer = new_client(security_system.urls)
     for n in range(PER_ADDRESS):
         email = f"spray{n}.{uuid.uuid4().hex[:6]}@example.com"
         assert _login(sprayer, service, email, "Alguna-clave-2026").status_code == 401
@@ -130,7 +132,7 @@ def test_spraying_many_accounts_from_one_address_is_throttled(world, security_sy
                    _login(sprayer, service, f"otra.{uuid.uuid4().hex[:6]}@example.com", "Alguna-clave-2026",
                           headers={"X-Forwarded-For": forged, "X-Real-IP": forged.split(",")[0]}), 429)
     # Everybody else still logs in.
-    assert _login(Client(security_system.urls), service, live.email, live.password).status_code == 200
+    assert _login(new_client(security_system.urls), service, live.email, live.password).status_code == 200
     rec.check()
 
 
@@ -141,7 +143,7 @@ def test_behind_the_gateway_the_throttle_counts_the_real_client(world, security_
     must not lock everybody out, and a client cannot pick its own address."""
     rec = attacks("login")
     live, _closed = _accounts(world, service)
-    proxy = Client(security_system.urls, source=PROXY_ADDRESS)
+    proxy = new_client(security_system.urls, source=PROXY_ADDRESS)
     attacker, bystander = "198.51.100.23", "198.51.100.99"
     for n in range(PER_ADDRESS):
         response = _login(proxy, service, f"gw{n}.{uuid.uuid4().hex[:6]}@example.com", "Alguna-clave-2026",

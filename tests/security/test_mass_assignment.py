@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import problem
+from .world import problem
 from .samples import SAMPLE_KEYS, body_keys, body_samples, make_targets, request_schema
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]

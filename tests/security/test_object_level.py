@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import problem
+from .world import problem
 from .permissions import live_keys, path_parameters
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
@@ -147,8 +147,8 @@ def test_a_customer_cannot_read_another_customers_account(world, client, attacks
 
 def test_a_new_account_with_a_deleted_customers_email_inherits_nothing(world, client, attacks):
     rec = attacks("object_level")
-    gone = world.new_cliente("Borrada")
-    incidencia_id = world.open_incident(gone, world.categoria_of(world.a1))["id"]
+    gone = world.client.new_cliente("Borrada")
+    incidencia_id = world.client.new_incidencia(gone, world.categoria_of(world.a1))["id"]
     assert client.call("DELETE", "clientes", "/clientes/yo", gone.token).status_code == 204
     again = client.call("POST", "clientes", "/clientes", json={
         "nombre": "Nueva", "apellidos": "Persona", "email": gone.email, "password": gone.password})

@@ -31,7 +31,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from .harness import Actor, new_source_address
+from harness import Account, new_source_address
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -110,22 +110,22 @@ class SourceAddressAdapter(HTTPAdapter):
 
 @dataclass
 class Fuzzers:
-    customer: Actor
-    agent: Actor
-    admin: Actor
-    employee: Actor  # what the admin's fuzzed PATCH and baja may hit
+    customer: Account
+    agent: Account
+    admin: Account
+    employee: Account  # what the admin's fuzzed PATCH and baja may hit
     ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
 def fuzzers(world) -> Fuzzers:
-    customer = world.new_cliente("Fuzz")
+    customer = world.client.new_cliente("Fuzz")
     team = Fuzzers(customer, world.new_empleado("agente", [f"{world.categoria}-fuzz"], "Fuzz"),
                    world.new_empleado("admin", nombre="Fuzz"), world.new_empleado("agente", nombre="Blanco"))
     world.wait_known_by_resolucion(team.agent, team.admin, team.employee)
-    incidents = [world.open_incident(customer, f"{world.categoria}-fuzz")["id"] for _ in range(2)]
+    incidents = [world.client.new_incidencia(customer, f"{world.categoria}-fuzz")["id"] for _ in range(2)]
     for incidencia_id in incidents:
-        world.wait_customer_sees(customer, incidencia_id, "asignada")
+        world.client.wait_customer_sees(customer, incidencia_id, "asignada")
     notifications = world.client.call("GET", "apertura", "/notificaciones", customer.token).json()["elementos"]
     team.ids = {"incidencia_id": incidents, "notificacion_id": [n["id"] for n in notifications][:2],
                 "cliente_id": [customer.id], "empleado_id": [team.employee.id]}

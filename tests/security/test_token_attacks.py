@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.tokens import public_jwk
-from tests.helpers import wait_until
+from harness import wait_until
 
-from .harness import problem, signing_key_pem
+from .world import problem, signing_key_pem
 from .permissions import PERMISSIONS, path_parameters
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
@@ -228,8 +228,8 @@ def test_valid_tokens_of_the_other_kind_are_refused(world, client, attacks, key)
 
 def test_a_deleted_customers_token_stops_working_everywhere(world, client, attacks):
     rec = attacks("tokens")
-    gone = world.new_cliente("Saliente")
-    incidencia_id = world.open_incident(gone, world.categoria_of(world.a1))["id"]
+    gone = world.client.new_cliente("Saliente")
+    incidencia_id = world.client.new_incidencia(gone, world.categoria_of(world.a1))["id"]
     assert client.call("GET", "apertura", f"/incidencias/{incidencia_id}", gone.token).status_code == 200
     assert client.call("DELETE", "clientes", "/clientes/yo", gone.token).status_code == 204
     rec.expect("deleted customer's token on clientes", client.call("GET", "clientes", "/clientes/yo", gone.token), 401)

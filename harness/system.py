@@ -1,0 +1,297 @@
+"""The whole system started the way `make run` starts it: every line of
+Procfile.dev as its own process (gunicorn web servers with several workers,
+and the workers), on free ports on 127.0.0.1, with a data directory, a key
+directory and a RabbitMQ exchange of its own.
+
+``System.launch`` starts it (again on other ports when one was taken in the
+meantime); ``dispose`` stops every process and removes the exchange's
+queues and exchanges from the shared broker. In between, single processes
+can be signalled, stopped, waited for and started again with other
+environment variables.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pika
+
+from .polling import free_port, wait_until
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+# The web processes of Procfile.dev and the variable that sets each one's port.
+PORT_VARIABLES = {
+    "clientes": "CLIENTES_PORT", "apertura": "APERTURA_PORT",
+    "resolucion": "RESOLUCION_PORT", "empleados": "EMPLEADOS_PORT",
+}
+# Procfile.dev's name of a service -> the service's package (its SQLite file, its queues).
+SERVICE_PACKAGES = {
+    "clientes": "clientes", "apertura": "incidencias_apertura",
+    "resolucion": "incidencias_resolucion", "empleados": "empleados",
+}
+# What the workers declare, ``<exchange>.<package>.<consumer>``: deleted at the
+# end when the broker's own list of queues cannot be read (no rabbitmqctl).
+WORKER_QUEUES = {
+    "clientes": ("empleados",),
+    "incidencias_apertura": ("incidencias", "clientes"),
+    "incidencias_resolucion": ("incidencias", "empleados", "clientes"),
+}
+ADMIN_EMAIL = "admin@e2e.test"
+ADMIN_PASSWORD = "Gestion-e2e-2026"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# What a web server logs when its port was taken between choosing and binding it.
+PORT_TAKEN = ("Address already in use", "Connection in use")
+
+
+def procfile_lines() -> dict[str, str]:
+    """Procfile.dev's process name -> its command."""
+    lines = {}
+    for raw in (ROOT / "Procfile.dev").read_text().splitlines():
+        match = re.match(r"^([\w-]+):\s*(.+)$", raw)
+        if match:
+            lines[match.group(1)] = match.group(2)
+    return lines
+
+
+class ProcessDied(RuntimeError):
+    """A process of the system exited while it should be running."""
+
+
+@dataclass
+class System:
+    workdir: Path
+    env: dict[str, str]
+    urls: dict[str, str]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    # -- starting ------------------------------------------------------------
+    @classmethod
+    def prepare(cls, workdir: Path, **overrides: str) -> "System":
+        """Ports, directories and environment chosen; nothing started yet."""
+        ports = {name: free_port() for name in PORT_VARIABLES}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(ROOT),
+            "DATA_DIR": str(workdir / "data"),
+            "KEYS_DIR": str(workdir / "keys"),
+            "EXCHANGE": f"e2e.{uuid.uuid4().hex[:8]}",
+            "WEB_CONCURRENCY": "2",
+            "CLIENTES_JWKS_URL": f"{urls['clientes']}/.well-known/jwks.json",
+            "EMPLEADOS_JWKS_URL": f"{urls['empleados']}/.well-known/jwks.json",
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "LOG_LEVEL": "INFO",
+            **{PORT_VARIABLES[name]: str(port) for name, port in ports.items()},
+            **overrides,
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.pop("MONGO_URL", None)
+        return cls(workdir, env, urls)
+
+    @classmethod
+    def launch(cls, workdir: Path, attempts: int = 3, **overrides) -> "System":
+        """A system prepared in ``workdir/system<n>`` and started with ``boot``;
+        prepared and started again on other ports when a port was taken in
+        the meantime (other systems start on this machine too)."""
+        for attempt in range(1, attempts + 1):
+            directory = workdir / f"system{attempt}"
+            directory.mkdir(parents=True, exist_ok=True)
+            system = cls.prepare(directory, **overrides)
+            try:
+                system.boot()
+                return system
+            except BaseException:
+                collided = system.port_taken()
+                system.dispose()
+                if not collided or attempt == attempts:
+                    raise
+                log.warning("a port of the system was taken meanwhile; starting again on other ports")
+        raise AssertionError("unreachable")
+
+    def boot(self) -> None:
+        """Everything ``launch`` starts: every line of Procfile.dev."""
+        self.start()
+
+    def process_env(self, name: str) -> dict[str, str]:
+        """The environment process ``name`` starts with."""
+        return dict(self.env)
+
+    def start(self, names: list[str] | None = None, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        """Start these Procfile.dev lines (all of them by default), with ``env``
+        on top of their environment; with ``wait``, until every web process
+        started so far answers its readiness check."""
+        lines = procfile_lines()
+        for name in names or list(lines):
+            log_path = self.workdir / f"{name}.log"
+            self.logs[name] = log_path
+            self.processes[name] = subprocess.Popen(
+                ["bash", "-c", lines[name]], cwd=ROOT, env={**self.process_env(name), **(env or {})},
+                stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        if wait:
+            self.wait_ready()
+
+    def restart(self, name: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        if name in self.processes:
+            self.stop(name)
+        self.start([name], env, wait)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        for name, url in self.urls.items():
+            if name not in self.processes:
+                continue
+
+            def ready() -> bool:
+                self.check_alive()
+                return httpx.get(f"{url}/salud", timeout=5).status_code == 200
+
+            wait_until(ready, timeout=timeout, interval=0.1, message=f"{name} ready", give_up_on=(ProcessDied,))
+
+    # -- watching ----------------------------------------------------------------
+    def check_alive(self) -> None:
+        """Raise ProcessDied if a started process has exited."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise ProcessDied(f"{name} exited with {process.returncode}:\n{self.tail(name)}")
+
+    def log_text(self, name: str) -> str:
+        return self.logs[name].read_text(errors="replace") if name in self.logs else ""
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        return "\n".join(self.log_text(name).splitlines()[-lines:])
+
+    def port_taken(self) -> bool:
+        """Whether a web server could not bind its port."""
+        return any(marker in self.log_text(name) for name in self.logs for marker in PORT_TAKEN)
+
+    def pid(self, name: str) -> int:
+        """The process ``name`` (also its process group and session)."""
+        return self.processes[name].pid
+
+    def children(self, name: str) -> list[int]:
+        """The live processes whose parent is ``name``'s (gunicorn's workers, for a web process)."""
+        parent = self.pid(name)
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry.name))
+        return sorted(found)
+
+    @property
+    def exchange(self) -> str:
+        return self.env["EXCHANGE"]
+
+    @property
+    def amqp_url(self) -> str:
+        return self.env.get("AMQP_URL") or self.env.get("CLOUDAMQP_URL") or DEFAULT_AMQP_URL
+
+    def db_path(self, name: str) -> Path:
+        """The SQLite file of service ``name``."""
+        return Path(self.env["DATA_DIR"]) / f"{SERVICE_PACKAGES[name]}.sqlite3"
+
+    # -- stopping ------------------------------------------------------------------
+    def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Signal every process of ``name`` (its process group) at once."""
+        os.killpg(self.pid(name), signum)
+
+    def wait_exit(self, name: str, timeout: float) -> int:
+        """Until ``name`` (signalled before) exits; its exit status."""
+        process = self.processes.pop(name)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+            raise AssertionError(f"{name} did not exit within {timeout}s of its signal") from None
+
+    def stop(self, name: str | None = None, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``: one process, or all of them."""
+        for proc_name in [name] if name else list(self.processes):
+            process = self.processes.pop(proc_name)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(5)
+
+    def dispose(self, wait_for_broker: float = 0.0) -> None:
+        """Stop every process, then remove the system's queues and exchanges
+        (best effort: the broker may be the thing that failed)."""
+        self.stop()
+        try:
+            self.delete_broker_objects(wait_for_broker)
+        except Exception as exc:  # noqa: BLE001 - leftovers are reported, never fatal
+            print(f"could not delete the broker objects of {self.exchange}: {exc}")
+
+    def delete_broker_objects(self, wait_for_broker: float = 0.0) -> None:
+        """Remove this system's queues and exchanges: quorum queues left behind
+        by every run would pile up on the shared broker. Waits up to
+        ``wait_for_broker`` seconds for a broker that is down (restarting)."""
+        exchange = self.exchange
+        connection = self._connect(wait_for_broker)
+        try:
+            channel = connection.channel()
+            for queue in sorted(self._queues()):
+                try:
+                    channel.queue_delete(queue)
+                except pika.exceptions.ChannelClosedByBroker:
+                    channel = connection.channel()
+            for name in (exchange, f"{exchange}.dlx", f"{exchange}.unrouted"):
+                try:
+                    channel.exchange_delete(name)
+                except pika.exceptions.ChannelClosedByBroker:
+                    channel = connection.channel()
+        finally:
+            connection.close()
+
+    def _connect(self, wait: float) -> pika.BlockingConnection:
+        params = pika.URLParameters(self.amqp_url)
+        params.client_properties = {"connection_name": f"{self.exchange}.cleanup"}
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return pika.BlockingConnection(params)
+            except pika.exceptions.AMQPError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(2)  # the broker may be restarting: try again until the deadline
+
+    def _queues(self) -> set[str]:
+        """Every queue named after this system's exchange, as the broker lists
+        them; the ones the workers declare when the list cannot be read."""
+        prefix = f"{self.exchange}."
+        try:
+            listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                                    text=True, timeout=60)
+            if listed.returncode == 0:
+                return {q.strip() for q in listed.stdout.splitlines() if q.strip().startswith(prefix)}
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        queues = {f"{prefix}unrouted"}
+        for package, consumers in WORKER_QUEUES.items():
+            for consumer in consumers:
+                queues |= {f"{prefix}{package}.{consumer}", f"{prefix}{package}.{consumer}.dlq"}
+        return queues
