@@ -35,7 +35,9 @@ COPY requirements.txt ./
 COPY common/ common/
 COPY clientes/ clientes/
 COPY empleados/ empleados/
+COPY cuentas/ cuentas/
 COPY incidencias_dominio/ incidencias_dominio/
+COPY incidencias_replica/ incidencias_replica/
 COPY incidencias_apertura/ incidencias_apertura/
 COPY incidencias_resolucion/ incidencias_resolucion/
 RUN python -m compileall -q /app

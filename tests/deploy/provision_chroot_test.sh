@@ -280,7 +280,7 @@ check "/opt/incidencias/current points at an unpacked release" \
     bash -c "[[ '$current' =~ ^/opt/incidencias/releases/[0-9a-f]{16}$ && -d '$rootfs$current' ]]"
 check "the release holds the repository's requirements.txt" cmp "$repo/requirements.txt" "$rootfs$current/requirements.txt"
 check "the release holds the shared gunicorn configuration" test -f "$rootfs$current/common/gunicorn_config.py"
-for package in clientes empleados incidencias_dominio incidencias_apertura incidencias_resolucion; do
+for package in clientes empleados cuentas incidencias_dominio incidencias_replica incidencias_apertura incidencias_resolucion; do
     check "the release holds the package $package" test -f "$rootfs$current/$package/__init__.py"
 done
 check "the release has no bytecode caches" bash -c "! find '$rootfs$current' -name __pycache__ | grep -q ."
