@@ -34,7 +34,7 @@ class Cliente(Cuenta):
     def puede_iniciar_sesion(self) -> bool:
         return not self.eliminado
 
-    def actualizar_perfil(self, cambios: dict[str, Any], at: str) -> bool:
+    def actualizar_perfil(self, cambios: dict[str, Any], en: str) -> bool:
         """Apply the given profile fields (the email normalised); True when
         anything actually changed."""
         changed = False
@@ -46,16 +46,16 @@ class Cliente(Cuenta):
                 setattr(self, name, value)
                 changed = True
         if changed:
-            self.actualizado_en = at
+            self.actualizado_en = en
         return changed
 
-    def eliminar(self, at: str) -> None:
+    def eliminar(self, en: str) -> None:
         """Right to erasure: personal data goes, the id stays so that the
         incident services can anonymise what they hold about it."""
         self.nombre, self.apellidos = ERASED_NAME, ""
         self.email = self.password_hash = None
         self.fecha_nacimiento = self.direccion = self.telefono = None
-        self.eliminado, self.eliminado_en, self.actualizado_en = True, at, at
+        self.eliminado, self.eliminado_en, self.actualizado_en = True, en, en
 
     def public_data(self) -> dict[str, Any]:
         """What other services learn about the customer through events."""

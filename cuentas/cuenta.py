@@ -42,10 +42,10 @@ class Cuenta:
         """What other services learn about the account through events."""
         raise NotImplementedError
 
-    def cambiar_password(self, password_hash: str, at: str) -> None:
+    def cambiar_password(self, password_hash: str, en: str) -> None:
         """Not published: the other services never learn anything about passwords."""
         self.password_hash = password_hash
-        self.actualizado_en = at
+        self.actualizado_en = en
 
     def to_document(self) -> dict[str, Any]:
         doc = asdict(self)  # type: ignore[call-overload]

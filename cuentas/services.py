@@ -35,7 +35,7 @@ def registrar(cuentas: CuentaRepository, cuenta: Cuenta, evento: Event, email_en
         raise EmailDuplicado(email_en_uso) from exc
 
 
-def cambiar_password(cuenta: Cuenta, password: str, password_actual: str, at: str,
+def cambiar_password(cuenta: Cuenta, password: str, password_actual: str, en: str,
                      email: str | None = None) -> None:
     """Give ``cuenta`` the new ``password`` once ``password_actual`` proves it
     is the owner's; the new one must meet the password rule, also against
@@ -46,4 +46,4 @@ def cambiar_password(cuenta: Cuenta, password: str, password_actual: str, at: st
         check_password_strength(password, email or cuenta.email)
     except WeakPassword as exc:
         raise Invalid("password", str(exc)) from exc
-    cuenta.cambiar_password(hash_password(password), at)
+    cuenta.cambiar_password(hash_password(password), en)

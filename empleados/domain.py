@@ -79,11 +79,11 @@ class Empleado(Cuenta):
 
     @classmethod
     def nuevo(cls, id: str, nombre: str, apellidos: str, email: str, password_hash: str, rol: str,
-              categorias: Iterable[str], at: str) -> "Empleado":
+              categorias: Iterable[str], en: str) -> "Empleado":
         return cls(
             id=id, nombre=nombre.strip(), apellidos=apellidos.strip(), email=normalize_email(email),
             password_hash=password_hash, rol=_rol(rol), categorias=normalize_categorias(categorias),
-            creado_en=at, actualizado_en=at,
+            creado_en=en, actualizado_en=en,
         )
 
     @property
@@ -94,7 +94,7 @@ class Empleado(Cuenta):
     def es_admin_activo(self) -> bool:
         return self.activo and self.rol == ADMIN
 
-    def actualizar(self, cambios: dict[str, Any], at: str) -> bool:
+    def actualizar(self, cambios: dict[str, Any], en: str) -> bool:
         """Apply the given editable fields; True (and a new version) when
         anything actually changed. A deactivated account cannot change."""
         if not self.activo:
@@ -119,17 +119,17 @@ class Empleado(Cuenta):
                 setattr(self, name, value)
                 changed = True
         if changed:
-            self.actualizado_en = at
+            self.actualizado_en = en
             self.version += 1
         return changed
 
-    def dar_de_baja(self, at: str) -> bool:
+    def dar_de_baja(self, en: str) -> bool:
         """Deactivate, keeping the account as history. False (nothing
         changes) when it already was inactive: deactivating is idempotent."""
         if not self.activo:
             return False
         self.activo = False
-        self.baja_en = self.actualizado_en = at
+        self.baja_en = self.actualizado_en = en
         self.version += 1
         return True
 
