@@ -1,0 +1,623 @@
+"""incidencias_apertura's use cases (incidencias_apertura/services.py) against
+the in-memory store: what a customer does with their incidents, and what the
+events from incidencias_resolucion and clientes make happen here.
+
+resolucion's changes arrive the way its events carry them: the test takes the
+step on apertura's own copy with the domain and hands the snapshot to
+``replicar_cambio``, as the handler does."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from common.errors import Conflict, NotFound
+from common.messaging import Event, PermanentError, make_event
+from common.storage import Query, StorageError
+from common.tokens import Principal
+from incidencias_apertura import services
+from incidencias_apertura.bootstrap import Components
+from incidencias_apertura.handlers import AperturaHandlers
+from incidencias_apertura.repository import (
+    OUTBOX,
+    ClienteReplica,
+    DatosApertura,
+    IncidenciaRepository,
+    NotificacionRepository,
+)
+from incidencias_dominio import (
+    Actor,
+    Cliente,
+    Comentario,
+    EmpleadoRef,
+    Estado,
+    IncidentClosed,
+    IncidentConflict,
+    Incidencia,
+    NotOwner,
+    Prioridad,
+    Producto,
+    format_instant,
+)
+from incidencias_replica.repository import IncidenciaNoEncontrada
+from incidencias_resolucion import events as resolucion_events
+from tests.services.incident_helpers import EVA, EVA_ACTOR, NOMBRES, SOLUCION, avanzar, sin_rev
+
+pytestmark = pytest.mark.outbox(*OUTBOX)
+
+ANA = Actor("c1", "cliente", "Ana Pérez")
+TITULO = "La radio no enciende"
+
+
+def cuerpo(**overrides: Any) -> dict[str, Any]:
+    """An opening request as the schema hands it over (prioridad defaulted)."""
+    datos = {"titulo": TITULO, "descripcion": "Desde ayer no da señal de vida.",
+             "producto": {"referencia": "RAD-100", "nombre": "Radio portátil"}, "prioridad": "media"}
+    datos.update(overrides)
+    return datos
+
+
+def cliente(cliente_id: str = "c1") -> dict[str, str]:
+    return {"id": cliente_id, "nombre": NOMBRES[cliente_id]}
+
+
+class Apertura:
+    """apertura's repositories on the test's store, and what resolucion would send."""
+
+    def __init__(self, store, clock):
+        self.store = store
+        self.clock = clock
+        self.incidencias = IncidenciaRepository(store)
+        self.notificaciones = NotificacionRepository(store)
+        self.clientes = ClienteReplica(store)
+
+    def abrir(self, cliente_id: str = "c1", key: str | None = None, **datos: Any) -> Incidencia:
+        return services.abrir_incidencia(self.incidencias, cliente(cliente_id), cuerpo(**datos), key)[0]
+
+    def desde_resolucion(self, incidencia_id: str, *pasos: str) -> list[Event]:
+        """resolucion takes ``pasos``, a minute apart; each snapshot event is replicated here."""
+        delivered = []
+        for paso in pasos:
+            self.clock.advance(minutes=1)
+            incidencia = self.get(incidencia_id)
+            event = resolucion_events.snapshot(avanzar(incidencia, paso, self.clock.now), incidencia)
+            services.replicar_cambio(self.incidencias, self.notificaciones, event, event.datos["incidencia"])
+            delivered.append(event)
+        return delivered
+
+    def llevar_a(self, estado: str, cliente_id: str = "c1") -> str:
+        """A new incident of ``cliente_id`` brought to ``estado``."""
+        self.clock.advance(minutes=1)
+        incidencia_id = self.abrir(cliente_id).id
+        actor = Actor(cliente_id, "cliente", NOMBRES[cliente_id])
+        pasos = {"abierta": (), "asignada": ("asignada",), "en_curso": ("asignada", "en_curso"),
+                 "cancelada": ("cancelada",)}.get(estado, ("asignada", "resuelta"))
+        self.desde_resolucion(incidencia_id, *pasos)
+        self.clock.advance(minutes=1)
+        if estado == "cerrada":
+            services.cerrar(self.incidencias, actor, incidencia_id)
+        elif estado == "reabierta":
+            services.reabrir(self.incidencias, actor, incidencia_id, "Sigue igual")
+        assert self.get(incidencia_id).estado.value == estado
+        return incidencia_id
+
+    def get(self, incidencia_id: str) -> Incidencia:
+        return self.incidencias.get(incidencia_id)[0]
+
+    def raw(self, incidencia_id: str) -> dict[str, Any]:
+        return self.incidencias.collection.get(incidencia_id)
+
+    def count(self) -> int:
+        return self.incidencias.collection.count(Query())
+
+    def notas(self, cliente_id: str = "c1") -> list[dict[str, Any]]:
+        return [sin_rev(n) for n in self.notificaciones.list(cliente_id, False, 0, 100)]
+
+
+@pytest.fixture
+def ap(store, clock) -> Apertura:
+    return Apertura(store, clock)
+
+
+def instant(ap: Apertura) -> str:
+    return format_instant(ap.clock.now)
+
+
+# -- opening -----------------------------------------------------------------------------------
+
+def test_opening_stores_the_incident_and_records_incidencia_abierta(ap, outbox):
+    incidencia, side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(
+        titulo="  La radio no enciende \n", descripcion="\tDesde ayer. ", categoria="sonido", prioridad="alta"), None)
+    assert (incidencia.estado, incidencia.version, incidencia.titulo, incidencia.descripcion, incidencia.categoria,
+            incidencia.prioridad) == (Estado.ABIERTA, 1, TITULO, "Desde ayer.", "sonido", Prioridad.ALTA)
+    assert incidencia.cliente == Cliente("c1", "Ana Pérez")
+    assert incidencia.producto == Producto("RAD-100", "Radio portátil", None)
+    assert incidencia.creada_en == incidencia.actualizada_en == ap.clock.now
+    assert (incidencia.asignada_a, incidencia.comentarios, incidencia.resolucion) == (None, [], None)
+    assert [e.to_dict() for e in incidencia.historial] == [
+        {"de": None, "a": "abierta", "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap), "motivo": None}]
+    assert side == DatosApertura(None, None, None)
+    assert ap.incidencias.get(incidencia.id) == (incidencia, side)
+    assert outbox.events() == [("incidencia.abierta", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
+    [message] = outbox.messages()
+    assert (message.origen, message.ocurrido_en) == ("incidencias_apertura", "2026-11-01T10:00:00.000000Z")
+
+
+def test_the_event_is_part_of_the_write_that_stores_the_incident(memory_store):
+    # A store not told that incidencias carries an outbox refuses the write, event and incident alike.
+    bare = memory_store()
+    incidencias = IncidenciaRepository(bare)
+    with pytest.raises(StorageError):
+        services.abrir_incidencia(incidencias, cliente(), cuerpo(), None)
+    assert incidencias.collection.count(Query()) == 0 and bare.pending_events() == []
+
+
+@pytest.mark.parametrize("producto, pedido, esperado", [
+    ({"referencia": "TV-1", "nombre": "Tele"}, "PED-7", "PED-7"),
+    ({"referencia": "TV-1", "nombre": "Tele", "pedido": None}, "PED-7", "PED-7"),
+    ({"referencia": "TV-1", "nombre": "Tele", "pedido": "PED-1"}, "PED-7", "PED-1"),
+    ({"referencia": "TV-1", "nombre": "Tele"}, None, None),
+], ids=["copied", "copied over null", "the product's own wins", "none"])
+def test_a_top_level_pedido_goes_into_the_product(ap, producto, pedido, esperado):
+    datos = cuerpo(producto=dict(producto), **({"pedido": pedido} if pedido else {}))
+    incidencia, _ = services.abrir_incidencia(ap.incidencias, cliente(), datos, None)
+    assert incidencia.producto == Producto("TV-1", "Tele", esperado)
+    assert ap.get(incidencia.id).producto == Producto("TV-1", "Tele", esperado)
+    assert datos["producto"] == producto  # the request itself is left as it came
+
+
+# -- idempotency ---------------------------------------------------------------------------------
+
+def test_the_same_key_and_body_return_the_first_incident_as_it_is_now_with_one_event(ap, outbox):
+    first, side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento")
+    assert side.idempotency_key == "pedido-42-intento" and side.cancelacion_solicitada_en is None
+    assert re.fullmatch(r"[0-9a-f]{64}", side.idempotency_hash)
+    ap.clock.advance(seconds=5)
+    assert services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento") == (first, side)
+    ap.desde_resolucion(first.id, "asignada")
+    again, again_side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento")
+    assert (again.id, again.estado, again.version, again_side) == (first.id, Estado.ASIGNADA, 2, side)
+    assert outbox.tipos() == ["incidencia.abierta"] and ap.count() == 1
+
+
+def test_the_same_key_with_another_body_is_a_conflict_and_writes_nothing(ap, outbox):
+    first = ap.abrir(key="k-1")
+    outbox.clear()
+    with pytest.raises(Conflict) as refused:
+        services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(titulo="Otra cosa"), "k-1")
+    error = refused.value
+    assert (type(error), error.status, error.slug, error.title, error.detail) == (
+        Conflict, 409, "idempotencia", "Clave de idempotencia reutilizada",
+        "Esa Idempotency-Key ya se usó con otra petición")
+    assert outbox.events() == [] and ap.count() == 1 and ap.get(first.id).titulo == TITULO
+
+
+def test_customers_keys_are_their_own_and_without_a_key_every_request_opens_one(ap, outbox):
+    mine, theirs = ap.abrir("c1", key="mismo"), ap.abrir("c2", key="mismo")
+    assert mine.id != theirs.id and (mine.cliente.id, theirs.cliente.id) == ("c1", "c2")
+    sin_clave = [services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), None) for _ in range(3)]
+    assert len({i.id for i, _ in sin_clave}) == 3 and [s for _, s in sin_clave] == [DatosApertura(None, None, None)] * 3
+    assert outbox.tipos() == ["incidencia.abierta"] * 5 and ap.count() == 5
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+def test_a_customer_reads_their_own_incident_and_nobody_elses(ap):
+    mine, theirs = ap.abrir("c1"), ap.abrir("c2")
+    assert services.incidencia_del_cliente(ap.incidencias, "c1", mine.id) == (mine, DatosApertura(None, None, None))
+    for incidencia_id in (theirs.id, "no-existe"):
+        with pytest.raises(IncidenciaNoEncontrada) as refused:
+            services.incidencia_del_cliente(ap.incidencias, "c1", incidencia_id)
+        error = refused.value
+        # Nothing tells "exists but not yours" apart from "does not exist".
+        assert (type(error), error.status, error.slug, error.title, error.detail, error.incidencia_id) == (
+            IncidenciaNoEncontrada, 404, "no-encontrada", "No encontrada", "La incidencia no existe", incidencia_id)
+
+
+def test_a_customers_list_is_theirs_newest_first_and_filters_by_estado(ap):
+    ids = []
+    for n in range(3):
+        ids.append(ap.abrir("c1", titulo=f"Incidencia {n}").id)
+        ap.clock.advance(minutes=1)
+    ap.abrir("c2")
+    ap.desde_resolucion(ids[0], "asignada")
+    todas = services.incidencias_del_cliente(ap.incidencias, "c1", None)
+    assert todas.count() == 3
+    assert [i.id for i in todas.fetch(0, 10)] == ids[::-1]
+    assert [i.id for i in todas.fetch(1, 1)] == [ids[1]]
+    assert todas.fetch(3, 10) == []
+    abiertas = services.incidencias_del_cliente(ap.incidencias, "c1", "abierta")
+    assert (abiertas.count(), [i.id for i in abiertas.fetch(0, 10)]) == (2, [ids[2], ids[1]])
+    asignadas = services.incidencias_del_cliente(ap.incidencias, "c1", "asignada")
+    assert (asignadas.count(), [i.id for i in asignadas.fetch(0, 10)]) == (1, [ids[0]])
+    cerradas = services.incidencias_del_cliente(ap.incidencias, "c1", "cerrada")
+    assert (cerradas.count(), cerradas.fetch(0, 10)) == (0, [])
+    theirs = services.incidencias_del_cliente(ap.incidencias, "c2", "asignada")
+    assert (theirs.count(), theirs.fetch(0, 10)) == (0, [])
+
+
+# -- comments, closing, reopening, cancelling ----------------------------------------------------
+
+ACCIONES = {
+    "comentar": lambda ap, actor, i: services.comentar(ap.incidencias, actor, i, "hola"),
+    "cerrar": lambda ap, actor, i: services.cerrar(ap.incidencias, actor, i),
+    "reabrir": lambda ap, actor, i: services.reabrir(ap.incidencias, actor, i, "No va"),
+    "solicitar_cancelacion": lambda ap, actor, i: services.solicitar_cancelacion(ap.incidencias, actor, i, None),
+}
+
+
+def test_a_customer_comment_is_stored_and_recorded_as_incidencia_comentada(ap, outbox):
+    opened = ap.abrir()
+    outbox.clear()
+    ap.clock.advance(minutes=3)
+    incidencia, side = services.comentar(ap.incidencias, ANA, opened.id, "  ¿Alguna novedad?\n")
+    [comentario] = incidencia.comentarios
+    assert comentario.to_dict() == {"id": comentario.id, "autor": {"id": "c1", "rol": "cliente", "nombre": "Ana Pérez"},
+                                    "texto": "¿Alguna novedad?", "interna": False, "creado_en": instant(ap)}
+    # Comments are not versioned.
+    assert (incidencia.version, incidencia.actualizada_en) == (1, opened.actualizada_en)
+    assert ap.incidencias.get(opened.id) == (incidencia, side)
+    assert outbox.events() == [("incidencia.comentada", {"incidencia_id": opened.id,
+                                                         "comentario": comentario.to_dict()})]
+
+
+@pytest.mark.parametrize("accion", ACCIONES)
+def test_acting_on_another_customers_incident_is_not_found_and_writes_nothing(ap, outbox, accion):
+    theirs = ap.llevar_a("resuelta", "c2")
+    before = ap.raw(theirs)
+    outbox.clear()
+    with pytest.raises(IncidenciaNoEncontrada) as refused:
+        ACCIONES[accion](ap, ANA, theirs)
+    assert (type(refused.value), refused.value.incidencia_id) == (IncidenciaNoEncontrada, theirs)
+    assert ap.raw(theirs) == before and outbox.events() == []
+
+
+@pytest.mark.parametrize("estado", ["cancelada", "cerrada"])
+def test_commenting_on_a_final_incident_is_refused(ap, outbox, estado):
+    incidencia_id = ap.llevar_a(estado)
+    before = ap.raw(incidencia_id)
+    outbox.clear()
+    with pytest.raises(IncidentClosed) as refused:
+        services.comentar(ap.incidencias, ANA, incidencia_id, "hola")
+    assert refused.value.estado_actual == Estado(estado)
+    assert ap.raw(incidencia_id) == before and outbox.events() == []
+
+
+def test_the_customer_closes_a_resolved_incident(ap, outbox):
+    incidencia_id = ap.llevar_a("resuelta")
+    outbox.clear()
+    incidencia, side = services.cerrar(ap.incidencias, ANA, incidencia_id)
+    assert (incidencia.estado, incidencia.version, incidencia.cerrada_en) == (Estado.CERRADA, 4, ap.clock.now)
+    assert incidencia.historial[-1].to_dict() == {"de": "resuelta", "a": "cerrada",
+                                                  "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap),
+                                                  "motivo": None}
+    assert ap.incidencias.get(incidencia_id) == (incidencia, side)
+    assert outbox.events() == [("incidencia.cerrada", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
+
+
+def test_the_customer_reopens_a_resolved_incident_saying_why_and_it_keeps_its_employee(ap, outbox):
+    incidencia_id = ap.llevar_a("resuelta")
+    outbox.clear()
+    incidencia, _ = services.reabrir(ap.incidencias, ANA, incidencia_id, " Sigue sin ir \t")
+    assert (incidencia.estado, incidencia.version, incidencia.motivo_reapertura) == (
+        Estado.REABIERTA, 4, "Sigue sin ir")
+    assert incidencia.asignada_a == EVA and incidencia.resolucion.texto == SOLUCION
+    assert incidencia.historial[-1].to_dict() == {"de": "resuelta", "a": "reabierta",
+                                                  "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap),
+                                                  "motivo": "Sigue sin ir"}
+    assert ap.get(incidencia_id) == incidencia
+    assert outbox.events() == [("incidencia.reabierta", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
+
+
+@pytest.mark.parametrize("accion", ["cerrar", "reabrir"])
+@pytest.mark.parametrize("estado, propietario", [
+    ("abierta", "resolucion"), ("asignada", "resolucion"), ("en_curso", "resolucion"), ("reabierta", "resolucion"),
+    ("cancelada", None), ("cerrada", None),
+])
+def test_closing_or_reopening_outside_resuelta_is_refused_and_writes_nothing(ap, outbox, accion, estado, propietario):
+    incidencia_id = ap.llevar_a(estado)
+    before = ap.raw(incidencia_id)
+    outbox.clear()
+    with pytest.raises(NotOwner) as refused:
+        ACCIONES[accion](ap, ANA, incidencia_id)
+    assert isinstance(refused.value, IncidentConflict)
+    assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
+    assert ap.raw(incidencia_id) == before and outbox.events() == []
+
+
+@pytest.mark.parametrize("estado", ["abierta", "asignada", "en_curso", "reabierta"])
+def test_a_cancellation_is_requested_while_resolucion_owns_the_incident(ap, outbox, estado):
+    incidencia_id = ap.llevar_a(estado)
+    before = ap.get(incidencia_id)
+    outbox.clear()
+    ap.clock.advance(minutes=2)
+    incidencia, side = services.solicitar_cancelacion(ap.incidencias, ANA, incidencia_id, "\tYa no lo necesito  ")
+    # Only a request: the state is resolucion's to change.
+    assert incidencia == before
+    assert side == DatosApertura(None, None, instant(ap))
+    assert ap.incidencias.get(incidencia_id) == (before, side)
+    assert outbox.events() == [("incidencia.cancelacion_solicitada", {
+        "incidencia_id": incidencia_id, "cliente_id": "c1", "motivo": "Ya no lo necesito",
+        "solicitada_en": instant(ap)})]
+
+
+@pytest.mark.parametrize("motivo", [None, "", " \n "])
+def test_a_cancellation_without_a_reason_carries_none(ap, outbox, motivo):
+    opened = ap.abrir()
+    outbox.clear()
+    services.solicitar_cancelacion(ap.incidencias, ANA, opened.id, motivo)
+    [(tipo, datos)] = outbox.events()
+    assert (tipo, datos["motivo"]) == ("incidencia.cancelacion_solicitada", None)
+
+
+@pytest.mark.parametrize("estado, propietario", [("resuelta", "apertura"), ("cancelada", None), ("cerrada", None)])
+def test_a_cancellation_is_refused_once_resolucion_no_longer_owns_the_incident(ap, outbox, estado, propietario):
+    incidencia_id = ap.llevar_a(estado)
+    before = ap.raw(incidencia_id)
+    outbox.clear()
+    with pytest.raises(NotOwner) as refused:
+        services.solicitar_cancelacion(ap.incidencias, ANA, incidencia_id, "Ya no")
+    assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
+    assert ap.raw(incidencia_id) == before and outbox.events() == []
+
+
+# -- what resolucion did: the replica and the customer's notifications ---------------------------
+
+def test_each_change_from_resolucion_is_replicated_and_notified_newest_first(ap, outbox):
+    opened = ap.abrir()
+    outbox.clear()
+    asignada, en_curso, resuelta = ap.desde_resolucion(opened.id, "asignada", "en_curso", "resuelta")
+    assert ap.get(opened.id) == Incidencia.from_snapshot(resuelta.datos["incidencia"])
+    assert outbox.events() == []  # replicating records nothing to publish
+
+    def nota(event: Event, mensaje: str, version: int) -> dict[str, Any]:
+        return {"id": event.id, "cliente_id": "c1", "incidencia_id": opened.id, "tipo": event.tipo, "mensaje": mensaje,
+                "creada_en": event.ocurrido_en, "leida": False, "clave": f"{opened.id}:{event.tipo}:v{version}"}
+
+    listing = services.notificaciones_del_cliente(ap.notificaciones, "c1", False)
+    assert listing.count() == 3
+    assert [sin_rev(n) for n in listing.fetch(0, 10)] == [
+        nota(resuelta, f"Su incidencia «{TITULO}» tiene una solución propuesta: confírmela o reábrala.", 4),
+        nota(en_curso, f"Eva Soporte está trabajando en su incidencia «{TITULO}».", 3),
+        nota(asignada, f"Su incidencia «{TITULO}» ha sido asignada a Eva Soporte.", 2),
+    ]
+    assert [n["id"] for n in listing.fetch(1, 1)] == [en_curso.id]
+    assert services.notificaciones_del_cliente(ap.notificaciones, "c2", False).count() == 0
+
+
+@pytest.mark.parametrize("pasos, mensaje", [
+    (("cancelada",), f"Su incidencia «{TITULO}» ha sido cancelada."),
+    (("actualizada",), f"Su incidencia «{TITULO}» ha cambiado de prioridad o categoría."),
+])
+def test_cancellations_and_data_changes_are_notified_too(ap, pasos, mensaje):
+    opened = ap.abrir()
+    [event] = ap.desde_resolucion(opened.id, *pasos)
+    assert [(n["tipo"], n["mensaje"]) for n in ap.notas()] == [(event.tipo, mensaje)]
+
+
+def test_an_assignment_to_an_employee_without_a_name_says_un_agente(ap):
+    incidencia = ap.abrir()
+    incidencia.asignar("resolucion", EmpleadoRef("e9"), EVA_ACTOR, ap.clock.now)
+    event = resolucion_events.snapshot("incidencia.asignada", incidencia)
+    services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+    assert [n["mensaje"] for n in ap.notas()] == [f"Su incidencia «{TITULO}» ha sido asignada a un agente."]
+
+
+def test_a_piece_of_news_notifies_once_redelivered_or_under_a_new_event_id(ap):
+    opened = ap.abrir()
+    [asignada] = ap.desde_resolucion(opened.id, "asignada")
+    replayed = make_event(asignada.tipo, asignada.datos, asignada.origen)
+    assert replayed.id != asignada.id
+    for event in (asignada, replayed):
+        services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+    assert [n["id"] for n in ap.notas()] == [asignada.id]
+    assert ap.get(opened.id).version == 2
+
+
+def test_a_malformed_snapshot_is_a_permanent_error_and_stores_nothing(ap):
+    event = make_event("incidencia.asignada", {"incidencia": {"id": "i-roto", "version": 0}}, "incidencias_resolucion")
+    with pytest.raises(PermanentError) as refused:
+        services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+    assert str(refused.value).startswith("invalid snapshot: ")
+    assert ap.incidencias.get("i-roto") is None and ap.notificaciones.collection.count(Query()) == 0
+
+
+def staff_comment(ap: Apertura, incidencia_id: str, comentario_id: str = "ec1", autor: Actor = EVA_ACTOR):
+    comentario = Comentario(comentario_id, autor, "Estamos en ello", False, ap.clock.now)
+    return resolucion_events.comentada(incidencia_id, comentario.to_dict()), comentario
+
+
+def test_a_staff_comment_is_merged_and_notified_once(ap, outbox):
+    opened = ap.abrir()
+    ap.desde_resolucion(opened.id, "asignada")
+    outbox.clear()
+    event, comentario = staff_comment(ap, opened.id)
+    again = resolucion_events.comentada(opened.id, comentario.to_dict())  # the same comment, a new event id
+    for delivered in (event, event, again):
+        services.replicar_comentario(ap.incidencias, ap.notificaciones, delivered, opened.id, comentario)
+    assert ap.get(opened.id).comentarios == [comentario]
+    assert [n for n in ap.notas() if n["tipo"] == "incidencia.comentada"] == [{
+        "id": event.id, "cliente_id": "c1", "incidencia_id": opened.id, "tipo": "incidencia.comentada",
+        "mensaje": f"Hay un nuevo comentario en su incidencia «{TITULO}».", "creada_en": event.ocurrido_en,
+        "leida": False, "clave": f"{opened.id}:comentario:ec1"}]
+    assert outbox.events() == []
+
+
+def test_a_customers_own_comment_from_resolucion_is_merged_without_a_notification(ap):
+    opened = ap.abrir()
+    event, comentario = staff_comment(ap, opened.id, "cc1", ANA)
+    services.replicar_comentario(ap.incidencias, ap.notificaciones, event, opened.id, comentario)
+    assert ap.get(opened.id).comentarios == [comentario] and ap.notas() == []
+
+
+def test_a_comment_on_an_unknown_incident_is_not_found_and_notifies_nothing(ap):
+    event, comentario = staff_comment(ap, "no-existe")
+    with pytest.raises(IncidenciaNoEncontrada) as refused:
+        services.replicar_comentario(ap.incidencias, ap.notificaciones, event, "no-existe", comentario)
+    assert refused.value.incidencia_id == "no-existe" and ap.notas() == []
+
+
+def test_internal_notes_are_refused_by_the_handler_before_any_use_case(ap):
+    opened = ap.abrir()
+    handlers = AperturaHandlers(Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
+                                           clientes=ap.clientes, notificaciones=ap.notificaciones))
+    nota = Comentario("n1", EVA_ACTOR, "NOTA INTERNA", True, ap.clock.now).to_dict()
+    event = make_event("incidencia.comentada", {"incidencia_id": opened.id, "comentario": nota},
+                       "incidencias_resolucion")
+    with pytest.raises(PermanentError):
+        handlers.on_comment(event)
+    assert ap.get(opened.id).comentarios == [] and ap.notas() == []
+
+
+# -- reading notifications -----------------------------------------------------------------------
+
+def test_marking_notifications_read(ap):
+    opened = ap.abrir()
+    asignada, en_curso, resuelta = ap.desde_resolucion(opened.id, "asignada", "en_curso", "resuelta")
+    marked = services.marcar_leida(ap.notificaciones, "c1", asignada.id)
+    assert (marked["id"], marked["leida"]) == (asignada.id, True)
+    assert services.marcar_leida(ap.notificaciones, "c1", asignada.id)["leida"] is True  # idempotent
+    unread = services.notificaciones_del_cliente(ap.notificaciones, "c1", True)
+    assert (unread.count(), [n["id"] for n in unread.fetch(0, 10)]) == (2, [resuelta.id, en_curso.id])
+    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 2
+    assert (unread.count(), unread.fetch(0, 10)) == (0, [])
+    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 0
+    assert [n["leida"] for n in ap.notas()] == [True, True, True]
+
+
+def test_another_customers_notification_is_not_found_and_stays_unread(ap):
+    theirs = ap.abrir("c2")
+    [event] = ap.desde_resolucion(theirs.id, "asignada")
+    for notificacion_id in (event.id, "no-existe"):
+        with pytest.raises(NotFound) as refused:
+            services.marcar_leida(ap.notificaciones, "c1", notificacion_id)
+        error = refused.value
+        assert (type(error), error.status, error.slug, error.title, error.detail) == (
+            NotFound, 404, "no-encontrada", "No encontrada", "La notificación no existe")
+    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 0
+    assert [n["leida"] for n in ap.notas("c2")] == [False]
+
+
+# -- customers -----------------------------------------------------------------------------------
+
+def test_erasing_a_customer(ap, outbox):
+    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    en_curso = ap.llevar_a("en_curso")  # resolucion's to cancel: only anonymised here
+    services.comentar(ap.incidencias, ANA, en_curso, "Llámenme al 600 000 000")
+    resuelta = ap.llevar_a("resuelta")  # apertura's: closed here
+    cerrada = ap.llevar_a("cerrada")  # final: only anonymised
+    otra = ap.llevar_a("asignada", "c2")
+    outbox.clear()
+    ap.clock.advance(hours=1)
+
+    services.borrar_cliente(ap.incidencias, ap.clientes, ap.notificaciones, "c1")
+
+    assert [ap.get(i).cliente for i in (en_curso, resuelta, cerrada)] == [Cliente("c1", "Cliente eliminado", True)] * 3
+    assert [ap.get(i).estado for i in (en_curso, resuelta, cerrada)] == [Estado.EN_CURSO, Estado.CERRADA,
+                                                                         Estado.CERRADA]
+    [comentario] = ap.get(en_curso).comentarios
+    assert (comentario.autor, comentario.texto) == (Actor("c1", "cliente", "Cliente eliminado"),
+                                                    "Llámenme al 600 000 000")
+    closed = ap.get(resuelta)
+    assert (closed.cerrada_en, closed.historial[-1].to_dict()) == (ap.clock.now, {
+        "de": "resuelta", "a": "cerrada", "por": {"id": "sistema", "rol": "sistema"}, "en": instant(ap),
+        "motivo": None})
+    assert outbox.take() == [("incidencia.cerrada", {"incidencia": closed.to_snapshot(incluir_internas=False)})]
+    assert ap.notas("c1") == [] and len(ap.notas("c2")) == 1
+    assert ap.get(otra).cliente == Cliente("c2", "Bruno Díaz")
+
+    # The token is refused from now on; only that customer's, and a customer's only.
+    components = Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
+                            clientes=ap.clientes, notificaciones=ap.notificaciones)
+    assert [components.is_revoked(p) for p in (
+        Principal("c1", "cliente", "clientes"), Principal("c2", "cliente", "clientes"),
+        Principal("c3", "cliente", "clientes"), Principal("c1", "agente", "empleados"))] == [True, False, False, False]
+    # Erasing again changes nothing; a late cliente.actualizado does not bring the account back.
+    services.borrar_cliente(ap.incidencias, ap.clientes, ap.notificaciones, "c1")
+    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    assert ap.clientes.is_deleted("c1") and outbox.events() == []
+    # Later news about their incidents notifies nobody.
+    ap.desde_resolucion(en_curso, "resuelta")
+    assert ap.get(en_curso).estado == Estado.RESUELTA and ap.notas("c1") == []
+
+
+# -- closing what the customer left resolved -------------------------------------------------------
+
+def test_cerrar_vencidas_closes_only_what_stayed_resuelta_more_than_the_days_given(ap, outbox):
+    vieja = ap.llevar_a("resuelta")
+    ap.clock.advance(days=1)
+    reciente = ap.llevar_a("resuelta")
+    en_curso = ap.llevar_a("en_curso")
+    resuelta_en = ap.get(vieja).resuelta_en
+    outbox.clear()
+
+    ap.clock.set(resuelta_en + timedelta(days=3))
+    assert services.cerrar_vencidas(ap.incidencias, dias=3) == 0  # exactly 3 days: not more
+    assert services.cerrar_vencidas(ap.incidencias, dias=7) == 0
+    assert outbox.events() == []
+
+    ap.clock.advance(microseconds=1)
+    assert services.cerrar_vencidas(ap.incidencias, dias=3) == 1
+    closed = ap.get(vieja)
+    assert (closed.estado, closed.cerrada_en) == (Estado.CERRADA, ap.clock.now)
+    assert closed.historial[-1].to_dict() == {"de": "resuelta", "a": "cerrada",
+                                              "por": {"id": "sistema", "rol": "sistema"}, "en": instant(ap),
+                                              "motivo": "cierre automático"}
+    assert outbox.take() == [("incidencia.cerrada", {"incidencia": closed.to_snapshot(incluir_internas=False)})]
+    assert [ap.get(i).estado for i in (reciente, en_curso)] == [Estado.RESUELTA, Estado.EN_CURSO]
+    assert services.cerrar_vencidas(ap.incidencias, dias=3) == 0 and outbox.events() == []
+
+    # ``ahora`` stands for the clock.
+    ahora = ap.get(reciente).resuelta_en + timedelta(days=2, seconds=1)
+    assert services.cerrar_vencidas(ap.incidencias, dias=2, ahora=ahora) == 1
+    assert (ap.get(reciente).estado, ap.get(reciente).cerrada_en) == (Estado.CERRADA, ahora)
+    assert outbox.tipos() == ["incidencia.cerrada"]
+
+
+def test_cerrar_vencidas_leaves_an_incident_resolved_again_meanwhile(ap, outbox):
+    vencida = ap.llevar_a("resuelta")
+    ap.clock.advance(days=8)
+    outbox.clear()
+
+    class ReopenedAndResolvedAgainMeanwhile(IncidenciaRepository):
+        def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
+            found = super().resolved_before(instant, limit)
+            services.reabrir(ap.incidencias, ANA, vencida, "Sigue igual")
+            ap.desde_resolucion(vencida, "asignada", "resuelta")
+            return found
+
+    assert services.cerrar_vencidas(ReopenedAndResolvedAgainMeanwhile(ap.store), dias=7) == 0
+    again = ap.get(vencida)
+    assert (again.estado, again.version, again.resuelta_en) == (Estado.RESUELTA, 6, ap.clock.now)
+    assert outbox.tipos() == ["incidencia.reabierta"]  # the customer's, nothing else
+
+
+def the_customer_closes_it_meanwhile(ap: Apertura) -> tuple[str, IncidenciaRepository]:
+    """An incident resolved 8 days ago, and a repository on which the
+    customer closes it right after cerrar_vencidas has looked for it."""
+    vencida = ap.llevar_a("resuelta")
+    ap.clock.advance(days=8)
+
+    class TheCustomerClosesItMeanwhile(IncidenciaRepository):
+        def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
+            found = super().resolved_before(instant, limit)
+            services.cerrar(ap.incidencias, ANA, vencida)
+            return found
+
+    return vencida, TheCustomerClosesItMeanwhile(ap.store)
+
+
+def test_cerrar_vencidas_leaves_an_incident_the_customer_closed_meanwhile(ap, outbox):
+    vencida, incidencias = the_customer_closes_it_meanwhile(ap)
+    outbox.clear()
+    services.cerrar_vencidas(incidencias, dias=7)
+    closed = ap.get(vencida)
+    assert (closed.estado, closed.version, closed.historial[-1].por) == (Estado.CERRADA, 4, Actor("c1", "cliente"))
+    assert outbox.tipos() == ["incidencia.cerrada"]  # the customer's close, nothing else
+
+
+def test_cerrar_vencidas_counts_only_what_it_closed(ap):
+    _vencida, incidencias = the_customer_closes_it_meanwhile(ap)
+    assert services.cerrar_vencidas(incidencias, dias=7) == 0
