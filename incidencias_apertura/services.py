@@ -221,16 +221,19 @@ def cerrar_vencidas(incidencias: IncidenciaRepository, dias: float, ahora: datet
     cutoff = format_instant(ahora - timedelta(days=dias))
     closed = 0
     for incidencia_id in incidencias.resolved_before(cutoff):
+        cerrada_aqui: list[bool] = []
+
         def change(incidencia: Incidencia, _side: DatosApertura):
-            if incidencia.estado != Estado.RESUELTA or format_instant(incidencia.resuelta_en) >= cutoff:
-                return None
+            cerrada_aqui[:] = [incidencia.estado == Estado.RESUELTA and format_instant(incidencia.resuelta_en) < cutoff]
+            if not cerrada_aqui[0]:
+                return None  # closed or reopened by the customer meanwhile
             return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, ahora, automatico=True), incidencia)]
 
         try:
-            incidencia, _side = incidencias.update(incidencia_id, change)
+            incidencias.update(incidencia_id, change)
         except NotFound:
             continue
-        if incidencia.estado == Estado.CERRADA:
+        if cerrada_aqui[0]:
             closed += 1
             log.info("auto-closed incident %s", incidencia_id)
     return closed

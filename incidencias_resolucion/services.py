@@ -100,15 +100,20 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
 
 # -- assignment: by hand and automatic, one way to give an incident -------------------
 def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: EmpleadoRef, por: Actor,
-         admite: Callable[[Incidencia], bool]) -> Incidencia:
-    """Give the incident to ``empleado`` if ``admite`` it as it is now
-    (it may also refuse by raising); nothing is written otherwise."""
+         admite: Callable[[Incidencia], bool]) -> tuple[Incidencia, bool]:
+    """Give the incident to ``empleado`` if ``admite`` it as it is now (it
+    may also refuse by raising); nothing is written otherwise. Returns the
+    incident and whether this call gave it."""
+    given: list[bool] = []
+
     def change(current: Incidencia, _side):
-        if not admite(current):
+        given[:] = [admite(current)]
+        if not given[0]:
             return None
         return [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
 
-    return incidencias.update(incidencia_id, change)[0]
+    incidencia, _side = incidencias.update(incidencia_id, change)
+    return incidencia, given[0]
 
 
 def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
@@ -129,14 +134,15 @@ def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor
         # already theirs: nothing to change, nothing to notify
         return not (_es_suya(current, empleado_id) and current.estado in (Estado.ASIGNADA, Estado.EN_CURSO))
 
-    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite)
+    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite)[0]
 
 
 def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: PersonalReplica, incidencia_id: str,
                             excluir: Collection[str] = frozenset()) -> Incidencia | None:
     """Give a waiting incident (or one held by an ``excluir``ed employee) to
     the best employee: a reopened one back to its assignee while still
-    active, else by the policy (``asignacion``). None if nobody can take it."""
+    active, else by the policy (``asignacion``). None if nobody can take it,
+    or someone else assigned it meanwhile."""
     found = incidencias.get(incidencia_id)
     if found is None:
         return None
@@ -157,7 +163,9 @@ def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: Person
             and now.asignada_a.id in excluir
         return now.estado in WAITING_STATES or held_by_excluded  # else someone assigned it meanwhile
 
-    return _dar(incidencias, incidencia_id, EmpleadoRef(elegido["id"], nombre_visible(elegido)), SISTEMA, admite)
+    incidencia, given = _dar(incidencias, incidencia_id, EmpleadoRef(elegido["id"], nombre_visible(elegido)), SISTEMA,
+                             admite)
+    return incidencia if given else None
 
 
 def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalReplica) -> int:
