@@ -1,0 +1,354 @@
+"""The customers' pages (``/``): account, incidents, notifications, profile.
+
+Every form posts to the portal and is answered with a redirect (with a
+flash message) or, when the service refused it, the same page again with
+the service's messages next to the fields they name and what was typed
+kept. Nothing here needs JavaScript."""
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+
+from . import auth, display
+from .auth import CLIENTE, anonymous_call, call, requires
+from .forms import FormErrors, field_errors, put_present, refusal, safe_next, text_or_none, typed
+
+bp = Blueprint("cliente", __name__)
+POR_PAGINA = 20
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+CAMPOS_REGISTRO = ("nombre", "apellidos", "email", "password", "fecha_nacimiento")
+CAMPOS_PERFIL = ("nombre", "apellidos", "email", "fecha_nacimiento")
+CAMPOS_PASSWORD = ("password_actual", "password")
+CAMPOS_INCIDENCIA = ("producto.referencia", "producto.nombre", "pedido", "titulo", "descripcion", "categoria",
+                     "prioridad")
+
+
+def _inicio_cliente():
+    return redirect(url_for(".incidencias"))
+
+
+def _sesion_de_cliente() -> bool:
+    persona = auth.current()
+    return persona is not None and persona.area == CLIENTE and not persona.caducada
+
+
+# -- signing in and out ------------------------------------------------------------------
+def login_errors(answer, fields=("email", "password")) -> FormErrors:
+    """What a refused login says (both areas)."""
+    if answer.status == 401:
+        return FormErrors(generales=["El email o la contraseña no son correctos"])
+    if answer.status == 429:
+        espera = answer.problem.retry_after or 60
+        return FormErrors(generales=[f"Demasiados intentos; espere {espera} segundos"])
+    return field_errors(answer.problem, fields)
+
+
+def _entrar_form(valores: dict, errores: FormErrors, status: int = 200):
+    siguiente = safe_next(request.values.get("siguiente"), "")
+    return render_template("cliente/entrar.html", valores=valores, errores=errores, siguiente=siguiente), status
+
+
+def _abrir_sesion(token: str, expires_in: int) -> None:
+    me = auth.api().call("clientes", "GET", "/clientes/yo", token=token)
+    if not me.ok:
+        abort(502)
+    auth.sign_in(CLIENTE, token, expires_in, {**me.data, "rol": CLIENTE})
+
+
+@bp.get("/")
+def inicio():
+    if _sesion_de_cliente():
+        return _inicio_cliente()
+    return _entrar_form({}, FormErrors())
+
+
+@bp.route("/entrar", methods=["GET", "POST"])
+def entrar():
+    if request.method == "GET":
+        if _sesion_de_cliente():
+            return _inicio_cliente()
+        return _entrar_form({}, FormErrors())
+    valores = typed(request.form, ("email",))
+    body: dict[str, Any] = {}
+    put_present(body, "email", request.form.get("email"))
+    put_present(body, "password", request.form.get("password"))
+    answer = anonymous_call("clientes", "POST", "/clientes/login", json=body)
+    if not answer.ok:
+        return _entrar_form(valores, login_errors(answer), answer.status)
+    _abrir_sesion(answer.data["access_token"], answer.data.get("expires_in", 3600))
+    return redirect(safe_next(request.form.get("siguiente"), url_for(".incidencias")))
+
+
+@bp.post("/salir")
+def salir():
+    auth.sign_out()
+    flash("Ha salido de su cuenta.", "ok")
+    return redirect(url_for(".entrar"))
+
+
+@bp.route("/registro", methods=["GET", "POST"])
+def registro():
+    if request.method == "GET":
+        return render_template("cliente/registro.html", valores={}, errores=FormErrors())
+    valores = typed(request.form, ("nombre", "apellidos", "email", "fecha_nacimiento"))
+    body: dict[str, Any] = {}
+    for name in ("nombre", "apellidos", "email", "password"):
+        put_present(body, name, request.form.get(name))
+    if text_or_none(request.form, "fecha_nacimiento"):
+        body["fecha_nacimiento"] = text_or_none(request.form, "fecha_nacimiento")
+    created = anonymous_call("clientes", "POST", "/clientes", json=body)
+    if not created.ok:
+        return render_template("cliente/registro.html", valores=valores,
+                               errores=field_errors(created.problem, CAMPOS_REGISTRO)), created.status
+    login = anonymous_call("clientes", "POST", "/clientes/login",
+                           json={"email": body["email"], "password": body["password"]})
+    if not login.ok:
+        flash("Su cuenta se ha creado; entre con su email y su contraseña.", "ok")
+        return redirect(url_for(".entrar"))
+    _abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
+    flash("Su cuenta se ha creado. Ya puede abrir una incidencia.", "ok")
+    return _inicio_cliente()
+
+
+# -- incidents -----------------------------------------------------------------------------
+def _filtro_estado() -> str | None:
+    estado = request.args.get("estado") or None
+    return estado if estado in display.ESTADOS else None
+
+
+def _pagina() -> int:
+    try:
+        return max(1, min(100_000, int(request.args.get("pagina", "1"))))
+    except ValueError:
+        return 1
+
+
+def _mis_incidencias(estado: str | None, pagina: int) -> dict:
+    answer = call("apertura", "GET", "/incidencias",
+                  params={"estado": estado, "pagina": pagina, "por_pagina": POR_PAGINA})
+    if not answer.ok:
+        abort(answer.status if answer.status in (400, 403, 404) else 400)
+    return answer.data
+
+
+@bp.get("/incidencias")
+@requires(CLIENTE)
+def incidencias():
+    estado, pagina = _filtro_estado(), _pagina()
+    page = _mis_incidencias(estado, pagina)
+    return render_template("cliente/incidencias.html", page=page, estado=estado, pagina=pagina)
+
+
+@bp.get("/incidencias/estado.json")
+@requires(CLIENTE)
+def incidencias_estado():
+    page = _mis_incidencias(_filtro_estado(), _pagina())
+    return _no_store(jsonify(incidencias=[{"id": i["id"], "version": i["version"]} for i in page["elementos"]],
+                             total=page["total"]))
+
+
+def _nueva_form(valores: dict, errores: FormErrors, status: int = 200):
+    return render_template("cliente/nueva.html", valores=valores, errores=errores), status
+
+
+@bp.route("/incidencias/nueva", methods=["GET", "POST"])
+@requires(CLIENTE)
+def nueva():
+    if request.method == "GET":
+        return _nueva_form({"prioridad": "media", "idempotency_key": uuid.uuid4().hex}, FormErrors())
+    form = request.form
+    valores = typed(form, (*CAMPOS_INCIDENCIA, "idempotency_key"))
+    key = form.get("idempotency_key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        key = valores["idempotency_key"] = uuid.uuid4().hex
+    producto: dict[str, Any] = {}
+    put_present(producto, "referencia", form.get("producto.referencia"))
+    put_present(producto, "nombre", form.get("producto.nombre"))
+    body: dict[str, Any] = {"producto": producto, "prioridad": form.get("prioridad") or "media"}
+    for name in ("titulo", "descripcion"):
+        put_present(body, name, form.get(name))
+    body["pedido"] = text_or_none(form, "pedido")
+    body["categoria"] = text_or_none(form, "categoria")
+    answer = call("apertura", "POST", "/incidencias", json=body, headers={"Idempotency-Key": key})
+    if not answer.ok:
+        errores = field_errors(answer.problem, CAMPOS_INCIDENCIA)
+        if answer.status == 409:
+            valores["idempotency_key"] = uuid.uuid4().hex
+        return _nueva_form(valores, errores, answer.status)
+    flash("Incidencia abierta", "ok")
+    return redirect(url_for(".incidencia", incidencia_id=answer.data["id"]))
+
+
+def _incidencia(incidencia_id: str) -> dict:
+    answer = call("apertura", "GET", f"/incidencias/{incidencia_id}")
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        abort(400)
+    return answer.data
+
+
+def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores: dict | None = None,
+                       errores: FormErrors | None = None, status: int = 200):
+    return render_template(
+        "cliente/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
+        cancelable=incidencia["estado"] in display.CANCELABLES and not incidencia.get("cancelacion_solicitada_en"),
+        final=incidencia["estado"] in display.FINALES, formulario=formulario, valores=valores or {},
+        errores=errores or FormErrors(),
+    ), status
+
+
+@bp.get("/incidencias/<incidencia_id>")
+@requires(CLIENTE)
+def incidencia(incidencia_id: str):
+    return _pagina_incidencia(_incidencia(incidencia_id))
+
+
+@bp.get("/incidencias/<incidencia_id>/estado.json")
+@requires(CLIENTE)
+def incidencia_estado(incidencia_id: str):
+    found = _incidencia(incidencia_id)
+    return _no_store(jsonify(estado=found["estado"], version=found["version"],
+                             comentarios=len(found.get("comentarios") or [])))
+
+
+def _accion(incidencia_id: str, formulario: str, path: str, body: dict, fields: tuple[str, ...], hecho: str):
+    """POST an action on the incident: back to its page with ``hecho``, or the
+    page again with the refusal (next to the fields, or above the form)."""
+    answer = call("apertura", "POST", f"/incidencias/{incidencia_id}{path}", json=body)
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        errores = field_errors(answer.problem, fields)
+        return _pagina_incidencia(_incidencia(incidencia_id), formulario, typed(request.form, fields), errores,
+                                  answer.status)
+    flash(hecho, "ok")
+    return redirect(url_for(".incidencia", incidencia_id=incidencia_id))
+
+
+@bp.post("/incidencias/<incidencia_id>/comentarios")
+@requires(CLIENTE)
+def comentar(incidencia_id: str):
+    body: dict[str, Any] = {}
+    put_present(body, "texto", request.form.get("texto"))
+    return _accion(incidencia_id, "comentario", "/comentarios", body, ("texto",), "Comentario enviado")
+
+
+@bp.post("/incidencias/<incidencia_id>/cierre")
+@requires(CLIENTE)
+def cerrar(incidencia_id: str):
+    return _accion(incidencia_id, "cierre", "/cierre", {}, (),
+                   "Ha confirmado la solución: la incidencia está cerrada")
+
+
+@bp.post("/incidencias/<incidencia_id>/reapertura")
+@requires(CLIENTE)
+def reabrir(incidencia_id: str):
+    body: dict[str, Any] = {}
+    put_present(body, "motivo", request.form.get("motivo"))
+    return _accion(incidencia_id, "reapertura", "/reapertura", body, ("motivo",),
+                   "Ha rechazado la solución: la incidencia vuelve al equipo de soporte")
+
+
+@bp.post("/incidencias/<incidencia_id>/cancelacion")
+@requires(CLIENTE)
+def cancelar(incidencia_id: str):
+    return _accion(incidencia_id, "cancelacion", "/cancelacion", {"motivo": text_or_none(request.form, "motivo")},
+                   ("motivo",), "Ha pedido cancelar la incidencia; se cancelará en unos instantes")
+
+
+# -- notifications -----------------------------------------------------------------------------
+@bp.get("/notificaciones")
+@requires(CLIENTE)
+def notificaciones():
+    pagina = _pagina()
+    answer = call("apertura", "GET", "/notificaciones", params={"pagina": pagina, "por_pagina": POR_PAGINA})
+    if not answer.ok:
+        abort(400)
+    return render_template("cliente/notificaciones.html", page=answer.data, pagina=pagina)
+
+
+@bp.post("/notificaciones/lectura")
+@requires(CLIENTE)
+def leer_notificaciones():
+    answer = call("apertura", "POST", "/notificaciones/lectura", json={})
+    if answer.ok:
+        flash("Todas las notificaciones están marcadas como leídas", "ok")
+    else:
+        flash(refusal(answer.problem), "error")
+    return redirect(url_for(".notificaciones"))
+
+
+# -- profile ---------------------------------------------------------------------------------
+def _cuenta() -> dict:
+    answer = call("clientes", "GET", "/clientes/yo")
+    if not answer.ok:
+        abort(400)
+    return answer.data
+
+
+def _pagina_perfil(valores: dict, formulario: str | None = None, errores: FormErrors | None = None,
+                   status: int = 200):
+    return render_template("cliente/perfil.html", valores=valores, formulario=formulario,
+                           errores=errores or FormErrors()), status
+
+
+@bp.route("/perfil", methods=["GET", "POST"])
+@requires(CLIENTE)
+def perfil():
+    if request.method == "GET":
+        cuenta = _cuenta()
+        return _pagina_perfil({k: cuenta.get(k) or "" for k in CAMPOS_PERFIL})
+    body: dict[str, Any] = {name: text_or_none(request.form, name) for name in CAMPOS_PERFIL}
+    answer = call("clientes", "PATCH", "/clientes/yo", json=body)
+    if not answer.ok:
+        return _pagina_perfil(typed(request.form, CAMPOS_PERFIL), "perfil",
+                              field_errors(answer.problem, CAMPOS_PERFIL), answer.status)
+    auth.rename(f"{answer.data.get('nombre', '')} {answer.data.get('apellidos', '')}".strip())
+    flash("Sus datos se han guardado", "ok")
+    return redirect(url_for(".perfil"))
+
+
+@bp.post("/perfil/password")
+@requires(CLIENTE)
+def cambiar_password():
+    body: dict[str, Any] = {}
+    for name in CAMPOS_PASSWORD:
+        put_present(body, name, request.form.get(name))
+    if "password" not in body:
+        errores = FormErrors(campos={"password": "Escriba la nueva contraseña."})
+        answer = None
+    else:
+        answer = call("clientes", "PATCH", "/clientes/yo", json=body)
+        errores = None if answer.ok else field_errors(answer.problem, CAMPOS_PASSWORD)
+    if errores:
+        cuenta = _cuenta()
+        return _pagina_perfil({k: cuenta.get(k) or "" for k in CAMPOS_PERFIL}, "password", errores,
+                              answer.status if answer is not None else 422)
+    flash("Su contraseña se ha cambiado", "ok")
+    return redirect(url_for(".perfil"))
+
+
+@bp.route("/perfil/baja", methods=["GET", "POST"])
+@requires(CLIENTE)
+def baja():
+    if request.method == "GET":
+        return render_template("cliente/baja.html", errores=FormErrors())
+    if request.form.get("confirmacion") != "si":
+        errores = FormErrors(campos={"confirmacion": "Marque la casilla para confirmar que quiere borrar su cuenta."})
+        return render_template("cliente/baja.html", errores=errores), 422
+    answer = call("clientes", "DELETE", "/clientes/yo")
+    if not answer.ok:
+        return render_template("cliente/baja.html", errores=FormErrors(generales=[refusal(answer.problem)])), \
+            answer.status
+    auth.sign_out()
+    flash("Su cuenta se ha borrado", "ok")
+    return redirect(url_for(".entrar"))
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response

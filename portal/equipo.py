@@ -1,0 +1,373 @@
+"""The support team's console (``/equipo/``): the queues, an incident's
+page with its actions, the statistics and, for admins, the employees.
+
+Only the actions the person may do are offered (the same rules the
+services enforce: agents take waiting incidents and act on their own;
+supervisors and admins act on any and assign to any active employee); an
+action refused anyway shows the service's 403 or 409 plainly."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+
+from . import auth, charts, display
+from .auth import EQUIPO, anonymous_call, call, requires
+from .cliente import login_errors
+from .forms import FormErrors, field_errors, put_present, safe_next, text_or_none, typed
+
+bp = Blueprint("equipo", __name__)
+POR_PAGINA = 20
+GESTION = ("supervisor", "admin")
+ADMIN = ("admin",)
+VISTAS = {"mias": "Mis incidencias", "sin_asignar": "Sin asignar", "todas": "Todas"}
+CAMPOS_EMPLEADO = ("nombre", "apellidos", "email", "password", "rol", "categorias")
+CAMPOS_EDICION = ("rol", "categorias")
+
+
+def _gestiona() -> bool:
+    return auth.persona().rol in GESTION
+
+
+def _cola():
+    return redirect(url_for(".incidencias", vista="mias"))
+
+
+def _sesion_de_equipo() -> bool:
+    persona = auth.current()
+    return persona is not None and persona.area == EQUIPO and not persona.caducada
+
+
+# -- signing in and out ----------------------------------------------------------------------
+def _entrar_form(valores: dict, errores: FormErrors, status: int = 200):
+    siguiente = safe_next(request.values.get("siguiente"), "")
+    return render_template("equipo/entrar.html", valores=valores, errores=errores, siguiente=siguiente), status
+
+
+@bp.route("/entrar", methods=["GET", "POST"])
+def entrar():
+    if request.method == "GET":
+        if _sesion_de_equipo():
+            return _cola()
+        return _entrar_form({}, FormErrors())
+    body: dict[str, Any] = {}
+    put_present(body, "email", request.form.get("email"))
+    put_present(body, "password", request.form.get("password"))
+    answer = anonymous_call("empleados", "POST", "/empleados/login", json=body)
+    if not answer.ok:
+        return _entrar_form(typed(request.form, ("email",)), login_errors(answer),
+                            answer.status)
+    token = answer.data["access_token"]
+    me = auth.api().call("empleados", "GET", "/empleados/yo", token=token)
+    if not me.ok:
+        abort(502)
+    auth.sign_in(EQUIPO, token, answer.data.get("expires_in", 3600), me.data)
+    return redirect(safe_next(request.form.get("siguiente"), url_for(".incidencias", vista="mias")))
+
+
+@bp.post("/salir")
+def salir():
+    auth.sign_out()
+    flash("Ha salido de la consola.", "ok")
+    return redirect(url_for(".entrar"))
+
+
+@bp.get("/")
+@requires(EQUIPO)
+def inicio():
+    return _cola()
+
+
+# -- the queues ----------------------------------------------------------------------------------
+def _empleados_activos() -> list[dict]:
+    """Every active employee (supervisors and admins may list them), by name."""
+    found: list[dict] = []
+    for pagina in range(1, 11):
+        answer = call("empleados", "GET", "/empleados", params={"activo": "true", "pagina": pagina,
+                                                                 "por_pagina": 100})
+        if not answer.ok:
+            break
+        found.extend(answer.data["elementos"])
+        if pagina >= answer.data.get("paginas", 1):
+            break
+    for e in found:
+        e["nombre_completo"] = f"{e.get('nombre', '')} {e.get('apellidos', '')}".strip()
+    return sorted(found, key=lambda e: e["nombre_completo"].lower())
+
+
+def _filtros() -> dict[str, Any]:
+    args = request.args
+    vista = args.get("vista") if args.get("vista") in VISTAS else "mias"
+    filtros = {
+        "vista": vista,
+        "estado": args.get("estado") if args.get("estado") in display.ESTADOS else "",
+        "prioridad": args.get("prioridad") if args.get("prioridad") in display.PRIORIDADES else "",
+        "categoria": (args.get("categoria") or "").strip()[:50],
+        "asignada_a": (args.get("asignada_a") or "").strip()[:64] if _gestiona() and vista == "todas" else "",
+        "orden": args.get("orden") if args.get("orden") in display.ORDENES else "antiguedad",
+    }
+    try:
+        filtros["pagina"] = max(1, min(100_000, int(args.get("pagina", "1"))))
+    except ValueError:
+        filtros["pagina"] = 1
+    return filtros
+
+
+def _buscar(filtros: dict[str, Any]) -> dict:
+    params: dict[str, Any] = {k: filtros[k] for k in ("estado", "prioridad", "categoria", "orden", "pagina")}
+    params["por_pagina"] = POR_PAGINA
+    if filtros["vista"] == "mias":
+        params["asignada_a"] = "yo"
+    elif filtros["vista"] == "sin_asignar":
+        params["sin_asignar"] = "true"
+    elif filtros["asignada_a"]:
+        params["asignada_a"] = filtros["asignada_a"]
+    answer = call("resolucion", "GET", "/incidencias", params=params)
+    if not answer.ok:
+        abort(400)
+    return answer.data
+
+
+@bp.get("/incidencias")
+@requires(EQUIPO)
+def incidencias():
+    filtros = _filtros()
+    page = _buscar(filtros)
+    empleados = _empleados_activos() if _gestiona() else []
+    return render_template("equipo/incidencias.html", page=page, filtros=filtros, vistas=VISTAS,
+                           empleados=empleados, gestiona=_gestiona())
+
+
+@bp.get("/incidencias/estado.json")
+@requires(EQUIPO)
+def incidencias_estado():
+    page = _buscar(_filtros())
+    return _no_store(jsonify(incidencias=[{"id": i["id"], "version": i["version"]} for i in page["elementos"]],
+                             total=page["total"]))
+
+
+# -- one incident -----------------------------------------------------------------------------------
+def _incidencia(incidencia_id: str) -> dict:
+    answer = call("resolucion", "GET", f"/incidencias/{incidencia_id}")
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        abort(400)
+    return answer.data
+
+
+def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
+    """What the employee may do to the incident now (the services' rules)."""
+    estado = incidencia["estado"]
+    asignada = incidencia.get("asignada_a") or {}
+    suya = asignada.get("id") == empleado_id
+    gestiona = rol in GESTION
+    puede = suya or gestiona
+    return {
+        "tomar": estado in display.EN_ESPERA
+        or (gestiona and estado in display.ASIGNABLES and not (suya and estado in ("asignada", "en_curso"))),
+        "asignar": gestiona and estado in display.ASIGNABLES,
+        "empezar": puede and estado == "asignada",
+        "resolver": puede and estado in ("asignada", "en_curso"),
+        "comentar": puede and estado not in display.FINALES,
+        "editar": puede and estado in display.EDITABLES,
+        "suya": suya,
+    }
+
+
+def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores: dict | None = None,
+                       errores: FormErrors | None = None, status: int = 200):
+    persona = auth.persona()
+    permitido = acciones(incidencia, persona.id, persona.rol)
+    empleados = _empleados_activos() if permitido["asignar"] else []
+    categorias = list(current_app.extensions["portal"].settings.categorias)
+    if incidencia.get("categoria") and incidencia["categoria"] not in categorias:
+        categorias.append(incidencia["categoria"])
+    return render_template(
+        "equipo/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
+        acciones=permitido, empleados=empleados, categorias_incidencia=categorias, formulario=formulario,
+        valores=valores or {}, errores=errores or FormErrors(), final=incidencia["estado"] in display.FINALES,
+    ), status
+
+
+@bp.get("/incidencias/<incidencia_id>")
+@requires(EQUIPO)
+def incidencia(incidencia_id: str):
+    return _pagina_incidencia(_incidencia(incidencia_id))
+
+
+@bp.get("/incidencias/<incidencia_id>/estado.json")
+@requires(EQUIPO)
+def incidencia_estado(incidencia_id: str):
+    found = _incidencia(incidencia_id)
+    return _no_store(jsonify(estado=found["estado"], version=found["version"],
+                             comentarios=len(found.get("comentarios") or [])))
+
+
+def _accion(incidencia_id: str, formulario: str, method: str, path: str, body: dict, fields: tuple[str, ...],
+            hecho: str):
+    answer = call("resolucion", method, f"/incidencias/{incidencia_id}{path}", json=body)
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        errores = field_errors(answer.problem, fields)
+        return _pagina_incidencia(_incidencia(incidencia_id), formulario, typed(request.form, fields), errores,
+                                  answer.status)
+    flash(hecho, "ok")
+    return redirect(url_for(".incidencia", incidencia_id=incidencia_id))
+
+
+@bp.post("/incidencias/<incidencia_id>/asignacion")
+@requires(EQUIPO)
+def asignar(incidencia_id: str):
+    empleado_id = text_or_none(request.form, "empleado_id")
+    body = {"empleado_id": empleado_id} if empleado_id else {}
+    hecho = "Incidencia asignada" if empleado_id and empleado_id != auth.persona().id else \
+        "Ha tomado la incidencia"
+    return _accion(incidencia_id, "asignacion", "POST", "/asignacion", body, ("empleado_id",), hecho)
+
+
+@bp.post("/incidencias/<incidencia_id>/inicio")
+@requires(EQUIPO)
+def empezar(incidencia_id: str):
+    return _accion(incidencia_id, "inicio", "POST", "/inicio", {}, (), "Ha empezado a trabajar en la incidencia")
+
+
+@bp.post("/incidencias/<incidencia_id>/resolucion")
+@requires(EQUIPO)
+def resolver(incidencia_id: str):
+    body: dict[str, Any] = {}
+    put_present(body, "texto", request.form.get("texto"))
+    return _accion(incidencia_id, "resolucion", "POST", "/resolucion", body, ("texto",),
+                   "Solución propuesta al cliente")
+
+
+@bp.post("/incidencias/<incidencia_id>/comentarios")
+@requires(EQUIPO)
+def comentar(incidencia_id: str):
+    interna = request.form.get("interna") == "si"
+    body: dict[str, Any] = {"interna": interna}
+    put_present(body, "texto", request.form.get("texto"))
+    return _accion(incidencia_id, "comentario", "POST", "/comentarios", body, ("texto", "interna"),
+                   "Nota interna añadida" if interna else "Comentario añadido")
+
+
+@bp.post("/incidencias/<incidencia_id>/datos")
+@requires(EQUIPO)
+def cambiar_datos(incidencia_id: str):
+    body: dict[str, Any] = {"categoria": text_or_none(request.form, "categoria")}
+    if request.form.get("prioridad") in display.PRIORIDADES:
+        body["prioridad"] = request.form["prioridad"]
+    return _accion(incidencia_id, "datos", "PATCH", "", body, ("prioridad", "categoria"), "Cambios guardados")
+
+
+# -- statistics --------------------------------------------------------------------------------------
+@bp.get("/estadisticas")
+@requires(EQUIPO)
+def estadisticas():
+    answer = call("resolucion", "GET", "/estadisticas")
+    if not answer.ok:
+        abort(400)
+    datos = answer.data
+    por_estado = charts.horizontal_bars(
+        (e, display.estado(e), datos["por_estado"].get(e, 0)) for e in display.ESTADOS)
+    por_prioridad = charts.horizontal_bars(
+        (p, display.prioridad(p), datos["por_prioridad"].get(p, 0)) for p in display.PRIORIDADES)
+    carga = sorted(datos.get("carga_por_empleado") or [], key=lambda e: (-e.get("abiertas", 0), e.get("nombre", "")))
+    por_empleado = charts.horizontal_bars(
+        (e["id"], e.get("nombre") or e["id"], e.get("abiertas", 0)) for e in carga)
+    return render_template("equipo/estadisticas.html", datos=datos, por_estado=por_estado,
+                           por_prioridad=por_prioridad, por_empleado=por_empleado, carga=carga)
+
+
+# -- employees (admins) -------------------------------------------------------------------------------
+def _categorias_lista(texto: str | None) -> list[str]:
+    """"envios, devoluciones" → ["envios", "devoluciones"] (the service normalises them)."""
+    return [c.strip() for c in (texto or "").split(",") if c.strip()]
+
+
+@bp.get("/empleados")
+@requires(EQUIPO, ADMIN)
+def empleados():
+    try:
+        pagina = max(1, int(request.args.get("pagina", "1")))
+    except ValueError:
+        pagina = 1
+    answer = call("empleados", "GET", "/empleados", params={"pagina": pagina, "por_pagina": POR_PAGINA})
+    if not answer.ok:
+        abort(400)
+    return render_template("equipo/empleados.html", page=answer.data, pagina=pagina)
+
+
+@bp.route("/empleados/nuevo", methods=["GET", "POST"])
+@requires(EQUIPO, ADMIN)
+def nuevo_empleado():
+    if request.method == "GET":
+        return render_template("equipo/empleado_nuevo.html", valores={"rol": "agente"}, errores=FormErrors())
+    body: dict[str, Any] = {}
+    for name in ("nombre", "apellidos", "email", "password", "rol"):
+        put_present(body, name, request.form.get(name))
+    body["categorias"] = _categorias_lista(request.form.get("categorias"))
+    answer = call("empleados", "POST", "/empleados", json=body)
+    if not answer.ok:
+        return render_template("equipo/empleado_nuevo.html",
+                               valores=typed(request.form, ("nombre", "apellidos", "email", "rol", "categorias")),
+                               errores=field_errors(answer.problem, CAMPOS_EMPLEADO)), answer.status
+    flash(f"{answer.data.get('nombre', '')} {answer.data.get('apellidos', '')} ya forma parte del equipo".strip(),
+          "ok")
+    return redirect(url_for(".empleados"))
+
+
+def _empleado(empleado_id: str) -> dict:
+    answer = call("empleados", "GET", f"/empleados/{empleado_id}")
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        abort(400)
+    return answer.data
+
+
+def _pagina_empleado(empleado: dict, formulario: str | None = None, valores: dict | None = None,
+                     errores: FormErrors | None = None, status: int = 200):
+    valores = valores if valores is not None else {
+        "rol": empleado.get("rol"), "categorias": ", ".join(empleado.get("categorias") or [])}
+    return render_template("equipo/empleado.html", empleado=empleado, formulario=formulario, valores=valores,
+                           errores=errores or FormErrors()), status
+
+
+@bp.route("/empleados/<empleado_id>", methods=["GET", "POST"])
+@requires(EQUIPO, ADMIN)
+def empleado(empleado_id: str):
+    if request.method == "GET":
+        return _pagina_empleado(_empleado(empleado_id))
+    body: dict[str, Any] = {"categorias": _categorias_lista(request.form.get("categorias"))}
+    put_present(body, "rol", request.form.get("rol"))
+    answer = call("empleados", "PATCH", f"/empleados/{empleado_id}", json=body)
+    if not answer.ok:
+        if answer.status == 404:
+            abort(404)
+        return _pagina_empleado(_empleado(empleado_id), "edicion", typed(request.form, CAMPOS_EDICION),
+                                field_errors(answer.problem, CAMPOS_EDICION), answer.status)
+    flash("Cambios guardados", "ok")
+    return redirect(url_for(".empleado", empleado_id=empleado_id))
+
+
+@bp.post("/empleados/<empleado_id>/baja")
+@requires(EQUIPO, ADMIN)
+def baja_empleado(empleado_id: str):
+    if request.form.get("confirmacion") != "si":
+        errores = FormErrors(campos={"confirmacion": "Marque la casilla para confirmar la baja."})
+        return _pagina_empleado(_empleado(empleado_id), "baja", None, errores, 422)
+    answer = call("empleados", "POST", f"/empleados/{empleado_id}/baja", json={})
+    if not answer.ok:
+        if answer.status == 404:
+            abort(404)
+        return _pagina_empleado(_empleado(empleado_id), "baja", None, field_errors(answer.problem, ()),
+                                answer.status)
+    flash("Empleado dado de baja: ya no puede entrar y sus incidencias se reparten", "ok")
+    return redirect(url_for(".empleado", empleado_id=empleado_id))
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
