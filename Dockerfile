@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the four Incidencias services. The command chooses what a
-# container runs (see docker-compose.yml):
+# One image for the four Incidencias services and the portal. The command
+# chooses what a container runs (see docker-compose.yml):
 #   web:    gunicorn --config python:common.gunicorn_config "<service>.app:create_app()"
 #   worker: python -m <service>.worker
 # Without a command the container runs the web process of the service named
@@ -18,7 +18,7 @@ RUN /opt/venv/bin/pip install --requirement /tmp/requirements.txt
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="incidencias" \
-      org.opencontainers.image.description="Incidencias services (clientes, empleados, incidencias_apertura, incidencias_resolucion)"
+      org.opencontainers.image.description="Incidencias services (clientes, empleados, incidencias_apertura, incidencias_resolucion) and the portal"
 
 # An unprivileged account owns nothing but the data directory: the code and
 # the virtual environment stay read-only for the running processes.
@@ -40,6 +40,7 @@ COPY incidencias_dominio/ incidencias_dominio/
 COPY incidencias_replica/ incidencias_replica/
 COPY incidencias_apertura/ incidencias_apertura/
 COPY incidencias_resolucion/ incidencias_resolucion/
+COPY portal/ portal/
 RUN python -m compileall -q /app
 
 ENV PATH=/opt/venv/bin:$PATH \
@@ -50,5 +51,5 @@ ENV PATH=/opt/venv/bin:$PATH \
     KEYS_DIR=/var/lib/incidencias/keys
 
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004
-CMD ["sh", "-c", "exec gunicorn --config python:common.gunicorn_config \"${SERVICE:?set SERVICE to clientes, empleados, incidencias_apertura or incidencias_resolucion}.app:create_app()\""]
+EXPOSE 8000 8001 8002 8003 8004
+CMD ["sh", "-c", "exec gunicorn --config python:common.gunicorn_config \"${SERVICE:?set SERVICE to clientes, empleados, incidencias_apertura, incidencias_resolucion or portal}.app:create_app()\""]

@@ -51,8 +51,8 @@ class BenchSystem(System):
         return "mongodb" if self.mongo_urls else "sqlite"
 
     def process_env(self, name: str) -> dict[str, str]:
-        # Each process with its own service's MONGO_URL.
-        if not self.mongo_urls:
+        # Each process with its own service's MONGO_URL; the portal has no storage.
+        if not self.mongo_urls or name == "portal":
             return super().process_env(name)
         return {**self.env, "MONGO_URL": self.mongo_urls[name.removesuffix("_worker")]}
 

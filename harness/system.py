@@ -1,7 +1,11 @@
 """The whole system started the way `make run` starts it: every line of
 Procfile.dev as its own process (gunicorn web servers with several workers,
 and the workers), on free ports on 127.0.0.1, with a data directory, a key
-directory and a RabbitMQ exchange of its own.
+directory and a RabbitMQ exchange of its own. The portal is one of the web
+processes: it gets its own port and the four APIs' addresses.
+
+``urls`` holds the four APIs (what ``Driver`` talks to); ``portal_url`` the
+portal; ``web_urls`` all five.
 
 ``System.launch`` starts it (again on other ports when one was taken in the
 meantime); ``dispose`` stops every process and removes the exchange's
@@ -30,11 +34,19 @@ from .polling import free_port, wait_until
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-# The web processes of Procfile.dev and the variable that sets each one's port.
+# The API processes of Procfile.dev and the variable that sets each one's port.
 PORT_VARIABLES = {
     "clientes": "CLIENTES_PORT", "apertura": "APERTURA_PORT",
     "resolucion": "RESOLUCION_PORT", "empleados": "EMPLEADOS_PORT",
 }
+# Where the portal calls each API (its settings).
+API_URL_VARIABLES = {
+    "clientes": "CLIENTES_URL", "apertura": "APERTURA_URL",
+    "resolucion": "RESOLUCION_URL", "empleados": "EMPLEADOS_URL",
+}
+# The portal: its Procfile.dev line and the variable that sets its port.
+PORTAL = "portal"
+PORTAL_PORT_VARIABLE = "PORTAL_PORT"
 # Procfile.dev's name of a service -> the service's package (its SQLite file, its queues).
 SERVICE_PACKAGES = {
     "clientes": "clientes", "apertura": "incidencias_apertura",
@@ -73,6 +85,7 @@ class System:
     workdir: Path
     env: dict[str, str]
     urls: dict[str, str]
+    portal_url: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
@@ -82,6 +95,7 @@ class System:
         """Ports, directories and environment chosen; nothing started yet."""
         ports = {name: free_port() for name in PORT_VARIABLES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        portal_port = free_port()
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -96,11 +110,18 @@ class System:
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "LOG_LEVEL": "INFO",
             **{PORT_VARIABLES[name]: str(port) for name, port in ports.items()},
+            **{API_URL_VARIABLES[name]: url for name, url in urls.items()},
+            PORTAL_PORT_VARIABLE: str(portal_port),
             **overrides,
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.pop("MONGO_URL", None)
-        return cls(workdir, env, urls)
+        return cls(workdir, env, urls, portal_url=f"http://127.0.0.1:{env[PORTAL_PORT_VARIABLE]}")
+
+    @property
+    def web_urls(self) -> dict[str, str]:
+        """Every web process of Procfile.dev -> its base URL: the four APIs and the portal."""
+        return {**self.urls, PORTAL: self.portal_url}
 
     @classmethod
     def launch(cls, workdir: Path, attempts: int = 3, **overrides) -> "System":
@@ -151,13 +172,20 @@ class System:
         self.start([name], env, wait)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        for name, url in self.urls.items():
+        """Until every web process started so far is ready: each API's
+        ``/salud``; the portal's ``/salud`` (it reaches the four APIs) when
+        every API runs, else its ``/salud/vivo`` (an API stopped on purpose
+        keeps the portal not ready)."""
+        for name, url in self.web_urls.items():
             if name not in self.processes:
                 continue
+            path = "/salud"
+            if name == PORTAL and not all(api in self.processes for api in self.urls):
+                path = "/salud/vivo"
 
-            def ready() -> bool:
+            def ready(url: str = url, path: str = path) -> bool:
                 self.check_alive()
-                return httpx.get(f"{url}/salud", timeout=5).status_code == 200
+                return httpx.get(f"{url}{path}", timeout=5).status_code == 200
 
             wait_until(ready, timeout=timeout, interval=0.1, message=f"{name} ready", give_up_on=(ProcessDied,))
 

@@ -1,8 +1,9 @@
 """Run the whole system locally: ``make run``.
 
 Checks RabbitMQ first (one clear line if it is missing), then starts every
-process of Procfile.dev under honcho: the four services under gunicorn and
-their workers (outbox relays and consumers). Ctrl-C stops them all.
+process of Procfile.dev under honcho: the portal and the four services under
+gunicorn, and the services' workers (outbox relays and consumers). Prints
+the portal's address first: it is the way in. Ctrl-C stops them all.
 """
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The portal's port: Procfile.dev reads PORTAL_PORT.
+PORTAL = ("PORTAL_PORT", 8000)
+# Each service -> the variable of its port in Procfile.dev, its default port,
+# and the portal's setting that points at it.
 SERVICES = {
-    "clientes": 8001, "incidencias_apertura": 8002, "incidencias_resolucion": 8003, "empleados": 8004,
+    "clientes": ("CLIENTES_PORT", 8001, "CLIENTES_URL"),
+    "incidencias_apertura": ("APERTURA_PORT", 8002, "APERTURA_URL"),
+    "incidencias_resolucion": ("RESOLUCION_PORT", 8003, "RESOLUCION_URL"),
+    "empleados": ("EMPLEADOS_PORT", 8004, "EMPLEADOS_URL"),
 }
 
 
@@ -47,9 +55,15 @@ def main() -> int:
         env["ADMIN_PASSWORD"] = local_admin_password()
         print(f"First admin: {env['ADMIN_EMAIL']} / {env['ADMIN_PASSWORD']} "
               f"(generated once into var/admin-password; set ADMIN_PASSWORD to choose it)")
+    # The portal calls the services on the ports they are started on here.
+    for variable, default, url_variable in SERVICES.values():
+        env.setdefault(url_variable, f"http://127.0.0.1:{env.get(variable) or default}")
     storage = "MongoDB (MONGO_URL)" if env.get("MONGO_URL") else f"SQLite files in {ROOT / 'var/data'}"
     print(f"Incidencias: RabbitMQ at {amqp_url.split('@')[-1]}, storage: {storage}")
-    for name, port in SERVICES.items():
+    portal_port = env.get(PORTAL[0]) or PORTAL[1]
+    print(f"  {'portal':<24} http://127.0.0.1:{portal_port}/   <- open this: customers at /, the team at /equipo/")
+    for name, (variable, default, _url_variable) in SERVICES.items():
+        port = env.get(variable) or default
         print(f"  {name:<24} http://127.0.0.1:{port}   (docs: http://127.0.0.1:{port}/docs)")
     print("Ctrl-C stops everything.", flush=True)
     from honcho.command import main as honcho_main

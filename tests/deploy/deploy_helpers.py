@@ -25,6 +25,16 @@ SERVICES = {
     "incidencias_resolucion": 8003,
     "empleados": 8004,
 }
+# The portal: a web process without a worker, published by the gateway at /.
+PORTAL = "portal"
+PORTAL_PORT = 8000
+# Its settings that point at each service.
+API_URL_VARIABLES = {
+    "clientes": "CLIENTES_URL",
+    "incidencias_apertura": "APERTURA_URL",
+    "incidencias_resolucion": "RESOLUCION_URL",
+    "empleados": "EMPLEADOS_URL",
+}
 # Gateway prefix of each service.
 PREFIXES = {
     "clientes": "/api/clientes",
@@ -177,6 +187,7 @@ def compose_variables(document) -> set[str]:
 # --- nginx with the repository's gateway configuration ---------------------------
 
 UPSTREAM_NAMES = {service: "incidencias_" + prefix.rsplit("/", 1)[1] for service, prefix in PREFIXES.items()}
+UPSTREAM_NAMES[PORTAL] = "incidencias_portal"
 
 
 def nginx_binary() -> str:
@@ -190,9 +201,12 @@ def nginx_binary() -> str:
 
 
 def start_gateway(tmp_path, upstream_ports: dict[str, int]):
-    """nginx with the repository's gateway.conf, listening on a free loopback port."""
+    """nginx with the repository's gateway.conf, listening on a free loopback
+    port. ``upstream_ports``: service (or ``portal``) -> the port it answers
+    on; an upstream left out points at a port where nothing listens."""
     binary = nginx_binary()
     port = free_port()
+    upstream_ports = {**{name: free_port() for name in UPSTREAM_NAMES}, **upstream_ports}
     gateway = (REPO / "deploy/nginx/gateway.conf").read_text()
     assert gateway.count("listen 80 default_server;") == 1
     (tmp_path / "gateway.conf").write_text(

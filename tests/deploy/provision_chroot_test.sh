@@ -20,8 +20,8 @@
 # checked below; the second must report changed=0. Then the tree is booted
 # with systemd-nspawn (PROVISION_TEST_BOOT=0 skips this part) and the
 # playbook runs with the services managed: everything starts, a smoke check
-# passes through the gateway, a change to one service restarts only that
-# service, and a last run reports changed=0. On success the fingerprint is
+# passes through the gateway (the portal's pages and the four APIs), a change
+# to one service restarts only that service, and a last run reports changed=0. On success the fingerprint is
 # written to tests/deploy/provision.verified.
 #
 # Environment: DEBIAN_MIRROR (default: the Debian mirror of this machine's apt
@@ -177,6 +177,7 @@ clientes_key=$(openssl genpkey -algorithm ed25519)
 empleados_key=$(openssl genpkey -algorithm ed25519)
 admin_password="Gestion-$(openssl rand -hex 10)"
 amqp_password=$(openssl rand -hex 16)
+portal_key=$(openssl rand -hex 32)
 indent() { sed 's/^/    /'; }
 cat > "$work/vars.yml" <<EOF
 ---
@@ -187,6 +188,7 @@ incidencias_build_dir: $work/build
 incidencias_admin_email: admin@example.com
 incidencias_admin_password: "$admin_password"
 incidencias_amqp_password: "$amqp_password"
+incidencias_portal_secret_key: "$portal_key"
 incidencias_jwt_private_keys:
   clientes: |
 $(indent <<< "$clientes_key")
@@ -280,7 +282,7 @@ check "/opt/incidencias/current points at an unpacked release" \
     bash -c "[[ '$current' =~ ^/opt/incidencias/releases/[0-9a-f]{16}$ && -d '$rootfs$current' ]]"
 check "the release holds the repository's requirements.txt" cmp "$repo/requirements.txt" "$rootfs$current/requirements.txt"
 check "the release holds the shared gunicorn configuration" test -f "$rootfs$current/common/gunicorn_config.py"
-for package in clientes empleados cuentas incidencias_dominio incidencias_replica incidencias_apertura incidencias_resolucion; do
+for package in clientes empleados cuentas incidencias_dominio incidencias_replica incidencias_apertura incidencias_resolucion portal; do
     check "the release holds the package $package" test -f "$rootfs$current/$package/__init__.py"
 done
 check "the release has no bytecode caches" bash -c "! find '$rootfs$current' -name __pycache__ | grep -q ."
@@ -305,12 +307,13 @@ for line in open("/opt/incidencias/current/requirements.txt"):
 sys.exit(1 if missing else 0)
 EOF
 check "gunicorn is in the virtual environment" test -x "$rootfs/opt/incidencias/venv/bin/gunicorn"
-check "the four applications and workers import from the release" \
+check "the four applications and workers, and the portal, import from the release" \
     in_root bash -c 'cd /opt/incidencias/current && /opt/incidencias/venv/bin/python -c "
 import importlib
 for s in (\"clientes\", \"empleados\", \"incidencias_apertura\", \"incidencias_resolucion\"):
     assert callable(importlib.import_module(s + \".app\").create_app)
     importlib.import_module(s + \".worker\")
+assert callable(importlib.import_module(\"portal.app\").create_app)
 import common.gunicorn_config
 "'
 
@@ -334,6 +337,24 @@ check "clientes: JWT_PRIVATE_KEY is its key, newlines kept" env_is /etc/incidenc
 check "empleados: JWT_PRIVATE_KEY is its key, newlines kept" env_is /etc/incidencias/empleados.env JWT_PRIVATE_KEY "$empleados_key"
 check "empleados: ADMIN_EMAIL is set" env_is /etc/incidencias/empleados.env ADMIN_EMAIL admin@example.com
 check "empleados: ADMIN_PASSWORD is set" env_is /etc/incidencias/empleados.env ADMIN_PASSWORD "$admin_password"
+# The portal: its own environment file, no broker, no database, no signing key.
+penv=/etc/incidencias/portal.env
+check "portal: environment file is root:incidencias 0640" file_is "$penv" root:incidencias 640
+check "portal: ENVIRONMENT=production" env_is "$penv" ENVIRONMENT production
+check "portal: PORT=8000" env_is "$penv" PORT 8000
+check "portal: PORTAL_SECRET_KEY is its key" env_is "$penv" PORTAL_SECRET_KEY "$portal_key"
+check "portal: PORTAL_SECURE_COOKIES=true" env_is "$penv" PORTAL_SECURE_COOKIES true
+check "portal: sync gunicorn workers" env_is "$penv" GUNICORN_WORKER_CLASS sync
+check "portal: CLIENTES_URL is clientes on loopback" env_is "$penv" CLIENTES_URL http://127.0.0.1:8001
+check "portal: APERTURA_URL is incidencias_apertura on loopback" env_is "$penv" APERTURA_URL http://127.0.0.1:8002
+check "portal: RESOLUCION_URL is incidencias_resolucion on loopback" env_is "$penv" RESOLUCION_URL http://127.0.0.1:8003
+check "portal: EMPLEADOS_URL is empleados on loopback" env_is "$penv" EMPLEADOS_URL http://127.0.0.1:8004
+check "portal: no broker, database, signing key or admin password" \
+    bash -c "! grep -qE '^(AMQP_URL|MONGO_URL|JWT_PRIVATE_KEY|ADMIN_PASSWORD)=' '$rootfs$penv'"
+for dir in "" /data /keys; do
+    check "portal: /var/lib/incidencias/portal$dir belongs to the service user, 0700" \
+        file_is "/var/lib/incidencias/portal$dir" incidencias:incidencias 700
+done
 check "only the issuers hold a signing key, only empleados the admin password" \
     bash -c "! grep -qE '^(JWT_PRIVATE_KEY|ADMIN_PASSWORD)=' '$rootfs/etc/incidencias/incidencias_apertura.env' '$rootfs/etc/incidencias/incidencias_resolucion.env' \
         && ! grep -q '^ADMIN_PASSWORD=' '$rootfs/etc/incidencias/clientes.env'"
@@ -349,8 +370,12 @@ for s in "${services[@]}"; do
             bash -c "[[ \$(readlink '$rootfs/etc/systemd/system/incidencias.target.wants/incidencias-$kind@$s.service') == /etc/systemd/system/incidencias-$kind@.service ]]"
     done
 done
+check "incidencias-web@portal.service is enabled" \
+    bash -c "[[ \$(readlink '$rootfs/etc/systemd/system/incidencias.target.wants/incidencias-web@portal.service') == /etc/systemd/system/incidencias-web@.service ]]"
+check "the portal has no worker unit" test ! -e "$rootfs/etc/systemd/system/incidencias.target.wants/incidencias-worker@portal.service"
 check "systemd-analyze verifies the web and worker units" \
-    in_root systemd-analyze verify incidencias.target incidencias-web@clientes.service incidencias-worker@clientes.service
+    in_root systemd-analyze verify incidencias.target incidencias-web@clientes.service incidencias-worker@clientes.service \
+    incidencias-web@portal.service
 # shellcheck disable=SC2016 # a literal ${PORT}, expanded by systemd
 check "the web unit runs gunicorn on loopback with the shared configuration" \
     grep -qF 'ExecStart=/opt/incidencias/venv/bin/gunicorn --config python:common.gunicorn_config --bind 127.0.0.1:${PORT} "%i.app:create_app()"' \
@@ -361,8 +386,8 @@ check "the worker unit runs python -m <service>.worker" \
 # Gateway
 check "nginx is installed" installed nginx
 check "the gateway routes are deploy/nginx/gateway.conf" cmp "$repo/deploy/nginx/gateway.conf" "$rootfs/etc/nginx/conf.d/incidencias-gateway.conf"
-check "the gateway upstreams point at the services on loopback" \
-    bash -c "grep -q 'server 127.0.0.1:8001;' '$rootfs/etc/nginx/conf.d/incidencias-upstreams.conf' && grep -q 'server 127.0.0.1:8004;' '$rootfs/etc/nginx/conf.d/incidencias-upstreams.conf'"
+check "the gateway upstreams point at the services and the portal on loopback" \
+    bash -c "grep -q 'server 127.0.0.1:8001;' '$rootfs/etc/nginx/conf.d/incidencias-upstreams.conf' && grep -q 'server 127.0.0.1:8004;' '$rootfs/etc/nginx/conf.d/incidencias-upstreams.conf' && grep -q 'server 127.0.0.1:8000;' '$rootfs/etc/nginx/conf.d/incidencias-upstreams.conf'"
 check "the default site is gone" test ! -e "$rootfs/etc/nginx/sites-enabled/default"
 check "nginx accepts the configuration (nginx -t)" in_root nginx -t
 check "nginx is enabled" test -L "$rootfs/etc/systemd/system/multi-user.target.wants/nginx.service"
@@ -381,12 +406,18 @@ check "MongoDB was not installed" bash -c "! chroot '$rootfs' dpkg-query -W mong
 # service must start in production mode from what the playbook installed.
 # Its MongoDB does not exist here, so it keeps its data in SQLite in its data
 # directory; its RabbitMQ account does not exist either, so it is alive
-# (/salud/vivo 200) and not ready (/salud 503).
-http_status() { # url -> HTTP status, 000 when nothing answers
-    python3 - "$1" <<'PYTHON'
+# (/salud/vivo 200) and not ready (/salud 503). The portal starts the same
+# way (incidencias-web@portal); it is asked as nginx would ask it over TLS
+# (X-Forwarded-Proto: https), and its /salud answers whether it reaches the
+# services.
+http_status() { # url [forwarded proto] -> HTTP status, 000 when nothing answers
+    python3 - "$1" "${2:-}" <<'PYTHON'
 import sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1])
+if sys.argv[2]:
+    request.add_header("X-Forwarded-Proto", sys.argv[2])
 try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
+    print(urllib.request.urlopen(request, timeout=2).status)
 except urllib.error.HTTPError as error:
     print(error.code)
 except OSError:
@@ -397,7 +428,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 service_uid=$(in_root id -u incidencias)
 service_gid=$(in_root id -g incidencias)
 exec_start=$(sed -n 's/^ExecStart=//p' "$rootfs/etc/systemd/system/incidencias-web@.service")
-for s in "${services[@]}"; do
+for s in "${services[@]}" portal; do
+    proto=""
+    [[ $s == portal ]] && proto=https
     web_port=$(free_port)
     web_command=${exec_start//%i/$s}
     # shellcheck disable=SC2016 # the unit's literal ${PORT}
@@ -411,18 +444,22 @@ for s in "${services[@]}"; do
     alive=000
     for _ in $(seq 1 150); do
         kill -0 "$web_pid" 2>/dev/null || break
-        alive=$(http_status "http://127.0.0.1:$web_port/salud/vivo")
+        alive=$(http_status "http://127.0.0.1:$web_port/salud/vivo" "$proto")
         [[ $alive == 200 ]] && break
         sleep 0.2
     done
-    ready=$(http_status "http://127.0.0.1:$web_port/salud")
+    ready=$(http_status "http://127.0.0.1:$web_port/salud" "$proto")
     kill -TERM -- "-$web_pid" 2>/dev/null || true
     wait "$web_pid" 2>/dev/null || true
     check "$s: the web unit's command starts it as the service user, in production mode (/salud/vivo $alive)" \
         test "$alive" = 200
-    check "$s: without its broker it reports not ready (/salud $ready)" test "$ready" = 503
-    check "$s: its SQLite data went to its own data directory" \
-        bash -c "ls '$rootfs/var/lib/incidencias/$s/data/' | grep -q sqlite"
+    if [[ $s == portal ]]; then
+        check "portal: its readiness answers (/salud $ready)" bash -c "[[ '$ready' == 200 || '$ready' == 503 ]]"
+    else
+        check "$s: without its broker it reports not ready (/salud $ready)" test "$ready" = 503
+        check "$s: its SQLite data went to its own data directory" \
+            bash -c "ls '$rootfs/var/lib/incidencias/$s/data/' | grep -q sqlite"
+    fi
     if [[ $alive != 200 ]]; then
         tail -n 20 "$work/web-$s.log" >&2
     fi
@@ -446,8 +483,9 @@ expect_no_change "$work/run2.log" debian12-chroot "the second run"
 # its own (loopback only: its RabbitMQ and nginx meet no port of this machine).
 # Ansible reaches it through the same chroot connection, its commands wrapped
 # in nsenter. With the services managed, the RabbitMQ account is created, the
-# units restart where their files changed, a smoke check walks an incident
-# through nginx, RabbitMQ and the four services, a change to one service
+# units restart where their files changed, a smoke check loads the portal's
+# pages and walks an incident through nginx, RabbitMQ and the four services,
+# a change to one service
 # restarts that service only, and a last run changes nothing. Storage: SQLite
 # in each service's data directory (there is no MongoDB here).
 boot_took=skipped
@@ -519,6 +557,7 @@ if [[ ${PROVISION_TEST_BOOT:-1} == 1 ]]; then
             check "incidencias-$kind@$s is active" inside systemctl is-active --quiet "incidencias-$kind@$s.service"
         done
     done
+    check "incidencias-web@portal is active" inside systemctl is-active --quiet incidencias-web@portal.service
     users=$(inside rabbitmqctl -q list_users 2>/dev/null | awk 'NR > 1 || $1 != "user" {print $1}' | sort | tr '\n' ' ')
     check "RabbitMQ has the incidencias account and no guest ($users)" test "$users" = "incidencias "
     # shellcheck disable=SC2016 # awk's own fields

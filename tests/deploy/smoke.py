@@ -6,8 +6,10 @@
         --admin-email admin@example.com --admin-password '...'
 
 Checks that the four services answer /salud through the gateway, that the
-gateway keeps /metrics private and answers unknown paths with 404, and then
-walks one incident across the services: a new customer registers and logs
+gateway keeps /metrics private and answers unknown paths with 404, that the
+portal at / serves its login pages (the customers' at /, the team's at
+/equipo/entrar) with their stylesheet and a strict Content-Security-Policy,
+and then walks one incident across the services: a new customer registers and logs
 in, opens an incident in incidencias_apertura, and the incident must reach
 incidencias_resolucion over RabbitMQ (read back as the first admin, whose
 credentials are optional: without them the walk stops after opening).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import urllib.error
@@ -60,6 +63,29 @@ def call(base, method, path, body=None, token=None, timeout=10.0):
     except ValueError:
         payload = raw.decode(errors="replace")
     return status, headers, payload
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers to look at, not to follow."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_pages = urllib.request.build_opener(_KeepRedirects)
+
+
+def page(base, path, forwarded_proto=None, timeout=10.0):
+    """(status, headers, text) of a GET of one of the portal's pages, redirects not followed."""
+    request = urllib.request.Request(base + path, method="GET")
+    if forwarded_proto:
+        request.add_header("X-Forwarded-Proto", forwarded_proto)
+    try:
+        with _pages.open(request, timeout=timeout) as response:
+            status, headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, raw = error.code, error.headers, error.read()
+    return status, headers, raw.decode(errors="replace")
 
 
 def wait_for(description, probe, deadline_s):
@@ -108,6 +134,8 @@ def run(base, admin_email, admin_password, wait_s, save=None, check_saved=None):
 
     status, _, _ = call(base, "GET", "/api/no-such-service/salud")
     check("an unknown path is 404", status == 404, f"{status}")
+
+    check_portal(base, check, wait_s)
 
     if check_saved:
         with open(check_saved) as handle:
@@ -175,6 +203,40 @@ def run(base, admin_email, admin_password, wait_s, save=None, check_saved=None):
         check("the incident reaches incidencias_resolucion over RabbitMQ", False, str(error))
     check("the incident reaches incidencias_resolucion over RabbitMQ", body.get("id") == incident_id, f"{body}")
     return results
+
+
+def check_portal(base, check, wait_s):
+    """The portal's login pages through the gateway. A portal that requires
+    HTTPS (production, Secure cookies) answers plain HTTP with a redirect to
+    https://; the pages are then asked for as a TLS terminator in front of
+    the gateway would forward them (X-Forwarded-Proto: https)."""
+    def answered():
+        status, headers, body = page(base, "/")
+        return (status, headers, body) if status not in (502, 503, 504) else None
+
+    try:
+        status, headers, body = wait_for("the portal answering at /", answered, wait_s)
+    except Failed as error:
+        check("the portal answers at /", False, str(error))
+    proto = None
+    if status in (301, 302, 307, 308) and base.startswith("http://"):
+        location = headers.get("Location") or ""
+        check("the portal sends plain HTTP to HTTPS", location.startswith("https://"), f"{status} {location}")
+        proto = "https"
+    for path, what in (("/", "the customers' login page"), ("/equipo/entrar", "the team's login page")):
+        status, headers, body = page(base, path, proto)
+        check(f"the portal serves {what} at {path}",
+              status == 200 and "text/html" in (headers.get("Content-Type") or "")
+              and 'lang="es"' in body and 'name="email"' in body and 'name="password"' in body,
+              f"{status} {headers.get('Content-Type')}")
+        policy = headers.get("Content-Security-Policy") or ""
+        check(f"{path} carries a strict Content-Security-Policy",
+              "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, policy or "none")
+    stylesheet = re.search(r'<link[^>]+href="(/[^"]+\.css)[^"]*"', body)
+    check("the team's login page links its stylesheet", stylesheet, "no <link href=...css>")
+    status, headers, _ = page(base, stylesheet.group(1), proto)
+    check(f"the portal serves its stylesheet {stylesheet.group(1)}",
+          status == 200 and "text/css" in (headers.get("Content-Type") or ""), f"{status}")
 
 
 def main(argv=None):

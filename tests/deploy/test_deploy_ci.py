@@ -12,7 +12,8 @@ import pytest
 
 from deploy_helpers import load_yaml, parse_yaml, run, tool
 
-HEROKU_APPS = {"incidencias-clientes", "incidencias-empleados", "incidencias-apertura", "incidencias-resolucion"}
+HEROKU_APPS = {"incidencias-clientes", "incidencias-empleados", "incidencias-apertura", "incidencias-resolucion",
+               "incidencias-portal"}
 
 
 def vendored_schema(name: str) -> dict:

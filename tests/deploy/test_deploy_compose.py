@@ -15,13 +15,13 @@ import jsonschema
 import pytest
 from dotenv import dotenv_values
 
-from deploy_helpers import (PREFIXES, REPO, SERVICES, MissingVariable, compose_variables, interpolate,
-                            load_yaml, run, tool)
+from deploy_helpers import (API_URL_VARIABLES, PORTAL, PORTAL_PORT, PREFIXES, REPO, SERVICES, MissingVariable,
+                            compose_variables, interpolate, load_yaml, run, tool)
 
 WEB = {"clientes": "clientes", "empleados": "empleados",
        "incidencias_apertura": "incidencias-apertura", "incidencias_resolucion": "incidencias-resolucion"}
 REQUIRED = {"RABBITMQ_PASSWORD", "CLIENTES_JWT_PRIVATE_KEY", "EMPLEADOS_JWT_PRIVATE_KEY",
-            "ADMIN_EMAIL", "ADMIN_PASSWORD"}
+            "ADMIN_EMAIL", "ADMIN_PASSWORD", "PORTAL_SECRET_KEY"}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,10 @@ def test_generated_env_fills_every_required_value(compose, generated_env):
     assert amqp.password == generated_env["RABBITMQ_PASSWORD"]
     rabbit = resolved["services"]["rabbitmq"]["environment"]
     assert rabbit["RABBITMQ_DEFAULT_PASS"] == amqp.password and rabbit["RABBITMQ_DEFAULT_USER"] == amqp.username
+    portal = resolved["services"][PORTAL]["environment"]
+    assert portal["PORTAL_SECRET_KEY"] == generated_env["PORTAL_SECRET_KEY"]
+    assert len(portal["PORTAL_SECRET_KEY"]) >= 32
+    assert portal["PORTAL_SECURE_COOKIES"] == "true"
 
 
 def test_generated_keys_are_accepted_by_the_services(generated_env):
@@ -88,6 +92,14 @@ def test_generated_keys_are_accepted_by_the_services(generated_env):
 
     for name in ("CLIENTES_JWT_PRIVATE_KEY", "EMPLEADOS_JWT_PRIVATE_KEY"):
         load_private_key(generated_env[name])
+
+
+def test_generated_portal_key_is_accepted_in_production(generated_env):
+    from portal.config import PortalSettings
+
+    settings = PortalSettings(environment="production", portal_secret_key=generated_env["PORTAL_SECRET_KEY"])
+    assert settings.secret_key() == generated_env["PORTAL_SECRET_KEY"]
+    assert settings.portal_secure_cookies is True
 
 
 def test_env_example_documents_every_compose_variable(compose):
@@ -102,7 +114,9 @@ def test_env_example_documents_every_service_variable():
     for name in ("AMQP_URL", "CLOUDAMQP_URL", "EXCHANGE", "MONGO_URL", "MONGODB_URI", "DATA_DIR", "KEYS_DIR",
                  "JWT_PRIVATE_KEY", "ENVIRONMENT", "CLIENTES_JWKS_URL", "EMPLEADOS_JWKS_URL", "ADMIN_EMAIL",
                  "ADMIN_PASSWORD", "AUTOCIERRE_DIAS", "LOG_LEVEL", "PROMETHEUS_MULTIPROC_DIR", "SERVICE", "PORT",
-                 "WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "FORWARDED_ALLOW_IPS"):
+                 "WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "FORWARDED_ALLOW_IPS",
+                 "PORTAL_PORT", "CLIENTES_URL", "APERTURA_URL", "RESOLUCION_URL", "EMPLEADOS_URL",
+                 "PORTAL_SECRET_KEY", "PORTAL_SECURE_COOKIES", "PORTAL_CATEGORIAS", "PORTAL_API_TIMEOUT"):
         assert re.search(rf"^#? ?{name}=", text, re.M), name
 
 
@@ -148,7 +162,9 @@ def test_dependencies_wait_for_healthy_services(compose):
             assert condition["condition"] == "service_healthy", (name, dependency)
             assert "test" in services[dependency].get("healthcheck", {}), f"{dependency} has no healthcheck"
     gateway_deps = set(services["gateway"]["depends_on"])
-    assert gateway_deps == set(WEB.values())
+    assert gateway_deps == set(WEB.values()) | {PORTAL}
+    # The portal starts once the four APIs it calls are ready.
+    assert set(services[PORTAL]["depends_on"]) == set(WEB.values())
     for service in SERVICES:
         deps = set(services[WEB[service]]["depends_on"])
         assert {"rabbitmq"} <= deps
@@ -184,7 +200,47 @@ def test_compose_upstreams_match_the_web_containers():
         f"incidencias_{prefix.rsplit('/', 1)[1]}": f"{WEB[service]}:{SERVICES[service]}"
         for service, prefix in PREFIXES.items()
     }
+    expected["incidencias_portal"] = f"{PORTAL}:{PORTAL_PORT}"
     assert upstreams == expected
+
+
+def test_the_portal_container(compose):
+    """One web container, no worker, no database, no broker: gunicorn's sync
+    workers, production mode, reachable from the gateway only."""
+    services = compose["services"]
+    portal = services[PORTAL]
+    assert portal["command"] == ["gunicorn", "--config", "python:common.gunicorn_config", "portal.app:create_app()"]
+    assert f"{PORTAL}-worker" not in services
+    env = portal["environment"]
+    assert env["PORT"] == str(PORTAL_PORT) and env["ENVIRONMENT"] == "production"
+    assert env["GUNICORN_WORKER_CLASS"] == "sync"
+    assert re.fullmatch(r"\$\{PORTAL_SECRET_KEY:\?[^}]+\}", env["PORTAL_SECRET_KEY"])
+    assert env["PORTAL_SECURE_COOKIES"] == "${PORTAL_SECURE_COOKIES:-true}"
+    assert not {"AMQP_URL", "MONGO_URL", "JWT_PRIVATE_KEY", "ADMIN_PASSWORD"} & set(env)
+    assert portal["networks"] == ["edge"] and "ports" not in portal
+    # Same image and hardening as every service container.
+    assert portal["build"] == services["clientes"]["build"] and portal["image"] == services["clientes"]["image"]
+    assert portal["read_only"] is True and portal["cap_drop"] == ["ALL"] and portal["restart"] == "unless-stopped"
+    health = " ".join(portal["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{PORTAL_PORT}/salud'" in health
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_the_portal_calls_each_api_inside_the_compose_network(compose, service):
+    services = compose["services"]
+    url = urlparse(services[PORTAL]["environment"][API_URL_VARIABLES[service]])
+    assert (url.scheme, url.hostname, url.port, url.path) == ("http", WEB[service], SERVICES[service], "")
+    # On a network both containers join, straight to the service's gunicorn (not through the gateway).
+    assert set(services[PORTAL]["networks"]) & set(services[WEB[service]]["networks"])
+    assert services[WEB[service]]["environment"]["PORT"] == str(url.port)
+
+
+def test_the_gateway_publishes_the_portal_at_the_root():
+    gateway = (REPO / "deploy/nginx/gateway.conf").read_text()
+    root = re.search(r"location / \{([^}]*)\}", gateway)
+    assert root and "proxy_pass http://incidencias_portal;" in root.group(1)
+    for prefix in PREFIXES.values():
+        assert f"location {prefix}/ {{" in gateway
 
 
 def test_jwks_urls_point_at_the_issuers(compose):

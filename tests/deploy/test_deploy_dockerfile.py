@@ -138,6 +138,7 @@ def test_the_image_code_imports_every_process(image_app):
         f"for service in {sorted(SERVICES)!r}:\n"
         "    assert callable(importlib.import_module(service + '.app').create_app)\n"
         "    importlib.import_module(service + '.worker')\n"
+        "assert callable(importlib.import_module('portal.app').create_app)\n"
         f"assert all(not m.__file__ or m.__file__.startswith({str(image_app)!r}) or 'site-packages' in m.__file__\n"
         "           or m.__file__.startswith(sys.base_prefix)\n"
         "           for m in list(sys.modules.values()) if getattr(m, '__file__', None))\n"

@@ -1,6 +1,6 @@
 """The nginx gateway (deploy/nginx/gateway.conf), run for real: in front of
-stub upstreams that record what reaches them, and in front of the real
-clientes service under gunicorn."""
+stub upstreams (the four services and the portal) that record what reaches
+them, and in front of the real clientes service under gunicorn."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deploy_helpers import PREFIXES, REPO, VENV_BIN, free_port, request, start_gateway, stop, wait_until
+from deploy_helpers import PORTAL, PREFIXES, REPO, VENV_BIN, free_port, request, start_gateway, stop, wait_until
 
 class Recorder(BaseHTTPRequestHandler):
     """An upstream that answers 200 with what it received, and remembers it."""
@@ -40,7 +40,7 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def stubs():
     servers = {}
-    for service in PREFIXES:
+    for service in [*PREFIXES, PORTAL]:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
         server.name, server.seen = service, []
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -96,7 +96,7 @@ def test_forwarded_headers_and_correlation_id(gateway, stubs):
 
 
 @pytest.mark.parametrize("path", ["/api/clientes/metrics", "/api/resolucion/metrics", "/api/empleados//metrics",
-                                  "/api/apertura/%6detrics", "/api/clientes/metrics?x=1"])
+                                  "/api/apertura/%6detrics", "/api/clientes/metrics?x=1", "/metrics", "//metrics"])
 def test_metrics_stay_private(gateway, stubs, path):
     status, headers, body = request(gateway, "GET", path)
     assert status == 404
@@ -105,13 +105,50 @@ def test_metrics_stay_private(gateway, stubs, path):
     assert seen(stubs) == {}
 
 
-@pytest.mark.parametrize("path", ["/", "/clientes/yo", "/api/otro/salud", "/api/", "/apiclientes/salud"])
-def test_unknown_paths_are_404_problems(gateway, stubs, path):
+@pytest.mark.parametrize("path", ["/api/otro/salud", "/api/", "/api/clientesx/salud", "/api/otro/incidencias?x=1"])
+def test_unknown_api_paths_are_404_problems(gateway, stubs, path):
     status, headers, body = request(gateway, "GET", path)
     assert status == 404
     assert headers["Content-Type"] == "application/problem+json"
     assert json.loads(body)["title"] == "Not Found"
     assert seen(stubs) == {}
+
+
+@pytest.mark.parametrize("path", ["/", "/incidencias?estado=abierta&pagina=2", "/incidencias/abc/estado.json",
+                                  "/equipo/", "/equipo/incidencias?vista=mias", "/static/portal.css",
+                                  "/salud/vivo", "/clientes/yo", "/apiclientes/salud"])
+def test_everything_else_reaches_the_portal_at_the_root(gateway, stubs, path):
+    status, _, body = request(gateway, "GET", path)
+    assert status == 200
+    assert json.loads(body)["upstream"] == PORTAL
+    (received,) = seen(stubs)[PORTAL]
+    assert received["path"] == path
+    assert "SCRIPT_NAME" not in received["headers"]  # mounted at /: no prefix
+    assert set(seen(stubs)) == {PORTAL}
+
+
+def test_portal_forms_reach_it_with_their_body_and_headers(gateway, stubs):
+    form = b"csrf_token=abc&titulo=L%C3%A1mpara+rota&producto.referencia=LMP-01"
+    status, _, _ = request(gateway, "POST", "/incidencias/nueva", body=form,
+                           headers={"Content-Type": "application/x-www-form-urlencoded",
+                                    "Cookie": "incidencias_sesion=firmada", "Host": "incidencias.example"})
+    assert status == 200
+    (received,) = stubs[PORTAL].seen
+    assert received["method"] == "POST" and received["body"] == form
+    assert received["headers"]["Cookie"] == "incidencias_sesion=firmada"
+    assert received["headers"]["Host"] == "incidencias.example"
+    assert received["headers"]["X-Forwarded-For"] == "127.0.0.1"
+    assert re.fullmatch(r"[0-9a-f]{32}", received["headers"]["X-Correlation-ID"])
+
+
+def test_the_scheme_of_a_tls_terminator_in_front_is_kept(gateway, stubs):
+    """Behind a TLS terminator (X-Forwarded-Proto: https) the portal must know
+    the request was HTTPS (its Secure cookie, its redirects to HTTPS)."""
+    request(gateway, "GET", "/entrar", headers={"X-Forwarded-Proto": "https"})
+    request(gateway, "GET", "/entrar", headers={"X-Forwarded-Proto": "gopher"})
+    request(gateway, "GET", "/entrar")
+    protos = [r["headers"]["X-Forwarded-Proto"] for r in stubs[PORTAL].seen]
+    assert protos == ["https", "http", "http"]
 
 
 def test_gateway_liveness(gateway, stubs):
@@ -124,6 +161,25 @@ def test_gateway_liveness(gateway, stubs):
 def test_a_prefix_without_its_slash_redirects(gateway):
     status, headers, _ = request(gateway, "GET", "/api/clientes")
     assert status == 301 and headers["Location"].endswith("/api/clientes/")
+
+
+def test_portal_login_posts_are_throttled_and_the_forms_are_not(gateway, stubs):
+    """The customers' and the team's login forms share one budget per address."""
+    paths = ["/entrar", "/equipo/entrar"]
+    forms = [request(gateway, "GET", paths[n % 2])[0] for n in range(30)]
+    assert forms == [200] * 30, "showing the login forms is never throttled"
+    statuses = [request(gateway, "POST", paths[n % 2], body=b"email=a%40b.c&password=x",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})[0] for n in range(24)]
+    assert 2 <= statuses.count(200) <= 12
+    assert set(statuses) == {200, 429}
+    posts = [r for r in stubs[PORTAL].seen if r["method"] == "POST"]
+    assert {r["path"] for r in posts} == set(paths) and len(posts) == statuses.count(200)
+    # The refusal is a page a person reads, with the wait.
+    status, headers, body = request(gateway, "POST", "/entrar", body=b"email=a%40b.c&password=x",
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 429 and headers["Retry-After"] == "5"
+    assert headers["Content-Type"].startswith("text/html")
+    assert '<html lang="es">' in body.decode() and "espere 5 segundos" in body.decode()
 
 
 def test_large_bodies_are_refused(gateway, stubs):

@@ -3,6 +3,7 @@
 run (tests/deploy/provision_chroot_test.sh, `make test-provision`) is due."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -13,7 +14,8 @@ import subprocess
 import pytest
 import yaml
 
-from deploy_helpers import PREFIXES, REPO, SERVICES, load_yaml, run, runtime_packages, tool, tool_env
+from deploy_helpers import (API_URL_VARIABLES, PORTAL, PORTAL_PORT, PREFIXES, REPO, SERVICES, load_yaml, run,
+                            runtime_packages, tool, tool_env)
 
 ROLE = "provision/roles/incidencias"
 
@@ -52,6 +54,7 @@ def test_vm_upstreams_match_the_gateway_and_the_ports():
     upstreams = load_yaml("provision/roles/gateway/defaults/main.yml")["gateway_upstreams"]
     expected = {f"incidencias_{prefix.rsplit('/', 1)[1]}": f"127.0.0.1:{SERVICES[service]}"
                 for service, prefix in PREFIXES.items()}
+    expected["incidencias_portal"] = f"127.0.0.1:{PORTAL_PORT}"
     assert {u["name"]: u["server"] for u in upstreams} == expected
     gateway = (REPO / "deploy/nginx/gateway.conf").read_text()
     assert set(re.findall(r"proxy_pass http://(\w+);", gateway)) == set(expected)
@@ -72,6 +75,89 @@ def test_unit_templates_follow_the_process_conventions():
     for unit in (web, worker):
         assert "EnvironmentFile={{ incidencias_config_dir }}/%i.env" in unit
         assert "User={{ incidencias_user }}" in unit and "WantedBy=incidencias.target" in unit
+
+
+def role_jinja():
+    """Jinja2 with the few Ansible filters the role's templates and variables use."""
+    import jinja2
+
+    env = jinja2.Environment(keep_trailing_newline=True, trim_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in {"true", "yes", "1"}
+    env.filters["regex_replace"] = lambda value, pattern, replacement: re.sub(pattern, replacement, value)
+    env.filters["zip"] = lambda first, second: zip(first, second)
+    return env
+
+
+def role_variables(**overrides):
+    defaults = load_yaml(f"{ROLE}/defaults/main.yml")
+    variables = {key: value for key, value in load_yaml(f"{ROLE}/vars/main.yml").items()
+                 if key not in {"incidencias_distribution", "incidencias_units", "incidencias_web_processes"}}
+    return {**defaults, **variables, "ansible_managed": "Ansible managed", **overrides}
+
+
+def env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd reads them (single quotes removed)."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name] = value[1:-1] if value.startswith("'") and value.endswith("'") else value
+    return values
+
+
+def test_the_portal_is_one_more_web_unit_without_a_worker():
+    variables = role_variables()
+    units = load_yaml(f"{ROLE}/vars/main.yml")["incidencias_units"]
+    rendered = ast.literal_eval(role_jinja().from_string(units).render(**variables).strip())
+    assert "incidencias-web@portal.service" in rendered
+    assert "incidencias-worker@portal.service" not in rendered
+    assert len(rendered) == 2 * len(SERVICES) + 1
+    processes = load_yaml(f"{ROLE}/vars/main.yml")["incidencias_web_processes"]
+    assert "'name': 'portal', 'port': incidencias_portal_port" in processes
+    assert variables["incidencias_portal_port"] == PORTAL_PORT
+    assert PORTAL in load_yaml(f"{ROLE}/defaults/main.yml")["incidencias_source_paths"]
+
+
+def test_the_portal_environment_file():
+    text = (REPO / ROLE / "templates/portal.env.j2").read_text()
+    values = env_file(role_jinja().from_string(text).render(
+        **role_variables(incidencias_portal_secret_key="k" * 40)))
+    assert values["SERVICE"] == PORTAL and values["PORT"] == str(PORTAL_PORT)
+    assert values["ENVIRONMENT"] == "production"
+    assert values["PORTAL_SECRET_KEY"] == "k" * 40
+    assert values["PORTAL_SECURE_COOKIES"] == "true"
+    assert values["GUNICORN_WORKER_CLASS"] == "sync"
+    assert values["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # nginx, on this machine
+    assert values["KEYS_DIR"] == "/var/lib/incidencias/portal/keys"
+    for service, variable in API_URL_VARIABLES.items():
+        assert values[variable] == f"http://127.0.0.1:{SERVICES[service]}", variable
+    assert not {"AMQP_URL", "MONGO_URL", "JWT_PRIVATE_KEY", "ADMIN_PASSWORD"} & set(values)
+    plain = env_file(role_jinja().from_string(text).render(
+        **role_variables(incidencias_portal_secret_key="k" * 40, incidencias_portal_secure_cookies=False,
+                         incidencias_portal_extra_env={"PORTAL_CATEGORIAS": "envios,otros"})))
+    assert plain["PORTAL_SECURE_COOKIES"] == "false" and plain["PORTAL_CATEGORIAS"] == "envios,otros"
+
+
+def test_the_portal_environment_is_written_and_restarts_only_the_portal():
+    tasks = load_yaml(f"{ROLE}/tasks/services.yml")
+    (write,) = [task for task in tasks if task.get("ansible.builtin.template", {}).get("src") == "portal.env.j2"]
+    assert write["ansible.builtin.template"]["dest"] == "{{ incidencias_config_dir }}/portal.env"
+    assert write["ansible.builtin.template"]["mode"] == "0640" and write["diff"] is False
+    register = write["register"]
+    (restart,) = [task for task in tasks if f"{register} is changed" in str(task.get("ansible.builtin.set_fact"))]
+    assert "[incidencias_portal_unit]" in restart["ansible.builtin.set_fact"]["incidencias_restart_units"]
+    assert load_yaml(f"{ROLE}/vars/main.yml")["incidencias_portal_unit"] == "incidencias-web@portal.service"
+    # Its directories, like every service's (the web unit may write there and nowhere else).
+    system = load_yaml(f"{ROLE}/tasks/system.yml")
+    assert any("incidencias_web_processes | product" in str(task.get("loop", "")) for task in system)
+
+
+def test_the_playbook_refuses_a_missing_portal_key():
+    validate = load_yaml(f"{ROLE}/tasks/validate.yml")
+    (check,) = [task for task in validate if "portal" in task["name"]]
+    conditions = " ".join(check["ansible.builtin.assert"]["that"])
+    assert "incidencias_portal_secret_key | length >= 32" in conditions and "replace" in conditions
+    assert "incidencias_portal_secret_key" in (REPO / "provision/group_vars/all/main.yml").read_text()
 
 
 def write_fake_az(directory, ip="198.51.100.7", vm_exists=False):

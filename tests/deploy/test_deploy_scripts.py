@@ -2,6 +2,7 @@
 writes a usable .env without ever overwriting one."""
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 
@@ -34,10 +35,12 @@ def test_gen_env_writes_private_fresh_secrets(tmp_path):
     assert gen_env(first).returncode == 0 and gen_env(second).returncode == 0
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     a, b = dotenv_values(first), dotenv_values(second)
-    for name in ("RABBITMQ_PASSWORD", "CLIENTES_JWT_PRIVATE_KEY", "EMPLEADOS_JWT_PRIVATE_KEY", "ADMIN_PASSWORD"):
+    for name in ("RABBITMQ_PASSWORD", "CLIENTES_JWT_PRIVATE_KEY", "EMPLEADOS_JWT_PRIVATE_KEY", "ADMIN_PASSWORD",
+                 "PORTAL_SECRET_KEY"):
         assert a[name] and a[name] != b[name], name
     assert a["ADMIN_EMAIL"] == "ops@example.com"
     assert a["RABBITMQ_PASSWORD"].isalnum()  # it goes inside an amqp:// URL
+    assert re.fullmatch(r"[0-9a-f]{64}", a["PORTAL_SECRET_KEY"])  # the portal wants 32 characters or more
     # Everything else is .env.example as it is.
     example = dotenv_values(REPO / ".env.example")
     assert set(a) == set(example)

@@ -1,7 +1,8 @@
-"""The VM's shape without the VM: the four services under gunicorn and their
-workers (as `make run` starts them), nginx in front with the repository's
-gateway configuration, and tests/deploy/smoke.py walking an incident through
-it from customer to staff over RabbitMQ."""
+"""The VM's shape without the VM: the portal and the four services under
+gunicorn, and the services' workers (as `make run` starts them), nginx in
+front with the repository's gateway configuration, and tests/deploy/smoke.py
+loading the portal's pages at / and walking an incident through it from
+customer to staff over RabbitMQ."""
 from __future__ import annotations
 
 import pytest
@@ -24,6 +25,7 @@ def test_smoke_check_passes_through_the_gateway(tmp_path, capsys):
     try:
         system.start()
         ports = {SYSTEM_NAMES[name]: int(url.rsplit(":", 1)[1]) for name, url in system.urls.items()}
+        ports["portal"] = int(system.portal_url.rsplit(":", 1)[1])
         port, nginx = start_gateway(tmp_path / "nginx", ports)
         saved = tmp_path / "smoke.json"
         base = f"http://127.0.0.1:{port}"
@@ -32,6 +34,7 @@ def test_smoke_check_passes_through_the_gateway(tmp_path, capsys):
                            "--save", str(saved), "--wait", "60"]) == 0, capsys.readouterr().out
         out = capsys.readouterr().out
         assert "FAIL" not in out and "the incident reaches incidencias_resolucion over RabbitMQ" in out
+        assert "the portal serves the customers' login page at /" in out
 
         assert smoke.main([base, "--check-saved", str(saved)]) == 0, capsys.readouterr().out
         # And the check does fail when what it looks for is not there.

@@ -1,18 +1,26 @@
-"""Procfile (Heroku: one app per service, chosen by SERVICE): the web command
-line runs exactly as written, with the add-ons' variables, and answers /salud."""
+"""Procfile (Heroku: one app per service, and one for the portal, chosen by
+SERVICE): the web command line runs exactly as written, with the add-ons'
+variables, and answers /salud. Procfile.dev (make run, and the harness that
+starts the whole system for the e2e, fault and security suites): the portal's
+line, and scripts/run.py showing the portal first."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
 
-from deploy_helpers import REPO, SERVICES, VENV_BIN, free_port, wait_until
+from deploy_helpers import API_URL_VARIABLES, PORTAL, PORTAL_PORT, REPO, SERVICES, VENV_BIN, free_port, wait_until
+
+# The portal's line of Procfile.dev, exactly as its contract fixes it.
+PORTAL_LINE = 'portal: PORT=${PORTAL_PORT:-8000} gunicorn --config python:common.gunicorn_config "portal.app:create_app()"'
 
 
 def procfile() -> dict[str, str]:
@@ -62,17 +70,36 @@ def test_a_missing_service_variable_is_a_clear_error(process):
     result = subprocess.run(["bash", "-c", procfile()[process]], env=env, capture_output=True, text=True,
                             timeout=30)
     assert result.returncode != 0
-    assert "set SERVICE to clientes, empleados, incidencias_apertura or incidencias_resolucion" in result.stderr
+    expected = {
+        "web": "set SERVICE to clientes, empleados, incidencias_apertura, incidencias_resolucion or portal",
+        "worker": "set SERVICE to clientes, empleados, incidencias_apertura or incidencias_resolucion "
+                  "(the portal has no worker)",
+    }
+    assert expected[process] in result.stderr
+
+
+def start_web(tmp_path, env):
+    log = tmp_path / "web.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(["bash", "-c", procfile()["web"]], cwd=REPO, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
+
+
+def stop_web(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_web_process_answers_salud(tmp_path, service):
     port = free_port()
-    log = tmp_path / "web.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            ["bash", "-c", procfile()["web"]], cwd=REPO, env=heroku_env(tmp_path, service, port),
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    process, log = start_web(tmp_path, heroku_env(tmp_path, service, port))
 
     def ready():
         if process.poll() is not None:
@@ -92,11 +119,88 @@ def test_web_process_answers_salud(tmp_path, service):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/salud/vivo", timeout=2) as response:
             assert response.status == 200
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_web(process)
     assert process.returncode is not None
+
+
+def test_the_portal_app_runs_from_the_web_line(tmp_path):
+    """SERVICE=portal: the same web line starts the portal, which needs no
+    broker or database, only the four APIs' URLs (nothing answers at them
+    here, so it is alive and not ready)."""
+    port = free_port()
+    env = heroku_env(tmp_path, PORTAL, port)
+    dead = free_port()
+    env.update({variable: f"http://127.0.0.1:{dead}" for variable in API_URL_VARIABLES.values()})
+    process, log = start_web(tmp_path, env)
+
+    def alive():
+        if process.poll() is not None:
+            raise AssertionError(f"the portal exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/salud/vivo", timeout=2) as response:
+                return response.status
+        except OSError:
+            return None
+
+    try:
+        assert wait_until(alive, 60, 0.2, what=f"the portal answering /salud/vivo on port {port}") == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/salud", timeout=10)
+        assert refused.value.code == 503
+    finally:
+        stop_web(process)
+
+
+def procfile_dev() -> dict[str, str]:
+    entries = {}
+    for line in (REPO / "Procfile.dev").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def test_procfile_dev_runs_the_portal_on_its_port():
+    lines = (REPO / "Procfile.dev").read_text().splitlines()
+    assert PORTAL_LINE in lines
+    entries = procfile_dev()
+    assert f"{PORTAL}_worker" not in entries  # it owns no data: no relay, no consumers
+    assert set(entries) == {PORTAL} | {name for api in ("clientes", "apertura", "resolucion", "empleados")
+                                       for name in (api, f"{api}_worker")}
+
+
+def test_the_harness_starts_the_portal_pointed_at_the_apis(tmp_path):
+    from harness import System
+
+    system = System.prepare(tmp_path)
+    assert system.portal_url == f"http://127.0.0.1:{system.env['PORTAL_PORT']}"
+    assert system.web_urls == {**system.urls, PORTAL: system.portal_url}
+    assert set(system.urls) == {"clientes", "apertura", "resolucion", "empleados"}  # what Driver talks to
+    names = {"clientes": "clientes", "incidencias_apertura": "apertura", "incidencias_resolucion": "resolucion",
+             "empleados": "empleados"}
+    for service, variable in API_URL_VARIABLES.items():
+        assert system.env[variable] == system.urls[names[service]]
+    ports = [int(url.rsplit(":", 1)[1]) for url in system.web_urls.values()]
+    assert len(set(ports)) == 5
+
+
+def test_make_run_prints_the_portal_first(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("run_script", REPO / "scripts/run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    import common.messaging
+    import honcho.command
+
+    started = []
+    monkeypatch.setattr(common.messaging, "check_broker", lambda url: None)
+    monkeypatch.setattr(honcho.command, "main", lambda: started.append(list(sys.argv)) or 0)
+    monkeypatch.setattr(sys, "argv", ["run.py"])
+    monkeypatch.setattr(os, "environ", {"PATH": os.environ.get("PATH", ""), "ADMIN_PASSWORD": "Probando-2026"})
+    monkeypatch.chdir(REPO)
+    assert script.main() == 0
+    urls = re.findall(r"http://127\.0\.0\.1:\d+/?", capsys.readouterr().out)
+    assert urls[0] == f"http://127.0.0.1:{PORTAL_PORT}/"
+    assert started and started[0][:2] == ["honcho", "start"]
+    # The portal is told where the services answer.
+    assert os.environ["CLIENTES_URL"] == "http://127.0.0.1:8001"
+    assert os.environ["EMPLEADOS_URL"] == "http://127.0.0.1:8004"
