@@ -46,6 +46,7 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.connects = 0
+        self.head_at = 0.0  # perf_counter() when the last response's head had arrived
 
     async def _open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -76,6 +77,7 @@ class Connection:
 
     async def _read(self) -> Response:
         head = await self.reader.readuntil(b"\r\n\r\n")
+        self.head_at = time.perf_counter()
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         length, close, chunked = 0, False, False

@@ -13,6 +13,8 @@ from .stats import ratio
 
 TARGETS = {"open_vs_ceiling": 0.5, "open_to_assigned_p50_ms": 25.0, "open_to_assigned_p99_ms": 100.0}
 REAL_LISTS = ("customer_list", "agent_queue", "staff_waiting", "staff_all")
+# The portal's page that wraps each API list, compared with it (time to first byte).
+PORTAL_PAGES = {"portal_customer_list": "customer_list", "portal_agent_queue": "agent_queue"}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -39,6 +41,10 @@ def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, co
                                                               endpoints["bare_get"]["p99_ms"], 1)
         for name in REAL_LISTS:
             list_fields[f"{name}_p99_ms_{key}"] = endpoints[name]["p99_ms"]
+        for page in PORTAL_PAGES:
+            if page in endpoints:
+                list_fields[f"{page}_ttfb_p50_ms_{key}"] = endpoints[page]["p50_ms"]
+                list_fields[f"{page}_ttfb_p99_ms_{key}"] = endpoints[page]["p99_ms"]
     results = {
         "label": args.label or None,
         "storage": storage,
@@ -145,6 +151,13 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
             out.append((f"{name} p50/p99 @ {int(size):,} stored", f"{_fmt(v['p50_ms'])}/{_fmt(v['p99_ms'], ' ms')}",
                         f"{_fmt(bare['p50_ms'])}/{_fmt(bare['p99_ms'], ' ms')}",
                         _fmt(ratio(v["p99_ms"], bare["p99_ms"], 1))))
+        for page, wrapped in PORTAL_PAGES.items():
+            if page in data["endpoints"]:
+                v, api = data["endpoints"][page], data["endpoints"][wrapped]
+                out.append((f"{page} TTFB p50/p99 @ {int(size):,} (vs API)",
+                            f"{_fmt(v['p50_ms'])}/{_fmt(v['p99_ms'], ' ms')}",
+                            f"{_fmt(api['p50_ms'])}/{_fmt(api['p99_ms'], ' ms')}",
+                            _fmt(ratio(v["p99_ms"], api["p99_ms"], 1))))
         del key
     return out
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from . import report
 from .loadgen import Connection, Pool, Sample, build_request, closed_loop, open_loop
-from .stats import ms, percentile, ratio, summary_ms
+from .stats import ratio, summary_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -356,6 +356,7 @@ class Bench:
 
     async def lists(self, bare_port: int) -> dict:
         from .fixtures import fill
+        from .portal import session_cookie
 
         args = self.args
         aport, rport = self.port["apertura"], self.port["resolucion"]
@@ -368,6 +369,15 @@ class Bench:
             "staff_waiting": (rport, "/incidencias?estado=abierta&pagina=1&por_pagina=20", agent.token),
             "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent.token),
             "bare_get": (bare_port, "/incidencias", customer_token),
+        }
+        # The portal's pages that wrap the first two, asked for with a signed-in session's cookie.
+        pport = int(self.system.portal_url.rsplit(":", 1)[1])
+        cookies = {"cliente": session_cookie(self.system.portal_url, "/entrar", self.customers[1].email,
+                                             self.customers[1].password),
+                   "equipo": session_cookie(self.system.portal_url, "/equipo/entrar", agent.email, agent.password)}
+        pages = {
+            "portal_customer_list": (pport, "/incidencias", cookies["cliente"]),
+            "portal_agent_queue": (pport, "/equipo/incidencias?vista=mias&estado=asignada", cookies["equipo"]),
         }
         # The measured customer and agents get incidents of their own first, through the API.
         with Driver(self.system.urls, timeout=30) as driver:
@@ -403,6 +413,21 @@ class Bench:
                 finally:
                     conn.close()
                 by_endpoint[name] = {**summary_ms(latencies), "total": total, "path": path}
+            for name, (port, path, cookie) in pages.items():
+                conn = Connection(port)
+                request = build_request("GET", path, port, headers={"Cookie": cookie})
+                first_bytes = []
+                try:
+                    for n in range(args.list_requests + 20):
+                        sent = time.perf_counter()
+                        response = await conn.request(request)
+                        if response.status != 200:
+                            raise RuntimeError(f"{name}: {response.status} {response.body[:200]!r}")
+                        if n >= 20:
+                            first_bytes.append(conn.head_at - sent)
+                finally:
+                    conn.close()
+                by_endpoint[name] = {**summary_ms(first_bytes), "path": path, "measures": "time to first byte"}
             results[str(size)] = {"stored": stored, "own_incidents": args.own_incidents, "endpoints": by_endpoint}
             log(f"  {stored['apertura']} incidents stored: " + ", ".join(
                 f"{name} p50 {v['p50_ms']} / p99 {v['p99_ms']} ms" for name, v in by_endpoint.items()))
