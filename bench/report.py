@@ -14,7 +14,8 @@ from .stats import ratio
 TARGETS = {"open_vs_ceiling": 0.5, "open_to_assigned_p50_ms": 25.0, "open_to_assigned_p99_ms": 100.0}
 REAL_LISTS = ("customer_list", "agent_queue", "staff_waiting", "staff_all")
 # The portal's page that wraps each API list, compared with it (time to first byte).
-PORTAL_PAGES = {"portal_customer_list": "customer_list", "portal_agent_queue": "agent_queue"}
+PORTAL_PAGES = {"portal_customer_list": "customer_list", "portal_agent_queue": "agent_queue",
+                "portal_live_poll": "customer_list"}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 

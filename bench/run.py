@@ -378,11 +378,13 @@ class Bench:
         pages = {
             "portal_customer_list": (pport, "/incidencias", cookies["cliente"]),
             "portal_agent_queue": (pport, "/equipo/incidencias?vista=mias&estado=asignada", cookies["equipo"]),
+            # What an open incident page asks every second for its live updates.
+            "portal_live_poll": (pport, f"/incidencias/{followed}/estado.json", cookies["cliente"]),
         }
         # The measured customer and agents get incidents of their own first, through the API.
         with Driver(self.system.urls, timeout=30) as driver:
-            for _ in range(args.own_incidents):
-                driver.new_incidencia(self.customers[1], **OPEN_FIELDS)
+            for _ in range(max(1, args.own_incidents)):  # at least one, to follow live
+                followed = driver.new_incidencia(self.customers[1], **OPEN_FIELDS)["id"]
         await self.wait_drained()
         fixture_customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
         fixture_agents = [(f"fixture-agente-{n:02d}", f"Agente Histórico {n}") for n in range(20)]

@@ -16,7 +16,8 @@ APIs. What every request gets:
 Live updates are short polling: an open incident page or list asks its
 ``estado.json`` every second (paused while the tab is hidden), and fetches
 the page again only when something changed. Each poll is one short request
-like any other (about 8 ms of a worker here, one API call), so gunicorn's
+like any other (one API call; ``make bench`` measures it as
+``portal_live_poll``), so gunicorn's
 default sync workers fit: no browser holds a worker between polls, a page
 left open for hours costs the same per minute as in its first one, and
 two workers serve a few hundred open pages. Server-sent events would hold a
