@@ -370,7 +370,13 @@ class Bench:
             "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent.token),
             "bare_get": (bare_port, "/incidencias", customer_token),
         }
-        # The portal's pages that wrap the first two, asked for with a signed-in session's cookie.
+        # The measured customer and agents get incidents of their own first, through the API.
+        with Driver(self.system.urls, timeout=30) as driver:
+            for _ in range(max(1, args.own_incidents)):  # at least one, to follow live
+                followed = driver.new_incidencia(self.customers[1], **OPEN_FIELDS)["id"]
+        await self.wait_drained()
+        # The portal's pages that wrap the first two, and its live-update poll, asked for
+        # with a signed-in session's cookie.
         pport = int(self.system.portal_url.rsplit(":", 1)[1])
         cookies = {"cliente": session_cookie(self.system.portal_url, "/entrar", self.customers[1].email,
                                              self.customers[1].password),
@@ -381,11 +387,6 @@ class Bench:
             # What an open incident page asks every second for its live updates.
             "portal_live_poll": (pport, f"/incidencias/{followed}/estado.json", cookies["cliente"]),
         }
-        # The measured customer and agents get incidents of their own first, through the API.
-        with Driver(self.system.urls, timeout=30) as driver:
-            for _ in range(max(1, args.own_incidents)):  # at least one, to follow live
-                followed = driver.new_incidencia(self.customers[1], **OPEN_FIELDS)["id"]
-        await self.wait_drained()
         fixture_customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
         fixture_agents = [(f"fixture-agente-{n:02d}", f"Agente Histórico {n}") for n in range(20)]
         results = {}
