@@ -2,8 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The browser tier drives Debian's Chromium; Playwright must never fetch a browser of its own.
+CHROMIUM ?= /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test test-unit test-services test-contract test-integration test-e2e test-faults test-security test-provision bench bench-quick bench-smoke clean venv
+.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-faults test-security test-provision screenshots chromium bench bench-quick bench-smoke clean venv
 
 venv: $(VENV)/.installed
 
@@ -17,8 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: venv
 	$(PY) scripts/run.py
 
+## Debian's Chromium for the browser tier, installed with apt when missing (root)
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 ## The whole test suite (needs RabbitMQ; MONGO_URL adds a real MongoDB to the storage tests)
-test: venv
+test: venv chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
@@ -33,6 +40,10 @@ test-contract: venv
 
 test-integration: venv
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+## The portal in headless Chromium against the whole running system (about 4 min)
+test-browser: venv chromium
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
@@ -61,6 +72,10 @@ bench-quick: venv
 ## A minute-long run that checks the benchmark works; writes nothing
 bench-smoke: venv
 	$(PY) -m bench --smoke --no-write $(BENCH_ARGS)
+
+## docs/screenshots/*.png: the portal's main pages, from a system started for it (needs RabbitMQ)
+screenshots: venv chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache
