@@ -10,7 +10,7 @@ from typing import Any
 
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import NotFound, update_document
-from incidencias_dominio import FINAL_STATES, Estado, Incidencia
+from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
 from incidencias_replica.repository import IncidenciaReplica
 
 INCIDENCIAS = CollectionSpec(
@@ -78,11 +78,11 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
         return self._find(self._of_cliente(cliente_id, estado), skip, limit)
 
     def not_final_of_cliente(self, cliente_id: str) -> list[str]:
-        states = [e.value for e in Estado if e not in FINAL_STATES]
+        states = [e.value for e in Estado if e not in ESTADOS_FINALES]
         return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": states}))
 
     def final_of_cliente(self, cliente_id: str) -> list[str]:
-        return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": [e.value for e in FINAL_STATES]}))
+        return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": [e.value for e in ESTADOS_FINALES]}))
 
     def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
         return self._ids(Query(equals={"estado": Estado.RESUELTA.value}, less_than={"resuelta_en": instant},

@@ -1,7 +1,7 @@
 """incidencias_apertura's use cases: what a customer, or an event, can make
 happen here. Each takes plain values and the repositories, calls the
 domain, writes through the repository and returns the result; a refusal is
-an exception the HTTP layer answers (``common.errors``, ``IncidentConflict``).
+an exception the HTTP layer answers (``common.errors``, ``ConflictoDeEstado``).
 """
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ from common.storage.retry import NotFound as NoDocument
 from cuentas.roles import CLIENTE
 from incidencias_dominio import (
     APERTURA,
-    CANCELLABLE_STATES,
+    ESTADOS_CANCELABLES,
     RESOLUCION,
     SISTEMA,
     Actor,
     Comentario,
     Estado,
     Incidencia,
-    NotOwner,
+    NoEsPropietario,
     format_instant,
     fusionar_comentarios,
-    owner_of,
+    propietario_de,
 )
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
@@ -125,8 +125,8 @@ def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incid
     motivo = (motivo or "").strip() or None
 
     def change(incidencia: Incidencia, side: DatosApertura):
-        if incidencia.estado not in CANCELLABLE_STATES or owner_of(incidencia.estado) != RESOLUCION:
-            raise NotOwner(incidencia.estado, owner_of(incidencia.estado))
+        if incidencia.estado not in ESTADOS_CANCELABLES or propietario_de(incidencia.estado) != RESOLUCION:
+            raise NoEsPropietario(incidencia.estado, propietario_de(incidencia.estado))
         en = utc_now()
         side.cancelacion_solicitada_en = format_instant(en)
         return [events.cancelacion_solicitada(incidencia, motivo, en)]

@@ -24,7 +24,7 @@ Decisions worth knowing:
   own id, and replicas merge them as a union. ``comentar`` neither bumps
   ``version`` nor touches ``actualizada_en`` (the time of the last versioned
   change), so the two services never both write a versioned field. Comments
-  are refused (``IncidentClosed``) once the incident is cerrada/cancelada.
+  are refused (``IncidenciaFinalizada``) once the incident is cerrada/cancelada.
 - Malformed arguments raise ``ValueError``; the HTTP schemas validate input
   first, so reaching one is a programming error rather than a user error.
 """
@@ -40,12 +40,12 @@ from typing import Any, Iterable, Mapping, Self
 from cuentas.roles import CLIENTE
 
 from .state_machine import (
-    FINAL_STATES,
+    ESTADOS_FINALES,
     Estado,
-    IncidentClosed,
-    check_data_change,
-    check_transition,
-    owner_of,
+    IncidenciaFinalizada,
+    comprobar_cambio_de_datos,
+    comprobar_transicion,
+    propietario_de,
 )
 
 EVENTO_ABIERTA = "incidencia.abierta"
@@ -336,11 +336,11 @@ class Incidencia:
     @property
     def propietario(self) -> str | None:
         """The service that may change the incident now (None once final)."""
-        return owner_of(self.estado)
+        return propietario_de(self.estado)
 
     @property
     def es_final(self) -> bool:
-        return self.estado in FINAL_STATES
+        return self.estado in ESTADOS_FINALES
 
     @classmethod
     def abrir(
@@ -397,7 +397,7 @@ class Incidencia:
         en: datetime,
     ) -> str:
         """Assign or reassign (abierta|reabierta|asignada|en_curso → asignada)."""
-        check_transition(servicio, self.estado, Estado.ASIGNADA)
+        comprobar_transicion(servicio, self.estado, Estado.ASIGNADA)
         empleado, por, en = EmpleadoRef.of(empleado), Actor.of(por), utc(en)
         cambios = {"asignada_a": {"de": _ref_dict(self.asignada_a), "a": empleado.to_dict()}}
         self.asignada_a = empleado
@@ -405,12 +405,12 @@ class Incidencia:
         return EVENTO_ASIGNADA
 
     def iniciar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
-        check_transition(servicio, self.estado, Estado.EN_CURSO)
+        comprobar_transicion(servicio, self.estado, Estado.EN_CURSO)
         self._record(Estado.EN_CURSO, Actor.of(por), utc(en))
         return EVENTO_EN_CURSO
 
     def resolver(self, servicio: str, texto: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
-        check_transition(servicio, self.estado, Estado.RESUELTA)
+        comprobar_transicion(servicio, self.estado, Estado.RESUELTA)
         texto, por, en = _text(texto, "texto"), Actor.of(por), utc(en)
         self.resolucion = Resolucion(texto, EmpleadoRef(por.id, por.nombre), en)
         self.resuelta_en = en
@@ -419,7 +419,7 @@ class Incidencia:
 
     def cerrar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime, automatico: bool = False) -> str:
         """The customer accepts the solution, or it auto-closes (``por=SISTEMA``)."""
-        check_transition(servicio, self.estado, Estado.CERRADA)
+        comprobar_transicion(servicio, self.estado, Estado.CERRADA)
         por, en = Actor.of(por), utc(en)
         self.cerrada_en = en
         self._record(
@@ -428,14 +428,14 @@ class Incidencia:
         return EVENTO_CERRADA
 
     def reabrir(self, servicio: str, motivo: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
-        check_transition(servicio, self.estado, Estado.REABIERTA)
+        comprobar_transicion(servicio, self.estado, Estado.REABIERTA)
         motivo, por, en = _text(motivo, "motivo"), Actor.of(por), utc(en)
         self.motivo_reapertura = motivo
         self._record(Estado.REABIERTA, por, en, motivo=motivo)
         return EVENTO_REABIERTA
 
     def cancelar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime, motivo: str | None = None) -> str:
-        check_transition(servicio, self.estado, Estado.CANCELADA)
+        comprobar_transicion(servicio, self.estado, Estado.CANCELADA)
         motivo, por, en = _opt_text(motivo, "motivo"), Actor.of(por), utc(en)
         self.cerrada_en = en
         self._record(Estado.CANCELADA, por, en, motivo=motivo)
@@ -453,7 +453,7 @@ class Incidencia:
         """Change prioridad and/or categoria (None: unchanged; ``""`` clears
         categoria). Returns None, changing nothing, when the values are the
         current ones."""
-        check_data_change(servicio, self.estado)
+        comprobar_cambio_de_datos(servicio, self.estado)
         nueva_prioridad = self.prioridad if prioridad is None else Prioridad(prioridad)
         nueva_categoria = self.categoria if categoria is None else _categoria(categoria)
         por, en = Actor.of(por), utc(en)
@@ -483,7 +483,7 @@ class Incidencia:
         if any(c.id == comentario_id for c in self.comentarios):
             return None
         if self.es_final:
-            raise IncidentClosed(self.estado)
+            raise IncidenciaFinalizada(self.estado)
         autor = Actor.of(autor)
         if self.cliente.anonimizado and self._es_del_cliente(autor):
             autor = Actor(autor.id, autor.rol, NOMBRE_ANONIMO)

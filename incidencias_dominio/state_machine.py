@@ -27,7 +27,7 @@ class Estado(str, Enum):
         return self.value
 
 
-OWNERS: dict[Estado, str | None] = {
+PROPIETARIOS: dict[Estado, str | None] = {
     Estado.ABIERTA: RESOLUCION,
     Estado.ASIGNADA: RESOLUCION,
     Estado.EN_CURSO: RESOLUCION,
@@ -37,18 +37,18 @@ OWNERS: dict[Estado, str | None] = {
     Estado.CANCELADA: None,
 }
 
-FINAL_STATES = frozenset({Estado.CERRADA, Estado.CANCELADA})
+ESTADOS_FINALES = frozenset({Estado.CERRADA, Estado.CANCELADA})
 
 # States a customer may still withdraw (through resolucion, which owns them).
-CANCELLABLE_STATES = frozenset(
+ESTADOS_CANCELABLES = frozenset(
     {Estado.ABIERTA, Estado.ASIGNADA, Estado.EN_CURSO, Estado.REABIERTA}
 )
 
 # States whose data (prioridad, categoria) may change: exactly the ones
 # resolucion owns, so the change is written by the same single writer.
-EDITABLE_STATES = frozenset(e for e, owner in OWNERS.items() if owner == RESOLUCION)
+ESTADOS_EDITABLES = frozenset(e for e, owner in PROPIETARIOS.items() if owner == RESOLUCION)
 
-ALLOWED_TRANSITIONS: frozenset[tuple[Estado, Estado]] = frozenset(
+TRANSICIONES_PERMITIDAS: frozenset[tuple[Estado, Estado]] = frozenset(
     {
         (Estado.ABIERTA, Estado.ASIGNADA),
         (Estado.ASIGNADA, Estado.EN_CURSO),
@@ -60,11 +60,11 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Estado, Estado]] = frozenset(
         (Estado.RESUELTA, Estado.REABIERTA),
         (Estado.REABIERTA, Estado.ASIGNADA),
     }
-    | {(estado, Estado.CANCELADA) for estado in CANCELLABLE_STATES}
+    | {(estado, Estado.CANCELADA) for estado in ESTADOS_CANCELABLES}
 )
 
 
-class IncidentConflict(Exception):
+class ConflictoDeEstado(Exception):
     """Base of the domain refusals; the HTTP layer answers them with 409."""
 
     def __init__(self, estado_actual: Estado, message: str):
@@ -75,7 +75,7 @@ class IncidentConflict(Exception):
         return {"estado_actual": self.estado_actual.value}
 
 
-class NotOwner(IncidentConflict):
+class NoEsPropietario(ConflictoDeEstado):
     """The calling service does not own the current state (``propietario``
     is ``None`` for final states, which nobody may change)."""
 
@@ -92,7 +92,7 @@ class NotOwner(IncidentConflict):
         return {"estado_actual": self.estado_actual.value, "propietario": self.propietario}
 
 
-class TransitionNotAllowed(IncidentConflict):
+class TransicionNoPermitida(ConflictoDeEstado):
     def __init__(self, estado_actual: Estado, destino: Estado):
         estado_actual, destino = Estado(estado_actual), Estado(destino)
         super().__init__(
@@ -104,7 +104,7 @@ class TransitionNotAllowed(IncidentConflict):
         return {"estado_actual": self.estado_actual.value, "destino": self.destino.value}
 
 
-class IncidentClosed(IncidentConflict):
+class IncidenciaFinalizada(ConflictoDeEstado):
     """Comments are refused once the incident reached a final state."""
 
     def __init__(self, estado_actual: Estado):
@@ -112,12 +112,12 @@ class IncidentClosed(IncidentConflict):
         super().__init__(estado_actual, f"incident is {estado_actual.value}, a final state")
 
 
-def owner_of(estado: Estado) -> str | None:
-    return OWNERS[Estado(estado)]
+def propietario_de(estado: Estado) -> str | None:
+    return PROPIETARIOS[Estado(estado)]
 
 
-def is_final(estado: Estado) -> bool:
-    return Estado(estado) in FINAL_STATES
+def es_estado_final(estado: Estado) -> bool:
+    return Estado(estado) in ESTADOS_FINALES
 
 
 def check_servicio(servicio: str) -> str:
@@ -126,31 +126,31 @@ def check_servicio(servicio: str) -> str:
     return servicio
 
 
-def check_owner(servicio: str, actual: Estado) -> None:
-    """Raise NotOwner unless ``servicio`` owns ``actual``."""
+def comprobar_propietario(servicio: str, actual: Estado) -> None:
+    """Raise NoEsPropietario unless ``servicio`` owns ``actual``."""
     check_servicio(servicio)
-    propietario = owner_of(actual)
+    propietario = propietario_de(actual)
     if propietario is None or propietario != servicio:
-        raise NotOwner(actual, propietario)
+        raise NoEsPropietario(actual, propietario)
 
 
-def check_transition(servicio: str, actual: Estado, destino: Estado) -> None:
+def comprobar_transicion(servicio: str, actual: Estado, destino: Estado) -> None:
     """Ownership first, then the transition table."""
-    check_owner(servicio, actual)
-    if (Estado(actual), Estado(destino)) not in ALLOWED_TRANSITIONS:
-        raise TransitionNotAllowed(actual, destino)
+    comprobar_propietario(servicio, actual)
+    if (Estado(actual), Estado(destino)) not in TRANSICIONES_PERMITIDAS:
+        raise TransicionNoPermitida(actual, destino)
 
 
-def check_data_change(servicio: str, actual: Estado) -> None:
+def comprobar_cambio_de_datos(servicio: str, actual: Estado) -> None:
     """A change of data without a change of state (recorded as ``de == a``)."""
-    check_owner(servicio, actual)
-    if Estado(actual) not in EDITABLE_STATES:
-        raise TransitionNotAllowed(actual, actual)
+    comprobar_propietario(servicio, actual)
+    if Estado(actual) not in ESTADOS_EDITABLES:
+        raise TransicionNoPermitida(actual, actual)
 
 
-def can_transition(servicio: str, actual: Estado, destino: Estado) -> bool:
+def transicion_permitida(servicio: str, actual: Estado, destino: Estado) -> bool:
     try:
-        check_transition(servicio, actual, destino)
-    except IncidentConflict:
+        comprobar_transicion(servicio, actual, destino)
+    except ConflictoDeEstado:
         return False
     return True

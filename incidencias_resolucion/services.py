@@ -2,7 +2,7 @@
 make happen here. Each takes plain values and the repositories, checks who
 may do it, calls the domain, writes through the repository and returns the
 result; a refusal is an exception the HTTP layer answers (``common.errors``,
-``IncidentConflict``)."""
+``ConflictoDeEstado``)."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +14,7 @@ from common.messaging import PermanentError, new_id, utc_now
 from cuentas.personal import PersonalReplica, nombre_visible
 from cuentas.roles import CLIENTE, ROLES_GESTION
 from incidencias_dominio import (
-    CANCELLABLE_STATES,
+    ESTADOS_CANCELABLES,
     RESOLUCION,
     SISTEMA,
     Actor,
@@ -256,7 +256,7 @@ def aplicar_cancelacion(incidencias: IncidenciaRepository, incidencia_id: str, c
     actor = Actor(cliente_id, CLIENTE)
 
     def cancel(incidencia: Incidencia, _side):
-        if incidencia.estado not in CANCELLABLE_STATES:
+        if incidencia.estado not in ESTADOS_CANCELABLES:
             log.info("cancellation of %s not applied: it is %s", incidencia.id, incidencia.estado.value)
             return None
         return [events.snapshot(incidencia.cancelar(RESOLUCION, actor, utc_now(), motivo), incidencia)]
@@ -272,7 +272,7 @@ def borrar_cliente(incidencias: IncidenciaRepository, cliente_id: str) -> None:
         def change(incidencia: Incidencia, _side):
             published = []
             anonymised = incidencia.anonimizar_cliente()
-            if incidencia.estado in CANCELLABLE_STATES:
+            if incidencia.estado in ESTADOS_CANCELABLES:
                 tipo = incidencia.cancelar(RESOLUCION, SISTEMA, en, "cuenta del cliente eliminada")
                 published.append(events.snapshot(tipo, incidencia))
             return published if (anonymised or published) else None

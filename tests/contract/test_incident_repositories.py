@@ -29,7 +29,7 @@ from incidencias_dominio import (
     EmpleadoRef,
     Estado,
     Incidencia,
-    IncidentConflict,
+    ConflictoDeEstado,
 )
 from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_resolucion import events as r_events
@@ -183,7 +183,7 @@ def test_a_refused_change_writes_nothing(store, repo):
     inc = incidencia()
     _seed(repo, store, inc)
     before = repo.collection.get(inc.id)
-    with pytest.raises(IncidentConflict):
+    with pytest.raises(ConflictoDeEstado):
         _update(repo, inc.id, lambda i: [r_events.snapshot(i.iniciar(RESOLUCION, EVA_ACTOR, T0), i)])
     assert repo.collection.get(inc.id) == before and pending(store) == []
 

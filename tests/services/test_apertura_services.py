@@ -33,10 +33,10 @@ from incidencias_dominio import (
     Comentario,
     EmpleadoRef,
     Estado,
-    IncidentClosed,
-    IncidentConflict,
+    IncidenciaFinalizada,
+    ConflictoDeEstado,
     Incidencia,
-    NotOwner,
+    NoEsPropietario,
     Prioridad,
     Producto,
     format_instant,
@@ -279,7 +279,7 @@ def test_commenting_on_a_final_incident_is_refused(ap, outbox, estado):
     incidencia_id = ap.llevar_a(estado)
     before = ap.raw(incidencia_id)
     outbox.clear()
-    with pytest.raises(IncidentClosed) as refused:
+    with pytest.raises(IncidenciaFinalizada) as refused:
         services.comentar(ap.incidencias, ANA, incidencia_id, "hola")
     assert refused.value.estado_actual == Estado(estado)
     assert ap.raw(incidencia_id) == before and outbox.events() == []
@@ -320,9 +320,9 @@ def test_closing_or_reopening_outside_resuelta_is_refused_and_writes_nothing(ap,
     incidencia_id = ap.llevar_a(estado)
     before = ap.raw(incidencia_id)
     outbox.clear()
-    with pytest.raises(NotOwner) as refused:
+    with pytest.raises(NoEsPropietario) as refused:
         ACCIONES[accion](ap, ANA, incidencia_id)
-    assert isinstance(refused.value, IncidentConflict)
+    assert isinstance(refused.value, ConflictoDeEstado)
     assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
     assert ap.raw(incidencia_id) == before and outbox.events() == []
 
@@ -357,7 +357,7 @@ def test_a_cancellation_is_refused_once_resolucion_no_longer_owns_the_incident(a
     incidencia_id = ap.llevar_a(estado)
     before = ap.raw(incidencia_id)
     outbox.clear()
-    with pytest.raises(NotOwner) as refused:
+    with pytest.raises(NoEsPropietario) as refused:
         services.solicitar_cancelacion(ap.incidencias, ANA, incidencia_id, "Ya no")
     assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
     assert ap.raw(incidencia_id) == before and outbox.events() == []

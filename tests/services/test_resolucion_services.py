@@ -25,13 +25,13 @@ from incidencias_dominio import (
     Comentario,
     EmpleadoRef,
     Estado,
-    IncidentClosed,
-    IncidentConflict,
+    IncidenciaFinalizada,
+    ConflictoDeEstado,
     Incidencia,
-    NotOwner,
+    NoEsPropietario,
     Prioridad,
     Resolucion,
-    TransitionNotAllowed,
+    TransicionNoPermitida,
     format_instant,
 )
 from incidencias_replica.repository import IncidenciaNoEncontrada
@@ -291,7 +291,7 @@ def test_giving_an_incident_to_whom_already_has_it_changes_nothing(rs, team, out
 def test_a_resolved_or_final_incident_is_not_assignable(rs, team, outbox, quien, estado, propietario):
     incidencia_id = rs.en_estado(estado)
     before = rs.raw(incidencia_id)
-    with pytest.raises(NotOwner) as refused:
+    with pytest.raises(NoEsPropietario) as refused:
         services.asignar(rs.incidencias, rs.empleados, rs.actor(quien), incidencia_id, "e1")
     assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
     assert rs.raw(incidencia_id) == before and outbox.events() == []
@@ -499,21 +499,21 @@ def test_the_assignee_starts_and_resolves(rs, team, outbox):
 
 
 STATE_CONFLICTS = [
-    ("abierta", "iniciar", TransitionNotAllowed, {"destino": Estado.EN_CURSO}),
-    ("abierta", "resolver", TransitionNotAllowed, {"destino": Estado.RESUELTA}),
-    ("en_curso", "iniciar", TransitionNotAllowed, {"destino": Estado.EN_CURSO}),
-    ("reabierta", "iniciar", TransitionNotAllowed, {"destino": Estado.EN_CURSO}),
-    ("reabierta", "resolver", TransitionNotAllowed, {"destino": Estado.RESUELTA}),
-    ("resuelta", "iniciar", NotOwner, {"propietario": "apertura"}),
-    ("resuelta", "resolver", NotOwner, {"propietario": "apertura"}),
-    ("resuelta", "cambiar_datos", NotOwner, {"propietario": "apertura"}),
-    ("cerrada", "iniciar", NotOwner, {"propietario": None}),
-    ("cerrada", "resolver", NotOwner, {"propietario": None}),
-    ("cerrada", "cambiar_datos", NotOwner, {"propietario": None}),
-    ("cancelada", "iniciar", NotOwner, {"propietario": None}),
-    ("cancelada", "cambiar_datos", NotOwner, {"propietario": None}),
-    ("cerrada", "comentar", IncidentClosed, {}),
-    ("cancelada", "nota interna", IncidentClosed, {}),
+    ("abierta", "iniciar", TransicionNoPermitida, {"destino": Estado.EN_CURSO}),
+    ("abierta", "resolver", TransicionNoPermitida, {"destino": Estado.RESUELTA}),
+    ("en_curso", "iniciar", TransicionNoPermitida, {"destino": Estado.EN_CURSO}),
+    ("reabierta", "iniciar", TransicionNoPermitida, {"destino": Estado.EN_CURSO}),
+    ("reabierta", "resolver", TransicionNoPermitida, {"destino": Estado.RESUELTA}),
+    ("resuelta", "iniciar", NoEsPropietario, {"propietario": "apertura"}),
+    ("resuelta", "resolver", NoEsPropietario, {"propietario": "apertura"}),
+    ("resuelta", "cambiar_datos", NoEsPropietario, {"propietario": "apertura"}),
+    ("cerrada", "iniciar", NoEsPropietario, {"propietario": None}),
+    ("cerrada", "resolver", NoEsPropietario, {"propietario": None}),
+    ("cerrada", "cambiar_datos", NoEsPropietario, {"propietario": None}),
+    ("cancelada", "iniciar", NoEsPropietario, {"propietario": None}),
+    ("cancelada", "cambiar_datos", NoEsPropietario, {"propietario": None}),
+    ("cerrada", "comentar", IncidenciaFinalizada, {}),
+    ("cancelada", "nota interna", IncidenciaFinalizada, {}),
 ]
 
 
@@ -522,7 +522,7 @@ STATE_CONFLICTS = [
 def test_what_the_state_does_not_allow_is_refused_and_writes_nothing(rs, outbox, estado, accion, error, detalle):
     incidencia_id = rs.en_estado(estado)
     before = rs.raw(incidencia_id)
-    with pytest.raises(IncidentConflict) as refused:
+    with pytest.raises(ConflictoDeEstado) as refused:
         ACCIONES[accion](rs, rs.actor("a1"), incidencia_id)
     assert type(refused.value) is error and refused.value.estado_actual == Estado(estado)
     assert {name: getattr(refused.value, name) for name in detalle} == detalle

@@ -4,12 +4,11 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from incidencias_dominio import (
-    ALLOWED_TRANSITIONS,
+    TRANSICIONES_PERMITIDAS,
     APERTURA,
     EVENTO_ACTUALIZADA,
     EVENTO_ASIGNADA,
@@ -21,19 +20,19 @@ from incidencias_dominio import (
     EVENTO_RESUELTA,
     MOTIVO_CIERRE_AUTOMATICO,
     NOMBRE_ANONIMO,
-    OWNERS,
+    PROPIETARIOS,
     RESOLUCION,
     SISTEMA,
     EmpleadoRef,
     Estado,
-    IncidentClosed,
-    IncidentConflict,
+    IncidenciaFinalizada,
+    ConflictoDeEstado,
     Incidencia,
-    NotOwner,
+    NoEsPropietario,
     Prioridad,
-    TransitionNotAllowed,
-    can_transition,
-    check_transition,
+    TransicionNoPermitida,
+    transicion_permitida,
+    comprobar_transicion,
     format_instant,
     parse_instant,
 )
@@ -136,7 +135,7 @@ def en_estado(estado: Estado) -> Incidencia:
         if paso is Estado.ASIGNADA:
             inc.asignar(RESOLUCION, EMPLEADO, SISTEMA, at(n))
         else:
-            hacer(inc, paso, OWNERS[inc.estado], at(n))
+            hacer(inc, paso, PROPIETARIOS[inc.estado], at(n))
     assert inc.estado is estado
     return inc
 
@@ -150,12 +149,12 @@ def test_estado_values():
 
 
 def test_owners_are_the_design_ones():
-    assert OWNERS == EXPECTED_OWNERS
+    assert PROPIETARIOS == EXPECTED_OWNERS
     assert (APERTURA, RESOLUCION) == ("apertura", "resolucion")
 
 
 def test_transition_table_is_exactly_the_design_one():
-    assert {(a.value, b.value) for a, b in ALLOWED_TRANSITIONS} == EXPECTED_TRANSITIONS
+    assert {(a.value, b.value) for a, b in TRANSICIONES_PERMITIDAS} == EXPECTED_TRANSITIONS
 
 
 @pytest.mark.parametrize("servicio", [APERTURA, RESOLUCION])
@@ -163,34 +162,34 @@ def test_transition_table_is_exactly_the_design_one():
 def test_check_transition_checks_owner_first_then_table(servicio, de, a):
     owner = EXPECTED_OWNERS[de]
     if owner != servicio:
-        with pytest.raises(NotOwner) as err:
-            check_transition(servicio, de, a)
+        with pytest.raises(NoEsPropietario) as err:
+            comprobar_transicion(servicio, de, a)
         assert err.value.estado_actual is de
         assert err.value.propietario == owner
-        assert not can_transition(servicio, de, a)
+        assert not transicion_permitida(servicio, de, a)
     elif (de.value, a.value) not in EXPECTED_TRANSITIONS:
-        with pytest.raises(TransitionNotAllowed) as err:
-            check_transition(servicio, de, a)
+        with pytest.raises(TransicionNoPermitida) as err:
+            comprobar_transicion(servicio, de, a)
         assert (err.value.estado_actual, err.value.destino) == (de, a)
-        assert not can_transition(servicio, de, a)
+        assert not transicion_permitida(servicio, de, a)
     else:
-        check_transition(servicio, de, a)
-        assert can_transition(servicio, de, a)
+        comprobar_transicion(servicio, de, a)
+        assert transicion_permitida(servicio, de, a)
 
 
 def test_unknown_service_is_a_programming_error():
     with pytest.raises(ValueError):
-        check_transition("clientes", Estado.ABIERTA, Estado.ASIGNADA)
+        comprobar_transicion("clientes", Estado.ABIERTA, Estado.ASIGNADA)
 
 
 def test_errors_carry_the_current_state_for_the_409_body():
-    err = NotOwner(Estado.RESUELTA, APERTURA)
-    assert isinstance(err, IncidentConflict)
+    err = NoEsPropietario(Estado.RESUELTA, APERTURA)
+    assert isinstance(err, ConflictoDeEstado)
     assert err.as_dict() == {"estado_actual": "resuelta", "propietario": "apertura"}
-    err = TransitionNotAllowed("asignada", "cerrada")
+    err = TransicionNoPermitida("asignada", "cerrada")
     assert err.estado_actual is Estado.ASIGNADA
     assert err.as_dict() == {"estado_actual": "asignada", "destino": "cerrada"}
-    assert IncidentClosed(Estado.CERRADA).as_dict() == {"estado_actual": "cerrada"}
+    assert IncidenciaFinalizada(Estado.CERRADA).as_dict() == {"estado_actual": "cerrada"}
 
 
 def test_prioridad_rank_orders_critica_highest():
@@ -283,7 +282,7 @@ FORBIDDEN = [
 def test_forbidden_call_raises_and_changes_nothing(de, a, servicio):
     inc = en_estado(de)
     before = inc.to_snapshot(incluir_internas=True)
-    expected = NotOwner if EXPECTED_OWNERS[de] != servicio else TransitionNotAllowed
+    expected = NoEsPropietario if EXPECTED_OWNERS[de] != servicio else TransicionNoPermitida
     with pytest.raises(expected) as err:
         hacer(inc, a, servicio, at(100))
     assert err.value.estado_actual is de
@@ -295,7 +294,7 @@ def test_final_states_have_no_owner():
         inc = en_estado(estado)
         assert inc.es_final and inc.propietario is None
         for servicio in (APERTURA, RESOLUCION):
-            with pytest.raises(NotOwner) as err:
+            with pytest.raises(NoEsPropietario) as err:
                 inc.cancelar(servicio, CLIENTE_ACTOR, at(100))
             assert err.value.propietario is None
 
@@ -440,12 +439,12 @@ def test_cambiar_datos_without_changes_is_a_no_op():
 @pytest.mark.parametrize(
     "de,servicio,error",
     [
-        (Estado.ABIERTA, APERTURA, NotOwner),
-        (Estado.EN_CURSO, APERTURA, NotOwner),
-        (Estado.RESUELTA, RESOLUCION, NotOwner),
-        (Estado.RESUELTA, APERTURA, TransitionNotAllowed),
-        (Estado.CERRADA, RESOLUCION, NotOwner),
-        (Estado.CANCELADA, APERTURA, NotOwner),
+        (Estado.ABIERTA, APERTURA, NoEsPropietario),
+        (Estado.EN_CURSO, APERTURA, NoEsPropietario),
+        (Estado.RESUELTA, RESOLUCION, NoEsPropietario),
+        (Estado.RESUELTA, APERTURA, TransicionNoPermitida),
+        (Estado.CERRADA, RESOLUCION, NoEsPropietario),
+        (Estado.CANCELADA, APERTURA, NoEsPropietario),
     ],
 )
 def test_cambiar_datos_refused_unless_resolucion_owns(de, servicio, error):
@@ -501,7 +500,7 @@ def test_comments_are_ordered_by_time_then_id():
 def test_comentar_refused_once_final(estado):
     inc = en_estado(estado)
     before = inc.to_snapshot(incluir_internas=True)
-    with pytest.raises(IncidentClosed) as err:
+    with pytest.raises(IncidenciaFinalizada) as err:
         inc.comentar("k-1", CLIENTE_ACTOR, "Hola", False, at(100))
     assert err.value.estado_actual is estado
     assert inc.to_snapshot(incluir_internas=True) == before
