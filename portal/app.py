@@ -18,12 +18,14 @@ Live updates are short polling: an open incident page or list asks its
 the page again only when something changed. Each poll is one short request
 like any other (one API call; ``make bench`` measures it as
 ``portal_live_poll``), so gunicorn's
-default sync workers fit: no browser holds a worker between polls, a page
-left open for hours costs the same per minute as in its first one, and
-two workers serve a few hundred open pages. Server-sent events would hold a
+default sync workers fit: no browser holds a worker between polls, and a
+page left open for hours costs the same per minute as in its first one.
+Server-sent events would hold a
 worker (or need an async worker class) per open page for nothing in between.
 """
 from __future__ import annotations
+
+import re
 
 import hashlib
 import logging
@@ -131,11 +133,15 @@ def _health(app: Flask, talisman: Talisman) -> None:
         return jsonify(body), 200 if ready else 503
 
 
+# The services' own rule (common.http.app): ASCII only, since it travels in HTTP headers to them.
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,100}")
+
+
 def _request_context(app: Flask) -> None:
     @app.before_request
     def _correlation():
         incoming = request.headers.get("X-Correlation-ID", "")
-        valid = 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum()
+        valid = CORRELATION_ID.fullmatch(incoming) is not None
         request.environ["portal.correlation"] = set_correlation_id(incoming if valid else None)
 
     @app.after_request

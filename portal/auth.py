@@ -16,7 +16,7 @@ another role): the person is sent to the area's login page with
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Callable, Mapping
 
@@ -41,7 +41,7 @@ class Persona:
     nombre: str
     rol: str
     area: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or a debug page
     expira: float
 
     @property

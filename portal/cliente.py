@@ -10,11 +10,12 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from . import auth, display
 from .auth import CLIENTE, anonymous_call, call, requires
 from .forms import FormErrors, field_errors, put_present, refusal, safe_next, text_or_none, typed
+from .pages import incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("cliente", __name__)
 POR_PAGINA = 20
@@ -119,11 +120,6 @@ def _filtro_estado() -> str | None:
     return estado if estado in display.ESTADOS else None
 
 
-def _pagina() -> int:
-    try:
-        return max(1, min(100_000, int(request.args.get("pagina", "1"))))
-    except ValueError:
-        return 1
 
 
 def _mis_incidencias(estado: str | None, pagina: int) -> dict:
@@ -137,7 +133,7 @@ def _mis_incidencias(estado: str | None, pagina: int) -> dict:
 @bp.get("/incidencias")
 @requires(CLIENTE)
 def incidencias():
-    estado, pagina = _filtro_estado(), _pagina()
+    estado, pagina = _filtro_estado(), page_number()
     page = _mis_incidencias(estado, pagina)
     return render_template("cliente/incidencias.html", page=page, estado=estado, pagina=pagina)
 
@@ -145,9 +141,8 @@ def incidencias():
 @bp.get("/incidencias/estado.json")
 @requires(CLIENTE)
 def incidencias_estado():
-    page = _mis_incidencias(_filtro_estado(), _pagina())
-    return _no_store(jsonify(incidencias=[{"id": i["id"], "version": i["version"]} for i in page["elementos"]],
-                             total=page["total"]))
+    page = _mis_incidencias(_filtro_estado(), page_number())
+    return live_list(page)
 
 
 def _nueva_form(valores: dict, errores: FormErrors, status: int = 200):
@@ -183,12 +178,7 @@ def nueva():
 
 
 def _incidencia(incidencia_id: str) -> dict:
-    answer = call("apertura", "GET", f"/incidencias/{incidencia_id}")
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        abort(400)
-    return answer.data
+    return read("apertura", f"/incidencias/{segment(incidencia_id)}")
 
 
 def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores: dict | None = None,
@@ -210,23 +200,15 @@ def incidencia(incidencia_id: str):
 @bp.get("/incidencias/<incidencia_id>/estado.json")
 @requires(CLIENTE)
 def incidencia_estado(incidencia_id: str):
-    found = _incidencia(incidencia_id)
-    return _no_store(jsonify(estado=found["estado"], version=found["version"],
-                             comentarios=len(found.get("comentarios") or [])))
+    return live_incident(_incidencia(incidencia_id))
 
 
 def _accion(incidencia_id: str, formulario: str, path: str, body: dict, fields: tuple[str, ...], hecho: str):
     """POST an action on the incident: back to its page with ``hecho``, or the
     page again with the refusal (next to the fields, or above the form)."""
-    answer = call("apertura", "POST", f"/incidencias/{incidencia_id}{path}", json=body)
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        errores = field_errors(answer.problem, fields)
-        return _pagina_incidencia(_incidencia(incidencia_id), formulario, typed(request.form, fields), errores,
-                                  answer.status)
-    flash(hecho, "ok")
-    return redirect(url_for(".incidencia", incidencia_id=incidencia_id))
+    return incident_action("apertura", "POST", incidencia_id, path, body, fields, hecho,
+                           lambda incidencia, valores, errores, status:
+                           _pagina_incidencia(incidencia, formulario, valores, errores, status))
 
 
 @bp.post("/incidencias/<incidencia_id>/comentarios")
@@ -264,7 +246,7 @@ def cancelar(incidencia_id: str):
 @bp.get("/notificaciones")
 @requires(CLIENTE)
 def notificaciones():
-    pagina = _pagina()
+    pagina = page_number()
     answer = call("apertura", "GET", "/notificaciones", params={"pagina": pagina, "por_pagina": POR_PAGINA})
     if not answer.ok:
         abort(400)
@@ -347,8 +329,3 @@ def baja():
     auth.sign_out()
     flash("Su cuenta se ha borrado", "ok")
     return redirect(url_for(".entrar"))
-
-
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -10,22 +10,32 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from cuentas.roles import ADMIN, AGENTE, CLIENTE, SUPERVISOR
+from incidencias_dominio import (
+    ESTADOS_CANCELABLES,
+    ESTADOS_EDITABLES,
+    ESTADOS_FINALES,
+    TRANSICIONES_PERMITIDAS,
+    Estado,
+)
+
 ESTADOS = {
     "abierta": "Abierta", "asignada": "Asignada", "en_curso": "En curso", "resuelta": "Resuelta",
     "reabierta": "Reabierta", "cerrada": "Cerrada", "cancelada": "Cancelada",
 }
-FINALES = ("cerrada", "cancelada")
-CANCELABLES = ("abierta", "asignada", "en_curso", "reabierta")
-EDITABLES = CANCELABLES  # the states incidencias_resolucion owns: their data may change
-EN_ESPERA = ("abierta", "reabierta")  # waiting for someone to take them
-ASIGNABLES = CANCELABLES
+# The domain's own sets, as the API spells their values.
+FINALES = tuple(e.value for e in Estado if e in ESTADOS_FINALES)
+CANCELABLES = tuple(e.value for e in Estado if e in ESTADOS_CANCELABLES)
+EDITABLES = tuple(e.value for e in Estado if e in ESTADOS_EDITABLES)  # owned by resolucion: their data may change
+EN_ESPERA = (Estado.ABIERTA.value, Estado.REABIERTA.value)  # waiting for someone to take them
+ASIGNABLES = tuple(e.value for e in Estado if (e, Estado.ASIGNADA) in TRANSICIONES_PERMITIDAS)
 PRIORIDADES = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}
 CATEGORIAS = {
     "envios": "Envíos", "devoluciones": "Devoluciones", "garantia": "Garantía",
     "facturacion": "Facturación", "producto": "Producto", "otros": "Otros",
 }
 SIN_CATEGORIA = "Sin categoría"
-ROLES = {"agente": "Agente", "supervisor": "Supervisor", "admin": "Administrador", "cliente": "Cliente"}
+ROLES = {AGENTE: "Agente", SUPERVISOR: "Supervisor", ADMIN: "Administrador", CLIENTE: "Cliente"}
 ORDENES = {"antiguedad": "Antigüedad", "recientes": "Más recientes", "prioridad": "Prioridad"}
 SERVICIOS = {
     "clientes": "El servicio de cuentas de clientes",
@@ -108,7 +118,7 @@ class Hito:
 
 def _quien(por: Mapping[str, Any] | None) -> str:
     rol_ = (por or {}).get("rol")
-    if rol_ == "cliente":
+    if rol_ == CLIENTE:
         return "Cliente"
     if rol_ == "sistema":
         return "Automático"

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from cuentas.roles import ADMIN as ROL_ADMIN
+from cuentas.roles import ROLES_GESTION
 
 from . import auth, charts, display
 from .auth import EQUIPO, anonymous_call, call, requires
 from .cliente import login_errors
 from .forms import FormErrors, field_errors, put_present, safe_next, text_or_none, typed
+from .pages import incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("equipo", __name__)
 POR_PAGINA = 20
-GESTION = ("supervisor", "admin")
-ADMIN = ("admin",)
+GESTION = ROLES_GESTION
+ADMIN = (ROL_ADMIN,)
 VISTAS = {"mias": "Mis incidencias", "sin_asignar": "Sin asignar", "todas": "Todas"}
 CAMPOS_EMPLEADO = ("nombre", "apellidos", "email", "password", "rol", "categorias")
 CAMPOS_EDICION = ("rol", "categorias")
@@ -105,11 +109,8 @@ def _filtros() -> dict[str, Any]:
         "categoria": (args.get("categoria") or "").strip()[:50],
         "asignada_a": (args.get("asignada_a") or "").strip()[:64] if _gestiona() and vista == "todas" else "",
         "orden": args.get("orden") if args.get("orden") in display.ORDENES else "antiguedad",
+        "pagina": page_number(),
     }
-    try:
-        filtros["pagina"] = max(1, min(100_000, int(args.get("pagina", "1"))))
-    except ValueError:
-        filtros["pagina"] = 1
     return filtros
 
 
@@ -142,18 +143,12 @@ def incidencias():
 @requires(EQUIPO)
 def incidencias_estado():
     page = _buscar(_filtros())
-    return _no_store(jsonify(incidencias=[{"id": i["id"], "version": i["version"]} for i in page["elementos"]],
-                             total=page["total"]))
+    return live_list(page)
 
 
 # -- one incident -----------------------------------------------------------------------------------
 def _incidencia(incidencia_id: str) -> dict:
-    answer = call("resolucion", "GET", f"/incidencias/{incidencia_id}")
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        abort(400)
-    return answer.data
+    return read("resolucion", f"/incidencias/{segment(incidencia_id)}")
 
 
 def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
@@ -199,22 +194,14 @@ def incidencia(incidencia_id: str):
 @bp.get("/incidencias/<incidencia_id>/estado.json")
 @requires(EQUIPO)
 def incidencia_estado(incidencia_id: str):
-    found = _incidencia(incidencia_id)
-    return _no_store(jsonify(estado=found["estado"], version=found["version"],
-                             comentarios=len(found.get("comentarios") or [])))
+    return live_incident(_incidencia(incidencia_id))
 
 
 def _accion(incidencia_id: str, formulario: str, method: str, path: str, body: dict, fields: tuple[str, ...],
             hecho: str):
-    answer = call("resolucion", method, f"/incidencias/{incidencia_id}{path}", json=body)
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        errores = field_errors(answer.problem, fields)
-        return _pagina_incidencia(_incidencia(incidencia_id), formulario, typed(request.form, fields), errores,
-                                  answer.status)
-    flash(hecho, "ok")
-    return redirect(url_for(".incidencia", incidencia_id=incidencia_id))
+    return incident_action("resolucion", method, incidencia_id, path, body, fields, hecho,
+                           lambda incidencia, valores, errores, status:
+                           _pagina_incidencia(incidencia, formulario, valores, errores, status))
 
 
 @bp.post("/incidencias/<incidencia_id>/asignacion")
@@ -289,10 +276,7 @@ def _categorias_lista(texto: str | None) -> list[str]:
 @bp.get("/empleados")
 @requires(EQUIPO, ADMIN)
 def empleados():
-    try:
-        pagina = max(1, int(request.args.get("pagina", "1")))
-    except ValueError:
-        pagina = 1
+    pagina = page_number()
     answer = call("empleados", "GET", "/empleados", params={"pagina": pagina, "por_pagina": POR_PAGINA})
     if not answer.ok:
         abort(400)
@@ -319,12 +303,7 @@ def nuevo_empleado():
 
 
 def _empleado(empleado_id: str) -> dict:
-    answer = call("empleados", "GET", f"/empleados/{empleado_id}")
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        abort(400)
-    return answer.data
+    return read("empleados", f"/empleados/{segment(empleado_id)}")
 
 
 def _pagina_empleado(empleado: dict, formulario: str | None = None, valores: dict | None = None,
@@ -342,7 +321,7 @@ def empleado(empleado_id: str):
         return _pagina_empleado(_empleado(empleado_id))
     body: dict[str, Any] = {"categorias": _categorias_lista(request.form.get("categorias"))}
     put_present(body, "rol", request.form.get("rol"))
-    answer = call("empleados", "PATCH", f"/empleados/{empleado_id}", json=body)
+    answer = call("empleados", "PATCH", f"/empleados/{segment(empleado_id)}", json=body)
     if not answer.ok:
         if answer.status == 404:
             abort(404)
@@ -358,7 +337,7 @@ def baja_empleado(empleado_id: str):
     if request.form.get("confirmacion") != "si":
         errores = FormErrors(campos={"confirmacion": "Marque la casilla para confirmar la baja."})
         return _pagina_empleado(_empleado(empleado_id), "baja", None, errores, 422)
-    answer = call("empleados", "POST", f"/empleados/{empleado_id}/baja", json={})
+    answer = call("empleados", "POST", f"/empleados/{segment(empleado_id)}/baja", json={})
     if not answer.ok:
         if answer.status == 404:
             abort(404)
@@ -366,8 +345,3 @@ def baja_empleado(empleado_id: str):
                                 answer.status)
     flash("Empleado dado de baja: ya no puede entrar y sus incidencias se reparten", "ok")
     return redirect(url_for(".empleado", empleado_id=empleado_id))
-
-
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response

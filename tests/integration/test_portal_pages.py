@@ -423,6 +423,29 @@ def test_logout_ends_the_session(app):
     assert ana.get("/incidencias").status_code == 302
 
 
+
+def test_a_correlation_id_the_services_would_refuse_is_replaced_not_a_500(app):
+    """The header travels to the APIs: anything but their ASCII rule would
+    break every call of the page (httpx refuses non-ASCII headers)."""
+    ana, _email = customer(app)
+    for header in ("ñññññññññ", "x" * 101, "bad value <script>"):
+        response = ana.get("/incidencias", headers={"X-Correlation-ID": header})
+        assert response.status_code == 200, header
+        assert 'id="lista-incidencias"' in response.get_data(as_text=True) or "Todavía no ha abierto" in ana.page
+
+
+def test_an_id_in_the_url_names_that_resource_and_nothing_else(app):
+    """A path segment of the page is one path segment of the API call: a
+    crafted ``..`` or query string never reaches another resource."""
+    admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
+    for path in ("/equipo/empleados/%3Frol%3Dadmin", "/equipo/empleados/.", "/equipo/incidencias/..",
+                 "/equipo/incidencias/."):
+        assert admin.get(path).status_code == 404, path
+    ana, _email = customer(app)
+    for path in ("/incidencias/%3Festado%3Dabierta", "/incidencias/.", "/incidencias/.."):
+        assert ana.get(path).status_code == 404, path
+
+
 # -- the team ----------------------------------------------------------------------------------------------
 def test_only_the_actions_a_person_may_do_are_offered_and_a_forced_one_is_refused_plainly(app, api):
     categoria = new_categoria()
