@@ -19,9 +19,7 @@ import logging
 
 from flask import Flask
 
-from common.http.app import create_service_app
-from common.http.service import readiness_checks
-from common.logs import configure_logging
+from common.http.app import build_service_app
 from common.storage import StorageUnavailable
 
 from . import bootstrap, services
@@ -35,18 +33,15 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: EmpleadosSettings | None = None) -> Flask:
     settings = settings or EmpleadosSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    components = bootstrap.build(settings)
-    admin_pending = not _try_bootstrap_admin(components.empleados, settings)
-    app, api = create_service_app(
-        "empleados", "Incidencias · empleados",
+    app, _api = build_service_app(
+        settings, bootstrap.build, "Incidencias · empleados",
         "Employee accounts: registration by admins, login, profile, roles, categories and "
         "deactivation. Issues employee tokens.",
-        components, readiness_checks(settings, components.store), PROBLEMS,
+        [blp, keys], PROBLEMS,
     )
-    api.register_blueprint(blp)
-    api.register_blueprint(keys)
     app.cli.add_command(crear_admin_command)
+    components: bootstrap.Components = app.extensions["incidencias"]
+    admin_pending = not _try_bootstrap_admin(components.empleados, settings)
 
     if admin_pending:
         @app.before_request

@@ -15,8 +15,9 @@ from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_CLIENTE
-from incidencias_dominio import Actor, Incidencia
+from incidencias_dominio import Incidencia
 from incidencias_replica.schemas import ComentarioCreateSchema
+from incidencias_replica.http import current_actor
 from incidencias_replica.views import incident_view
 
 from . import services
@@ -40,10 +41,6 @@ def public_view(incidencia: Incidencia, side: DatosApertura | None = None) -> di
     return incident_view(incidencia, incluir_internas=False,
                          cancelacion_solicitada_en=side.cancelacion_solicitada_en if side else None)
 
-
-def _actor() -> Actor:
-    principal = current_principal()
-    return Actor(principal.id, principal.rol, principal.nombre)
 
 
 def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, headers: dict | None = None):
@@ -90,28 +87,28 @@ def get_incidencia(incidencia_id: str):
            body=ComentarioCreateSchema)
 def comment(data, incidencia_id: str):
     """Add a comment for the employee handling the incident"""
-    return _answer(services.comentar(components().incidencias, _actor(), incidencia_id, data["texto"]), 201)
+    return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"]), 201)
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema, body=NoBodySchema,
            refusals=NOT_RESUELTA)
 def close(_body, incidencia_id: str):
     """Accept the proposed solution: the incident is closed"""
-    return _answer(services.cerrar(components().incidencias, _actor(), incidencia_id))
+    return _answer(services.cerrar(components().incidencias, current_actor(), incidencia_id))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/reapertura", ROLES_CLIENTE, IncidenciaSchema,
            body=ReaperturaSchema, refusals=NOT_RESUELTA)
 def reopen(data, incidencia_id: str):
     """Reject the proposed solution, saying why: it goes back to the employee"""
-    return _answer(services.reabrir(components().incidencias, _actor(), incidencia_id, data["motivo"]))
+    return _answer(services.reabrir(components().incidencias, current_actor(), incidencia_id, data["motivo"]))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema, status=202,
            body=CancelacionSchema, refusals={409: "Not cancellable in its current state"})
 def cancel(data, incidencia_id: str):
     """Ask to withdraw the incident; it becomes cancelada once incidencias_resolucion applies it"""
-    return _answer(services.solicitar_cancelacion(components().incidencias, _actor(), incidencia_id,
+    return _answer(services.solicitar_cancelacion(components().incidencias, current_actor(), incidencia_id,
                                                   data.get("motivo")), 202)
 
 

@@ -59,7 +59,6 @@ EVENTO_ACTUALIZADA = "incidencia.actualizada"
 EVENTO_COMENTADA = "incidencia.comentada"
 EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
 
-ROL_CLIENTE = CLIENTE  # the roles are defined once, in cuentas.roles
 NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
 
@@ -369,7 +368,7 @@ class Incidencia:
             version=1,
             creada_en=en,
             actualizada_en=en,
-            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, ROL_CLIENTE), en)],
+            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, CLIENTE), en)],
         )
 
     # -- transitions: each validates everything before changing anything --
@@ -494,7 +493,7 @@ class Incidencia:
         return EVENTO_COMENTADA
 
     def _es_del_cliente(self, autor: Actor) -> bool:
-        return autor.rol == ROL_CLIENTE and autor.id == self.cliente.id
+        return autor.rol == CLIENTE and autor.id == self.cliente.id
 
     def anonimizar_cliente(self) -> bool:
         """Erase the customer's personal data here (name, also on their

@@ -120,7 +120,7 @@ def es_estado_final(estado: Estado) -> bool:
     return Estado(estado) in ESTADOS_FINALES
 
 
-def check_servicio(servicio: str) -> str:
+def comprobar_servicio(servicio: str) -> str:
     if servicio not in SERVICIOS:
         raise ValueError(f"unknown service {servicio!r}")
     return servicio
@@ -128,7 +128,7 @@ def check_servicio(servicio: str) -> str:
 
 def comprobar_propietario(servicio: str, actual: Estado) -> None:
     """Raise NoEsPropietario unless ``servicio`` owns ``actual``."""
-    check_servicio(servicio)
+    comprobar_servicio(servicio)
     propietario = propietario_de(actual)
     if propietario is None or propietario != servicio:
         raise NoEsPropietario(actual, propietario)

@@ -12,6 +12,9 @@ from common.storage.retry import TooMuchContention, update_document
 from incidencias_dominio import Incidencia, aplicar_snapshot
 
 
+CAMBIO_CONCURRENTE = "La incidencia cambió mientras tanto; reintente"
+
+
 class IncidenciaNoEncontrada(NotFound):
     def __init__(self, incidencia_id: str):
         super().__init__("La incidencia no existe", slug="no-encontrada", title="No encontrada")
@@ -77,6 +80,8 @@ class IncidenciaReplica(Generic[S]):
             update_document(self.collection, incidencia_id, apply)
         except NoDocument as exc:
             raise IncidenciaNoEncontrada(incidencia_id) from exc
+        except TooMuchContention as exc:
+            raise TooMuchContention(incidencia_id, CAMBIO_CONCURRENTE) from exc
         return result[0]
 
     def apply_snapshot(self, snapshot: dict[str, Any]) -> tuple[Incidencia, bool]:
@@ -96,7 +101,7 @@ class IncidenciaReplica(Generic[S]):
                     continue
             if self.collection.replace({**self.to_document(merged, self.side.of(current)), "_rev": current["_rev"]}):
                 return merged, True
-        raise TooMuchContention(snapshot["id"])
+        raise TooMuchContention(snapshot["id"], CAMBIO_CONCURRENTE)
 
     # -- for the services' own queries --------------------------------------
     def _count(self, query: Query) -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from common.http.app import components
-from common.http.auth import current_principal
 from common.http.operations import operation
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_PERSONAL
-from incidencias_dominio import Actor, Incidencia
+from incidencias_dominio import Incidencia
+from incidencias_replica.http import current_actor
 from incidencias_replica.views import incident_view
 
 from . import services
@@ -29,10 +29,6 @@ def staff_view(incidencia: Incidencia) -> dict:
     return incident_view(incidencia, incluir_internas=True)
 
 
-def _actor() -> Actor:
-    principal = current_principal()
-    return Actor(principal.id, principal.rol, principal.nombre)
-
 
 def _answer(incidencia: Incidencia, status: int = 200):
     return as_documented(staff_view(incidencia), status)
@@ -42,7 +38,7 @@ def _answer(incidencia: Incidencia, status: int = 200):
            query=IncidenciasQuerySchema)
 def list_incidencias(args):
     """Incidents, filtered and sorted (oldest first by default)"""
-    page = paginate(args, services.buscar_incidencias(components().incidencias, _actor(), args, args["orden"]))
+    page = paginate(args, services.buscar_incidencias(components().incidencias, current_actor(), args, args["orden"]))
     page["elementos"] = [staff_view(i) for i in page["elementos"]]
     return as_documented(page)
 
@@ -58,28 +54,28 @@ def get_incidencia(incidencia_id: str):
 def assign(data, incidencia_id: str):
     """Assign: an agent takes an unassigned incident; supervisors and admins assign anyone's to anyone"""
     c = components()
-    return _answer(services.asignar(c.incidencias, c.empleados, _actor(), incidencia_id, data.get("empleado_id")))
+    return _answer(services.asignar(c.incidencias, c.empleados, current_actor(), incidencia_id, data.get("empleado_id")))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, body=NoBodySchema,
            refusals={409: "Not in asignada"})
 def start(_body, incidencia_id: str):
     """Start working on the incident (asignada → en_curso)"""
-    return _answer(services.iniciar(components().incidencias, _actor(), incidencia_id))
+    return _answer(services.iniciar(components().incidencias, current_actor(), incidencia_id))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/resolucion", ROLES_PERSONAL, IncidenciaSchema,
            body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"})
 def resolve(data, incidencia_id: str):
     """Propose a solution: the customer then closes or reopens it"""
-    return _answer(services.resolver(components().incidencias, _actor(), incidencia_id, data["texto"]))
+    return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"]))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema, status=201,
            body=ComentarioCreateSchema)
 def comment(data, incidencia_id: str):
     """Comment for the customer, or write an internal note (`interna: true`)"""
-    return _answer(services.comentar(components().incidencias, _actor(), incidencia_id, data["texto"],
+    return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"],
                                      data["interna"]), 201)
 
 
@@ -87,7 +83,7 @@ def comment(data, incidencia_id: str):
            body=IncidenciaPatchSchema, refusals={409: "Not editable in its current state"})
 def patch(data, incidencia_id: str):
     """Change the priority or the category"""
-    return _answer(services.cambiar_datos(components().incidencias, _actor(), incidencia_id, data))
+    return _answer(services.cambiar_datos(components().incidencias, current_actor(), incidencia_id, data))
 
 
 @operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from common.http.app import build_service_app
-from incidencias_replica.problems import PROBLEMS
+from incidencias_replica.http import PROBLEMS
 
 from . import bootstrap
 from .api import blp, estadisticas

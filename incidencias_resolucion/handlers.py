@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import NotFound
 from common.messaging import Event, PermanentError
 from cuentas.personal import EVENTOS_EMPLEADO
 from incidencias_dominio import (
@@ -17,6 +16,7 @@ from incidencias_dominio import (
     EVENTO_REABIERTA,
     Comentario,
 )
+from incidencias_replica.repository import IncidenciaNoEncontrada
 
 from . import events, services
 from .bootstrap import Components
@@ -61,7 +61,7 @@ class ResolucionHandlers:
             raise PermanentError("datos.incidencia_id must name the incident")
         try:
             services.replicar_comentario(self.c.incidencias, incidencia_id, comentario)
-        except NotFound:
+        except IncidenciaNoEncontrada:
             self.c.aparcados.park(incidencia_id, event)
 
     def on_cancellation_request(self, event: Event) -> None:
@@ -72,7 +72,7 @@ class ResolucionHandlers:
         cliente_id = str(event.datos.get("cliente_id") or "cliente")
         try:
             services.aplicar_cancelacion(self.c.incidencias, incidencia_id, cliente_id, motivo)
-        except NotFound:
+        except IncidenciaNoEncontrada:
             self.c.aparcados.park(incidencia_id, event)
 
     def replay_parked(self, incidencia_id: str) -> None:

@@ -41,7 +41,8 @@ def paginate(args: dict[str, Any], count: Callable[[], int] | Listing,
     and ``fetch``), with the link to the next one."""
     if isinstance(count, Listing):
         count, fetch = count.count, count.fetch
-    assert fetch is not None
+    if fetch is None:
+        raise TypeError("paginate takes a Listing, or count and fetch")
     page, per_page = args["pagina"], args["por_pagina"]
     total = count()
     items = fetch((page - 1) * per_page, per_page) if (page - 1) * per_page < total else []

@@ -184,7 +184,15 @@ class MongoCollection(Collection):
     def _fields(doc: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in doc.items() if k not in ("id", "_rev", "_id", OUTBOX_FIELD)}
 
+    def _check_outbox(self, events: Sequence[OutboxMessage]) -> None:
+        """Refuse events the relay would never read: this collection was not
+        declared to carry an outbox (``open_store(url, outbox=...)``)."""
+        if events and self.spec.name not in {s.name for s in self.store._outbox_specs}:
+            raise StorageError(f"mongodb: events written into {self.spec.name!r}, which this store was not told "
+                               "carries an outbox; they would never be relayed")
+
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+        self._check_outbox(events)
         self._ensure()
         stored = {"_id": doc["id"], **self._fields(doc), "_rev": 1}
         if events:
@@ -198,6 +206,7 @@ class MongoCollection(Collection):
         return {**doc, "_rev": 1}
 
     def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+        self._check_outbox(events)
         self._ensure()
         rev = doc.get("_rev")
         update: dict[str, Any] = {"$set": {**self._fields(doc), "_rev": rev + 1}}

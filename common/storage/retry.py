@@ -20,8 +20,8 @@ class NotFound(Missing):
 class TooMuchContention(Conflict, RuntimeError):
     """The document kept changing under us: answered 409, the caller retries."""
 
-    def __init__(self, key: str):
-        super().__init__("El recurso cambió mientras tanto; reintente", slug="conflicto-concurrente")
+    def __init__(self, key: str, detail: str = "El recurso cambió mientras tanto; reintente"):
+        super().__init__(detail, slug="conflicto-concurrente")
         self.key = key
 
 

@@ -15,6 +15,9 @@ SERVICES = ("clientes", "empleados", "incidencias_apertura", "incidencias_resolu
 DOMAIN_PACKAGES = {"incidencias_dominio", "cuentas"}
 DOMAIN_FILES = sorted((ROOT / "incidencias_dominio").glob("*.py")) + [
     ROOT / "cuentas" / "roles.py",
+    ROOT / "cuentas" / "cuenta.py",
+    ROOT / "clientes" / "domain.py",
+    ROOT / "empleados" / "domain.py",
     ROOT / "incidencias_apertura" / "notificaciones.py",
     ROOT / "incidencias_resolucion" / "asignacion.py",
 ]
