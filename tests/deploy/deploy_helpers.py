@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from harness import polling
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -110,19 +111,7 @@ def wait_until(probe, deadline_s: float, interval: float = 0.1, what: str = "con
 
     An AssertionError from the probe (a process died) fails at once; other
     errors (connection refused, ...) are retried."""
-    deadline = time.monotonic() + deadline_s
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            result = probe()
-            if result:
-                return result
-        except AssertionError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {deadline_s} s (last error: {last_error!r})")
+    return polling.wait_until(probe, deadline_s, interval, what, give_up_on=(AssertionError,))
 
 
 _INTERPOLATION = re.compile(r"\$\$|\$\{(?P<braced>[^}]*)\}|\$(?P<named>[A-Za-z_][A-Za-z0-9_]*)")
