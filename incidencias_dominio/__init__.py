@@ -35,7 +35,6 @@ from .model import (
 )
 from .replica import aplicar_snapshot, fusionar_comentarios
 from .state_machine import (
-    TRANSICIONES_PERMITIDAS,
     APERTURA,
     ESTADOS_CANCELABLES,
     ESTADOS_EDITABLES,
@@ -43,17 +42,18 @@ from .state_machine import (
     PROPIETARIOS,
     RESOLUCION,
     SERVICIOS,
+    TRANSICIONES_PERMITIDAS,
+    ConflictoDeEstado,
     Estado,
     IncidenciaFinalizada,
-    ConflictoDeEstado,
     NoEsPropietario,
     TransicionNoPermitida,
-    transicion_permitida,
     comprobar_cambio_de_datos,
     comprobar_propietario,
     comprobar_transicion,
     es_estado_final,
     propietario_de,
+    transicion_permitida,
 )
 
 __all__ = [

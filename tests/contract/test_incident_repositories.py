@@ -26,10 +26,10 @@ from incidencias_dominio import (
     RESOLUCION,
     SISTEMA,
     Actor,
+    ConflictoDeEstado,
     EmpleadoRef,
     Estado,
     Incidencia,
-    ConflictoDeEstado,
 )
 from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_resolucion import events as r_events

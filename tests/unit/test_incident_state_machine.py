@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from incidencias_dominio import (
-    TRANSICIONES_PERMITIDAS,
     APERTURA,
     EVENTO_ACTUALIZADA,
     EVENTO_ASIGNADA,
@@ -23,18 +22,19 @@ from incidencias_dominio import (
     PROPIETARIOS,
     RESOLUCION,
     SISTEMA,
+    TRANSICIONES_PERMITIDAS,
+    ConflictoDeEstado,
     EmpleadoRef,
     Estado,
-    IncidenciaFinalizada,
-    ConflictoDeEstado,
     Incidencia,
+    IncidenciaFinalizada,
     NoEsPropietario,
     Prioridad,
     TransicionNoPermitida,
-    transicion_permitida,
     comprobar_transicion,
     format_instant,
     parse_instant,
+    transicion_permitida,
 )
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
