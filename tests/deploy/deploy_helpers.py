@@ -244,6 +244,18 @@ def stop(process):
             process.wait(timeout=10)
 
 
+def stop_group(process):
+    """Stop a service started in its own process group (gunicorn and its
+    workers): SIGTERM, then SIGKILL if it has not gone within 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
 def request(port, method, path, body=None, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:

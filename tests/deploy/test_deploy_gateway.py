@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 import uuid
@@ -14,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deploy_helpers import PORTAL, PREFIXES, REPO, VENV_BIN, free_port, request, start_gateway, stop, wait_until
+from deploy_helpers import PORTAL, PREFIXES, REPO, VENV_BIN, free_port, request, start_gateway, stop, stop_group, wait_until
 
 class Recorder(BaseHTTPRequestHandler):
     """An upstream that answers 200 with what it received, and remembers it."""
@@ -239,10 +238,4 @@ def test_the_real_service_behind_the_gateway(tmp_path, stubs):
         assert status == 200 and b"/api/clientes/" not in body
     finally:
         stop(nginx)
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGTERM)
-            try:
-                app.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(app.pid, signal.SIGKILL)
-                app.wait(timeout=10)
+        stop_group(app)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +16,7 @@ import uuid
 
 import pytest
 
-from deploy_helpers import API_URL_VARIABLES, PORTAL, PORTAL_PORT, REPO, SERVICES, VENV_BIN, free_port, wait_until
+from deploy_helpers import API_URL_VARIABLES, PORTAL, PORTAL_PORT, REPO, SERVICES, VENV_BIN, free_port, stop_group, wait_until
 
 # The portal's line of Procfile.dev, exactly as its contract fixes it.
 PORTAL_LINE = 'portal: PORT=${PORTAL_PORT:-8000} gunicorn --config python:common.gunicorn_config "portal.app:create_app()"'
@@ -86,16 +85,6 @@ def start_web(tmp_path, env):
     return process, log
 
 
-def stop_web(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_web_process_answers_salud(tmp_path, service):
     port = free_port()
@@ -119,7 +108,7 @@ def test_web_process_answers_salud(tmp_path, service):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/salud/vivo", timeout=2) as response:
             assert response.status == 200
     finally:
-        stop_web(process)
+        stop_group(process)
     assert process.returncode is not None
 
 
@@ -148,7 +137,7 @@ def test_the_portal_app_runs_from_the_web_line(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/salud", timeout=10)
         assert refused.value.code == 503
     finally:
-        stop_web(process)
+        stop_group(process)
 
 
 def procfile_dev() -> dict[str, str]:
