@@ -30,7 +30,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    _RECORDER.write(versions)
+    _RECORDER.write(versions, session_passed=exitstatus == pytest.ExitCode.OK)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _RECORDER.failed(report.nodeid)
 
 
 @pytest.fixture(scope="session")

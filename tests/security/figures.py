@@ -1,12 +1,14 @@
 """The figures the security suite publishes: attacks tried, rejected and
 accepted, per category.
 
-Each test records its attacks under its own node id. At the end of the run
-the entries of the tests that ran replace their previous ones in
-``docs/security-figures.json`` (tests that did not run keep theirs, tests
-that no longer exist are dropped), and the table between the markers in
-``docs/security.md`` is written again from that file. Nothing volatile
-(times, dates) goes in, so a run that finds the same figures changes no file.
+Each test records its attacks under its own node id. At the end of a run
+that passed, ``docs/security-figures.json`` is written again with the entries
+of the tests that ran this time, and only those: an entry is never carried
+over from an earlier run. The file and every entry name where they come from
+(``harness.provenance``: commit, whether the code differed from it, date,
+storage, passed). A run that failed writes nothing, so a figure in the file
+was always produced by a passing run. The table between the markers in
+``docs/security.md`` is written again from that file.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_PATH = ROOT / "docs" / "security-figures.json"
@@ -50,6 +54,7 @@ class Attempt:
 class TestFigures:
     attempts: list[Attempt] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    passed: bool = True
 
     def summary(self) -> dict[str, Any]:
         by_category: dict[str, dict[str, Any]] = {}
@@ -62,7 +67,8 @@ class TestFigures:
                 entry["accepted"].append({"attack": attempt.name, "known_bug": attempt.known_bug})
         for entry in by_category.values():
             entry["accepted"] = sorted(entry["accepted"], key=lambda a: a["attack"])
-        return {"categories": by_category, **({"extra": self.extra} if self.extra else {})}
+        return {"provenance": provenance(passed=self.passed), "categories": by_category,
+                **({"extra": self.extra} if self.extra else {})}
 
 
 class Recorder:
@@ -74,39 +80,24 @@ class Recorder:
     def for_test(self, nodeid: str) -> TestFigures:
         return self.tests.setdefault(nodeid, TestFigures())
 
-    def write(self, versions: dict[str, str]) -> None:
-        if not self.tests:
+    def failed(self, nodeid: str) -> None:
+        self.for_test(nodeid).passed = False
+
+    def write(self, versions: dict[str, str], *, session_passed: bool) -> None:
+        if not self.tests or not session_passed:
             return
-        previous = _load()
-        tests = {k: v for k, v in previous.get("tests", {}).items() if _still_exists(k)}
-        for nodeid, figures in self.tests.items():
-            if figures.attempts or figures.extra:
-                tests[nodeid] = figures.summary()
+        tests = {nodeid: figures.summary() for nodeid, figures in self.tests.items()
+                 if figures.attempts or figures.extra}
         data = {
             "about": "Attacks the security suite (tests/security) sent to the running system, by category; "
-                     "written by the suite, see docs/security.md",
+                     "written by a passing run of the suite, see docs/security.md",
+            "provenance": provenance(passed=True),
             "tools": versions,
             "totals": _totals(tests),
             "tests": dict(sorted(tests.items())),
         }
-        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-        if not FIGURES_PATH.exists() or FIGURES_PATH.read_text() != text:
-            FIGURES_PATH.write_text(text)
+        FIGURES_PATH.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
         _render_into_doc(data)
-
-
-def _load() -> dict[str, Any]:
-    try:
-        return json.loads(FIGURES_PATH.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _still_exists(nodeid: str) -> bool:
-    path, _, name = nodeid.partition("::")
-    file = ROOT / path
-    function = re.sub(r"\[.*$", "", name).split("::")[-1]
-    return file.exists() and re.search(rf"^def {re.escape(function)}\(", file.read_text(), re.M) is not None
 
 
 def _totals(tests: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +124,11 @@ def _render_into_doc(data: dict[str, Any]) -> None:
     text = DOC_PATH.read_text()
     if START not in text or END not in text:
         return
-    lines = ["", "| category | attacks tried | rejected | accepted | accepted because of |",
+    origin = data["provenance"]
+    lines = ["", f"Run of commit `{origin['commit']}`"
+                 f"{' with uncommitted code changes' if origin['code_changed'] else ''}, {origin['date']}, "
+                 f"storage {origin['storage']}, {len(data['tests'])} tests, passed.", "",
+             "| category | attacks tried | rejected | accepted | accepted because of |",
              "|---|---:|---:|---:|---|"]
     all_tried = all_rejected = all_accepted = 0
     for category, total in data["totals"].items():
