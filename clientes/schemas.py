@@ -6,7 +6,7 @@ import datetime as dt
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import text
+from common.http.schemas import search_text, text
 from cuentas.schemas import CuentaCreateSchema, CuentaSchema, PasswordChange, email_field, password_field
 
 PHONE = ma.validate.Regexp(r"^\+?[0-9][0-9 ()-]{5,19}$", error="Teléfono no válido.")
@@ -43,5 +43,5 @@ class ClienteSchema(CuentaSchema):
 
 
 class ClientesQuerySchema(PaginationArgs):
-    q = ma.fields.String(validate=ma.validate.Length(min=1, max=100),
-                         metadata={"description": "Text contained in the email, name or surnames"})
+    q = search_text(100, metadata={"description": "Text contained in the email, name or surnames "
+                                                  "(no control characters)"})

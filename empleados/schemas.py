@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import StrictSchema, text
+from common.http.schemas import StrictSchema, search_text, text
 from cuentas.roles import ROLES_PERSONAL
 from cuentas.schemas import CuentaCreateSchema, CuentaSchema, PasswordChange, password_field
 
@@ -82,5 +82,5 @@ class EmpleadoSchema(CuentaSchema):
 class EmpleadosQuerySchema(PaginationArgs):
     rol = _rol()
     activo = ma.fields.Boolean(metadata={"description": "true: active accounts only; false: deactivated only"})
-    q = ma.fields.String(validate=ma.validate.Length(min=1, max=100),
-                         metadata={"description": "Text contained in the email, name or surnames"})
+    q = search_text(100, metadata={"description": "Text contained in the email, name or surnames "
+                                                  "(no control characters)"})

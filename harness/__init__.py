@@ -4,8 +4,10 @@ no service imports it, and it never ships in an image.
 
 - ``harness.system``: the launcher. ``System.launch(workdir)`` starts every
   line of Procfile.dev as its own process, on free ports, with a data
-  directory and a RabbitMQ exchange of its own; ``dispose()`` stops it and
-  removes its queues and exchanges.
+  directory and a RabbitMQ exchange of its own, on SQLite or, when the
+  environment names MongoDB (``MONGO_URL`` or the services' ``*_MONGO_URL``),
+  on a database per service; ``dispose()`` stops it and removes its queues,
+  exchanges and the databases it made.
 - ``harness.driver``: the HTTP driver. ``Driver(system.urls)`` signs up and
   logs in customers and staff, gets the admin's token, opens incidents and
   acts on them, reads both incident replicas and waits, with a deadline,
@@ -18,11 +20,14 @@ from .driver import (
     token_of,
 )
 from .polling import free_port, wait_until
-from .system import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, SERVICE_PACKAGES, ProcessDied, System, procfile_lines
+from .system import (
+    ADMIN_EMAIL, ADMIN_PASSWORD, MONGO_VARIABLES, ROOT, SERVICE_PACKAGES, NoSQLiteFile, ProcessDied, System,
+    procfile_lines,
+)
 
 __all__ = [
-    "ADMIN_EMAIL", "ADMIN_PASSWORD", "CLIENTE_PASSWORD", "EMPLEADO_PASSWORD", "ROOT", "SERVICE_PACKAGES",
-    "Account", "Driver", "ProcessDied", "System",
+    "ADMIN_EMAIL", "ADMIN_PASSWORD", "CLIENTE_PASSWORD", "EMPLEADO_PASSWORD", "MONGO_VARIABLES", "ROOT",
+    "SERVICE_PACKAGES", "Account", "Driver", "NoSQLiteFile", "ProcessDied", "System",
     "free_port", "incidencia_body", "new_categoria", "new_source_address", "procfile_lines", "token_of",
     "wait_until",
 ]

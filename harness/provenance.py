@@ -15,12 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from .system import MONGO_VARIABLES as SERVICE_MONGO_VARIABLES, SHARED_MONGO_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 # Paths whose changes do not change what was measured.
 NOT_CODE = ("docs/", "README.md", "var/")
-# The variables that put a service on MongoDB (see common/config.py and Procfile.dev).
-MONGO_VARIABLES = ("MONGO_URL", "MONGODB_URI", "CLIENTES_MONGO_URL", "APERTURA_MONGO_URL",
-                   "RESOLUCION_MONGO_URL", "EMPLEADOS_MONGO_URL")
+# The variables that put a service on MongoDB (common/config.py; the launcher's, harness/system.py).
+MONGO_VARIABLES = (*SHARED_MONGO_VARIABLES, *SERVICE_MONGO_VARIABLES.values())
 
 
 def now() -> str:

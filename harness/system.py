@@ -7,11 +7,19 @@ processes: it gets its own port and the four APIs' addresses.
 ``urls`` holds the four APIs (what ``Driver`` talks to); ``portal_url`` the
 portal; ``web_urls`` all five.
 
+Storage: SQLite files in the data directory, unless MongoDB is asked for.
+``CLIENTES_MONGO_URL``, ``APERTURA_MONGO_URL``, ``RESOLUCION_MONGO_URL`` and
+``EMPLEADOS_MONGO_URL`` give each service its database; with ``MONGO_URL``
+(or ``MONGODB_URI``) alone, each launch gets a database per service of its
+own on that server (``<database>_<run>_<service>``), dropped by ``dispose``.
+Each service's web and worker processes are started with their service's
+URL as ``MONGO_URL``; the portal has no storage.
+
 ``System.launch`` starts it (again on other ports when one was taken in the
 meantime); ``dispose`` stops every process and removes the exchange's
-queues and exchanges from the shared broker. In between, single processes
-can be signalled, stopped, waited for and started again with other
-environment variables.
+queues and exchanges from the shared broker (and the databases it made). In
+between, single processes can be signalled, stopped, waited for and started
+again with other environment variables.
 """
 from __future__ import annotations
 
@@ -25,10 +33,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pika
 
+from . import processes
 from .polling import free_port, wait_until
 
 log = logging.getLogger(__name__)
@@ -59,6 +70,13 @@ WORKER_QUEUES = {
     "incidencias_apertura": ("incidencias", "clientes"),
     "incidencias_resolucion": ("incidencias", "empleados", "clientes"),
 }
+# The variable that gives each service its own MongoDB database.
+MONGO_VARIABLES = {
+    "clientes": "CLIENTES_MONGO_URL", "apertura": "APERTURA_MONGO_URL",
+    "resolucion": "RESOLUCION_MONGO_URL", "empleados": "EMPLEADOS_MONGO_URL",
+}
+# One server for all of them (what the services themselves read: common/config.py).
+SHARED_MONGO_VARIABLES = ("MONGO_URL", "MONGODB_URI")
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "Gestion-e2e-2026"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -80,6 +98,42 @@ class ProcessDied(RuntimeError):
     """A process of the system exited while it should be running."""
 
 
+class NoSQLiteFile(LookupError):
+    """The system runs on MongoDB: a service has no SQLite file to act on."""
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` (``mongodb://`` or ``mongodb+srv://``) naming ``database``
+    instead of its own. A URL with credentials keeps authenticating where its
+    account is defined (its own database, or admin) through ``authSource``."""
+    parts = urlsplit(url)
+    query = parts.query
+    if parts.username is not None and "authsource=" not in query.lower():
+        source = f"authSource={parts.path.strip('/') or 'admin'}"
+        query = f"{query}&{source}" if query else source
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", query, ""))
+
+
+def mongo_databases(env: Mapping[str, str], run: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Each service's MongoDB URL for a system started with ``env`` (empty:
+    SQLite), and the services whose database was made for this run ``run``
+    (to drop at the end). A service's own ``*_MONGO_URL`` first; otherwise a
+    database of its own, ``<database>_<run>_<service>``, on the server of
+    ``MONGO_URL``."""
+    urls = {name: env[variable] for name, variable in MONGO_VARIABLES.items() if env.get(variable)}
+    shared = next((env[v] for v in SHARED_MONGO_VARIABLES if env.get(v)), None)
+    if not urls and not shared:
+        return {}, ()
+    missing = [name for name in MONGO_VARIABLES if name not in urls]
+    if missing and not shared:
+        raise ValueError(f"set {', '.join(MONGO_VARIABLES[n] for n in missing)} too, or MONGO_URL: "
+                         "every service on MongoDB or none")
+    base = (urlsplit(shared).path.strip("/") if shared else "") or "incidencias"
+    for name in missing:
+        urls[name] = database_url(shared, f"{base[:30]}_{run}_{name}")
+    return urls, tuple(missing)
+
+
 @dataclass
 class System:
     workdir: Path
@@ -88,11 +142,17 @@ class System:
     portal_url: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    # Procfile.dev's name of a service -> its MongoDB URL (empty: SQLite).
+    mongo_urls: dict[str, str] = field(default_factory=dict)
+    # The services whose database this system made, and drops at dispose.
+    made_databases: tuple[str, ...] = ()
 
     # -- starting ------------------------------------------------------------
     @classmethod
-    def prepare(cls, workdir: Path, **overrides: str) -> "System":
-        """Ports, directories and environment chosen; nothing started yet."""
+    def prepare(cls, workdir: Path, mongo_urls: Mapping[str, str] | None = None, **overrides: str) -> "System":
+        """Ports, directories and environment chosen; nothing started yet.
+        The storage comes from the environment (see the module's docstring)
+        unless ``mongo_urls`` names each service's database."""
         ports = {name: free_port() for name in PORT_VARIABLES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         portal_port = free_port()
@@ -115,8 +175,15 @@ class System:
             **overrides,
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.pop("MONGO_URL", None)
-        return cls(workdir, env, urls, portal_url=f"http://127.0.0.1:{env[PORTAL_PORT_VARIABLE]}")
+        if mongo_urls:
+            databases, made = dict(mongo_urls), ()
+        else:
+            databases, made = mongo_databases(env, uuid.uuid4().hex[:8])
+        # The MongoDB variables stay as they were (they say what the run is on,
+        # harness/provenance.py); each service's processes get their own
+        # database as MONGO_URL on top (process_env).
+        return cls(workdir, env, urls, portal_url=f"http://127.0.0.1:{env[PORTAL_PORT_VARIABLE]}",
+                   mongo_urls=databases, made_databases=made)
 
     @property
     def web_urls(self) -> dict[str, str]:
@@ -148,8 +215,13 @@ class System:
         self.start()
 
     def process_env(self, name: str) -> dict[str, str]:
-        """The environment process ``name`` starts with."""
-        return dict(self.env)
+        """The environment process ``name`` starts with: a service's web and
+        worker processes with the service's MongoDB URL, when it has one."""
+        env = dict(self.env)
+        url = self.mongo_urls.get(name.removesuffix("_worker"))
+        if url:
+            env["MONGO_URL"] = url
+        return env
 
     def start(self, names: list[str] | None = None, env: dict[str, str] | None = None, wait: bool = True) -> None:
         """Start these Procfile.dev lines (all of them by default), with ``env``
@@ -213,18 +285,7 @@ class System:
     def children(self, name: str) -> list[int]:
         """The live processes whose parent is ``name``'s (gunicorn's workers, for a web process)."""
         parent = self.pid(name)
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[1]) == parent and fields[0] != "Z":
-                found.append(int(entry.name))
-        return sorted(found)
+        return sorted(p.pid for p in processes.table().values() if p.ppid == parent and p.state != "Z")
 
     @property
     def exchange(self) -> str:
@@ -234,8 +295,21 @@ class System:
     def amqp_url(self) -> str:
         return self.env.get("AMQP_URL") or self.env.get("CLOUDAMQP_URL") or DEFAULT_AMQP_URL
 
+    @property
+    def storage(self) -> str:
+        """What the services run on: ``mongodb`` or ``sqlite``."""
+        return "mongodb" if self.mongo_urls else "sqlite"
+
+    def storage_url(self, name: str) -> str:
+        """Service ``name``'s storage URL, as its processes open it (``common.storage.open_store``)."""
+        if self.mongo_urls:
+            return self.mongo_urls[name]
+        return f"sqlite:///{self.db_path(name).resolve()}"
+
     def db_path(self, name: str) -> Path:
-        """The SQLite file of service ``name``."""
+        """The SQLite file of service ``name`` (NoSQLiteFile on MongoDB)."""
+        if self.mongo_urls:
+            raise NoSQLiteFile(f"{name} runs on MongoDB here; there is no SQLite file to act on")
         return Path(self.env["DATA_DIR"]) / f"{SERVICE_PACKAGES[name]}.sqlite3"
 
     # -- stopping ------------------------------------------------------------------
@@ -273,6 +347,20 @@ class System:
             self.delete_broker_objects(wait_for_broker)
         except Exception as exc:  # noqa: BLE001 - leftovers are reported, never fatal
             print(f"could not delete the broker objects of {self.exchange}: {exc}")
+        self.drop_databases()
+
+    def drop_databases(self) -> None:
+        """Drop the MongoDB databases this system made (best effort, reported)."""
+        if not self.made_databases:
+            return
+        from pymongo import MongoClient
+
+        for name in self.made_databases:
+            try:
+                with MongoClient(self.mongo_urls[name], serverSelectionTimeoutMS=5000) as client:
+                    client.drop_database(client.get_default_database().name)
+            except Exception as exc:  # noqa: BLE001 - leftovers are reported, never fatal
+                print(f"could not drop the MongoDB database of {name}: {exc}")
 
     def delete_broker_objects(self, wait_for_broker: float = 0.0) -> None:
         """Remove this system's queues and exchanges: quorum queues left behind

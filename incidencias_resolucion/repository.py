@@ -17,12 +17,19 @@ from .asignacion import ESTADOS_CON_CARGA
 INCIDENCIAS = CollectionSpec(
     "incidencias",
     (
+        # Each view of the list (everyone's, an agent's queue; the unassigned
+        # ones are read in the order of everyone's), alone or by state, in
+        # each order (``SORTS``: by age either way, or by priority then age).
+        Index(("creada_en",)),
+        Index(("prioridad_rank", "creada_en"), descending=("prioridad_rank",)),
         Index(("estado", "creada_en")),
-        Index(("asignada_a.id", "estado", "creada_en")),  # an agent's queue, in order
-        Index(("prioridad_rank", "creada_en")),
+        Index(("estado", "prioridad_rank", "creada_en"), descending=("prioridad_rank",)),
+        Index(("asignada_a.id", "creada_en")),
+        Index(("asignada_a.id", "prioridad_rank", "creada_en"), descending=("prioridad_rank",)),
+        Index(("asignada_a.id", "estado", "creada_en")),
+        Index(("asignada_a.id", "estado", "prioridad_rank", "creada_en"), descending=("prioridad_rank",)),
         Index(("categoria", "creada_en")),
         Index(("cliente.id", "estado")),
-        Index(("creada_en",)),
     ),
 )
 # resolucion has always called its staff replica "empleados".

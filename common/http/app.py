@@ -18,7 +18,7 @@ from common.config import Settings
 from common.errors import ApplicationError
 from common.context import current_correlation_id, reset_correlation_id, set_correlation_id
 from common.logs import configure_logging
-from common.storage import StorageUnavailable, Store
+from common.storage import InvalidData, StorageUnavailable, Store
 from common.tokens import Principal, TokenVerifier
 
 from .health import health_blueprint
@@ -217,6 +217,16 @@ def create_service_app(
         log.error("storage unavailable: %s", exc)
         return Problem(503, "Servicio no disponible", "El almacenamiento no está disponible; reintente",
                        slug="almacenamiento-no-disponible", headers={"Retry-After": "5"}).response()
+
+    @app.errorhandler(InvalidData)
+    def _unstorable(exc: InvalidData):
+        # What the database can never take as it is (too large for a
+        # document, a value it cannot encode): no retry helps, so not a 503.
+        log.warning("storage refused the data: %s", exc)
+        return Problem(422, "Datos no válidos", "Los datos no se pueden guardar tal como vienen",
+                       slug="datos-no-almacenables",
+                       errores=[{"campo": "(cuerpo)", "mensaje": "No se puede guardar tal como viene",
+                                 "ubicacion": "cuerpo"}]).response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -1,4 +1,5 @@
-"""``/salud`` (readiness of storage and RabbitMQ) and ``/salud/vivo`` (liveness)."""
+"""``/salud`` (readiness: the storage takes a write now, ``Store.ping``, and
+RabbitMQ answers) and ``/salud/vivo`` (liveness)."""
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from common.storage import has_control_characters
+
 
 def text(max_length: int, **kwargs) -> ma.fields.String:
     """A string of 1..max_length characters that is not only white space."""
@@ -11,6 +13,20 @@ def text(max_length: int, **kwargs) -> ma.fields.String:
         validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"[\s\S]*\S", error="No puede estar vacío.")],
         **kwargs,
     )
+
+
+def search_text(max_length: int = 100, **kwargs) -> ma.fields.String:
+    """A text to search for: 1..max_length characters, none of them a control
+    character (the store refuses those too, see ``has_control_characters``)."""
+    return ma.fields.String(
+        validate=[ma.validate.Length(min=1, max=max_length), _no_control_characters],
+        **kwargs,
+    )
+
+
+def _no_control_characters(value: str) -> None:
+    if has_control_characters(value):
+        raise ma.ValidationError("No puede contener caracteres de control.")
 
 
 class StrictSchema(ma.Schema):

@@ -9,11 +9,13 @@ from .base import (
     CollectionSpec,
     DuplicateKeyError,
     Index,
+    InvalidData,
     OutboxMessage,
     Query,
     StorageError,
     StorageUnavailable,
     Store,
+    has_control_characters,
 )
 
 
@@ -42,6 +44,6 @@ def open_store(url: str, outbox: Iterable[CollectionSpec] = ()) -> Store:
 
 
 __all__ = [
-    "Collection", "CollectionSpec", "DuplicateKeyError", "Index", "OutboxMessage",
-    "Query", "StorageError", "StorageUnavailable", "Store", "open_store",
+    "Collection", "CollectionSpec", "DuplicateKeyError", "Index", "InvalidData", "OutboxMessage",
+    "Query", "StorageError", "StorageUnavailable", "Store", "has_control_characters", "open_store",
 ]

@@ -9,10 +9,16 @@ Events handed to ``insert``/``replace`` are stored in the same atomic write as
 the document (one SQLite transaction, or inside the MongoDB document itself)
 and later relayed to the broker, so an acknowledged write never loses its
 event.
+
+Errors, whatever the adapter: ``StorageUnavailable`` when the database cannot
+be reached or written now (answered 503, and a consumer holds its message
+until it can), ``InvalidData`` when what was asked can never be stored or run
+as given (answered 422), ``DuplicateKeyError`` for a unique index.
 """
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -25,6 +31,12 @@ class StorageUnavailable(StorageError):
     """The database cannot be reached or written now; retry later (503)."""
 
 
+class InvalidData(StorageError, ValueError):
+    """What was asked can never be stored or run as it is: a document larger
+    than the database takes, a value it cannot encode, control characters in
+    a search text. Retrying cannot help (422, and a consumer does not retry it)."""
+
+
 class DuplicateKeyError(StorageError):
     """A unique index refused the write. ``fields`` names the index fields."""
 
@@ -33,20 +45,50 @@ class DuplicateKeyError(StorageError):
         self.fields = tuple(fields)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc: NUL,
+    line breaks, escape...): none belongs in a search text, and MongoDB
+    refuses a pattern with a NUL byte."""
+    return _CONTROL.search(text) is not None
+
+
 @dataclass(frozen=True)
 class Index:
-    """An index on dotted document paths.
+    """An index on dotted document paths, ascending unless named in ``descending``.
 
     Unique indexes only constrain documents where every field is a string, so
     erased accounts (email set to ``None``) never collide.
+
+    Every other index ends with the document id, in the direction of its last
+    field: a list sorted by its fields (see ``Query.order``) is then read in
+    index order, tie-breaker included, instead of being sorted in memory. The
+    name does not depend on the directions or on the id, so changing them is
+    a changed definition under the same name, which the adapters migrate.
     """
 
     fields: tuple[str, ...]
     unique: bool = False
+    descending: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.descending) - set(self.fields)
+        if unknown:
+            raise ValueError(f"descending names fields the index does not have: {sorted(unknown)}")
 
     @property
     def name(self) -> str:
         return "ix_" + "__".join(f.replace(".", "_") for f in self.fields)
+
+    @property
+    def keys(self) -> tuple[tuple[str, int], ...]:
+        """(path, 1 | -1) pairs as the index is built, the id tie-breaker included."""
+        keys = tuple((f, -1 if f in self.descending else 1) for f in self.fields)
+        if not self.unique and "id" not in self.fields:
+            keys += (("id", keys[-1][1]),)
+        return keys
 
 
 @dataclass(frozen=True)
@@ -83,8 +125,12 @@ class Query:
 
     ``equals``: path -> value (``None`` matches null or missing);
     ``any_of``: path -> allowed values; ``less_than``/``at_least``: path ->
-    bound; ``search``: (paths, text), case-insensitive substring in any path;
-    ``sort``: (path, 1 | -1) pairs, the id is always the last tie-breaker.
+    bound; ``search``: (paths, text), case-insensitive substring in any path
+    (text without control characters, else ``InvalidData``);
+    ``sort``: (path, 1 | -1) pairs, the id is always the last tie-breaker,
+    in the direction of the last pair (ascending when there is none), so one
+    index read forwards or backwards serves a sort and its reverse
+    (``order``).
     """
 
     equals: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +151,16 @@ class Query:
         for value in values:
             if value is not None and not isinstance(value, _SCALARS):
                 raise TypeError(f"query values must be scalars, got {type(value).__name__}")
+        if self.search and has_control_characters(self.search[1]):
+            raise InvalidData("a search text must not contain control characters")
+
+    @property
+    def order(self) -> tuple[tuple[str, int], ...]:
+        """The whole sort, the id tie-breaker included."""
+        if any(path == "id" for path, _ in self.sort):
+            return self.sort
+        last = self.sort[-1][1] if self.sort else 1
+        return (*self.sort, ("id", -1 if last < 0 else 1))
 
 
 _SCALARS = (str, int, float, bool)
@@ -160,7 +216,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers a write-capable check."""
+        """Raise StorageUnavailable unless the database takes a write now:
+        readiness (``/salud``) must not say ready while every write would
+        fail (SQLite: the file is writable and its write lock can be had;
+        MongoDB: a write with the store's write concern goes through)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -26,7 +26,7 @@ the two where they differ:
   Python's ``str.lower`` (what the SQLite adapter registers as
   ``unicode_lower``), with the text taken literally;
 - sorting follows MongoDB's type order (null, numbers, strings, objects,
-  arrays, booleans), the id always the last tie-breaker;
+  arrays, booleans), the id always the last tie-breaker (``Query.order``);
 - like the MongoDB adapter, the store relays only the collections it was
   told carry an outbox (``outbox=``), and an event written into any other
   collection is refused with ``StorageError`` instead of never being relayed.
@@ -362,8 +362,7 @@ class MemoryCollection(Collection):
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         with self._db.lock:
             found = self._select(query)
-            found.sort(key=lambda item: item[0])
-            for path, direction in reversed(query.sort):
+            for path, direction in reversed(query.order):
                 found.sort(key=lambda item: _sort_key(_lookup(item[2], path)), reverse=direction < 0)
             end = None if limit is None else skip + max(limit, 0)
             return [self._out(doc_id, row) for doc_id, row, _ in found[max(skip, 0):end]]

@@ -9,10 +9,12 @@ lookup costs the same at 100 documents or 100,000.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -21,12 +23,15 @@ from .base import (
     Collection,
     CollectionSpec,
     DuplicateKeyError,
+    Index,
     OutboxMessage,
     Query,
     StorageUnavailable,
     Store,
 )
 from .doorbell import Bell, address_for
+
+log = logging.getLogger(__name__)
 
 _SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _UNAVAILABLE_MARKERS = ("locked", "readonly", "unable to open", "disk i/o", "busy", "read-only")
@@ -42,6 +47,10 @@ def _expr(path: str) -> str:
     if not _SAFE_PATH.match(path):
         raise ValueError(f"invalid document path {path!r}")
     return f"json_extract(doc, '$.{path}')"
+
+
+def _same_sql(stored: str | None, wanted: str) -> bool:
+    return stored is not None and " ".join(stored.split()) == " ".join(wanted.split())
 
 
 def _unicode_lower(value: object) -> object:
@@ -73,7 +82,7 @@ class SQLiteStore(Store):
                 check_same_thread=True,
             )
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             # SQLite's lower() folds ASCII only; searches fold like Python (and MongoDB).
@@ -81,6 +90,22 @@ class SQLiteStore(Store):
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailable(f"sqlite: cannot open {self.path}: {exc}") from exc
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """WAL mode (it stays in the file). Switching a new file to it takes an
+        exclusive lock, and SQLite answers "database is locked" at once,
+        without waiting ``busy_timeout``, to a connection that meets another
+        one doing the same: a service's workers opening a new data directory
+        together. Retried as a busy lock would be, until ``busy_timeout``."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -248,12 +273,32 @@ class SQLiteCollection(Collection):
         if not self._schema_ready:
             self.ensure_schema()
 
+    def index_sql(self, index: Index) -> str:
+        """The statement that builds ``index``, as SQLite keeps it in ``sqlite_master``."""
+        columns = ", ".join(f"{_expr(path)}{' DESC' if direction < 0 else ''}" for path, direction in index.keys)
+        unique = "UNIQUE " if index.unique else ""
+        return f'CREATE {unique}INDEX "{self.spec.name}_{index.name}" ON {self.table} ({columns})'
+
+    def _schema(self, conn: sqlite3.Connection) -> tuple[bool, dict[str, str]]:
+        """Whether the table exists, and its indexes' names -> their statements."""
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ?", (self.spec.name,)
+        ).fetchall()
+        table = any(kind == "table" for kind, _, _ in rows)
+        return table, {name: sql for kind, name, sql in rows if kind == "index" and sql}
+
     def ensure_schema(self) -> None:
+        """The table and the declared indexes, as declared. An index whose
+        declaration changed since it was built (other fields, directions) is
+        rebuilt under its name; one that cannot be (a unique index the stored
+        documents violate) is left as it was and reported in one line, as is
+        an index no longer declared: never a start-up that fails for good."""
+        wanted = {f"{self.spec.name}_{index.name}": (index, self.index_sql(index)) for index in self.spec.indexes}
         # Already there (every start but the first): a read, no write lock needed.
-        wanted = {self.spec.name, *(f"{self.spec.name}_{index.name}" for index in self.spec.indexes)}
         with self.store.read() as conn:
-            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        if wanted <= present:
+            table, present = self._schema(conn)
+        if table and all(_same_sql(present.get(name), sql) for name, (_, sql) in wanted.items()):
+            self._report_undeclared(present, wanted)
             self._schema_ready = True
             return
         with self.store.transaction() as conn:
@@ -261,14 +306,45 @@ class SQLiteCollection(Collection):
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " id TEXT PRIMARY KEY, rev INTEGER NOT NULL, doc TEXT NOT NULL)"
             )
-            for index in self.spec.indexes:
-                columns = ", ".join(_expr(f) for f in index.fields)
-                unique = "UNIQUE " if index.unique else ""
-                conn.execute(
-                    f'CREATE {unique}INDEX IF NOT EXISTS "{self.spec.name}_{index.name}" '
-                    f"ON {self.table} ({columns})"
-                )
+        for name, (index, sql) in wanted.items():
+            self._migrate_index(name, index, sql)
+        with self.store.read() as conn:
+            self._report_undeclared(self._schema(conn)[1], wanted)
         self._schema_ready = True
+
+    def _migrate_index(self, name: str, index: Index, sql: str) -> None:
+        """Build ``index``, or rebuild it if it was built from another
+        declaration, in one transaction (readers see the old or the new one)."""
+        try:
+            with self.store.transaction() as conn:
+                current = self._schema(conn)[1].get(name)  # again, under the write lock
+                if _same_sql(current, sql):
+                    return
+                if current is not None:
+                    conn.execute(f'DROP INDEX "{name}"')
+                conn.execute(sql)
+        except sqlite3.IntegrityError as exc:
+            log.error("sqlite: index %s of %s cannot be built as declared (%s); the stored documents break it: "
+                      "it stays as it was until they are fixed", name, self.spec.name, exc)
+            return
+        if current is not None:
+            log.warning("sqlite: index %s of %s changed; rebuilt it (was: %s)", name, self.spec.name, current)
+
+    def _report_undeclared(self, present: dict[str, str], wanted: dict[str, Any]) -> None:
+        prefix = f"{self.spec.name}_ix_"
+        left = sorted(name for name in present if name.startswith(prefix) and name not in wanted)
+        if left:
+            log.warning("sqlite: indexes of %s no longer declared: %s (drop them once no older version runs)",
+                        self.spec.name, ", ".join(left))
+
+    def explain(self, query: Query, skip: int = 0, limit: int | None = None) -> list[str]:
+        """SQLite's plan for ``find(query, skip, limit)`` (``EXPLAIN QUERY
+        PLAN``, one line per step): what an operator, or a test, reads to see
+        whether an index serves a list's filter and sort."""
+        self._ensure()
+        sql, params = self._select(query, skip, limit)
+        with self.store.read() as conn:
+            return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
 
     def _duplicate(self, exc: sqlite3.IntegrityError) -> DuplicateKeyError:
         message = str(exc)
@@ -359,15 +435,18 @@ class SQLiteCollection(Collection):
             params.extend([f"%{escaped}%"] * len(paths))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        self._ensure()
+    def _select(self, query: Query, skip: int = 0, limit: int | None = None) -> tuple[str, list[Any]]:
         where, params = self._where(query)
-        order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.sort]
-        order.append("id ASC")
+        order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
         sql = f"SELECT id, rev, doc FROM {self.table}{where} ORDER BY {', '.join(order)}"
         if limit is not None or skip:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, skip]
+        return sql, params
+
+    def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        self._ensure()
+        sql, params = self._select(query, skip, limit)
         with self.store.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [self._row(r) for r in rows]

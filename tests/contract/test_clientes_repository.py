@@ -165,11 +165,12 @@ def test_list_pages_with_skip_and_limit(repo):
 
 
 def test_list_breaks_creation_time_ties_by_id(repo):
+    # Newest first: the id breaks ties in the same direction (one index serves both).
     same = "2026-05-01T09:00:00.000000Z"
     for suffix in ("b", "d", "a", "c"):
         repo.add(cliente(1, id=f"x-{suffix}", email=f"{suffix}@example.com", creado_en=same, actualizado_en=same))
-    assert [c.id for c in repo.list(None, 0, 10)] == ["x-a", "x-b", "x-c", "x-d"]
-    assert [c.id for skip in range(4) for c in repo.list(None, skip, 1)] == ["x-a", "x-b", "x-c", "x-d"]
+    assert [c.id for c in repo.list(None, 0, 10)] == ["x-d", "x-c", "x-b", "x-a"]
+    assert [c.id for skip in range(4) for c in repo.list(None, skip, 1)] == ["x-d", "x-c", "x-b", "x-a"]
 
 
 def test_search_matches_email_and_names_case_insensitively(repo):

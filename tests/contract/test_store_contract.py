@@ -1,9 +1,15 @@
 """The storage contract: every adapter must behave the same way."""
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
-from common.storage import CollectionSpec, DuplicateKeyError, Index, OutboxMessage, Query
+from common.storage import (
+    CollectionSpec, DuplicateKeyError, Index, InvalidData, OutboxMessage, Query, StorageUnavailable,
+)
+from common.storage.mongo import HEALTH_COLLECTION, MongoCollection, MongoStore
+from common.storage.sqlite import SQLiteCollection, SQLiteStore
 
 PEOPLE = CollectionSpec(
     "people",
@@ -186,3 +192,110 @@ def test_opening_a_collection_twice_is_idempotent(store):
     again = store.collection(PEOPLE)
     assert again.get("p001")["email"] == "user1@example.com"
     store.ping()
+
+
+def test_replace_removes_the_keys_the_new_version_no_longer_has(store):
+    people = store.collection(PEOPLE)
+    first = people.insert(person(1, nickname="Pepe", nested={"keep": 1, "drop": 2}), events=[event(1)])
+    replaced = {k: v for k, v in first.items() if k != "nickname"}
+    replaced["nested"] = {"keep": 1}
+    second = people.replace(replaced, events=[event(2)])
+    assert people.get("p001") == {**replaced, "_rev": 2} == second
+    assert "nickname" not in people.get("p001")
+    # The events of both writes are still pending, in order.
+    assert [e.id for e in store.pending_events()] == ["e1", "e2"]
+    # Values that look like operators or field paths are stored as they are.
+    third = people.replace({**second, "name": "$name", "nested": {"root": "$$ROOT", "op": ["$set", {"x": "$x"}]}})
+    assert people.get("p001") == {**third}
+    assert people.find(Query(equals={"name": "$name"})) == [third]
+
+
+def test_a_search_text_with_control_characters_is_refused(store):
+    people = store.collection(PEOPLE)
+    people.insert(person(1))
+    for text in ("a\x00b", "\x00", "line\nbreak", "tab\t", "\x1b[31m", "\x7f", "\x85"):
+        with pytest.raises(InvalidData, match="control characters"):
+            people.find(Query(search=(("name",), text)))
+    assert [p["id"] for p in people.find(Query(search=(("name",), "User 1")))] == ["p001"]
+
+
+def test_the_id_breaks_ties_in_the_direction_of_the_last_sort_key(store):
+    people = store.collection(PEOPLE)
+    for i in (3, 1, 4, 2):
+        people.insert({**person(i), "created": "2026-01-01T00:00:00Z"})
+    ids = lambda q: [p["id"] for p in people.find(q)]  # noqa: E731
+    assert ids(Query(sort=(("created", 1),))) == ["p001", "p002", "p003", "p004"]
+    assert ids(Query(sort=(("created", -1),))) == ["p004", "p003", "p002", "p001"]
+    assert ids(Query()) == ["p001", "p002", "p003", "p004"]
+    assert [p["id"] for s in range(4) for p in people.find(Query(sort=(("created", -1),)), skip=s, limit=1)] == \
+        ["p004", "p003", "p002", "p001"]
+
+
+CHANGING_V1 = CollectionSpec("changing", (Index(("team", "created")), Index(("code",))))
+CHANGING_V2 = CollectionSpec("changing", (Index(("team", "created"), descending=("created",)),
+                                          Index(("code",), unique=True)))
+
+
+def built_indexes(collection) -> dict[str, object] | None:
+    """Index name -> its definition as the database holds it (None: the
+    adapter keeps no indexes)."""
+    if isinstance(collection, SQLiteCollection):
+        with collection.store.read() as conn:
+            return {name.removeprefix(f"{collection.spec.name}_"): sql for name, sql in conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    if isinstance(collection, MongoCollection):
+        return {ix["name"]: dict(ix["key"]) for ix in collection.raw.list_indexes()}
+    return None
+
+
+def test_a_changed_index_definition_is_migrated_at_start_up(store, reopen_store, caplog):
+    old = store.collection(CHANGING_V1)
+    old.insert({"id": "a", "team": "t1", "created": "1", "code": "x"})
+    old.insert({"id": "b", "team": "t1", "created": "2", "code": "x"})  # breaks v2's unique index
+    old.insert({"id": "c", "team": "t2", "created": "3", "code": "y"})
+    before = built_indexes(old)
+    with caplog.at_level("INFO", logger="common.storage"):
+        new = reopen_store().collection(CHANGING_V2)
+        rows = new.find(Query(equals={"team": "t1"}, sort=(("created", -1),)))
+    assert [r["id"] for r in rows] == ["b", "a"]
+    new.insert({"id": "d", "team": "t2", "created": "4", "code": "z"})
+    assert new.get("d")["code"] == "z"
+    after = built_indexes(new)
+    if after is None:
+        return
+    # The index that can be rebuilt is rebuilt under its name...
+    assert after["ix_team__created"] != before["ix_team__created"]
+    if isinstance(new, MongoCollection):
+        assert after["ix_team__created"] == {"team": 1, "created": -1, "_id": -1}
+    else:
+        assert "'$.created') DESC, id DESC" in after["ix_team__created"]
+    # ...the one the stored documents break stays as it was, and each is said in one line.
+    assert after["ix_code"] == before["ix_code"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "ix_team__created" in m and "rebuilt" in m]) == 1, messages
+    assert len([m for m in messages if "ix_code" in m and "cannot be built" in m]) == 1, messages
+    # Opened again, only the index the documents break is reported again.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="common.storage"):
+        reopen_store().collection(CHANGING_V2).get("a")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "rebuilt" in m], messages
+    assert len([m for m in messages if "ix_code" in m]) == 1, messages
+
+
+def test_ping_proves_the_database_takes_writes(store, store_database):
+    store.ping()
+    if isinstance(store, SQLiteStore):
+        # Another process holding the write lock: every write would wait, then fail.
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageUnavailable, match="write lock"):
+                store.ping()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        store.ping()
+    elif isinstance(store, MongoStore):
+        # It wrote, with the store's write concern (not a mere "ping" command).
+        assert store.db[HEALTH_COLLECTION].find_one({"_id": "ping"})["at"] is not None

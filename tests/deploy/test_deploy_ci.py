@@ -58,9 +58,13 @@ def test_the_schemas_catch_mistakes(travis, workflow):
 
 def test_travis_tests_against_mongodb_and_rabbitmq_then_deploys_to_heroku(travis):
     assert travis["language"] == "python" and travis["python"] == ["3.11"]
-    assert set(travis["services"]) == {"mongodb", "rabbitmq"}
-    assert travis["script"] == ["make test"]
-    assert "MONGO_URL=mongodb://localhost:27017/incidencias_test" in travis["env"]["global"]
+    assert set(travis["services"]) == {"docker", "rabbitmq"}
+    assert any(line.startswith("docker run") and "mongo:8.0 --replSet rs0" in line for line in travis["before_install"])
+    # The whole suite, then the fault suite, both with the system on MongoDB.
+    assert travis["script"][0] == "make test"
+    assert travis["script"][1].startswith("sudo --preserve-env=MONGO_URL,AMQP_URL")
+    assert travis["script"][1].endswith("make test-faults")
+    assert "MONGO_URL=mongodb://localhost:27017/incidencias_test?replicaSet=rs0" in travis["env"]["global"]
     deploys = travis["deploy"]
     assert {d["app"] for d in deploys} == HEROKU_APPS
     for deploy in deploys:
@@ -80,6 +84,17 @@ def test_workflow_runs_the_suite_against_real_servers(workflow):
     runs = [step.get("run", "") for step in job["steps"]]
     assert "make test" in runs
     assert any("nginx" in command for command in runs)
+
+
+def test_workflow_runs_the_e2e_and_fault_suites_on_a_mongodb_replica_set(workflow):
+    job = workflow["jobs"]["faults"]
+    assert job["env"]["MONGO_URL"] == "mongodb://localhost:27017/incidencias_faults?replicaSet=rs0"
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert any("mongo:8.0 --replSet rs0" in command and "rs.initiate" in command for command in runs)
+    assert any("apt-get install" in command and "rabbitmq-server" in command for command in runs)
+    assert "make test-e2e" in runs
+    assert any(command.startswith("sudo --preserve-env=MONGO_URL,AMQP_URL") and command.endswith("make test-faults")
+               for command in runs)
 
 
 def test_workflow_runs_the_chroot_provisioning_when_provision_changes(workflow):

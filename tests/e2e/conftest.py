@@ -1,5 +1,7 @@
 """End-to-end fixtures: the four services under gunicorn with their workers,
-the real RabbitMQ, SQLite storage in a temporary directory; driven over HTTP."""
+the real RabbitMQ, SQLite storage in a temporary directory (or a MongoDB
+database per service when ``MONGO_URL`` or the ``*_MONGO_URL`` variables are
+set, see harness/system.py); driven over HTTP."""
 from __future__ import annotations
 
 import pytest

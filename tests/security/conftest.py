@@ -1,6 +1,7 @@
 """Fixtures of the security suite: the whole system started once per run
 (every process of Procfile.dev, the real RabbitMQ, SQLite storage in a
-temporary directory), the people and incidents the attacks need, and the
+temporary directory, or a MongoDB database per service when ``MONGO_URL`` or
+the ``*_MONGO_URL`` variables are set: see harness/system.py), the people and incidents the attacks need, and the
 recorder of the published figures."""
 from __future__ import annotations
 

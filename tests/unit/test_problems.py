@@ -18,6 +18,7 @@ from common.config import Settings
 from common.errors import Forbidden, Invalid, NotFound
 from common.http.app import create_service_app
 from common.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_errors, validation_problem
+from common.storage import InvalidData
 from common.storage.retry import NotFound as MissingDocument
 from common.storage.retry import TooMuchContention
 from common.storage.sqlite import SQLiteStore
@@ -128,6 +129,7 @@ def bare_app(tmp_path):
             "contencion": TooMuchContention("d1"),
             "documento": MissingDocument("d1"),
             "averia": Averia("rota"),
+            "no-almacenable": InvalidData("mongodb: the document cannot be stored: BSON document too large"),
         }[kind]
 
     yield app
@@ -172,6 +174,11 @@ def test_correlation_id_is_echoed_when_well_formed_and_replaced_otherwise(bare_a
     ("documento", 404, {"type": f"{TYPE_BASE}no-encontrado", "title": "No encontrado", "status": 404,
                         "detail": "El recurso no existe"}),
     ("averia", 409, {"type": f"{TYPE_BASE}averia", "title": "Avería", "status": 409, "detail": "rota", "pieza": "x"}),
+    # What the database can never take (too large, unencodable): 422, and the storage's words stay inside.
+    ("no-almacenable", 422, {"type": f"{TYPE_BASE}datos-no-almacenables", "title": "Datos no válidos", "status": 422,
+                             "detail": "Los datos no se pueden guardar tal como vienen",
+                             "errores": [{"campo": "(cuerpo)", "mensaje": "No se puede guardar tal como viene",
+                                          "ubicacion": "cuerpo"}]}),
 ])
 def test_refusals_of_use_cases_are_answered_once_for_every_view(bare_app, kind, status, body):
     response = bare_app.test_client().get(f"/rechazos/{kind}")
