@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal, requires
+from common.http.operations import ANYONE, operation
 from common.http.pagination import page_schema, paginate
 from cuentas.http import add_login, keys_blueprint
 from cuentas.roles import CLIENTE, ROLES_PERSONAL
@@ -21,15 +22,16 @@ def _clientes():
     return components().clientes
 
 
-@blp.post("/clientes")
-@blp.arguments(ClienteCreateSchema)
-@blp.response(201, ClienteSchema)
-@blp.alt_response(409, description="Email already registered")
-def register(data):
-    """Register a customer account"""
+@operation(blp, "POST", "/clientes", ANYONE, ClienteSchema, status=201, body=ClienteCreateSchema,
+           refusals={409: "Email already registered"}, idempotent=True)
+def register(data, idempotency):
+    """Register a customer account
+
+    Anonymous, so an `Idempotency-Key` is matched by the key alone and the
+    request's fingerprint; a retry must carry the same password too."""
     cliente = services.registrar_cliente(
         _clientes(), data["nombre"], data["apellidos"], data["email"], data["password"],
-        data.get("fecha_nacimiento"), data.get("direccion"), data.get("telefono"),
+        data.get("fecha_nacimiento"), data.get("direccion"), data.get("telefono"), idempotency,
     )
     return cliente, 201, {"Location": url_for("clientes.get_cliente", cliente_id=cliente.id)}
 

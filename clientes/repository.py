@@ -1,6 +1,7 @@
 """Where customer accounts are kept (any store adapter)."""
 from __future__ import annotations
 
+from common.idempotency import CREATION_INDEX
 from common.storage import CollectionSpec, Index, Query
 from cuentas.repository import ConcurrentUpdate, CuentaRepository
 
@@ -10,7 +11,8 @@ __all__ = ["CLIENTES", "OUTBOX", "ClienteRepository", "ConcurrentUpdate"]
 
 CLIENTES = CollectionSpec(
     "clientes",
-    (Index(("email",), unique=True), Index(("eliminado", "creado_en"))),
+    (Index(("email",), unique=True), Index(("eliminado", "creado_en")),
+     CREATION_INDEX),  # the Idempotency-Key of the registration (common/idempotency.py)
 )
 OUTBOX = (CLIENTES,)
 """The collections whose writes carry clientes' events."""

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from common.errors import Invalid, NotFound
+from common.idempotency import IdempotentRequest
 from common.listing import Listing
 from common.messaging import new_id
 from common.passwords import hash_password
@@ -29,8 +30,9 @@ EMAIL_EN_USO = "Ya existe una cuenta con ese email"
 
 def registrar_cliente(clientes: ClienteRepository, nombre: str, apellidos: str, email: str, password: str,
                       fecha_nacimiento: dt.date | None = None, direccion: str | None = None,
-                      telefono: str | None = None) -> Cliente:
-    """Open a customer account (``cliente.registrado``, in the same write)."""
+                      telefono: str | None = None, idempotency: IdempotentRequest | None = None) -> Cliente:
+    """Open a customer account (``cliente.registrado``, in the same write);
+    a retry of a keyed registration returns the account it opened."""
     now = ahora()
     cliente = Cliente(
         id=new_id(), nombre=nombre.strip(), apellidos=apellidos.strip(), email=normalize_email(email),
@@ -38,8 +40,7 @@ def registrar_cliente(clientes: ClienteRepository, nombre: str, apellidos: str, 
         fecha_nacimiento=fecha_nacimiento.isoformat() if fecha_nacimiento else None,
         direccion=direccion, telefono=telefono,
     )
-    registrar(clientes, cliente, events.registrado(cliente), EMAIL_EN_USO)
-    return cliente
+    return registrar(clientes, cliente, events.registrado(cliente), EMAIL_EN_USO, password, idempotency)
 
 
 def cuenta_propia(clientes: ClienteRepository, cliente_id: str) -> Cliente:
@@ -81,7 +82,7 @@ def eliminar_cuenta(clientes: ClienteRepository, cliente_id: str) -> None:
     """Right to erasure: the customer's personal data goes (``cliente.eliminado``)."""
     cliente = cuenta_propia(clientes, cliente_id)
     cliente.eliminar(ahora())
-    clientes.save(cliente, events.eliminado(cliente))
+    clientes.save(cliente, events.eliminado(cliente), erased=True)
 
 
 def listar_clientes(clientes: ClienteRepository, texto: str | None = None) -> Listing[Cliente]:

@@ -35,7 +35,13 @@ def iniciar_sesion(cuentas: CuentaRepository, email: str, password: str) -> dict
 def add_login(blp: Blueprint, path: str, endpoint: str, summary: str, refused: str,
               cuentas: Callable[[], CuentaRepository]) -> None:
     """``POST path``: log in to one of the accounts ``cuentas()`` holds.
-    ``refused`` documents when the answer is 401."""
+    ``refused`` documents when the answer is 401.
+
+    The one POST that takes no ``Idempotency-Key``: a login creates nothing
+    a retry could duplicate (each answer is just another token for the same
+    account, and a lost one is worth nothing), while recording keys would
+    mean writing to the account on every login. A retried failure must count
+    against the login throttle like any other attempt, too."""
 
     def view(data: dict[str, Any]) -> dict[str, Any]:
         return iniciar_sesion(cuentas(), data["email"], data["password"])

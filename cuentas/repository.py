@@ -1,12 +1,20 @@
 """Where an account service keeps its accounts (any store adapter): what
 ``ClienteRepository`` and ``EmpleadoRepository`` share. Each write carries
 the events it causes; the store's revision (``_rev``) refuses a write based
-on a stale read."""
+on a stale read.
+
+An account document also holds what ``common.idempotency`` records of the
+keyed requests that created or changed it. The account model knows nothing
+of it, so every rewrite carries it over from the stored document."""
 from __future__ import annotations
 
 from typing import Generic, TypeVar
 
 from common.errors import Conflict
+from common.idempotency import (
+    CREATION_FINGERPRINT, IdempotentRequest, creation_fields, creation_query, forgotten, remember,
+    replayed,
+)
 from common.messaging import Event
 from common.storage import CollectionSpec, Query, Store
 from common.tokens import Principal
@@ -33,24 +41,46 @@ class CuentaRepository(Generic[C]):
     def __init__(self, store: Store):
         self.collection = store.collection(self.spec)
 
-    def add(self, cuenta: C, *events: Event) -> None:
-        """Store a new account and its events in one write; DuplicateKeyError
-        (nothing written) when the email is taken."""
-        stored = self.collection.insert(cuenta.to_document(), [e.to_outbox() for e in events])
+    def add(self, cuenta: C, *events: Event, idempotency: IdempotentRequest | None = None) -> None:
+        """Store a new account and its events in one write (with the key of
+        the request creating it); DuplicateKeyError (nothing written) when
+        the email, or that key, is taken."""
+        stored = self.collection.insert({**cuenta.to_document(), **creation_fields(idempotency)},
+                                        [e.to_outbox() for e in events])
         cuenta._rev = stored["_rev"]
 
-    def save(self, cuenta: C, *events: Event) -> None:
-        """Replace the account read before and add its events; ConcurrentUpdate
-        (nothing written) when it changed since, DuplicateKeyError when its
-        new email is taken."""
-        stored = self.collection.replace(cuenta.to_document(), [e.to_outbox() for e in events])
+    def created_by(self, idempotency: IdempotentRequest) -> tuple[C, str | None] | None:
+        """The account the keyed request created, with that request's fingerprint."""
+        doc = self.collection.find_one(creation_query(idempotency))
+        return (self.model.from_document(doc), doc.get(CREATION_FINGERPRINT)) if doc else None
+
+    def save(self, cuenta: C, *events: Event, idempotency: IdempotentRequest | None = None,
+             erased: bool = False) -> None:
+        """Replace the account read before and add its events (and the key of
+        the request changing it); ConcurrentUpdate (nothing written) when it
+        changed since, DuplicateKeyError when its new email is taken.
+        ``erased``: keep nothing that was derived from personal data (only
+        the creation's key stays, so that a late retry is refused, not a
+        second account)."""
+        current = self.collection.get(cuenta.id)
+        if current is None or current.get("_rev") != cuenta._rev:
+            raise ConcurrentUpdate(cuenta.id)
+        doc = cuenta.to_document()
+        doc = {**doc, **forgotten(current)} if erased else remember(doc, current, idempotency)
+        stored = self.collection.replace(doc, [e.to_outbox() for e in events])
         if stored is None:
             raise ConcurrentUpdate(cuenta.id)
         cuenta._rev = stored["_rev"]
 
-    def get(self, cuenta_id: str) -> C | None:
+    def get(self, cuenta_id: str, idempotency: IdempotentRequest | None = None) -> C | None:
+        """The account; with ``idempotency``, whether it records that request
+        already is told to it (``idempotency.replayed``; KeyReused when the
+        key was used for another request)."""
         doc = self.collection.get(cuenta_id)
-        return self.model.from_document(doc) if doc else None
+        if doc is None:
+            return None
+        replayed(doc, idempotency)
+        return self.model.from_document(doc)
 
     def by_email(self, email: str) -> C | None:
         doc = self.collection.find_one(Query(equals={"email": email}))

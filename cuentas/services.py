@@ -2,13 +2,18 @@
 new account whose email must be free, and changing a password."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 from common.errors import Conflict, Invalid
+from common.idempotency import IdempotentRequest, create_once
 from common.messaging import Event, rfc3339, utc_now
 from common.passwords import WeakPassword, check_password_strength, hash_password, verify_password
 from common.storage import DuplicateKeyError
 
 from .cuenta import Cuenta
 from .repository import CuentaRepository
+
+C = TypeVar("C", bound=Cuenta)
 
 
 class EmailDuplicado(Conflict):
@@ -26,11 +31,30 @@ def ahora() -> str:
     return rfc3339(utc_now())
 
 
-def registrar(cuentas: CuentaRepository, cuenta: Cuenta, evento: Event, email_en_uso: str) -> None:
-    """Store a new account with its event; ``EmailDuplicado(email_en_uso)``
-    (nothing written) when its email is taken."""
+def registrar(cuentas: CuentaRepository[C], cuenta: C, evento: Event, email_en_uso: str, password: str,
+              idempotency: IdempotentRequest | None = None) -> C:
+    """Store a new account with its event, and the account stored:
+    ``EmailDuplicado(email_en_uso)`` (nothing written) when its email is taken.
+
+    A retry of a keyed registration returns the account it created, as it is
+    now. The request's fingerprint leaves the password out (see
+    ``common.http.idempotency``), so a retry must also prove the same
+    ``password`` against the stored hash; another password, like another
+    body, is ``KeyReused``."""
+
+    def insert() -> C:
+        cuentas.add(cuenta, evento, idempotency=idempotency)
+        return cuenta
+
+    def first(request: IdempotentRequest) -> tuple[C, str | None] | None:
+        found = cuentas.created_by(request)
+        if found is None:
+            return None
+        existing, fingerprint = found
+        return existing, fingerprint if verify_password(existing.password_hash, password) else None
+
     try:
-        cuentas.add(cuenta, evento)
+        return create_once(idempotency, insert, first)
     except DuplicateKeyError as exc:
         raise EmailDuplicado(email_en_uso) from exc
 

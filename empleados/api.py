@@ -27,6 +27,7 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal, requires
+from common.http.operations import operation
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
 from common.http.schemas import NoBodySchema
@@ -55,15 +56,12 @@ def _empleados():
     return components().empleados
 
 
-@blp.post("/empleados")
-@requires(ADMIN)
-@blp.arguments(EmpleadoCreateSchema)
-@blp.response(201, EmpleadoSchema)
-@blp.alt_response(409, description="Email already registered")
-def register(data):
+@operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema, status=201, body=EmpleadoCreateSchema,
+           refusals={409: "Email already registered"}, idempotent=True)
+def register(data, idempotency):
     """Register an employee (admins only)"""
     empleado = services.registrar_empleado(_empleados(), data["nombre"], data["apellidos"], data["email"],
-                                           data["password"], data["rol"], data["categorias"])
+                                           data["password"], data["rol"], data["categorias"], idempotency)
     return empleado, 201, {"Location": url_for("empleados.get_empleado", empleado_id=empleado.id)}
 
 
@@ -141,16 +139,12 @@ def _update(empleado_id: str, data: dict):
                                         password_actual)
 
 
-@blp.post("/empleados/<empleado_id>/baja")
-@requires(ADMIN)
-@blp.response(200, EmpleadoSchema)
-@blp.alt_response(404, description="No such employee")
-@blp.arguments(NoBodySchema)
-@blp.alt_response(409, description="It is the last active admin")
-def deactivate(_body, empleado_id: str):
+@operation(blp, "POST", "/empleados/<empleado_id>/baja", (ADMIN,), EmpleadoSchema, body=NoBodySchema,
+           refusals={404: "No such employee", 409: "It is the last active admin"}, idempotent=True)
+def deactivate(_body, empleado_id: str, idempotency):
     """Deactivate an employee (admins only)
 
     They can no longer log in and their tokens stop working at once; the
     account stays as history (`activo: false`, `baja_en`). Idempotent: an
     inactive account is answered as it is, and nothing is published again."""
-    return services.dar_de_baja(_empleados(), empleado_id)
+    return services.dar_de_baja(_empleados(), empleado_id, idempotency)

@@ -41,7 +41,6 @@ def crear_admin_command(email: str, nombre: str, apellidos: str) -> None:
     except WeakPassword as exc:
         raise click.ClickException(f"weak password: {exc}") from exc
     except EmpleadoExistente as exc:
-        raise click.ClickException(
-            f"an employee with that email already exists ({exc.empleado.id}, rol {exc.empleado.rol})"
-        ) from exc
+        holder = f" ({exc.empleado.id}, rol {exc.empleado.rol})" if exc.empleado else ""
+        raise click.ClickException(f"an employee with that email already exists{holder}") from exc
     click.echo(f"Admin created: {admin.id} <{admin.email}>")

@@ -1,6 +1,7 @@
 """Where employee accounts are kept (any store adapter)."""
 from __future__ import annotations
 
+from common.idempotency import CREATION_INDEX
 from common.storage import CollectionSpec, Index, Query
 from cuentas.repository import ConcurrentUpdate, CuentaRepository
 from cuentas.roles import ADMIN
@@ -13,8 +14,12 @@ EMPLEADOS = CollectionSpec(
     "empleados",
     (
         Index(("email",), unique=True),
+        # The list, newest first: everyone, by activo, by rol, by both.
+        Index(("creado_en",)),
         Index(("activo", "creado_en")),
+        Index(("rol", "creado_en")),
         Index(("rol", "activo", "creado_en")),
+        CREATION_INDEX,  # the admin's Idempotency-Key of the registration (common/idempotency.py)
     ),
 )
 OUTBOX = (EMPLEADOS,)

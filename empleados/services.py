@@ -12,6 +12,7 @@ import logging
 from typing import Any, Iterable
 
 from common.errors import Forbidden, NotFound
+from common.idempotency import IdempotentRequest
 from common.listing import Listing
 from common.messaging import new_id
 from common.passwords import check_password_strength, hash_password
@@ -32,20 +33,21 @@ EMAIL_EN_USO = "Ya existe un empleado con ese email"
 
 
 class EmpleadoExistente(Exception):
-    """The email already belongs to an employee (``empleado``)."""
+    """The email already belongs to an employee (``empleado``; None while the
+    account that took it is not visible to this process's reads yet)."""
 
-    def __init__(self, empleado: Empleado):
-        super().__init__(empleado.id)
+    def __init__(self, empleado: Empleado | None):
+        super().__init__(empleado.id if empleado else "?")
         self.empleado = empleado
 
 
 def registrar_empleado(empleados: EmpleadoRepository, nombre: str, apellidos: str, email: str, password: str,
-                       rol: str, categorias: Iterable[str]) -> Empleado:
-    """An admin registers an employee (``empleado.registrado``, in the same write)."""
+                       rol: str, categorias: Iterable[str], idempotency: IdempotentRequest | None = None) -> Empleado:
+    """An admin registers an employee (``empleado.registrado``, in the same
+    write); a retry of a keyed request returns the employee it registered."""
     empleado = Empleado.nuevo(new_id(), nombre, apellidos, email, hash_password(password), rol, categorias,
                               ahora())
-    registrar(empleados, empleado, events.registrado(empleado), EMAIL_EN_USO)
-    return empleado
+    return registrar(empleados, empleado, events.registrado(empleado), EMAIL_EN_USO, password, idempotency)
 
 
 def crear_admin(empleados: EmpleadoRepository, email: str, password: str, nombre: str,
@@ -59,17 +61,20 @@ def crear_admin(empleados: EmpleadoRepository, email: str, password: str, nombre
     try:
         empleados.add(admin, events.registrado(admin))
     except DuplicateKeyError as exc:
-        existing = empleados.by_email(email)
-        if existing is None:  # the clash was on something else than the email: not ours to hide
+        if exc.fields != ("email",):  # a clash on something else than the email: not ours to hide
             raise
-        raise EmpleadoExistente(existing) from exc
+        # The account may not be readable yet: a concurrent creator's insert
+        # reaches majority reads (MongoDB's default) only once a majority of
+        # the replica set has it, while the unique index refuses at once.
+        raise EmpleadoExistente(empleados.by_email(email)) from exc
     return admin
 
 
 def crear_primer_admin(empleados: EmpleadoRepository, settings: EmpleadosSettings) -> Empleado | None:
     """Create the first admin from ADMIN_EMAIL / ADMIN_PASSWORD when there is
     no active admin. Safe when several processes start at once: only one
-    insert wins the email, the others find the account it created."""
+    insert wins the email, the others write nothing (and find the account it
+    created, unless their reads do not see it yet)."""
     if empleados.active_admins() > 0:
         return None
     if settings.admin_email is None or settings.admin_password_value is None:
@@ -81,7 +86,11 @@ def crear_primer_admin(empleados: EmpleadoRepository, settings: EmpleadosSetting
                             settings.admin_nombre, settings.admin_apellidos)
     except EmpleadoExistente as exc:
         existing = exc.empleado
-        if not existing.es_admin_activo:
+        if existing is None:
+            log.info("another process is creating the first admin from ADMIN_EMAIL")
+        elif existing.es_admin_activo:
+            log.info("the first admin was created by another process", extra={"empleado_id": existing.id})
+        else:
             log.error("ADMIN_EMAIL belongs to employee %s, who is not an active admin: no admin was "
                       "created; run 'flask --app empleados.app crear-admin' with another email", existing.id)
         return None
@@ -137,16 +146,22 @@ def actualizar_empleado(empleados: EmpleadoRepository, quien: Principal, emplead
     return empleado
 
 
-def dar_de_baja(empleados: EmpleadoRepository, empleado_id: str) -> Empleado:
+def dar_de_baja(empleados: EmpleadoRepository, empleado_id: str,
+                idempotency: IdempotentRequest | None = None) -> Empleado:
     """Deactivate an employee (``empleado.baja``): they can no longer log in
     and their tokens stop working; the account stays as history.
-    Idempotent: an inactive account is returned as it is, nothing published."""
-    empleado = empleados.get(empleado_id)
+    Idempotent: an inactive account is returned as it is, nothing published
+    (with a key, that key is recorded: its reuse for another request is refused)."""
+    empleado = empleados.get(empleado_id, idempotency)
     if empleado is None:
         raise NotFound("El empleado no existe")
+    if idempotency is not None and idempotency.replayed:
+        return empleado
     if not empleado.activo:
+        if idempotency is not None:
+            empleados.save(empleado, idempotency=idempotency)
         return empleado
     exigir_un_admin(empleado, empleados.active_admins(), activo=False)
     empleado.dar_de_baja(ahora())
-    empleados.save(empleado, events.baja(empleado))
+    empleados.save(empleado, events.baja(empleado), idempotency=idempotency)
     return empleado

@@ -3,16 +3,13 @@ Each view authenticates, parses, calls one use case (``services``) and shapes
 the answer; refusals are answered by the HTTP plumbing."""
 from __future__ import annotations
 
-import re
-
-from flask import request, url_for
+from flask import url_for
 from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal
 from common.http.operations import operation
 from common.http.pagination import page_schema, paginate
-from common.http.problems import Problem
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_CLIENTE
 from incidencias_dominio import Incidencia
@@ -29,10 +26,6 @@ from .schemas import (
 
 blp = Blueprint("incidencias", __name__, description="The customer's incidents")
 notificaciones = Blueprint("notificaciones", __name__, description="What happened to the customer's incidents")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-IDEMPOTENCY_HEADER = {"in": "header", "name": "Idempotency-Key", "required": False,
-                      "schema": {"type": "string", "maxLength": 200},
-                      "description": "Retrying with the same key returns the first incident"}
 NOT_RESUELTA = {409: "Not in resuelta"}
 
 
@@ -47,23 +40,14 @@ def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, heade
     return as_documented(public_view(*registro), status, headers)
 
 
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise Problem(400, "Cabecera no válida", "Idempotency-Key: 1 a 200 caracteres ASCII visibles",
-                      slug="validacion", errores=[{"campo": "Idempotency-Key", "mensaje": "No válida",
-                                                   "ubicacion": "cabeceras"}])
-    return key
-
-
 @operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema, status=201, body=IncidenciaCreateSchema,
-           refusals={409: "Idempotency-Key reused with another request"}, doc={"parameters": [IDEMPOTENCY_HEADER]})
-def open_incidencia(data):
+           idempotent=True)
+def open_incidencia(data, idempotency):
     """Open an incident about a product the customer bought"""
     principal = current_principal()
     registro = services.abrir_incidencia(components().incidencias,
                                          {"id": principal.id, "nombre": principal.nombre or ""},
-                                         data, _idempotency_key())
+                                         data, idempotency)
     return _answer(registro, 201, {"Location": url_for("incidencias.get_incidencia", incidencia_id=registro[0].id)})
 
 
@@ -84,32 +68,34 @@ def get_incidencia(incidencia_id: str):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_CLIENTE, IncidenciaSchema, status=201,
-           body=ComentarioCreateSchema)
-def comment(data, incidencia_id: str):
+           body=ComentarioCreateSchema, idempotent=True)
+def comment(data, incidencia_id: str, idempotency):
     """Add a comment for the employee handling the incident"""
-    return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"]), 201)
+    return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"],
+                                     idempotency), 201)
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema, body=NoBodySchema,
-           refusals=NOT_RESUELTA)
-def close(_body, incidencia_id: str):
+           refusals=NOT_RESUELTA, idempotent=True)
+def close(_body, incidencia_id: str, idempotency):
     """Accept the proposed solution: the incident is closed"""
-    return _answer(services.cerrar(components().incidencias, current_actor(), incidencia_id))
+    return _answer(services.cerrar(components().incidencias, current_actor(), incidencia_id, idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/reapertura", ROLES_CLIENTE, IncidenciaSchema,
-           body=ReaperturaSchema, refusals=NOT_RESUELTA)
-def reopen(data, incidencia_id: str):
+           body=ReaperturaSchema, refusals=NOT_RESUELTA, idempotent=True)
+def reopen(data, incidencia_id: str, idempotency):
     """Reject the proposed solution, saying why: it goes back to the employee"""
-    return _answer(services.reabrir(components().incidencias, current_actor(), incidencia_id, data["motivo"]))
+    return _answer(services.reabrir(components().incidencias, current_actor(), incidencia_id, data["motivo"],
+                                    idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema, status=202,
-           body=CancelacionSchema, refusals={409: "Not cancellable in its current state"})
-def cancel(data, incidencia_id: str):
+           body=CancelacionSchema, refusals={409: "Not cancellable in its current state"}, idempotent=True)
+def cancel(data, incidencia_id: str, idempotency):
     """Ask to withdraw the incident; it becomes cancelada once incidencias_resolucion applies it"""
     return _answer(services.solicitar_cancelacion(components().incidencias, current_actor(), incidencia_id,
-                                                  data.get("motivo")), 202)
+                                                  data.get("motivo"), idempotency), 202)
 
 
 @operation(notificaciones, "GET", "/notificaciones", ROLES_CLIENTE,
@@ -121,13 +107,17 @@ def list_notificaciones(args):
 
 
 @operation(notificaciones, "POST", "/notificaciones/<notificacion_id>/lectura", ROLES_CLIENTE, NotificacionSchema,
-           body=NoBodySchema)
-def mark_read(_body, notificacion_id: str):
+           body=NoBodySchema, idempotent=True)
+def mark_read(_body, notificacion_id: str, idempotency):
     """Mark one notification as read"""
-    return services.marcar_leida(components().notificaciones, current_principal().id, notificacion_id)
+    return services.marcar_leida(components().notificaciones, current_principal().id, notificacion_id,
+                                 idempotency)
 
 
-@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema, body=NoBodySchema)
-def mark_all_read(_body):
-    """Mark every notification of the caller as read"""
-    return {"marcadas": services.marcar_todas_leidas(components().notificaciones, current_principal().id)}
+@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema, body=NoBodySchema,
+           idempotent=True)
+def mark_all_read(_body, idempotency):
+    """Mark every notification of the caller as read (`marcadas`: how many were unread)"""
+    c = components()
+    return {"marcadas": services.marcar_todas_leidas(c.notificaciones, c.clientes, current_principal().id,
+                                                     idempotency)}

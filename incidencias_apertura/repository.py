@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.idempotency import IdempotentRequest, remember, replayed
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
-from common.storage.retry import NotFound, update_document
+from common.storage.retry import NotFound, TooMuchContention, update_document
 from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
 from incidencias_replica.repository import IncidenciaReplica
 
@@ -19,6 +20,8 @@ INCIDENCIAS = CollectionSpec(
         Index(("cliente.id", "creada_en")),
         Index(("cliente.id", "estado", "creada_en")),
         Index(("estado", "resuelta_en")),
+        # The key of the request that opened it, the customer's own (the
+        # creation's key, looked up by ``create_once``; see common/idempotency.py).
         Index(("cliente.id", "idempotency_key"), unique=True),
     ),
 )
@@ -40,8 +43,9 @@ OUTBOX = (INCIDENCIAS,)
 @dataclass
 class DatosApertura:
     """What apertura keeps beside an incident's snapshot: the request that
-    opened it (its Idempotency-Key and a fingerprint of its body) and when
-    the customer asked to cancel it."""
+    opened it (its Idempotency-Key and the request's fingerprint, under the
+    names ``common.idempotency`` gives a creation's key) and when the
+    customer asked to cancel it."""
 
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
@@ -90,10 +94,34 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
 
 
 class ClienteReplica:
-    """What this service knows of each customer, from ``cliente.*`` events."""
+    """What this service knows of each customer, from ``cliente.*`` events,
+    and the keys of the customer's requests that change no one document
+    (marking every notification read)."""
 
     def __init__(self, store: Store):
         self.collection = store.collection(CLIENTES)
+
+    def replayed(self, cliente_id: str, idempotency: IdempotentRequest | None) -> bool:
+        """Whether the customer's document records ``idempotency`` already (KeyReused: for another request)."""
+        return idempotency is not None and replayed(self.collection.get(cliente_id) or {}, idempotency)
+
+    def remember(self, cliente_id: str, idempotency: IdempotentRequest | None, answer: dict[str, Any]) -> None:
+        """Record ``idempotency`` and its ``answer`` in the customer's document
+        (created bare when no ``cliente.*`` event brought it yet)."""
+        if idempotency is None:
+            return
+        for _ in range(20):
+            current = self.collection.get(cliente_id)
+            new = remember({**(current or {"id": cliente_id})}, current, idempotency, answer)
+            if current is None:
+                try:
+                    self.collection.insert(new)
+                    return
+                except DuplicateKeyError:
+                    continue
+            if self.collection.replace(new):
+                return
+        raise TooMuchContention(cliente_id)
 
     def upsert(self, cliente: dict[str, Any]) -> None:
         for _ in range(20):
@@ -138,12 +166,16 @@ class NotificacionRepository:
     def list(self, cliente_id: str, solo_no_leidas: bool, skip: int, limit: int) -> list[dict[str, Any]]:
         return self.collection.find(self._query(cliente_id, solo_no_leidas), skip, limit)
 
-    def mark_read(self, cliente_id: str, notificacion_id: str) -> dict[str, Any]:
-        """Raises NotFound for another customer's notification too."""
+    def mark_read(self, cliente_id: str, notificacion_id: str,
+                  idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
+        """Raises NotFound for another customer's notification too; with
+        ``idempotency``, its key is stored in the same write."""
         def change(doc):
             if doc["cliente_id"] != cliente_id:
                 raise NotFound(notificacion_id)
-            return ({**doc, "leida": True}, []) if not doc["leida"] else None
+            if replayed(doc, idempotency) or (doc["leida"] and idempotency is None):
+                return None
+            return remember({**doc, "leida": True}, doc, idempotency), []
 
         return update_document(self.collection, notificacion_id, change)
 

@@ -5,16 +5,14 @@ an exception the HTTP layer answers (``common.errors``, ``ConflictoDeEstado``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.errors import Conflict, NotFound
+from common.errors import NotFound
+from common.idempotency import IdempotentRequest, create_once
 from common.listing import Listing
 from common.messaging import Event, PermanentError, new_id, utc_now
-from common.storage import DuplicateKeyError
 from common.storage.retry import NotFound as NoDocument
 from cuentas.roles import CLIENTE
 from incidencias_dominio import (
@@ -42,16 +40,11 @@ Registro = tuple[Incidencia, DatosApertura]
 
 
 # -- the customer's incidents ------------------------------------------------
-def _fingerprint(datos: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(datos, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str], datos: dict[str, Any],
-                     idempotency_key: str | None) -> Registro:
+                     idempotency: IdempotentRequest | None = None) -> Registro:
     """Open an incident and its ``incidencia.abierta`` in one write. A retry
-    with the same ``idempotency_key`` returns the first incident; the same
-    key with another body is refused."""
-    fingerprint = _fingerprint(datos)
+    with the same ``idempotency`` key returns the first incident as it is
+    now; the same key for another request is refused (KeyReused)."""
     producto = {**datos["producto"]}
     if datos.get("pedido") and not producto.get("pedido"):
         producto["pedido"] = datos["pedido"]
@@ -59,18 +52,17 @@ def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str],
         new_id(), cliente, producto, datos["titulo"].strip(), datos["descripcion"].strip(),
         datos.get("categoria"), datos["prioridad"], utc_now(),
     )
-    side = DatosApertura(idempotency_key, fingerprint if idempotency_key else None)
-    try:
+    side = DatosApertura(idempotency.key, idempotency.fingerprint) if idempotency else DatosApertura()
+
+    def insert() -> Registro:
         incidencias.add(incidencia, side, events.snapshot("incidencia.abierta", incidencia))
-    except DuplicateKeyError:
-        previous = incidencias.by_idempotency_key(cliente["id"], idempotency_key) if idempotency_key else None
-        if previous is None:
-            raise
-        if previous[1].idempotency_hash != fingerprint:
-            raise Conflict("Esa Idempotency-Key ya se usó con otra petición", slug="idempotencia",
-                           title="Clave de idempotencia reutilizada") from None
-        return previous
-    return incidencia, side
+        return incidencia, side
+
+    def first(request: IdempotentRequest) -> tuple[Registro, str | None] | None:
+        found = incidencias.by_idempotency_key(cliente["id"], request.key)
+        return (found, found[1].idempotency_hash) if found else None
+
+    return create_once(idempotency, insert, first)
 
 
 def incidencia_del_cliente(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str) -> Registro:
@@ -88,12 +80,16 @@ def incidencias_del_cliente(incidencias: IncidenciaRepository, cliente_id: str,
                    lambda skip, limit: incidencias.list_of_cliente(cliente_id, estado, skip, limit))
 
 
-def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str, change) -> Registro:
+def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str, change,
+             idempotency: IdempotentRequest | None) -> Registro:
+    """Apply ``change`` to one of the customer's incidents; a retry of a keyed
+    request changes nothing and returns the incident as it is."""
     incidencia_del_cliente(incidencias, cliente_id, incidencia_id)
-    return incidencias.update(incidencia_id, change)
+    return incidencias.update(incidencia_id, change, idempotency)
 
 
-def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Registro:
+def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
+             idempotency: IdempotentRequest | None = None) -> Registro:
     """The customer writes to the employee handling the incident."""
     comentario_id, en = new_id(), utc_now()
 
@@ -102,24 +98,26 @@ def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str
         added = next(c for c in incidencia.comentarios if c.id == comentario_id)
         return [events.comentada(incidencia.id, added.to_dict())]
 
-    return _cambiar(incidencias, actor.id, incidencia_id, change)
+    return _cambiar(incidencias, actor.id, incidencia_id, change, idempotency)
 
 
-def cerrar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str) -> Registro:
+def cerrar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
+           idempotency: IdempotentRequest | None = None) -> Registro:
     """The customer accepts the proposed solution."""
     return _cambiar(incidencias, actor.id, incidencia_id,
-                    lambda i, _s: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)])
+                    lambda i, _s: [events.snapshot(i.cerrar(APERTURA, actor, utc_now()), i)], idempotency)
 
 
-def reabrir(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, motivo: str) -> Registro:
+def reabrir(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, motivo: str,
+            idempotency: IdempotentRequest | None = None) -> Registro:
     """The customer rejects the proposed solution, saying why: it goes back to resolucion."""
     motivo = motivo.strip()
     return _cambiar(incidencias, actor.id, incidencia_id,
-                    lambda i, _s: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)])
+                    lambda i, _s: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)], idempotency)
 
 
 def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
-                          motivo: str | None) -> Registro:
+                          motivo: str | None, idempotency: IdempotentRequest | None = None) -> Registro:
     """Ask resolucion, which owns every cancellable state, to cancel the
     incident; refused here at once when it could not be cancelled now."""
     motivo = (motivo or "").strip() or None
@@ -131,7 +129,7 @@ def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incid
         side.cancelacion_solicitada_en = format_instant(en)
         return [events.cancelacion_solicitada(incidencia, motivo, en)]
 
-    return _cambiar(incidencias, actor.id, incidencia_id, change)
+    return _cambiar(incidencias, actor.id, incidencia_id, change, idempotency)
 
 
 # -- notifications -------------------------------------------------------------
@@ -142,15 +140,28 @@ def notificaciones_del_cliente(notificaciones: NotificacionRepository, cliente_i
                    lambda skip, limit: notificaciones.list(cliente_id, solo_no_leidas, skip, limit))
 
 
-def marcar_leida(notificaciones: NotificacionRepository, cliente_id: str, notificacion_id: str) -> dict[str, Any]:
+def marcar_leida(notificaciones: NotificacionRepository, cliente_id: str, notificacion_id: str,
+                 idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
+    """Mark one of the customer's notifications read (already read: unchanged)."""
     try:
-        return notificaciones.mark_read(cliente_id, notificacion_id)
+        return notificaciones.mark_read(cliente_id, notificacion_id, idempotency)
     except NoDocument as exc:
         raise NotFound("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc
 
 
-def marcar_todas_leidas(notificaciones: NotificacionRepository, cliente_id: str) -> int:
-    return notificaciones.mark_all_read(cliente_id)
+def marcar_todas_leidas(notificaciones: NotificacionRepository, clientes: ClienteReplica, cliente_id: str,
+                        idempotency: IdempotentRequest | None = None) -> int:
+    """Mark every notification of the customer read; how many were unread.
+
+    With a key, a retry answers the first count. That count is recorded in
+    the customer's document after the marks, not in one write with them
+    (they are many documents): safe, because marking read is absolute, so a
+    retry after a crash between the two marks nothing twice (it answers 0)."""
+    if clientes.replayed(cliente_id, idempotency):
+        return int((idempotency.replayed_answer or {}).get("marcadas", 0))
+    marcadas = notificaciones.mark_all_read(cliente_id)
+    clientes.remember(cliente_id, idempotency, {"marcadas": marcadas})
+    return marcadas
 
 
 def _notificar(notificaciones: NotificacionRepository, event: Event, incidencia: Incidencia, clave: str) -> None:

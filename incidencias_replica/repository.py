@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
 
 from common.errors import NotFound
+from common.idempotency import IdempotentRequest, remember, replayed
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Query, Store
 from common.storage.retry import NotFound as NoDocument
@@ -61,20 +62,27 @@ class IncidenciaReplica(Generic[S]):
         doc = self.collection.find_one(query)
         return self._read(doc) if doc else None
 
-    def update(self, incidencia_id: str, change: Change) -> tuple[Incidencia, S]:
+    def update(self, incidencia_id: str, change: Change,
+               idempotency: IdempotentRequest | None = None) -> tuple[Incidencia, S]:
         """Apply ``change`` and store it with its events atomically, retrying
         on concurrent writes. ``change`` may modify the incident and the side
-        fields, and returns the events (None: write nothing). Raises
-        IncidenciaNoEncontrada, or TooMuchContention."""
+        fields, and returns the events (None: write nothing). With
+        ``idempotency``, the request's key is stored in that same write (even
+        when the change writes nothing else), and a retry of it changes
+        nothing and returns the incident as it is (``common.idempotency``).
+        Raises IncidenciaNoEncontrada, KeyReused or TooMuchContention."""
         result: list[tuple[Incidencia, S]] = []
 
         def apply(doc: dict[str, Any]):
             incidencia, side = self._read(doc)
-            events = change(incidencia, side)
             result[:] = [(incidencia, side)]
-            if events is None:
+            if replayed(doc, idempotency):
                 return None
-            return self.to_document(incidencia, side), [e.to_outbox() for e in events]
+            events = change(incidencia, side)
+            if events is None and idempotency is None:
+                return None
+            return (remember(self.to_document(incidencia, side), doc, idempotency),
+                    [e.to_outbox() for e in events or ()])
 
         try:
             update_document(self.collection, incidencia_id, apply)
@@ -99,7 +107,8 @@ class IncidenciaReplica(Generic[S]):
                     return merged, True
                 except DuplicateKeyError:
                     continue
-            if self.collection.replace({**self.to_document(merged, self.side.of(current)), "_rev": current["_rev"]}):
+            document = remember(self.to_document(merged, self.side.of(current)), current, None)
+            if self.collection.replace({**document, "_rev": current["_rev"]}):
                 return merged, True
         raise TooMuchContention(snapshot["id"], CAMBIO_CONCURRENTE)
 

@@ -50,33 +50,35 @@ def get_incidencia(incidencia_id: str):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/asignacion", ROLES_PERSONAL, IncidenciaSchema,
-           body=AsignacionSchema, refusals={409: "Not assignable in its current state"})
-def assign(data, incidencia_id: str):
+           body=AsignacionSchema, refusals={409: "Not assignable in its current state"}, idempotent=True)
+def assign(data, incidencia_id: str, idempotency):
     """Assign: an agent takes an unassigned incident; supervisors and admins assign anyone's to anyone"""
     c = components()
-    return _answer(services.asignar(c.incidencias, c.empleados, current_actor(), incidencia_id, data.get("empleado_id")))
+    return _answer(services.asignar(c.incidencias, c.empleados, current_actor(), incidencia_id, data.get("empleado_id"),
+                                    idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, body=NoBodySchema,
-           refusals={409: "Not in asignada"})
-def start(_body, incidencia_id: str):
+           refusals={409: "Not in asignada"}, idempotent=True)
+def start(_body, incidencia_id: str, idempotency):
     """Start working on the incident (asignada → en_curso)"""
-    return _answer(services.iniciar(components().incidencias, current_actor(), incidencia_id))
+    return _answer(services.iniciar(components().incidencias, current_actor(), incidencia_id, idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/resolucion", ROLES_PERSONAL, IncidenciaSchema,
-           body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"})
-def resolve(data, incidencia_id: str):
+           body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"}, idempotent=True)
+def resolve(data, incidencia_id: str, idempotency):
     """Propose a solution: the customer then closes or reopens it"""
-    return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"]))
+    return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"],
+                                     idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema, status=201,
-           body=ComentarioCreateSchema)
-def comment(data, incidencia_id: str):
+           body=ComentarioCreateSchema, idempotent=True)
+def comment(data, incidencia_id: str, idempotency):
     """Comment for the customer, or write an internal note (`interna: true`)"""
     return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"],
-                                     data["interna"]), 201)
+                                     data["interna"], idempotency), 201)
 
 
 @operation(blp, "PATCH", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema,

@@ -9,6 +9,7 @@ import logging
 from typing import Any, Callable, Collection
 
 from common.errors import Forbidden, Invalid
+from common.idempotency import IdempotentRequest
 from common.listing import Listing
 from common.messaging import PermanentError, new_id, utc_now
 from cuentas.personal import PersonalReplica, nombre_visible
@@ -53,12 +54,14 @@ def _puede_actuar(actor: Actor, incidencia: Incidencia) -> None:
 
 
 def _cambiar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
-             change: Callable[[Incidencia], Any]) -> Incidencia:
+             change: Callable[[Incidencia], Any], idempotency: IdempotentRequest | None = None) -> Incidencia:
+    """Apply ``change`` if ``actor`` may act on the incident; a retry of a
+    keyed request changes nothing and returns the incident as it is."""
     def guarded(incidencia: Incidencia, _side):
         _puede_actuar(actor, incidencia)
         return change(incidencia)
 
-    return incidencias.update(incidencia_id, guarded)[0]
+    return incidencias.update(incidencia_id, guarded, idempotency)[0]
 
 
 # -- reading -------------------------------------------------------------------------
@@ -100,11 +103,12 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
 
 # -- assignment: by hand and automatic, one way to give an incident -------------------
 def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: EmpleadoRef, por: Actor,
-         admite: Callable[[Incidencia], bool]) -> tuple[Incidencia, bool]:
+         admite: Callable[[Incidencia], bool],
+         idempotency: IdempotentRequest | None = None) -> tuple[Incidencia, bool]:
     """Give the incident to ``empleado`` if ``admite`` it as it is now (it
     may also refuse by raising); nothing is written otherwise. Returns the
     incident and whether this call gave it."""
-    given: list[bool] = []
+    given: list[bool] = [False]
 
     def change(current: Incidencia, _side):
         given[:] = [admite(current)]
@@ -112,12 +116,12 @@ def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: Emplea
             return None
         return [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
 
-    incidencia, _side = incidencias.update(incidencia_id, change)
+    incidencia, _side = incidencias.update(incidencia_id, change, idempotency)
     return incidencia, given[0]
 
 
 def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
-            empleado_id: str | None) -> Incidencia:
+            empleado_id: str | None, idempotency: IdempotentRequest | None = None) -> Incidencia:
     """An employee assigns an incident: an agent takes an unassigned one
     (or keeps their own); supervisors and admins give anyone's to any
     active employee. Giving it to whom already has it changes nothing."""
@@ -134,7 +138,8 @@ def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor
         # already theirs: nothing to change, nothing to notify
         return not (_es_suya(current, empleado_id) and current.estado in (Estado.ASIGNADA, Estado.EN_CURSO))
 
-    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite)[0]
+    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite,
+                idempotency)[0]
 
 
 def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: PersonalReplica, incidencia_id: str,
@@ -187,20 +192,22 @@ def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalRe
 
 
 # -- working an incident ---------------------------------------------------------------
-def iniciar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str) -> Incidencia:
+def iniciar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
+            idempotency: IdempotentRequest | None = None) -> Incidencia:
     return _cambiar(incidencias, actor, incidencia_id,
-                    lambda i: [events.snapshot(i.iniciar(RESOLUCION, actor, utc_now()), i)])
+                    lambda i: [events.snapshot(i.iniciar(RESOLUCION, actor, utc_now()), i)], idempotency)
 
 
-def resolver(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Incidencia:
+def resolver(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
+             idempotency: IdempotentRequest | None = None) -> Incidencia:
     """Propose a solution: the incident passes to apertura, where the customer decides."""
     texto = texto.strip()
     return _cambiar(incidencias, actor, incidencia_id,
-                    lambda i: [events.snapshot(i.resolver(RESOLUCION, texto, actor, utc_now()), i)])
+                    lambda i: [events.snapshot(i.resolver(RESOLUCION, texto, actor, utc_now()), i)], idempotency)
 
 
 def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
-             interna: bool) -> Incidencia:
+             interna: bool, idempotency: IdempotentRequest | None = None) -> Incidencia:
     """A comment for the customer, or an internal note that never leaves this service."""
     comentario_id, en = new_id(), utc_now()
 
@@ -211,7 +218,7 @@ def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str
         added = next(c for c in incidencia.comentarios if c.id == comentario_id)
         return [events.comentada(incidencia.id, added.to_dict())]
 
-    return _cambiar(incidencias, actor, incidencia_id, change)
+    return _cambiar(incidencias, actor, incidencia_id, change, idempotency)
 
 
 def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, cambios: dict[str, Any]) -> Incidencia:

@@ -40,6 +40,10 @@ def spanish(message: str) -> str:
     return message
 
 
+KEY_REUSED = ("Este formulario ya se había enviado con otros datos. Compruebe si ya se hizo lo que pedía "
+              "y, si no, vuelva a enviarlo.")
+
+
 @dataclass
 class FormErrors:
     """Messages for a form: ``campos`` next to each field (by its name),
@@ -63,6 +67,10 @@ def field_errors(problem: Problem, fields: Iterable[str]) -> FormErrors:
     errors = FormErrors()
     for error in problem.errores:
         campo = str(error.get("campo") or "")
+        if campo == "Idempotency-Key" and problem.status == 409:
+            # The form's hidden key: a page sent once already, then changed and sent again.
+            errors.generales.append(KEY_REUSED)
+            continue
         if campo not in names:
             campo = re.sub(r"(\.\d+)+$", "", campo)  # categorias.0: the field of the whole list
         mensaje = spanish(str(error.get("mensaje") or ""))

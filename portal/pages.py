@@ -8,8 +8,13 @@ from urllib.parse import quote
 
 from flask import abort, flash, jsonify, redirect, request, url_for
 
+from common.idempotency import valid_key
+
 from .auth import call
 from .forms import FormErrors, field_errors, typed
+
+KEY_FIELD = "idempotency_key"
+"""The hidden field of an action form holding its Idempotency-Key (``m.clave()``)."""
 
 
 def segment(value: str) -> str:
@@ -25,6 +30,15 @@ def page_number() -> int:
         return max(1, min(100_000, int(request.args.get("pagina", "1"))))
     except ValueError:
         return 1
+
+
+def form_key() -> dict[str, str]:
+    """The ``Idempotency-Key`` header for the API call a form makes: the key
+    rendered into the form, so the same form sent twice (a double click, a
+    resend after a lost answer) acts once. None sent when the form has none
+    or a key the services would refuse."""
+    key = request.form.get(KEY_FIELD, "")
+    return {"Idempotency-Key": key} if valid_key(key) else {}
 
 
 def no_store(response):
@@ -60,7 +74,7 @@ def incident_action(service: str, method: str, incidencia_id: str, path: str, bo
     """Send an action on the incident to ``service``: back to its page with
     ``hecho``, or ``again(incidencia, typed, errores, status)``, the page
     again with the refusal next to the fields (or above the form)."""
-    answer = call(service, method, f"/incidencias/{segment(incidencia_id)}{path}", json=body)
+    answer = call(service, method, f"/incidencias/{segment(incidencia_id)}{path}", json=body, headers=form_key())
     if answer.status == 404:
         abort(404)
     if not answer.ok:

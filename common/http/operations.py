@@ -8,27 +8,46 @@ from typing import Any, Callable
 import marshmallow as ma
 from flask_smorest import Blueprint
 
+from . import idempotency as keys
 from .auth import requires
 
+ANYONE = None
+"""``roles`` of an operation open to callers without a token (a registration)."""
 
-def operation(blp: Blueprint, method: str, rule: str, roles: tuple[str, ...], answer: type[ma.Schema] | ma.Schema,
-              *, status: int = 200, body: type[ma.Schema] | None = None, query: type[ma.Schema] | None = None,
-              refusals: dict[int, str] | None = None, doc: dict[str, Any] | None = None) -> Callable:
+
+def operation(blp: Blueprint, method: str, rule: str, roles: tuple[str, ...] | None,
+              answer: type[ma.Schema] | ma.Schema, *, status: int = 200, body: type[ma.Schema] | None = None,
+              query: type[ma.Schema] | None = None, refusals: dict[int, str] | None = None,
+              doc: dict[str, Any] | None = None, idempotent: bool = False) -> Callable:
     """Decorate a view: ``body`` (or ``query``) arrives as its first argument,
     the path's variables after it; ``refusals`` documents error answers
-    (status → description) beyond the ones every operation has."""
+    (status → description) beyond the ones every operation has. ``roles``
+    ``ANYONE`` (None) takes no token; an empty tuple, any signed-in caller.
+
+    ``idempotent``: the operation honours an ``Idempotency-Key`` header
+    (``common.http.idempotency``): the view also gets ``idempotency`` (an
+    ``IdempotentRequest``, or None without the header) to hand to its use
+    case, and the header, its 400 and its 409 are documented."""
 
     def decorator(view: Callable) -> Callable:
-        if doc:
-            view = blp.doc(**doc)(view)
-        for code, description in (refusals or {}).items():
+        documented = dict(doc or {})
+        refused = dict(refusals or {})
+        if idempotent:
+            documented["parameters"] = [*documented.get("parameters", ()), keys.PARAMETER]
+            refused = keys.documented(refused)
+        if documented:
+            view = blp.doc(**documented)(view)
+        for code, description in refused.items():
             view = blp.alt_response(code, description=description)(view)
         view = blp.response(status, answer)(view)
+        if idempotent:
+            view = keys.keyed(view, status, keys.secret_fields(body))
         if query is not None:
             view = blp.arguments(query, location="query")(view)
         if body is not None:
             view = blp.arguments(body)(view)
-        view = requires(*roles)(view)
+        if roles is not ANYONE:
+            view = requires(*roles)(view)
         return blp.route(rule, methods=[method])(view)
 
     return decorator

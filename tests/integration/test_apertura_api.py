@@ -254,7 +254,7 @@ def test_deeply_nested_json_is_400_not_500(api):
 def test_a_lone_surrogate_is_refused_not_500(api):
     body = json.dumps(valid_body()).replace("La radio", "La \\ud800 radio")
     response = api.request("POST", "/incidencias", data=body, headers={"Content-Type": "application/json"})
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400 and response.content_type == PROBLEM
 
 
 @pytest.mark.parametrize("body", [
@@ -263,7 +263,7 @@ def test_a_lone_surrogate_is_refused_not_500(api):
 ], ids=["deep nesting", "lone surrogate"])
 def test_input_that_breaks_the_request_leaves_nothing_behind(api, body):
     response = api.request("POST", "/incidencias", data=body, headers={"Content-Type": "application/json"})
-    assert response.status_code != 201 and response.content_type == PROBLEM
+    assert response.status_code == 400 and response.content_type == PROBLEM
     assert "Traceback" not in response.get_data(as_text=True)
     assert api.store.pending_events() == [] and api.count_incidents() == 0
 
@@ -367,6 +367,142 @@ def test_different_customers_may_use_the_same_key(api):
 def test_without_a_key_every_request_opens_a_new_incident(api):
     ids = {api.open()["id"] for _ in range(3)}
     assert len(ids) == 3 and len(api.take_events()) == 3
+
+
+def test_a_replayed_opening_says_it_is_a_replay(api):
+    headers = {"Idempotency-Key": "k-replay"}
+    first = api.request("POST", "/incidencias", json=valid_body(), headers=headers)
+    again = api.request("POST", "/incidencias", json=valid_body(), headers=headers)
+    assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
+
+
+# --- Idempotency-Key on every change of an incident ----------------------------------
+# path → (the steps resolucion takes first, the status, the body, another body;
+# None: the action takes no body, so "another request" is another action on
+# the same incident with the same key).
+KEYED_ACTIONS = {
+    "comentarios": (("asignada",), 201, {"texto": "¿Alguna novedad?"}, {"texto": "Otra cosa"}),
+    "cierre": (("asignada", "en_curso", "resuelta"), 200, None, None),
+    "reapertura": (("asignada", "en_curso", "resuelta"), 200, {"motivo": "Sigue sin ir"}, {"motivo": "Otro"}),
+    "cancelacion": (("asignada",), 202, {"motivo": "Ya no la necesito"}, {"motivo": "Otro"}),
+}
+
+
+def _keyed_incident(api, action: str) -> str:
+    opened = api.open()
+    api.from_resolucion(opened["id"], *KEYED_ACTIONS[action][0])
+    api.take_events()
+    return opened["id"]
+
+
+@pytest.mark.parametrize("action", KEYED_ACTIONS)
+def test_a_retried_change_answers_as_the_first_time_and_happens_once(api, action):
+    _steps, status, body, _other = KEYED_ACTIONS[action]
+    incidencia_id = _keyed_incident(api, action)
+    headers = {"Idempotency-Key": f"{action}-1"}
+    first = api.request("POST", f"/incidencias/{incidencia_id}/{action}", json=body, headers=headers)
+    assert first.status_code == status, first.json
+    events = api.take_events()
+    again = api.request("POST", f"/incidencias/{incidencia_id}/{action}", json=body, headers=headers)
+    assert again.status_code == status and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert len(events) == 1 and api.take_events() == []
+    assert len(api.incidencias.get(incidencia_id)[0].comentarios) == (1 if action == "comentarios" else 0)
+
+
+@pytest.mark.parametrize("action", KEYED_ACTIONS)
+def test_a_change_key_reused_for_another_request_is_409_and_changes_nothing(api, action):
+    _steps, status, body, other = KEYED_ACTIONS[action]
+    incidencia_id = _keyed_incident(api, action)
+    headers = {"Idempotency-Key": "k-1"}
+    assert api.request("POST", f"/incidencias/{incidencia_id}/{action}", json=body, headers=headers).status_code \
+        == status
+    api.take_events()
+    before = api.incidencias.collection.get(incidencia_id)
+    path, sent = (action, other) if other is not None else ("comentarios", {"texto": "Otra cosa"})
+    response = api.request("POST", f"/incidencias/{incidencia_id}/{path}", json=sent, headers=headers)
+    assert response.status_code == 409 and response.content_type == PROBLEM
+    assert response.json["type"] == "urn:incidencias:problema:idempotencia"
+    assert fields_of(response.json) == {"Idempotency-Key"}
+    assert api.take_events() == [] and api.incidencias.collection.get(incidencia_id) == before
+
+
+@pytest.mark.parametrize("action", KEYED_ACTIONS)
+@pytest.mark.parametrize("key", ["", "con espacio", "x" * 201, "ñandú"])
+def test_an_invalid_key_on_a_change_is_400_naming_the_header(api, action, key):
+    _steps, _status, body, _other = KEYED_ACTIONS[action]
+    incidencia_id = _keyed_incident(api, action)
+    before = api.incidencias.collection.get(incidencia_id)
+    response = api.request("POST", f"/incidencias/{incidencia_id}/{action}", json=body,
+                           headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+    assert response.status_code == 400 and response.content_type == PROBLEM
+    assert response.json["errores"] == [{"campo": "Idempotency-Key", "mensaje": "No válida",
+                                         "ubicacion": "cabeceras"}]
+    assert api.take_events() == [] and api.incidencias.collection.get(incidencia_id) == before
+
+
+def test_each_customer_and_each_key_is_its_own_comment(api):
+    incidencia_id = _keyed_incident(api, "comentarios")
+    for key in ("k-1", "k-2", "k-1"):
+        api.request("POST", f"/incidencias/{incidencia_id}/comentarios", json={"texto": "hola"},
+                    headers={"Idempotency-Key": key})
+    api.request("POST", f"/incidencias/{incidencia_id}/comentarios", json={"texto": "hola"})
+    assert len(api.incidencias.get(incidencia_id)[0].comentarios) == 3 and len(api.take_events()) == 3
+    # another customer's key never reaches this incident: it is not theirs (404)
+    response = api.request("POST", f"/incidencias/{incidencia_id}/comentarios", "c2", json={"texto": "hola"},
+                           headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 404
+
+
+def test_the_recent_keys_never_reach_an_answer_or_an_event(api):
+    incidencia_id = _keyed_incident(api, "comentarios")
+    answer = api.request("POST", f"/incidencias/{incidencia_id}/comentarios", json={"texto": "hola"},
+                         headers={"Idempotency-Key": "secreta"})
+    [event] = api.take_events()
+    assert "secreta" not in answer.get_data(as_text=True) and "secreta" not in json.dumps(event.datos)
+    assert "idempotency_keys" not in api.request("GET", f"/incidencias/{incidencia_id}").json
+
+
+@pytest.mark.parametrize("path", ["/notificaciones/{id}/lectura", "/notificaciones/lectura"])
+def test_a_retried_read_mark_answers_as_the_first_time(api, path):
+    opened = api.open()
+    api.from_resolucion(opened["id"], "asignada", "en_curso")
+    newest = api.request("GET", "/notificaciones").json["elementos"][0]["id"]
+    headers = {"Idempotency-Key": "leidas-1"}
+    first = api.request("POST", path.format(id=newest), headers=headers)
+    api.from_resolucion(opened["id"], "resuelta")  # news after the first answer
+    again = api.request("POST", path.format(id=newest), headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert api.request("GET", "/notificaciones?no_leidas=true").json["total"] == (2 if "{id}" in path else 1)
+    bad = api.request("POST", path.format(id=newest), headers={"Idempotency-Key": "con espacio"})
+    assert bad.status_code == 400 and fields_of(bad.json) == {"Idempotency-Key"}
+
+
+def test_a_read_mark_takes_no_body_and_its_key_belongs_to_what_it_marked(api):
+    opened = api.open()
+    api.from_resolucion(opened["id"], "asignada")
+    headers = {"Idempotency-Key": "k-1"}
+    assert api.request("POST", "/notificaciones/lectura", headers=headers).json == {"marcadas": 1}
+    response = api.request("POST", "/notificaciones/lectura", json={"otra": 1}, headers=headers)
+    assert response.status_code == 422  # no body is taken at all: the body is refused before any key
+    [note] = api.request("GET", "/notificaciones").json["elementos"]
+    response = api.request("POST", f"/notificaciones/{note['id']}/lectura", headers=headers)
+    assert response.status_code == 200  # a key belongs to what it changed: another resource, another request
+
+
+def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
+    spec = api.client.get("/openapi.json").get_json()
+    posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
+    assert set(posts) == {"/incidencias", "/incidencias/{incidencia_id}/comentarios",
+                          "/incidencias/{incidencia_id}/cierre", "/incidencias/{incidencia_id}/reapertura",
+                          "/incidencias/{incidencia_id}/cancelacion", "/notificaciones/{notificacion_id}/lectura",
+                          "/notificaciones/lectura"}
+    for path, operation in posts.items():
+        [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert (header["name"], header["required"], header["schema"]["maxLength"]) == ("Idempotency-Key", False, 200)
+        assert {"400", "409"} <= set(operation["responses"]), path
+        assert "Idempotency-Key" in operation["responses"]["409"]["description"], path
 
 
 # --- listing and reading ------------------------------------------------------------

@@ -308,6 +308,60 @@ def test_duplicate_email_in_any_case_is_409_naming_email(app, client):
     assert [e["tipo"] for e in outbox(app)] == ["cliente.registrado"]
 
 
+# -- retried registrations (Idempotency-Key) ---------------------------------------------------
+
+def register_keyed(client, key: str = "alta-ana-1", password: str = PASSWORD, **fields: Any):
+    body = {"nombre": "Ana", "apellidos": "Pérez García", "email": "ana@example.com", "password": password,
+            **fields}
+    return client.post("/clientes", json=body, headers={"Idempotency-Key": key})
+
+
+def test_a_retried_registration_answers_the_first_account_and_opens_one(app, client):
+    first = register_keyed(client)
+    again = register_keyed(client)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json() and again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert account_count(app) == 1 and [e["tipo"] for e in outbox(app)] == ["cliente.registrado"]
+    doc = stored(app, first.get_json()["id"])
+    assert (doc["idempotency_scope"], doc["idempotency_key"]) == ("", "alta-ana-1")
+    assert "alta-ana-1" not in first.get_data(as_text=True) and "idempotency" not in json.dumps(outbox(app))
+
+
+@pytest.mark.parametrize("changed", [{"telefono": "+34 600 000 000"}, {"password": "otra-clave-2024"}],
+                         ids=["another body", "another password"])
+def test_a_registration_key_reused_for_another_request_is_409(app, client, changed):
+    assert register_keyed(client).status_code == 201
+    body = assert_problem(register_keyed(client, **changed), 409, {"Idempotency-Key"})
+    assert body["type"] == "urn:incidencias:problema:idempotencia"
+    assert account_count(app) == 1 and [e["tipo"] for e in outbox(app)] == ["cliente.registrado"]
+
+
+@pytest.mark.parametrize("key", ["", "con espacio", "x" * 201, "ñandú"])
+def test_an_invalid_registration_key_is_400_naming_the_header(app, client, key):
+    response = register_keyed(client, key.encode("utf-8").decode("latin-1"))
+    body = assert_problem(response, 400, {"Idempotency-Key"})
+    assert body["errores"][0]["ubicacion"] == "cabeceras"
+    assert account_count(app) == 0 and outbox(app) == []
+
+
+def test_a_registration_with_another_key_is_the_email_conflict(app, client):
+    assert register_keyed(client).status_code == 201
+    assert_problem(register_keyed(client, "alta-ana-2"), 409, {"email"})
+    assert account_count(app) == 1
+
+
+def test_openapi_documents_the_key_on_registration_and_not_on_login(client):
+    spec = client.get("/openapi.json").get_json()
+    registration = spec["paths"]["/clientes"]["post"]
+    [header] = [p for p in registration["parameters"] if p["in"] == "header"]
+    assert (header["name"], header["required"]) == ("Idempotency-Key", False)
+    assert {"400", "409"} <= set(registration["responses"])
+    assert "Idempotency-Key" in registration["responses"]["409"]["description"]
+    assert "security" not in registration
+    assert not [p for p in spec["paths"]["/clientes/login"]["post"].get("parameters", []) if p["in"] == "header"]
+
+
 def test_birth_date_accepts_an_iso_date(app, client):
     response = register(client, fecha_nacimiento="1990-07-26")
     assert response.status_code == 201
@@ -785,7 +839,8 @@ def test_list_order_is_stable_when_creation_times_tie(app, client, staff, seed_h
     for pagina in range(1, 5):
         page = client.get(f"/clientes?pagina={pagina}&por_pagina=1", headers=staff.headers()).get_json()
         ids += [c["id"] for c in page["elementos"]]
-    assert ids == sorted(c.id for c in clientes)
+    # Newest first; ties by id in the same direction (one index serves the list and its tie-breaker).
+    assert ids == sorted((c.id for c in clientes), reverse=True)
 
 
 def test_list_search_matches_email_and_names_case_insensitively(app, client, staff, seed_hash):
@@ -822,6 +877,9 @@ def test_list_search_matches_email_and_names_case_insensitively(app, client, sta
         ("pagina=-1&por_pagina=abc", {"pagina", "por_pagina"}),
         ("q=", {"q"}),
         ("q=" + "x" * 101, {"q"}),
+        ("q=ana%00", {"q"}),  # a NUL byte: MongoDB refuses such a pattern, no adapter should see one
+        ("q=a%0Ab", {"q"}),
+        ("q=%1B%5B31m", {"q"}),
     ],
 )
 def test_bad_list_parameters_are_422(client, staff, query, fields):

@@ -8,10 +8,15 @@ the service's own issuer; logins are exercised where logging in is the point.
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
-import threading
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 
 import jwt
 import pytest
@@ -20,13 +25,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.config import ConfigError
 from common.messaging import Event
 from common.passwords import PASSWORD_RULE, hash_password
+from common.storage import open_store
 from common.tokens import TokenIssuer
 from empleados.app import create_app
 from empleados.config import EmpleadosSettings
 from empleados.domain import Empleado
-from empleados.repository import EmpleadoRepository
+from empleados.repository import OUTBOX, EmpleadoRepository
 from empleados.services import crear_primer_admin
+from harness.polling import wait_until
 
+REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Soporte-2026x"
 ADMIN_EMAIL = "jefa@example.com"
 ADMIN_PASSWORD = "Direccion-2026"
@@ -226,25 +234,106 @@ def test_a_worker_that_lost_the_bootstrap_race_finds_the_admin_and_writes_nothin
     assert repo.count() == 1 and state.store.pending_events() == []
 
 
+def test_a_worker_that_does_not_see_the_winner_yet_writes_nothing_and_starts(tmp_path):
+    """On a replica set with majority reads (MongoDB's default), the unique
+    index refuses a second first admin before the first one is readable: the
+    loser sees neither an admin nor the email's account, and must still start."""
+    app = create_app(admin_settings(tmp_path))
+    state = app.extensions["incidencias"]
+    take_events(state.store)
+    repo = state.empleados
+
+    class NotReplicatedYet(EmpleadoRepository):
+        def active_admins(self) -> int:
+            return 0
+
+        def by_email(self, email: str):
+            return None
+
+    unseen = NotReplicatedYet.__new__(NotReplicatedYet)
+    unseen.collection = repo.collection
+    assert crear_primer_admin(unseen, admin_settings(tmp_path)) is None
+    assert repo.count() == 1 and state.store.pending_events() == []
+
+
+# The factory as each gunicorn worker runs it after the fork: imports done, it
+# waits at the start line (a lock the test holds) and then builds the app.
+_WORKER = """
+import fcntl, json, sys
+from empleados.app import create_app
+from empleados.config import EmpleadosSettings
+
+settings = json.loads(sys.argv[1])
+ready, start = settings.pop("ready"), settings.pop("start")
+with open(start, "rb") as line:
+    open(ready, "w").close()
+    fcntl.flock(line, fcntl.LOCK_SH)
+create_app(EmpleadosSettings(**settings))
+print("the factory returned", flush=True)
+"""
+
+
 def test_workers_starting_together_create_exactly_one_admin(tmp_path):
-    workers, barrier, apps, errors = 4, threading.Barrier(4), [], []
+    """Processes that run the factory at the same moment on a new data
+    directory, as gunicorn's workers do: exactly one admin and one event come
+    of it. A failure shows what each process printed and what was stored."""
+    workers = 4
+    start = tmp_path / "start"
+    start.touch()
+    settings = dict(data_dir=str(tmp_path / "data"), keys_dir=str(tmp_path / "keys"), mongo_url=None,
+                    jwt_private_key=None, environment="test", admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
+    env = {key: value for key, value in os.environ.items() if not key.endswith("MONGO_URL")}
+    env["PYTHONPATH"] = str(REPO)
+    processes: list[subprocess.Popen] = []
 
-    def start():
+    def stored() -> str:
+        store = open_store(EmpleadosSettings(**settings).storage_url, OUTBOX)
         try:
-            barrier.wait(timeout=10)
-            apps.append(create_app(admin_settings(tmp_path)))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+            accounts = [(e.id, e.email, e.rol, e.activo, e.creado_en) for e in EmpleadoRepository(store).list()]
+            pending = [(m.routing_key, m.id) for m in store.pending_events(1000)]
+        finally:
+            store.close()
+        return f"accounts: {accounts}\nevents: {pending}"
 
-    threads = [threading.Thread(target=start) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == [] and len(apps) == workers
-    repo = apps[0].extensions["incidencias"].empleados
-    assert repo.count() == 1 and repo.active_admins() == 1
-    assert [e.tipo for e in take_events(apps[0].extensions["incidencias"].store)] == ["empleado.registrado"]
+    def report() -> str:
+        said = "\n".join(f"--- worker {n} (exit {process.returncode}):\n"
+                         f"{(tmp_path / f'worker{n}.log').read_text(errors='replace')}"
+                         for n, process in enumerate(processes))
+        return f"{said}\n--- stored\n{stored() if (tmp_path / 'data').exists() else 'no data directory'}"
+
+    with start.open("rb") as line:
+        fcntl.flock(line, fcntl.LOCK_EX)
+        try:
+            for n in range(workers):
+                arguments = json.dumps({**settings, "ready": str(tmp_path / f"ready{n}"), "start": str(start)})
+                with (tmp_path / f"worker{n}.log").open("w") as output:
+                    processes.append(subprocess.Popen([sys.executable, "-c", _WORKER, arguments], cwd=REPO, env=env,
+                                                      stdout=output, stderr=subprocess.STDOUT))
+
+            def at_the_start_line() -> bool:
+                assert all(process.poll() is None for process in processes), report()
+                return all((tmp_path / f"ready{n}").exists() for n in range(workers))
+
+            wait_until(at_the_start_line, 120, 0.05, "every worker at the start line", give_up_on=(AssertionError,))
+            fcntl.flock(line, fcntl.LOCK_UN)
+            for process in processes:
+                try:
+                    process.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"a worker is still in the factory after 120 s\n{report()}") from None
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=10)
+    assert [process.returncode for process in processes] == [0] * workers, report()
+    store = open_store(EmpleadosSettings(**settings).storage_url, OUTBOX)
+    try:
+        repo = EmpleadoRepository(store)
+        assert (repo.count(), repo.active_admins()) == (1, 1), report()
+        assert [m.routing_key for m in store.pending_events(1000)] == ["empleado.registrado"], report()
+    finally:
+        store.close()
 
 
 def test_admin_email_held_by_a_non_admin_creates_nothing_and_says_so(tmp_path, password_hash, caplog):
@@ -462,7 +551,7 @@ def test_list_paginates_filters_and_searches(svc):
 
 @pytest.mark.parametrize("query, field", [
     ("rol=jefe", "rol"), ("activo=quizas", "activo"), ("por_pagina=1000", "por_pagina"),
-    ("pagina=0", "pagina"), ("q=", "q"),
+    ("pagina=0", "pagina"), ("q=", "q"), ("q=ana%00", "q"), ("q=%7F", "q"),
 ])
 def test_bad_list_queries_are_422(svc, query, field):
     body = assert_problem(svc.call("GET", f"/empleados?{query}", svc.admin), 422, field)
@@ -694,6 +783,75 @@ def test_baja_is_idempotent(svc):
     again = svc.call("POST", f"/empleados/{agente.id}/baja", svc.admin)
     assert again.status_code == 200 and again.get_json() == first
     assert svc.events() == []
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+# POST /empleados and POST /empleados/{id}/baja take a key of the admin's own.
+
+def _registration(svc, key: str, **overrides):
+    return svc.call("POST", "/empleados", svc.admin, json=new_employee(**overrides), headers={"Idempotency-Key": key})
+
+
+def test_a_retried_registration_answers_the_first_employee_and_registers_one(svc):
+    svc.events()
+    first = _registration(svc, "alta-luis")
+    again = _registration(svc, "alta-luis")
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json() and again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert svc.repo.count() == 2 and [e.tipo for e in svc.events()] == ["empleado.registrado"]
+
+
+@pytest.mark.parametrize("changed", [{"rol": "supervisor"}, {"password": "Otra-clave-2026"}],
+                         ids=["another body", "another password"])
+def test_a_registration_key_reused_for_another_request_is_409(svc, changed):
+    assert _registration(svc, "alta-luis").status_code == 201
+    svc.events()
+    body = assert_problem(_registration(svc, "alta-luis", **changed), 409, "Idempotency-Key")
+    assert body["type"] == "urn:incidencias:problema:idempotencia"
+    assert svc.repo.count() == 2 and svc.events() == []
+
+
+def test_registration_keys_are_each_admins_own(svc):
+    other_admin = svc.plant("admin", nombre="Otra")
+    assert _registration(svc, "alta").status_code == 201
+    response = svc.call("POST", "/empleados", other_admin, json=new_employee(email="eva@example.com", nombre="Eva"),
+                        headers={"Idempotency-Key": "alta"})
+    assert response.status_code == 201 and svc.repo.count() == 4
+
+
+def test_a_retried_baja_answers_the_first_and_a_reused_key_is_409(svc):
+    agente, otro = svc.plant(), svc.plant(nombre="Otro")
+    headers = {"Idempotency-Key": "baja-1"}
+    first = svc.call("POST", f"/empleados/{agente.id}/baja", svc.admin, headers=headers)
+    again = svc.call("POST", f"/empleados/{agente.id}/baja", svc.admin, headers=headers)
+    assert first.status_code == again.status_code == 200 and again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [e.tipo for e in svc.events()] == ["empleado.baja"]
+    # The key belongs to what it changed: on another employee it is another request.
+    assert svc.call("POST", f"/empleados/{otro.id}/baja", svc.admin, headers=headers).status_code == 200
+    assert [e.tipo for e in svc.events()] == ["empleado.baja"]
+
+
+@pytest.mark.parametrize("key", ["", "con espacio", "x" * 201, "ñandú"])
+def test_an_invalid_key_is_400_naming_the_header(svc, key):
+    agente = svc.plant()
+    svc.events()
+    headers = {"Idempotency-Key": key.encode("utf-8").decode("latin-1")}
+    for response in (svc.call("POST", "/empleados", svc.admin, json=new_employee(), headers=headers),
+                     svc.call("POST", f"/empleados/{agente.id}/baja", svc.admin, headers=headers)):
+        body = assert_problem(response, 400, "Idempotency-Key")
+        assert body["errores"] == [{"campo": "Idempotency-Key", "mensaje": "No válida", "ubicacion": "cabeceras"}]
+    assert svc.repo.count() == 2 and svc.repo.get(agente.id).activo and svc.events() == []
+
+
+def test_openapi_documents_the_key_on_every_post_but_the_login(svc):
+    paths = svc.client.get("/openapi.json").get_json()["paths"]
+    for path in ("/empleados", "/empleados/{empleado_id}/baja"):
+        operation = paths[path]["post"]
+        assert [p["name"] for p in operation["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
+        assert {"400", "409"} <= set(operation["responses"])
+    assert not [p for p in paths["/empleados/login"]["post"].get("parameters", []) if p["in"] == "header"]
 
 
 def test_a_deactivated_admins_token_stops_working(svc):

@@ -235,6 +235,67 @@ def test_a_double_submit_of_the_new_incident_form_opens_one_incident(app):
     assert page.count("<tr data-incidencia-id=") == 1
 
 
+def form_keys(page: str) -> dict[str, str]:
+    """Each POST form's action (without its #fragment) → the Idempotency-Key rendered into it."""
+    keys = {}
+    for action, inner in re.findall(r'<form method="post" action="([^"#]+)[^"]*"[^>]*>(.*?)</form>', page, re.S):
+        found = re.search(r'name="idempotency_key" value="([^"]+)"', inner)
+        if found:
+            keys[html.unescape(action)] = found.group(1)
+    return keys
+
+
+def test_every_action_form_carries_a_key_of_its_own_and_a_double_submit_acts_once(app, api):
+    categoria = new_categoria()
+    agente = api.new_empleado("agente", [categoria], nombre="Dora", apellidos="Doble")
+    api.wait_known_by_resolucion(api.admin_token(), agente)
+    ana, _email = customer(app)
+    incidencia_id = open_incident(ana, categoria)
+    page = f"/incidencias/{incidencia_id}"
+    keys = form_keys(ana.get(page).get_data(as_text=True))
+    assert {f"{page}/comentarios", f"{page}/cancelacion"} <= set(keys)
+    assert len(set(keys.values())) == len(keys)
+    assert form_keys(ana.get(page).get_data(as_text=True))[f"{page}/comentarios"] != keys[f"{page}/comentarios"]
+    sent = {"texto": "Lo envié dos veces", "idempotency_key": keys[f"{page}/comentarios"]}
+    first, second = ana.post(f"{page}/comentarios", sent), ana.post(f"{page}/comentarios", sent)
+    assert first.status_code == second.status_code == 302
+    token = ana.session()["token"]
+    assert [c["texto"] for c in api.customer_view(token, incidencia_id)["comentarios"]] == ["Lo envié dos veces"]
+    # The same key with something else typed: nothing more happens, and the page says why.
+    response = ana.post(f"{page}/comentarios", {**sent, "texto": "Otra cosa"})
+    assert response.status_code == 409 and "Este formulario ya se había enviado" in ana.page
+    assert len(api.customer_view(token, incidencia_id)["comentarios"]) == 1
+
+    dora = staff(app, agente.email, agente.password)
+    equipo = f"/equipo/incidencias/{incidencia_id}"
+    wait_page(dora, equipo, lambda p: ">Empezar</button>" in p, "the agent may start the incident")
+    keys = form_keys(dora.page)
+    assert {f"{equipo}/inicio", f"{equipo}/comentarios", f"{equipo}/resolucion"} <= set(keys)
+    assert f"{equipo}/datos" not in keys  # a PATCH: sending it again changes nothing anyway
+    note = {"texto": "Nota enviada dos veces", "interna": "si", "idempotency_key": keys[f"{equipo}/comentarios"]}
+    started = {"idempotency_key": keys[f"{equipo}/inicio"]}
+    for path, sent in ((f"{equipo}/comentarios", note), (f"{equipo}/inicio", started)):
+        assert [dora.post(path, sent).status_code for _ in range(2)] == [302, 302], path
+    view = api.staff_view(agente, incidencia_id)
+    assert [c["texto"] for c in view["comentarios"] if c["interna"]] == ["Nota enviada dos veces"]
+    assert [h["a"] for h in view["historial"]].count("en_curso") == 1
+
+
+def test_a_double_submit_of_the_registration_form_opens_one_account(app, api):
+    browser = Browser(app)
+    browser.get("/registro")
+    [key] = form_keys(browser.page).values()
+    email = f"doble.{uuid.uuid4().hex[:10]}@example.com"
+    data = {"nombre": "Doble", "apellidos": "Clic", "email": email, "password": PASSWORD, "idempotency_key": key}
+    first = browser.post("/registro", data)
+    assert first.status_code == 302
+    other = Browser(app)
+    other.get("/registro")
+    second = other.post("/registro", data)  # the same form sent again: the same account, signed in
+    assert second.status_code == 302 and second.headers["Location"] == "/incidencias"
+    assert browser.session()["id"] == other.session()["id"]
+
+
 def test_the_customers_list_filters_by_state_and_reports_its_versions(app):
     ana, _email = customer(app)
     first = open_incident(ana, None, titulo="Primera")

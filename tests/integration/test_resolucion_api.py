@@ -350,7 +350,7 @@ def test_assigning_to_an_inactive_or_unknown_employee_is_422(api, team, empleado
 def test_a_lone_surrogate_in_the_assignment_is_refused_not_500(api, team):
     response = api.request("POST", f"/incidencias/{team}/asignacion", "s1", data='{"empleado_id": "\\ud800"}',
                            headers={"Content-Type": "application/json"})
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400 and response.content_type == PROBLEM
 
 
 @pytest.mark.parametrize("body, field", [
@@ -762,3 +762,88 @@ def test_a_late_registration_does_not_undo_a_deactivation(api, team):
     assert api.client.get("/incidencias", headers=api.token("e1")).status_code == 401
 
 
+
+
+# --- Idempotency-Key on every POST ------------------------------------------------------------
+# action → (who sends it, the incident it works on: "team" (asignada, e1's) or
+# "waiting" (abierta), the status, the body, another body; None: no body, so
+# "another request" is another action on the same incident with that key).
+KEYED_ACTIONS = {
+    "asignacion": ("s1", "team", 200, {"empleado_id": "e2"}, {"empleado_id": "s1"}),
+    "inicio": ("e1", "team", 200, None, None),
+    "resolucion": ("e1", "team", 200, {"texto": "Cambie las pilas"}, {"texto": "Otra"}),
+    "comentarios": ("e1", "team", 201, {"texto": "Le llamamos", "interna": False}, {"texto": "Otro"}),
+}
+NOTE = ("e1", "team", 201, {"texto": "Proveedor lento", "interna": True}, {"texto": "Otra", "interna": True})
+
+
+def _comments(api, incidencia_id: str) -> list[dict[str, Any]]:
+    return api.raw(incidencia_id)["comentarios"]
+
+
+@pytest.mark.parametrize("action, spec", [*KEYED_ACTIONS.items(), ("comentarios", NOTE)],
+                         ids=[*KEYED_ACTIONS, "nota interna"])
+def test_a_retried_staff_request_answers_as_the_first_time_and_happens_once(api, team, action, spec):
+    who, _incident, status, body, _other = spec
+    headers = {"Idempotency-Key": f"{action}-1"}
+    first = api.request("POST", f"/incidencias/{team}/{action}", who, json=body, headers=headers)
+    assert first.status_code == status, first.json
+    events = api.take_events()
+    again = api.request("POST", f"/incidencias/{team}/{action}", who, json=body, headers=headers)
+    assert again.status_code == status and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert len(events) == (0 if body and body.get("interna") else 1) and api.take_events() == []
+    assert len(_comments(api, team)) == (1 if action == "comentarios" else 0)
+
+
+@pytest.mark.parametrize("action", KEYED_ACTIONS)
+def test_a_staff_key_reused_for_another_request_is_409_and_changes_nothing(api, team, action):
+    who, _incident, status, body, other = KEYED_ACTIONS[action]
+    headers = {"Idempotency-Key": "k-1"}
+    assert api.request("POST", f"/incidencias/{team}/{action}", who, json=body, headers=headers).status_code == status
+    api.take_events()
+    before = api.raw(team)
+    path, sent = (action, other) if other is not None else ("comentarios", {"texto": "Otro"})
+    response = api.request("POST", f"/incidencias/{team}/{path}", who, json=sent, headers=headers)
+    assert response.status_code == 409 and response.content_type == PROBLEM
+    assert response.json["type"] == "urn:incidencias:problema:idempotencia"
+    assert fields_of(response.json) == {"Idempotency-Key"}
+    assert api.take_events() == [] and api.raw(team) == before
+
+
+@pytest.mark.parametrize("action", KEYED_ACTIONS)
+@pytest.mark.parametrize("key", ["", "con espacio", "x" * 201, "ñandú"])
+def test_an_invalid_key_on_a_staff_request_is_400_naming_the_header(api, team, action, key):
+    who, _incident, _status, body, _other = KEYED_ACTIONS[action]
+    before = api.raw(team)
+    response = api.request("POST", f"/incidencias/{team}/{action}", who, json=body,
+                           headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+    assert response.status_code == 400 and response.content_type == PROBLEM
+    assert response.json["errores"] == [{"campo": "Idempotency-Key", "mensaje": "No válida",
+                                         "ubicacion": "cabeceras"}]
+    assert api.take_events() == [] and api.raw(team) == before
+
+
+def test_two_employees_may_use_the_same_key_on_one_incident(api, team):
+    headers = {"Idempotency-Key": "mismo"}
+    for who in ("e1", "s1"):
+        api.ok("POST", f"/incidencias/{team}/comentarios", who, 201, json={"texto": "hola"}, headers=headers)
+    assert len(_comments(api, team)) == 2 and len(api.take_events()) == 2
+
+
+def test_the_recent_keys_are_never_answered(api, team):
+    api.ok("POST", f"/incidencias/{team}/comentarios", "e1", 201, json={"texto": "hola"},
+           headers={"Idempotency-Key": "secreta"})
+    assert "secreta" not in api.client.get(f"/incidencias/{team}", headers=api.token("e1")).get_data(as_text=True)
+    assert "secreta" not in api.client.get("/incidencias", headers=api.token("e1")).get_data(as_text=True)
+
+
+def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
+    spec = api.client.get("/openapi.json").get_json()
+    posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
+    assert set(posts) == {f"/incidencias/{{incidencia_id}}/{a}" for a in KEYED_ACTIONS}
+    for path, operation in posts.items():
+        [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert (header["name"], header["required"]) == ("Idempotency-Key", False)
+        assert {"400", "409"} <= set(operation["responses"]), path
+        assert "Idempotency-Key" in operation["responses"]["409"]["description"], path

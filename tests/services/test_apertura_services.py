@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from common.errors import Conflict, NotFound
+from common.errors import NotFound
+from common.idempotency import FIELD, MAX_KEYS, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query, StorageError
 from common.tokens import Principal
@@ -44,6 +45,7 @@ from incidencias_dominio import (
 from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_resolucion import events as resolucion_events
 from tests.services.incident_helpers import EVA, EVA_ACTOR, NOMBRES, SOLUCION, avanzar, sin_rev
+from tests.services.keyed import keyed
 
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
@@ -63,6 +65,11 @@ def cliente(cliente_id: str = "c1") -> dict[str, str]:
     return {"id": cliente_id, "nombre": NOMBRES[cliente_id]}
 
 
+def abrir_con(key: str, cliente_id: str = "c1", **datos: Any):
+    """The keyed request that opens ``cuerpo(**datos)``, as the HTTP layer builds it."""
+    return keyed(key, cliente_id, ("POST", "/incidencias", cuerpo(**datos)), 201)
+
+
 class Apertura:
     """apertura's repositories on the test's store, and what resolucion would send."""
 
@@ -74,7 +81,8 @@ class Apertura:
         self.clientes = ClienteReplica(store)
 
     def abrir(self, cliente_id: str = "c1", key: str | None = None, **datos: Any) -> Incidencia:
-        return services.abrir_incidencia(self.incidencias, cliente(cliente_id), cuerpo(**datos), key)[0]
+        return services.abrir_incidencia(self.incidencias, cliente(cliente_id), cuerpo(**datos),
+                                         abrir_con(key, cliente_id, **datos) if key else None)[0]
 
     def desde_resolucion(self, incidencia_id: str, *pasos: str) -> list[Event]:
         """resolucion takes ``pasos``, a minute apart; each snapshot event is replicated here."""
@@ -171,13 +179,16 @@ def test_a_top_level_pedido_goes_into_the_product(ap, producto, pedido, esperado
 # -- idempotency ---------------------------------------------------------------------------------
 
 def test_the_same_key_and_body_return_the_first_incident_as_it_is_now_with_one_event(ap, outbox):
-    first, side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento")
+    request = abrir_con("pedido-42-intento")
+    first, side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), request)
     assert side.idempotency_key == "pedido-42-intento" and side.cancelacion_solicitada_en is None
-    assert re.fullmatch(r"[0-9a-f]{64}", side.idempotency_hash)
+    assert side.idempotency_hash == request.fingerprint and not request.replayed
     ap.clock.advance(seconds=5)
-    assert services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento") == (first, side)
+    retry = abrir_con("pedido-42-intento")
+    assert services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), retry) == (first, side)
+    assert retry.replayed_status == 201
     ap.desde_resolucion(first.id, "asignada")
-    again, again_side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), "pedido-42-intento")
+    again, again_side = services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), abrir_con("pedido-42-intento"))
     assert (again.id, again.estado, again.version, again_side) == (first.id, Estado.ASIGNADA, 2, side)
     assert outbox.tipos() == ["incidencia.abierta"] and ap.count() == 1
 
@@ -185,12 +196,13 @@ def test_the_same_key_and_body_return_the_first_incident_as_it_is_now_with_one_e
 def test_the_same_key_with_another_body_is_a_conflict_and_writes_nothing(ap, outbox):
     first = ap.abrir(key="k-1")
     outbox.clear()
-    with pytest.raises(Conflict) as refused:
-        services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(titulo="Otra cosa"), "k-1")
+    with pytest.raises(KeyReused) as refused:
+        services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(titulo="Otra cosa"),
+                                  abrir_con("k-1", titulo="Otra cosa"))
     error = refused.value
-    assert (type(error), error.status, error.slug, error.title, error.detail) == (
-        Conflict, 409, "idempotencia", "Clave de idempotencia reutilizada",
-        "Esa Idempotency-Key ya se usó con otra petición")
+    assert (error.status, error.slug, error.title, error.detail, error.errores) == (
+        409, "idempotencia", "Clave de idempotencia reutilizada", "Esa Idempotency-Key ya se usó con otra petición",
+        [{"campo": "Idempotency-Key", "mensaje": "Ya se usó con otra petición", "ubicacion": "cabeceras"}])
     assert outbox.events() == [] and ap.count() == 1 and ap.get(first.id).titulo == TITULO
 
 
@@ -481,9 +493,9 @@ def test_marking_notifications_read(ap):
     assert services.marcar_leida(ap.notificaciones, "c1", asignada.id)["leida"] is True  # idempotent
     unread = services.notificaciones_del_cliente(ap.notificaciones, "c1", True)
     assert (unread.count(), [n["id"] for n in unread.fetch(0, 10)]) == (2, [resuelta.id, en_curso.id])
-    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 2
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1") == 2
     assert (unread.count(), unread.fetch(0, 10)) == (0, [])
-    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 0
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1") == 0
     assert [n["leida"] for n in ap.notas()] == [True, True, True]
 
 
@@ -496,8 +508,120 @@ def test_another_customers_notification_is_not_found_and_stays_unread(ap):
         error = refused.value
         assert (type(error), error.status, error.slug, error.title, error.detail) == (
             NotFound, 404, "no-encontrada", "No encontrada", "La notificación no existe")
-    assert services.marcar_todas_leidas(ap.notificaciones, "c1") == 0
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1") == 0
     assert [n["leida"] for n in ap.notas("c2")] == [False]
+
+
+# -- retries of keyed changes -------------------------------------------------------------------
+# Each change of an incident with an Idempotency-Key: the key is stored in the
+# same write as the change; the retry changes nothing, records no event and
+# answers the incident as it is; the key reused for another request is refused.
+KEYED = {
+    "comentar": ("asignada", 201, lambda ap, i, k, texto="hola": services.comentar(ap.incidencias, ANA, i, texto, k)),
+    "cerrar": ("resuelta", 200, lambda ap, i, k, texto=None: services.cerrar(ap.incidencias, ANA, i, k)),
+    "reabrir": ("resuelta", 200, lambda ap, i, k, texto="No va": services.reabrir(ap.incidencias, ANA, i, texto, k)),
+    "solicitar_cancelacion": ("asignada", 202, lambda ap, i, k, texto="Ya no": services.solicitar_cancelacion(
+        ap.incidencias, ANA, i, texto, k)),
+}
+
+
+def _peticion(accion: str, incidencia_id: str, key: str = "k-1", sent: Any = "a"):
+    return keyed(key, "c1", (accion, incidencia_id, sent), KEYED[accion][1])
+
+
+@pytest.mark.parametrize("accion", KEYED)
+def test_a_retried_change_is_applied_once_and_answered_with_the_incident_as_it_is(ap, outbox, accion):
+    estado, status, act = KEYED[accion]
+    incidencia_id = ap.llevar_a(estado)
+    outbox.clear()
+    first_request = _peticion(accion, incidencia_id)
+    first, first_side = act(ap, incidencia_id, first_request)
+    assert not first_request.replayed
+    [record] = ap.raw(incidencia_id)[FIELD]
+    assert (record["key"], record["scope"], record["fingerprint"], record["status"], record["at"]) == (
+        "k-1", "c1", first_request.fingerprint, status, instant(ap))
+    events = outbox.take()
+    assert len(events) == 1
+    ap.clock.advance(minutes=1)
+    retry = _peticion(accion, incidencia_id)
+    again, again_side = act(ap, incidencia_id, retry)
+    assert (retry.replayed, retry.replayed_status) == (True, status)
+    assert (again, again_side) == (first, first_side) == ap.incidencias.get(incidencia_id)
+    assert outbox.events() == [] and len(ap.get(incidencia_id).comentarios) == len(first.comentarios)
+
+
+@pytest.mark.parametrize("accion", KEYED)
+def test_a_change_key_reused_for_another_request_is_refused_and_writes_nothing(ap, outbox, accion):
+    estado, _status, act = KEYED[accion]
+    incidencia_id = ap.llevar_a(estado)
+    act(ap, incidencia_id, _peticion(accion, incidencia_id))
+    before = ap.raw(incidencia_id)
+    outbox.clear()
+    with pytest.raises(KeyReused):
+        act(ap, incidencia_id, _peticion(accion, incidencia_id, sent="b"))
+    assert ap.raw(incidencia_id) == before and outbox.events() == []
+
+
+def test_without_a_key_or_with_another_key_each_comment_is_a_comment(ap, outbox):
+    opened = ap.abrir()
+    outbox.clear()
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id, "k-1"))
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id, "k-2"))
+    services.comentar(ap.incidencias, ANA, opened.id, "hola")
+    services.comentar(ap.incidencias, ANA, opened.id, "hola")
+    assert len(ap.get(opened.id).comentarios) == 4 and outbox.tipos() == ["incidencia.comentada"] * 4
+    assert [r["key"] for r in ap.raw(opened.id)[FIELD]] == ["k-1", "k-2"]
+
+
+def test_a_key_is_forgotten_after_a_day_and_a_document_keeps_the_newest_keys_only(ap, outbox):
+    opened = ap.abrir()
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id, "viejo"))
+    ap.clock.advance(hours=24, seconds=1)
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id, "viejo"))
+    assert len(ap.get(opened.id).comentarios) == 2
+    for n in range(MAX_KEYS + 5):
+        services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id, f"k-{n}"))
+    records = ap.raw(opened.id)[FIELD]
+    assert [r["key"] for r in records] == [f"k-{n}" for n in range(5, MAX_KEYS + 5)]
+
+
+def test_the_keys_survive_the_snapshots_of_resolucion(ap, outbox):
+    opened = ap.abrir()
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", _peticion("comentar", opened.id))
+    ap.desde_resolucion(opened.id, "asignada", "en_curso")
+    outbox.clear()
+    retry = _peticion("comentar", opened.id)
+    services.comentar(ap.incidencias, ANA, opened.id, "hola", retry)
+    assert retry.replayed and outbox.events() == [] and len(ap.get(opened.id).comentarios) == 1
+
+
+def test_a_retried_read_mark_answers_as_the_first_time(ap):
+    opened = ap.abrir()
+    asignada, en_curso = ap.desde_resolucion(opened.id, "asignada", "en_curso")
+    first = services.marcar_leida(ap.notificaciones, "c1", asignada.id, keyed("k-1", "c1", asignada.id))
+    retry = keyed("k-1", "c1", asignada.id)
+    assert sin_rev(services.marcar_leida(ap.notificaciones, "c1", asignada.id, retry)) == sin_rev(first)
+    assert retry.replayed
+    # A key is remembered by the document it changed: on another notification it is another request.
+    elsewhere = keyed("k-1", "c1", en_curso.id)
+    services.marcar_leida(ap.notificaciones, "c1", en_curso.id, elsewhere)
+    assert not elsewhere.replayed and [n["leida"] for n in ap.notas()] == [True, True]
+
+
+def test_a_retried_mark_all_answers_the_first_count(ap):
+    opened = ap.abrir()
+    ap.desde_resolucion(opened.id, "asignada", "en_curso")
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("todas", "c1", {})) == 2
+    ap.desde_resolucion(opened.id, "resuelta")
+    retry = keyed("todas", "c1", {})
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", retry) == 2
+    assert retry.replayed and [n["leida"] for n in ap.notas()] == [False, True, True]
+    with pytest.raises(KeyReused):
+        services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("todas", "c1", {"otra": 1}))
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("otra", "c1", {})) == 1
+    # What the customer's replica holds stays theirs: a later cliente.* event keeps the keys.
+    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    assert [r["key"] for r in ap.clientes.collection.get("c1")[FIELD]] == ["todas", "otra"]
 
 
 # -- customers -----------------------------------------------------------------------------------

@@ -12,11 +12,14 @@ from clientes.domain import ERASED_NAME
 from clientes.handlers import ClientesHandlers
 from clientes.repository import OUTBOX, ClienteRepository, ConcurrentUpdate
 from common.errors import Invalid, NotFound
+from common.idempotency import CREATION_FINGERPRINT, CREATION_KEY, CREATION_SCOPE, KeyReused
 from common.messaging import PermanentError, make_event
 from common.passwords import PASSWORD_RULE, verify_password
+from common.storage import Query
 from common.tokens import Principal
 from cuentas.personal import PersonalReplica
 from cuentas.services import EmailDuplicado
+from tests.services.keyed import keyed
 
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
@@ -68,6 +71,63 @@ def test_an_email_taken_in_any_case_is_refused_and_nothing_is_written(clientes, 
     assert problem.errores == [{"campo": "email", "mensaje": "Ya existe una cuenta con ese email"}]
     assert clientes.count() == 1 and clientes.by_email("ana@example.com").id == first.id
     assert outbox.tipos() == ["cliente.registrado"]
+
+
+# -- retried registrations -------------------------------------------------------------------
+# Registration is anonymous: its key is matched by the key alone (scope "")
+# and the fingerprint, which leaves the password out; the password is checked
+# against the stored hash instead.
+
+def registro(key: str = "alta-1", sent: str = "ana") -> object:
+    return keyed(key, "", ("POST", "/clientes", sent), 201)
+
+
+def test_a_retried_registration_returns_the_first_account_and_records_one_event(clientes, outbox, clock):
+    first_request = registro()
+    first = registrar(clientes, idempotency=first_request)
+    stored = clientes.collection.get(first.id)
+    assert (stored[CREATION_SCOPE], stored[CREATION_KEY], stored[CREATION_FINGERPRINT]) == (
+        "", "alta-1", first_request.fingerprint)
+    assert not first_request.replayed
+    clock.advance(seconds=30)
+    retry = registro()
+    again = registrar(clientes, idempotency=retry)
+    assert (retry.replayed, retry.replayed_status) == (True, 201)
+    assert again == first == clientes.get(first.id) and clientes.count() == 1
+    assert outbox.tipos() == ["cliente.registrado"]
+
+
+def test_a_registration_key_reused_for_another_body_or_password_is_refused(clientes, outbox):
+    first = registrar(clientes, idempotency=registro())
+    with pytest.raises(KeyReused):
+        registrar(clientes, "otra@example.com", idempotency=registro(sent="otra"))
+    with pytest.raises(KeyReused):
+        services.registrar_cliente(clientes, " Ana ", "Pérez García ", "ana@example.com", "otra-clave-2024",
+                                   idempotency=registro())
+    assert clientes.count() == 1 and clientes.get(first.id) == first and outbox.tipos() == ["cliente.registrado"]
+
+
+def test_without_the_key_a_second_registration_is_the_email_conflict_it_always_was(clientes, outbox):
+    registrar(clientes, idempotency=registro())
+    with pytest.raises(EmailDuplicado):
+        registrar(clientes)
+    with pytest.raises(EmailDuplicado):
+        registrar(clientes, idempotency=registro("alta-2"))
+    assert clientes.count() == 1
+
+
+def test_the_registration_key_survives_profile_changes_and_erasure_keeps_no_fingerprint(clientes, outbox):
+    first = registrar(clientes, idempotency=registro())
+    services.actualizar_perfil(clientes, first.id, {"telefono": "+34 600 000 001"})
+    retry = registro()
+    assert registrar(clientes, idempotency=retry).telefono == "+34 600 000 001" and retry.replayed
+    services.eliminar_cuenta(clientes, first.id)
+    stored = clientes.collection.get(first.id)
+    assert (stored[CREATION_SCOPE], stored[CREATION_KEY]) == ("", "alta-1") and CREATION_FINGERPRINT not in stored
+    # A late retry of the erased account's registration opens no second account.
+    with pytest.raises(KeyReused):
+        registrar(clientes, idempotency=registro())
+    assert clientes.count() == 0 and clientes.collection.count(Query()) == 1
 
 
 # -- the own account ----------------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from common.errors import Forbidden, Invalid, NotFound
+from common.idempotency import FIELD, KeyReused
 from common.passwords import PASSWORD_RULE, WeakPassword, verify_password
 from common.tokens import Principal
 from cuentas.services import EmailDuplicado
@@ -16,6 +17,7 @@ from empleados.config import EmpleadosSettings
 from empleados.domain import EmpleadoDeBaja, UltimoAdmin
 from empleados.repository import OUTBOX, EmpleadoRepository
 from empleados.services import EmpleadoExistente
+from tests.services.keyed import keyed
 
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
@@ -35,8 +37,9 @@ def admin(empleados, outbox):
     return made
 
 
-def registrar(empleados, email: str = "luis@example.com", rol: str = "agente", categorias=(), nombre="Luis"):
-    return services.registrar_empleado(empleados, nombre, " Gómez ", email, PASSWORD, rol, categorias)
+def registrar(empleados, email: str = "luis@example.com", rol: str = "agente", categorias=(), nombre="Luis",
+              idempotency=None):
+    return services.registrar_empleado(empleados, nombre, " Gómez ", email, PASSWORD, rol, categorias, idempotency)
 
 
 def token(empleado) -> Principal:
@@ -276,6 +279,44 @@ def test_dar_de_baja_deactivates_publishes_and_is_idempotent(empleados, admin, o
     assert outbox.events() == []
     with pytest.raises(NotFound):
         services.dar_de_baja(empleados, "no-existe")
+
+
+# -- retried requests --------------------------------------------------------------------------
+# An admin's keyed requests: the key is the admin's own, stored with the
+# account it created or changed, in the same write.
+
+def test_a_retried_registration_returns_the_first_employee_and_records_one_event(empleados, admin, outbox):
+    first = registrar(empleados, idempotency=keyed("alta", admin.id, "luis", 201))
+    retry = keyed("alta", admin.id, "luis", 201)
+    assert registrar(empleados, idempotency=retry) == first == empleados.get(first.id)
+    assert retry.replayed and empleados.count() == 2 and outbox.tipos() == ["empleado.registrado"]
+    with pytest.raises(KeyReused):
+        registrar(empleados, "otro@example.com", idempotency=keyed("alta", admin.id, "otro", 201))
+    with pytest.raises(KeyReused):
+        services.registrar_empleado(empleados, "Luis", " Gómez ", "luis@example.com", "Otra-clave-2026", "agente",
+                                    (), keyed("alta", admin.id, "luis", 201))
+    assert empleados.count() == 2 and outbox.tipos() == ["empleado.registrado"]
+
+
+def test_registration_keys_are_each_admins_own(empleados, admin, outbox):
+    otra = services.crear_admin(empleados, "otra@example.com", ADMIN_PASSWORD, "Otra")
+    outbox.clear()
+    registrar(empleados, idempotency=keyed("alta", admin.id, "luis", 201))
+    registrar(empleados, "eva@example.com", nombre="Eva", idempotency=keyed("alta", otra.id, "eva", 201))
+    assert empleados.count() == 4 and outbox.tipos() == ["empleado.registrado"] * 2
+
+
+def test_a_retried_deactivation_is_answered_as_the_first_and_a_reused_key_is_refused(empleados, admin, outbox, clock):
+    agente = registrar(empleados)
+    outbox.clear()
+    gone = services.dar_de_baja(empleados, agente.id, keyed("baja", admin.id, agente.id))
+    clock.advance(minutes=5)
+    retry = keyed("baja", admin.id, agente.id)
+    assert services.dar_de_baja(empleados, agente.id, retry) == gone and retry.replayed
+    assert outbox.tipos() == ["empleado.baja"]
+    assert [r["key"] for r in empleados.collection.get(agente.id)[FIELD]] == ["baja"]
+    with pytest.raises(KeyReused):
+        services.dar_de_baja(empleados, agente.id, keyed("baja", admin.id, "another request"))
 
 
 # -- the revoked tokens ------------------------------------------------------------------------

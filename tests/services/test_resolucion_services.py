@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from common.errors import Forbidden, Invalid
+from common.idempotency import FIELD, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query
 from incidencias_apertura import events as apertura_events
@@ -40,6 +41,7 @@ from incidencias_resolucion.bootstrap import Components
 from incidencias_resolucion.handlers import ResolucionHandlers
 from incidencias_resolucion.repository import OUTBOX, IncidenciaRepository, ParkedEvents, empleado_replica
 from tests.services.incident_helpers import avanzar, nueva_incidencia
+from tests.services.keyed import keyed
 
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
@@ -569,6 +571,75 @@ def test_changing_the_data_to_what_it_is_writes_nothing(rs, team, outbox, cambio
     before, raw = rs.get(team), rs.raw(team)
     assert services.cambiar_datos(rs.incidencias, rs.actor("e1"), team, cambios) == before
     assert rs.raw(team) == raw and outbox.events() == []
+
+
+# -- retries of keyed requests ------------------------------------------------------------------------
+# Every employee's POST with an Idempotency-Key: its key is stored in the
+# write of the change; the retry changes nothing and records no event; the
+# key reused for another request to the incident is refused.
+KEYED: dict[str, tuple[str, Callable[..., Incidencia]]] = {
+    "asignar": ("abierta", lambda rs, i, k, otro=None: services.asignar(
+        rs.incidencias, rs.empleados, rs.actor("s1"), i, otro or "e1", k)),
+    "iniciar": ("asignada", lambda rs, i, k, otro=None: services.iniciar(rs.incidencias, rs.actor("e1"), i, k)),
+    "resolver": ("en_curso", lambda rs, i, k, otro=None: services.resolver(
+        rs.incidencias, rs.actor("e1"), i, otro or "Hecho", k)),
+    "comentar": ("en_curso", lambda rs, i, k, otro=None: services.comentar(
+        rs.incidencias, rs.actor("e1"), i, otro or "Mirándolo", False, k)),
+    "nota interna": ("en_curso", lambda rs, i, k, otro=None: services.comentar(
+        rs.incidencias, rs.actor("e1"), i, otro or "Proveedor lento", True, k)),
+}
+KEYED_EVENTS = {"asignar": ["incidencia.asignada"], "iniciar": ["incidencia.en_curso"],
+                "resolver": ["incidencia.resuelta"], "comentar": ["incidencia.comentada"], "nota interna": []}
+
+
+def _peticion(accion: str, incidencia_id: str, sent: Any = "a"):
+    return keyed("k-1", "s1" if accion == "asignar" else "e1", (accion, incidencia_id, sent))
+
+
+@pytest.mark.parametrize("accion", KEYED)
+def test_a_retried_staff_request_is_applied_once_and_answered_with_the_incident_as_it_is(rs, team, outbox, accion):
+    estado, act = KEYED[accion]
+    incidencia_id = rs.en_estado(estado)
+    first = act(rs, incidencia_id, _peticion(accion, incidencia_id))
+    assert outbox.tipos() == KEYED_EVENTS[accion]
+    outbox.clear()
+    rs.clock.advance(minutes=1)
+    retry = _peticion(accion, incidencia_id)
+    again = act(rs, incidencia_id, retry)
+    assert retry.replayed and again == first == rs.get(incidencia_id)
+    assert outbox.events() == [] and [r["key"] for r in rs.raw(incidencia_id)[FIELD]] == ["k-1"]
+
+
+@pytest.mark.parametrize("accion", KEYED)
+def test_a_staff_key_reused_for_another_request_is_refused_and_writes_nothing(rs, team, outbox, accion):
+    estado, act = KEYED[accion]
+    incidencia_id = rs.en_estado(estado)
+    act(rs, incidencia_id, _peticion(accion, incidencia_id))
+    before = rs.raw(incidencia_id)
+    outbox.clear()
+    with pytest.raises(KeyReused):
+        act(rs, incidencia_id, _peticion(accion, incidencia_id, sent="b"),
+            "e2" if accion == "asignar" else "Otra cosa")
+    assert rs.raw(incidencia_id) == before and outbox.events() == []
+
+
+def test_each_employee_has_keys_of_their_own_on_one_incident(rs, team, outbox):
+    incidencia_id = rs.en_estado("en_curso")
+    services.comentar(rs.incidencias, rs.actor("e1"), incidencia_id, "hola", False, keyed("mismo", "e1", "hola"))
+    rs.clock.advance(minutes=1)  # comments are ordered by time, then by their random id
+    services.comentar(rs.incidencias, rs.actor("s1"), incidencia_id, "adiós", False, keyed("mismo", "s1", "adiós"))
+    assert [c.texto for c in rs.get(incidencia_id).comentarios] == ["hola", "adiós"]
+    assert outbox.tipos() == ["incidencia.comentada"] * 2
+
+
+def test_a_keyed_assignment_to_whom_has_it_already_records_the_key_and_nothing_else(rs, team, outbox):
+    before = rs.get(team)
+    first = keyed("k-1", "s1", "e1")
+    assert services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e1", first) == before
+    assert not first.replayed and outbox.events() == [] and rs.get(team) == before
+    with pytest.raises(KeyReused):
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e2", keyed("k-1", "s1", "e2"))
+    assert rs.holder(team) == "e1"
 
 
 # -- what apertura sent ------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from portal.api import Problem
-from portal.forms import FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed
+from portal.forms import (
+    KEY_REUSED, FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed,
+)
 
 CAMPOS = ("producto.referencia", "producto.nombre", "titulo", "descripcion", "categorias")
 
@@ -102,3 +104,10 @@ def test_empty_fields_are_not_sent_and_optional_ones_become_none():
 ])
 def test_only_paths_of_this_site_are_followed_after_signing_in(target, expected):
     assert safe_next(target, "/inicio") == expected
+
+
+def test_a_form_sent_again_with_other_data_is_told_plainly():
+    errors = field_errors(problem(409, errores=[
+        {"campo": "Idempotency-Key", "mensaje": "Ya se usó con otra petición", "ubicacion": "cabeceras"}]), CAMPOS)
+    assert errors.campos == {} and errors.generales == [KEY_REUSED]
+    assert "Idempotency-Key" not in KEY_REUSED
