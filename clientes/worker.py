@@ -9,12 +9,16 @@ from .config import ClientesSettings
 from .handlers import ClientesHandlers
 
 
+# Each consumer's own queue is <exchange>.clientes.<name>.
+CONSUMERS = {"empleados": ClientesHandlers.empleado_routes}
+
+
 def build_parts(settings: ClientesSettings) -> list:
     components = bootstrap.build(settings)
     handlers = ClientesHandlers(components.personal)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store, {"empleados": handlers.empleado_routes()}),
+        *consumers_for(settings, components.store, CONSUMERS, handlers),
     ]
 
 

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     amqp_prefetch: int = Field(16, ge=1)
     max_deliveries: int = Field(5, ge=1)
     relay_interval: float = Field(0.02, gt=0)
+    dead_letter_check_interval: float = Field(60.0, gt=0)  # seconds between a worker's looks at its .dlq queues
     login_max_failures: int = Field(5, ge=1)
     login_window_seconds: int = Field(300, ge=1)
 

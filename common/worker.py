@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 from common.config import Settings
 from common.logs import configure_logging
 from common.messaging import BrokerUnavailable, Consumer, OutboxRelay, ProcessedEvents, Topology, check_broker
+from common.messaging.dead_letters import DeadLetters, DeadLetterWatch
 from common.storage import Store
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,38 @@ def relay_for(settings: Settings, store: Store) -> OutboxRelay:
                        blocked_timeout=settings.amqp_blocked_timeout)
 
 
-def consumers_for(settings: Settings, store: Store, routes: dict[str, dict[str, Callable]]) -> list[Consumer]:
-    """One consumer (with its own queue) per entry of ``routes``: name →
-    {event tipo: handler}; all of them remember processed event ids in ``store``."""
+Routes = Callable[[Any], dict[str, Callable]]
+
+
+def consumers_for(settings: Settings, store: Store, consumers: dict[str, Routes], handlers: Any) -> list[Consumer]:
+    """One consumer (with its own queue) per entry of ``consumers``, a
+    worker's ``CONSUMERS``: name → the method of ``handlers`` that gives its
+    {event tipo: handler}. All of them remember processed event ids in ``store``.
+    (``CONSUMERS`` is a module constant so that the dead-letter command and
+    ``/metrics`` know a service's queues without building its components.)"""
     topology, processed = Topology(settings.exchange), ProcessedEvents(store)
     return [
         Consumer(amqp_url=settings.amqp_url, topology=topology, service=settings.service_name, name=name,
-                 handlers=handlers, processed=processed, max_deliveries=settings.max_deliveries,
+                 handlers=routes(handlers), processed=processed, max_deliveries=settings.max_deliveries,
                  prefetch=settings.amqp_prefetch, heartbeat=settings.amqp_heartbeat,
                  blocked_timeout=settings.amqp_blocked_timeout)
-        for name, handlers in routes.items()
+        for name, routes in consumers.items()
     ]
+
+
+def dead_letter_watch(settings: Settings, parts: list[Runnable]) -> list[Runnable]:
+    """A periodic look at the dead-letter queues of the consumers among
+    ``parts`` (none if the worker consumes nothing)."""
+    queues = [part.queue for part in parts if isinstance(part, Consumer)]
+    if not queues:
+        return []
+    dead_letters = DeadLetters(settings.amqp_url, queues, name=f"{settings.service_name}.dead-letters")
+    return [Periodic("dead-letters", settings.dead_letter_check_interval,
+                     DeadLetterWatch(dead_letters, settings.service_name))]
 
 
 def serve_worker(settings: Settings, build_parts: Callable[[Any], list[Runnable]]) -> None:
     """The ``main`` of a service's worker process: its logs, then its parts until stopped."""
     configure_logging(f"{settings.service_name}.worker", settings.log_level)
-    run_worker(settings.service_name, settings.amqp_url, build_parts(settings))
+    parts = build_parts(settings)
+    run_worker(settings.service_name, settings.amqp_url, parts + dead_letter_watch(settings, parts))

@@ -9,13 +9,16 @@ from .config import AperturaSettings
 from .handlers import AperturaHandlers
 
 
+# Each consumer's own queue is <exchange>.incidencias_apertura.<name>.
+CONSUMERS = {"incidencias": AperturaHandlers.routes, "clientes": AperturaHandlers.cliente_routes}
+
+
 def build_parts(settings: AperturaSettings) -> list:
     components = bootstrap.build(settings)
     handlers = AperturaHandlers(components)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store,
-                       {"incidencias": handlers.routes(), "clientes": handlers.cliente_routes()}),
+        *consumers_for(settings, components.store, CONSUMERS, handlers),
         Periodic("autocierre", settings.autocierre_intervalo,
                  lambda: services.cerrar_vencidas(components.incidencias, settings.autocierre_dias)),
     ]

@@ -10,15 +10,17 @@ from .config import ResolucionSettings
 from .handlers import ResolucionHandlers
 
 
+# Each consumer's own queue is <exchange>.incidencias_resolucion.<name>.
+CONSUMERS = {"incidencias": ResolucionHandlers.routes, "empleados": ResolucionHandlers.empleado_routes,
+             "clientes": ResolucionHandlers.cliente_routes}
+
+
 def build_parts(settings: ResolucionSettings) -> list:
     components = bootstrap.build(settings)
     handlers = ResolucionHandlers(components)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store, {
-            "incidencias": handlers.routes(), "empleados": handlers.empleado_routes(),
-            "clientes": handlers.cliente_routes(),
-        }),
+        *consumers_for(settings, components.store, CONSUMERS, handlers),
         Periodic("reparto", settings.reparto_intervalo, handlers.repartir),
     ]
 

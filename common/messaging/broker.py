@@ -14,6 +14,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 log = logging.getLogger(__name__)
 
+DEAD_LETTER_SUFFIX = ".dlq"
 START_HINT = "start one with `rabbitmq-server -detached` (or `docker run -p 5672:5672 rabbitmq`) or set AMQP_URL"
 
 
@@ -54,9 +55,15 @@ def connection_parameters(
     return params
 
 
-def connect(url: str, name: str, heartbeat: int = 30, blocked_timeout: float = 30.0) -> pika.BlockingConnection:
+def connect(url: str, name: str, heartbeat: int = 30, blocked_timeout: float = 30.0,
+            timeout: float | None = None) -> pika.BlockingConnection:
+    """A connection, or BrokerUnavailable; ``timeout`` bounds every step of
+    opening it (and a blocked connection) for a caller that must not wait long."""
+    params = connection_parameters(url, name, heartbeat, blocked_timeout)
+    if timeout is not None:
+        params.socket_timeout = params.stack_timeout = params.blocked_connection_timeout = timeout
     try:
-        return pika.BlockingConnection(connection_parameters(url, name, heartbeat, blocked_timeout))
+        return pika.BlockingConnection(params)
     except _CONNECT_ERRORS as exc:
         raise BrokerUnavailable(
             f"RabbitMQ is not reachable at {redact(url)} ({type(exc).__name__}); {START_HINT}"
@@ -77,7 +84,14 @@ class Topology:
 
     @staticmethod
     def dead_letter_queue(queue: str) -> str:
-        return f"{queue}.dlq"
+        return f"{queue}{DEAD_LETTER_SUFFIX}"
+
+    @staticmethod
+    def dead_letter_source(dead_letter_queue: str) -> str:
+        """The queue whose dead letters ``dead_letter_queue`` keeps (the inverse of ``dead_letter_queue``)."""
+        if not dead_letter_queue.endswith(DEAD_LETTER_SUFFIX):
+            raise ValueError(f"{dead_letter_queue!r} is not a dead-letter queue")
+        return dead_letter_queue[: -len(DEAD_LETTER_SUFFIX)]
 
     def declare_exchanges(self, channel: BlockingChannel) -> None:
         """The topic exchange, with an alternate exchange that keeps any event no

@@ -1,7 +1,8 @@
 """A consumer of one durable queue, with manual acks after the local write.
 
 - A message that can never be processed (not JSON, not an envelope, a
-  ``tipo`` nobody handles, data the handler rejects with ``PermanentError``)
+  ``tipo`` nobody handles, data the handler rejects with ``PermanentError``
+  or the store refuses as ``InvalidData``)
   is published to the dead-letter exchange with the reason in the
   ``x-error`` header, then acked: the queue keeps flowing.
 - A handler that fails unexpectedly gets the message back (nack, requeue)
@@ -21,10 +22,10 @@ import pika
 from pika.exceptions import AMQPError
 
 from common.context import reset_correlation_id, set_correlation_id
-from common.storage import StorageUnavailable
+from common.storage import InvalidData, StorageUnavailable
 
 from .broker import BrokerUnavailable, Topology
-from .envelope import Event, InvalidEnvelope
+from .envelope import Event, InvalidEnvelope, rfc3339, utc_now
 from .idempotency import ProcessedEvents
 from .link import BrokerLink
 
@@ -101,7 +102,8 @@ class Consumer(BrokerLink):
                 channel.basic_ack(method.delivery_tag)
             else:
                 channel.basic_nack(method.delivery_tag, requeue=True)  # stopping: give it back
-        except PermanentError as exc:
+        except (PermanentError, InvalidData) as exc:
+            # InvalidData: the store can never take what this event asks for; retrying cannot help.
             self._dead_letter(channel, dead_letters, method, properties, body, str(exc))
         except AMQPError:
             # The connection went away (while the message was held, or at the
@@ -145,6 +147,7 @@ class Consumer(BrokerLink):
             "x-error": reason[:1000],
             "x-original-routing-key": method.routing_key,
             "x-original-queue": self.queue,
+            "x-dead-lettered-at": rfc3339(utc_now()),
         })
         dead_letters.basic_publish(
             self.topology.dead_letter_exchange,
