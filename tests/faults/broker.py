@@ -33,6 +33,20 @@ def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
     return result.stdout
 
 
+def close_connections(ports: set[int], reason: str = "fault injection: connection cut") -> int:
+    """Close, broker side, the client connections coming from these local ports
+    (one process's connections, where close_all_connections would cut everyone's
+    on a broker others share). Returns how many were closed."""
+    out = rabbitmqctl("-q", "list_connections", "pid", "peer_port", "--no-table-headers")
+    closed = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) in ports:
+            rabbitmqctl("close_connection", parts[0], reason)
+            closed += 1
+    return closed
+
+
 class Broker:
     """The shared local broker, driven by ``rabbitmqctl``."""
 
@@ -94,16 +108,7 @@ class Broker:
         return found
 
     def close_connections(self, ports: set[int], reason: str = "fault injection: connection cut") -> int:
-        """Close, broker side, the client connections coming from these local ports
-        (one process's connections, where close_all_connections would cut everyone's)."""
-        out = rabbitmqctl("-q", "list_connections", "pid", "peer_port", "--no-table-headers")
-        closed = 0
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) in ports:
-                rabbitmqctl("close_connection", parts[0], reason)
-                closed += 1
-        return closed
+        return close_connections(ports, reason)
 
     # -- faults, each restored in finally --------------------------------------
     def restore(self) -> None:

@@ -42,7 +42,9 @@ class Seen:
 class Tap:
     """A queue bound to the system's exchange with ``#``: a copy of every
     message published there, counted by message id (publisher duplicates
-    show up as extra copies). It reconnects across broker faults."""
+    show up as extra copies). Messages without a message id are kept apart
+    (``anonymous``), for the checker to examine: every event of the system
+    must carry its id. It reconnects across broker faults."""
 
     def __init__(self, exchange: str):
         self.exchange = exchange
@@ -125,6 +127,10 @@ class Tap:
     def snapshot(self) -> dict[str, Seen]:
         with self._lock:
             return {k: Seen(v.message_id, v.routing_key, v.origin, v.body, v.copies) for k, v in self.seen.items()}
+
+    def anonymous_snapshot(self) -> list[Seen]:
+        with self._lock:
+            return [Seen(s.message_id, s.routing_key, s.origin, s.body, s.copies) for s in self.anonymous]
 
     def ids_for(self, incidencia_id: str, tipo: str | None = None) -> list[str]:
         return [s.message_id for s in self.snapshot().values()

@@ -50,54 +50,47 @@ def notifications(world, cliente) -> list[dict]:
     return response.json()["elementos"]
 
 
-def barrier(world, checker, cliente, categoria) -> str:
+def barrier(world, checker, cliente) -> str:
     """A fresh incident making the round trip: every message queued before
     it, in both incident queues, has been consumed by then."""
-    response = world.api.open_incidencia(cliente, categoria)
+    response = checker.open(cliente)
     assert response.status_code == 201, response.text
-    checker.extra_requests += 1
     incidencia_id = response.json()["id"]
-    checker.acknowledge(incidencia_id)
     wait_until(lambda: both_at(world, cliente, incidencia_id, "asignada", 2), timeout=60, interval=0.1,
                message="the barrier incident made the round trip")
     return incidencia_id
 
 
-def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, tap, figures, alive):
+def test_duplicate_replayed_and_reordered_events_change_nothing(world, tap, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_categoria("faults")
-    checker = world.checker("duplicate_replayed_reordered_events", tap, [cliente], categoria)
-    api = world.api
+    checker = world.checker("duplicate_replayed_reordered_events", tap, [cliente], new_categoria("faults"))
 
     # Incident A goes the whole way (abierta → asignada → en_curso → resuelta → cerrada,
     # with comments from both sides); B stays asignada.
     ids = []
     for _ in range(2):
-        response = api.open_incidencia(cliente, categoria)
-        assert response.status_code == 201
-        checker.extra_requests += 1
+        response = checker.open(cliente)
+        assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     a, b = ids
     wait_until(lambda: both_at(world, cliente, a, "asignada", 2) and both_at(world, cliente, b, "asignada", 2),
                timeout=30, message="both assigned")
     agente = agent_of(world, customer_incident(world, cliente, a))
     steps = [
-        ("POST", "resolucion", f"/incidencias/{a}/inicio", agente.token, None),
-        ("POST", "resolucion", f"/incidencias/{a}/comentarios", agente.token, {"texto": "Lo miramos"}),
-        ("POST", "apertura", f"/incidencias/{a}/comentarios", cliente.token, {"texto": "Gracias"}),
-        ("POST", "resolucion", f"/incidencias/{a}/resolucion", agente.token, {"texto": "Reenvío"}),
+        (lambda: checker.transition("resolucion", a, "inicio", "en_curso", agente.token), 200),
+        (lambda: checker.comment("resolucion", a, agente.token, "Lo miramos"), 201),
+        (lambda: checker.comment("apertura", a, cliente.token, "Gracias"), 201),
+        (lambda: checker.transition("resolucion", a, "resolucion", "resuelta", agente.token, {"texto": "Reenvío"}),
+         200),
     ]
-    for method, service, path, token, body in steps:
-        response = api.call(method, service, path, token=token, json=body)
-        assert response.status_code in (200, 201), response.text
-        checker.extra_requests += 1
+    for step, status in steps:
+        response = step()
+        assert response.status_code == status, response.text
     wait_until(lambda: both_at(world, cliente, a, "resuelta", 4), timeout=30, message="resuelta on both sides")
-    closed = api.call("POST", "apertura", f"/incidencias/{a}/cierre", token=cliente.token)
+    closed = checker.transition("apertura", a, "cierre", "cerrada", cliente.token)
     assert closed.status_code == 200, closed.text
-    checker.extra_requests += 1
     wait_until(lambda: both_at(world, cliente, a, "cerrada", 5), timeout=30, message="cerrada on both sides")
-    for incidencia_id, expected in ((a, Expected("cerrada", 5)), (b, Expected("asignada", 2))):
-        checker.acknowledge(incidencia_id, expected=expected)
+    checker.expect(a, Expected("cerrada", 5))
     tap.wait_quiet()
 
     before = {i: (customer_incident(world, cliente, i), staff_incident(world, i)) for i in ids}
@@ -119,9 +112,9 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, 
                 message_id=envelope["id"], origin=message.origin)
         checker.inject(envelope["id"], message.routing_key, "replay")
 
-    barrier(world, checker, cliente, categoria)
+    barrier(world, checker, cliente)
     report = checker.converge(timeout=60)
-    figures.record("duplicate_replayed_reordered_events", test=request.node.nodeid,
+    figures.record("duplicate_replayed_reordered_events",
                    fault=f"{len(history)} events published again 3 times with their id, and replayed "
                          "newest-first under new ids, straight to the exchange",
                    figures=report.figures())
@@ -133,10 +126,9 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(request, world, 
 
 
 def test_poison_messages_are_dead_lettered_with_their_reason_and_the_queues_keep_flowing(
-        request, world, tap, figures, alive):
+        world, tap, figures, alive):
     [cliente] = world.clientes(1)
-    categoria = new_categoria("faults")
-    checker = world.checker("poison_messages", tap, [cliente], categoria)
+    checker = world.checker("poison_messages", tap, [cliente], new_categoria("faults"))
     topology = Topology(world.system.exchange)
     apertura_q = topology.queue_name("incidencias_apertura", "incidencias")
     resolucion_q = topology.queue_name("incidencias_resolucion", "incidencias")
@@ -176,7 +168,7 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_the_queues_keep
         publish(world.system.exchange, routing_key, body, message_id=message_id)
         checker.inject(message_id, routing_key, "poison")
     # The queues keep flowing behind the poison.
-    barrier(world, checker, cliente, categoria)
+    barrier(world, checker, cliente)
 
     dead: dict[str, tuple[str, dict]] = {}
 
@@ -201,12 +193,14 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_the_queues_keep
     failing_id = poison[-1][1]
     attempts = world.system.log_text("apertura_worker").count(f"handler failed for event {failing_id}")
     assert 1 <= attempts <= MAX_DELIVERIES + 1, attempts
+    # Nothing but the poison went to the dead-letter queues.
+    assert set(dead) == {p[1] for p in poison}, set(dead) - {p[1] for p in poison}
     report = checker.converge(timeout=60)
-    figures.record("poison_messages", test=request.node.nodeid,
+    figures.record("poison_messages",
                    fault="malformed JSON, a bare envelope, an unknown tipo, invalid snapshots, and a comment "
                          "that always fails, published to the exchange",
                    figures={**report.figures(),
-                            "events": {**report.figures()["events"], "dead_lettered": len(poison)},
+                            "events": {**report.figures()["events"], "dead_lettered": len(dead)},
                             "dead_letter_reasons": reasons,
                             "bounded_retries": {"max_deliveries": MAX_DELIVERIES, "attempts": attempts}})
     report.assert_sound()
