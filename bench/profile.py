@@ -136,8 +136,10 @@ def _trunk(frame: str) -> bool:
                                               "<module> (gunicorn)", "Worker.init_process"))
 
 
-def write_markdown(summaries: dict, path: Path) -> None:
+def write_markdown(summaries: dict, path: Path, origin: str) -> None:
+    """``origin``: the provenance line of the run the profiles come from."""
     lines = ["# Profiles (py-spy, CPU samples, idle threads excluded)", "",
+             "From the run of [`results.json`](results.json) (its `profile`): " + origin, "",
              "Written by `python -m bench --profile` after the measured phases: `open` is the apertura gunicorn",
              "(master and workers) during a saturation run, the others are recorded during a half-load run.",
              "Two py-spy recorders per target take CPU themselves, so the figures of the profiling pass are",

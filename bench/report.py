@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .stats import ratio
@@ -17,14 +16,19 @@ REAL_LISTS = ("customer_list", "agent_queue", "staff_waiting", "staff_all")
 PORTAL_PAGES = {"portal_customer_list": "customer_list", "portal_agent_queue": "agent_queue",
                 "portal_live_poll": "customer_list"}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+SWEEP_START, SWEEP_END = "<!-- sweep:start -->", "<!-- sweep:end -->"
+# The phases in the order they run, with what each one's server is.
+PHASE_NAMES = {"ceiling": "ceiling (bare app, saturation)", "open": "POST /incidencias at saturation",
+               "broker": "raw pika publish -> consume", "half_load": "half load (propagation)",
+               "cost": "cost (CPU per incident)"}
 
 
 def _size_key(size: int) -> str:
     return f"{size // 1000}k" if size % 1000 == 0 else str(size)
 
 
-def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, cost, setup, gunicorn, commit,
-             started, profile=None) -> dict:
+def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, cost, setup, gunicorn, started,
+             phases, provenance, profile=None) -> dict:
     hop_p50, hop_p99 = broker["latency"]["p50_ms"], broker["latency"]["p99_ms"]
     floor_p50, floor_p99 = 2 * hop_p50, 2 * hop_p99
     o2a, rv = half["open_to_assigned"], half["resolved_visible"]
@@ -46,8 +50,10 @@ def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, co
             if page in endpoints:
                 list_fields[f"{page}_ttfb_p50_ms_{key}"] = endpoints[page]["p50_ms"]
                 list_fields[f"{page}_ttfb_p99_ms_{key}"] = endpoints[page]["p99_ms"]
+    assigned_rps = opened.get("assigned_visible_during_window", 0) / opened["assigned_counted_over_s"]
     results = {
         "label": args.label or None,
+        "provenance": provenance,
         "storage": storage,
         "cpu_count": os.cpu_count(),
         "open_rps": opened["rps"],
@@ -72,9 +78,8 @@ def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, co
         "open_to_assigned_p99_vs_floor": ratio(o2a["p99_ms"], floor_p99, 1),
         "resolved_visible_p50_vs_floor": ratio(rv["p50_ms"], floor_p50, 1),
         "resolved_visible_p99_vs_floor": ratio(rv["p99_ms"], floor_p99, 1),
-        "assigned_rps_at_saturation": round(opened.get("assigned_visible_during_window", 0) / opened["window_s"], 1),
-        "assigned_rps_vs_broker": ratio(opened.get("assigned_visible_during_window", 0) / opened["window_s"],
-                                        broker["publish_consume_rate"]),
+        "assigned_rps_at_saturation": round(assigned_rps, 1),
+        "assigned_rps_vs_broker": ratio(assigned_rps, broker["publish_consume_rate"]),
         "system_cpu_ms_per_incident": cost["system_cpu_ms_per_incident"],
         "bare_cpu_ms_per_request": cost["bare_cpu_ms_per_request"],
         "cpu_bound_rps": cost["cpu_bound_rps"],
@@ -92,14 +97,14 @@ def assemble(*, args, machine, storage, ceiling, opened, broker, half, lists, co
         },
         "gunicorn": gunicorn,
         "machine": {**machine, "python": platform.python_version(), "platform": platform.platform()},
-        "commit": commit,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started),
+        "phases": phases,
         "settings": {
             "duration_s": args.duration, "ramp_step_s": args.ramp_step, "levels": args.levels,
             "half_duration_s": args.half_duration, "probe_rate": args.probe_rate, "poll_ms": args.poll_ms,
             "customers": args.customers, "agents": args.agents, "list_requests": args.list_requests,
-            "quick": bool(args.quick), "smoke": bool(args.smoke),
+            "quick": bool(args.quick), "smoke": bool(args.smoke), "generator": args.generator,
+            "command": "python -m bench " + " ".join(args.argv),
         },
         "setup": setup,
         "detail": {"ceiling": ceiling, "open": opened, "broker": broker, "half_load": half, "cost": cost,
@@ -163,14 +168,87 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def stamp(r: dict) -> dict:
+    """A results file's provenance; for a file written before runs carried
+    one, what it said of itself (``recorded`` False)."""
+    if r.get("provenance"):
+        return {**r["provenance"], "recorded": True}
+    return {"commit": r.get("commit"), "code_changed": None, "changed_files": [], "storage": r.get("storage"),
+            "date": r.get("measured_at"), "passed": None, "recorded": False}
+
+
+def stamp_line(r: dict, markdown: bool = True) -> str:
+    s = stamp(r)
+    code = (lambda text: f"`{text}`") if markdown else str
+    bold = (lambda text: f"**{text}**") if markdown else str
+    if not s["recorded"]:
+        named = f"it names commit {code(s['commit'])} itself" if s["commit"] else "it names no commit"
+        return (bold("An earlier run, without provenance") + f": measured {s['date']}, {named}; whether its "
+                "working tree differed in code and whether its checks held were not recorded, so its figures "
+                "stand for no particular code")
+    tree = {False: "no code changes in the working tree",
+            True: "the working tree differed in code: " + ", ".join(code(f) for f in s.get("changed_files") or [])
+            + (" and maybe more" if len(s.get("changed_files") or []) >= 20 else ""),
+            None: "whether the working tree differed in code is unknown"}[s["code_changed"]]
+    return (f"Commit {code(s['commit'])} ({tree}), measured {s['date']}, storage {bold(s['storage'])}: "
+            + (bold("passed") + " (the run completed and its checks held)" if s["passed"]
+               else bold("did not pass") + " (see the warnings): these figures stand for nothing"))
+
+
+def warnings(r: dict) -> list[str]:
+    """Every check of a results file (or a sweep file) that failed, in words."""
+    out = [f"configuration {row['config']} does not stand" for row in r.get("sweep", []) if not row.get("valid", True)]
+    if r.get("broker_down_during"):
+        out.append(f"RabbitMQ went down during {', '.join(r['broker_down_during'])}: figures not comparable")
+    for name in r.get("invalid_phases", []):
+        out.append(f"phase {phase_label(name)} is invalid: {r['phases'][name]['why']}")
+    if r.get("code_changed_during_run"):
+        out.append("the code changed while the run went on: it measured no single tree")
+    return out
+
+
+def phase_label(name: str) -> str:
+    if name.startswith("lists_"):
+        return f"lists, {int(name.removeprefix('lists_')):,} stored"
+    return PHASE_NAMES.get(name, name)
+
+
+PHASE_HEAD = ("phase", "load generator", "generator, busiest thread", "its thread runnable", "generator, all",
+              "server / can use", "RabbitMQ", "others", "machine busy", "limited by", "valid")
+
+
+def phase_rows(phases: dict) -> list[tuple[str, ...]]:
+    """One row per phase: where the CPU went (cores) and whether the phase stands."""
+    out = []
+    for name, v in phases.items():
+        runnable = v.get("load_generator_busiest_thread_runnable")
+        out.append((phase_label(name), v["load_generator"], _fmt(v["load_generator_busiest_thread_cores"]),
+                    "—" if runnable is None else f"{100 * runnable:.0f} %", _fmt(v["load_generator_cores"]), f"{_fmt(v['server_cores'])} / {v['server_capacity_cores']:g}",
+                    _fmt(v["broker_cores"]), _fmt(v["others_cores"]), f"{v['machine_busy_pct']} %",
+                    v["limited_by"], "yes" if v["valid"] else f"NO: {v['why']}"))
+    return out
+
+
+def quiet_line(quiet: dict | None) -> str:
+    if not quiet:
+        return "whether the machine was quiet was not measured"
+    runs = quiet.get("test_runs_seen") or {}
+    return (("the machine was quiet" if quiet["quiet"] else "the machine was NOT quiet")
+            + f" (the most CPU taken outside the benchmark in one phase: {quiet['others_cores_max']} cores, "
+            f"stolen {quiet['steal_cores_max']}, limit {quiet['limit_cores']}; pytest processes "
+            + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in runs.items()) + ")")
+
+
 def table(r: dict) -> str:
     g = r["gunicorn"]
+    m = r["machine"]
     head = (f"Incidencias benchmark — storage {r['storage']}, {r['cpu_count']} CPUs, gunicorn "
             f"{g['GUNICORN_WORKER_CLASS']} x{g['WEB_CONCURRENCY']}"
             f"{' x' + g['GUNICORN_THREADS'] + ' threads' if g['GUNICORN_WORKER_CLASS'] == 'gthread' else ''}, "
-            f"load average at start {r['machine']['loadavg_at_start'][0]}")
-    if not r.get("valid", True):
-        head += f"\nWARNING: RabbitMQ went down during {r.get('broker_down_during')}: figures not comparable"
+            f"load average at start {m['loadavg_at_start'][0]}; {quiet_line(m.get('quiet'))}\n"
+            + stamp_line(r, markdown=False))
+    for warning in warnings(r):
+        head += f"\nWARNING: {warning}"
     lines = [head, "", f"{'figure':<44} {'value':>18} {'ceiling':>18} {'ratio':>7}", "-" * 90]
     for figure, value, ceiling, rat in rows(r):
         lines.append(f"{figure:<44} {value:>18} {ceiling:>18} {rat:>7}")
@@ -185,6 +263,9 @@ def table(r: dict) -> str:
                  f"{b['created_to_answer']['p50_ms']} ms, assigned after create {b['created_to_assigned']['p50_ms']} ms, "
                  f"visible after assigned {b['assigned_to_visible']['p50_ms']} ms")
     lines.append("CPU ms per incident by process: " + _cost_line(r))
+    if r.get("phases"):
+        lines += ["", "CPU in every phase (cores):", " | ".join(PHASE_HEAD)]
+        lines += [" | ".join(row) for row in phase_rows(r["phases"])]
     return "\n".join(lines)
 
 
@@ -194,14 +275,32 @@ def _cost_line(r: dict) -> str:
         f" (the services' own processes alone, at that cost: {r['cpu_bound_rps']} incidents/s on {r['cpu_count']} cores)"
 
 
-def sweep_table(results: dict) -> str:
-    lines = [f"{'config':<14} {'ceiling req/s':>14} {'open req/s':>11} {'ratio':>6} {'open p50':>9} "
-             f"{'open p99':>9} {'c':>4} {'drain s':>8} {'others':>7}", "-" * 92]
+SWEEP_HEAD = ("config", "ceiling req/s", "at c", "open req/s", "ratio", "open p50 ms", "open p99 ms", "at c",
+              "backlog drained s", "generator, busiest thread (ceiling / open)", "others (cores)", "valid")
+
+
+def sweep_rows(results: dict) -> list[tuple[str, ...]]:
+    out = []
     for row in results["sweep"]:
-        lines.append(f"{row['config']:<14} {row['ceiling_rps']:>14} {row['open_rps']:>11} "
-                     f"{row['open_vs_ceiling']:>6} {row['open_p50_ms']:>9} {row['open_p99_ms']:>9} "
-                     f"{row['open_concurrency']:>4} {row['drain_s']:>8} {row['others_cores']:>7}"
-                     + ("" if row.get("valid", True) else "  (broker went down)"))
+        phases = row.get("phases") or {}
+        generator = " / ".join(_fmt(phases[k]["load_generator_busiest_thread_cores"]) for k in ("ceiling", "open")
+                               if k in phases) or "—"
+        why = "; ".join(f"{k}: {phases[k]['why']}" for k in row.get("invalid_phases", []))
+        if row.get("broker_went_down"):
+            why = "; ".join(filter(None, [why, "RabbitMQ went down"]))
+        out.append((row["config"], _fmt(row["ceiling_rps"]), _fmt(row.get("ceiling_concurrency")),
+                    _fmt(row["open_rps"]), _fmt(row["open_vs_ceiling"]), _fmt(row["open_p50_ms"]),
+                    _fmt(row["open_p99_ms"]), _fmt(row["open_concurrency"]), _fmt(row["drain_s"]), generator,
+                    _fmt(row["others_cores"]),
+                    "not checked" if not phases else "yes" if row["valid"] and not why else f"NO: {why}"))
+    return out
+
+
+def sweep_table(results: dict) -> str:
+    lines = [stamp_line(results, markdown=False), quiet_line(results.get("quiet"))]
+    lines += [f"WARNING: {warning}" for warning in warnings(results)]
+    lines += ["", " | ".join(SWEEP_HEAD)]
+    lines += [" | ".join(row) for row in sweep_rows(results)]
     return "\n".join(lines)
 
 
@@ -214,8 +313,9 @@ def chart(r: dict, path: Path) -> None:
     d = r["detail"]
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     g = r["gunicorn"]
+    verdict = {True: "", False: " — DID NOT PASS", None: " — no provenance"}[stamp(r)["passed"]]
     fig.suptitle(f"Incidencias — {r['storage']}, {r['cpu_count']} CPUs, gunicorn {g['GUNICORN_WORKER_CLASS']} "
-                 f"x{g['WEB_CONCURRENCY']}, {r['measured_at']}", fontsize=11)
+                 f"x{g['WEB_CONCURRENCY']}, {stamp(r)['date']}, commit {stamp(r)['commit']}{verdict}", fontsize=11)
 
     ax = axes[0][0]
     for key, label, color in (("ceiling", "bare Flask (ceiling)", "tab:gray"), ("open", "POST /incidencias", "tab:blue")):
@@ -274,26 +374,38 @@ def chart(r: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _markdown_table(head: tuple[str, ...], body: list[tuple[str, ...]], text: tuple[int, ...] = (0,)) -> list[str]:
+    """``text``: the columns aligned left (the others hold figures)."""
+    align = ["---" if i in text else "---:" for i in range(len(head))]
+    return ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"] + \
+        ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+
+
 def readme_section(r: dict) -> str:
     g = r["gunicorn"]
     m = r["machine"]
-    quiet = m.get("quiet_wait") or {}
+    wait = m.get("quiet_wait") or {}
     lines = [
         START,
-        f"Last run: {r['measured_at']}, commit `{r['commit']}`, {r['duration_s']} s, storage **{r['storage']}**, "
-        f"{r['cpu_count']} CPUs, gunicorn `{g['GUNICORN_WORKER_CLASS']}` × {g['WEB_CONCURRENCY']} workers per service"
-        f"{' × ' + g['GUNICORN_THREADS'] + ' threads' if g['GUNICORN_WORKER_CLASS'] == 'gthread' else ''}. "
-        f"Machine: load average {m['loadavg_at_start'][0]} at start"
-        + (f" (waited {quiet.get('waited_s')} s for no test run and load < 1.5; "
-           f"{quiet.get('pytest_processes')} pytest processes then)" if quiet else "")
-        + (f", {m['loadavg_at_end'][0]} at the end" if m.get("loadavg_at_end") else "") + ".",
-        "" if r.get("valid", True) else
-        f"**Warning: RabbitMQ went down during {r.get('broker_down_during')}; these figures are not comparable.**\n",
-        "| figure | value | ceiling | ratio |",
-        "|---|---:|---:|---:|",
+        "Generated by `python -m bench` from [`results.json`](results.json) (and drawn in "
+        "[`chart.png`](chart.png)); do not edit by hand.",
+        "",
+        stamp_line(r) + ".",
+        "",
+        f"{r['duration_s']} s, {r['cpu_count']} CPUs, gunicorn `{g['GUNICORN_WORKER_CLASS']}` × "
+        f"{g['WEB_CONCURRENCY']} workers per service"
+        f"{' × ' + g['GUNICORN_THREADS'] + ' threads' if g['GUNICORN_WORKER_CLASS'] == 'gthread' else ''}"
+        + (f", saturation runs driven by {r['phases']['ceiling']['load_generator']}" if r.get("phases") else "")
+        + f". Load average {m['loadavg_at_start'][0]} at start"
+        + (f" (waited {wait.get('waited_s')} s for no test run and a low load; "
+           f"{wait.get('pytest_processes')} pytest processes then)" if wait else "")
+        + (f", {m['loadavg_at_end'][0]} at the end" if m.get("loadavg_at_end") else "")
+        + f"; {quiet_line(m.get('quiet'))}.",
+        "",
     ]
-    for figure, value, ceiling, rat in rows(r):
-        lines.append(f"| {figure.strip()} | {value} | {ceiling} | {rat} |")
+    lines += [f"**Warning: {warning}.**\n" for warning in warnings(r)]
+    lines += _markdown_table(("figure", "value", "ceiling", "ratio"),
+                             [(f.strip(), v, c, x) for f, v, c, x in rows(r)])
     met = r["targets"]["met"]
     b = r["detail"]["half_load"]["breakdown"]
     lines += [
@@ -309,30 +421,74 @@ def readme_section(r: dict) -> str:
         "",
         "CPU ms per incident, end to end, by process: " + _cost_line(r) + ".",
         "",
-        _saturation_cpu(r["detail"]["open"]["cpu"]),
-        END,
     ]
+    if r.get("phases"):
+        lines += ["CPU in every phase, in cores (`phases` in `results.json`): the load generator's busiest thread "
+                  "(and the share of the phase it was runnable: on a CPU or waiting for one) and all of it, the "
+                  "server the phase measures against the cores it can use, RabbitMQ, and everything else on the "
+                  "machine. A phase whose generator had no CPU left while its server did is invalid, and so is "
+                  "a ceiling that saturated nothing.", ""]
+        lines += _markdown_table(PHASE_HEAD, phase_rows(r["phases"]), text=(0, 1, 9, 10))
+    else:
+        lines.append("This run's phases were not checked for a load generator that limited them "
+                     "(the check came later).")
+    lines.append(END)
     return "\n".join(lines)
 
 
-def _saturation_cpu(cpu: dict) -> str:
-    parts = ", ".join(f"{k} {v}" for k, v in cpu["by_process_cores"].items() if v >= 0.005)
-    return (f"CPU during the saturation run, in cores of {cpu['cores']}: system under test "
-            f"{cpu['system_under_test_cores']} ({parts}), load generator {cpu['load_generator_cores']}, "
-            + (f"RabbitMQ {cpu['broker_cores']}, everything else {cpu['others_cores']}."
-               if "broker_cores" in cpu else f"everything else, RabbitMQ included, {cpu['others_cores']}."))
+def _load_averages(results: dict) -> str:
+    parts = [f"{results[key][0]} {when}" for key, when in
+             (("loadavg_at_start", "at the start"), ("loadavg_at_end", "at the end")) if results.get(key)]
+    return f"; load average {', '.join(parts)}" if parts else ""
 
 
-def write(r: dict, out: Path) -> None:
-    (out / "results.json").write_text(json.dumps(r, indent=2, ensure_ascii=False) + "\n")
+def sweep_section(results: dict) -> str:
+    lines = [
+        SWEEP_START,
+        "Generated by `python -m bench --sweep` from [`sweep.json`](sweep.json); do not edit by hand.",
+        "",
+        stamp_line(results) + ".",
+        "",
+        (f"Command: `{results['command']}`; saturation runs driven by {results.get('load_generator')}. "
+         if results.get("command") else "")
+        + f"{results.get('cpu_count')} CPUs; {quiet_line(results.get('quiet'))}"
+        + _load_averages(results) + ".",
+        "",
+    ]
+    lines += [f"**Warning: {warning}.**\n" for warning in warnings(results)]
+    lines += _markdown_table(SWEEP_HEAD, sweep_rows(results), text=(0, 11))
+    lines.append(SWEEP_END)
+    return "\n".join(lines)
+
+
+def _replace_section(readme: Path, start: str, end: str, section: str) -> None:
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if start not in text or end not in text:
+        print(f"{readme} has no {start} ... {end} markers: its section was not rewritten")
+        return
+    before, rest = text.split(start, 1)
+    readme.write_text(before + section + rest.split(end, 1)[1])
+
+
+def write(r: dict, out: Path, rewrite_json: bool = True) -> None:
+    """results.json, chart.png and the README's results section, all from ``r``."""
+    if rewrite_json:
+        (out / "results.json").write_text(json.dumps(r, indent=2, ensure_ascii=False) + "\n")
     try:
         chart(r, out / "chart.png")
     except ImportError:
         print("matplotlib is not installed (pip install -r requirements-bench.txt): no chart this time")
-    readme = out / "README.md"
-    if readme.exists():
-        text = readme.read_text()
-        if START in text and END in text:
-            before, rest = text.split(START, 1)
-            after = rest.split(END, 1)[1]
-            readme.write_text(before + readme_section(r) + after)
+    _replace_section(out / "README.md", START, END, readme_section(r))
+    if r.get("profile"):
+        from .profile import write_markdown
+
+        write_markdown(r["profile"], out / "profile.md", stamp_line(r) + ".")
+
+
+def write_sweep(results: dict, out: Path, rewrite_json: bool = True) -> None:
+    """sweep.json and the README's sweep section, from ``results``."""
+    if rewrite_json:
+        (out / "sweep.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    _replace_section(out / "README.md", SWEEP_START, SWEEP_END, sweep_section(results))

@@ -5,8 +5,8 @@ the ceiling of the same stack measured in the same run.
 Phases (each printed as it runs):
 
 1. start the system as ``make run`` does (Procfile.dev: four gunicorn
-   servers and four worker processes), on SQLite (or MongoDB when the
-   ``*_MONGO_URL`` variables are set), plus the bare Flask app of the ceiling
+   servers and four worker processes), on SQLite (or MongoDB when
+   ``MONGO_URL`` or the ``*_MONGO_URL`` variables are set), plus the bare Flask app of the ceiling
    under the same gunicorn settings;
 2. sign up customers through the real API (argon2: a few in parallel) and
    have an admin register a handful of agents;
@@ -14,8 +14,9 @@ Phases (each printed as it runs):
    fixtures written through the repositories, see ``bench.fixtures``,
    removed again afterwards);
 4. ceiling HTTP: closed-loop ramp on the bare ``POST /incidencias``, then a
-   steady run at its saturation point;
-5. the real ``POST /incidencias``: the same ramp and steady run;
+   steady run at its saturation point, driven by wrk when it is installed
+   (``bench.wrk``: the generator must not take the CPU the server needs);
+5. the real ``POST /incidencias``: the same ramp and steady run, same generator;
 6. drain, then the raw pika publish -> consume ceiling on the same broker;
 7. half load: open incidents at 50 % of the measured saturation rate; a
    sample of them ("probes") is followed by polling the customer API until
@@ -24,13 +25,19 @@ Phases (each printed as it runs):
 8. cost: CPU per incident, end to end, at half load;
 9. optional profiling pass (``--profile``, py-spy).
 
-Writes ``results.json``, ``chart.png`` and ``README.md``'s results section
-(under ``--output``, default docs/benchmarks/), and prints a table.
+Every phase records where the CPU went (``bench.cpu``); a phase whose load
+generator was its bottleneck is invalid, and a run passes only when it
+completed, every phase stands, RabbitMQ stayed up and the code did not change
+meanwhile. Writes ``results.json`` (stamped by ``harness.provenance``),
+``chart.png`` and ``README.md``'s results section (under ``--output``,
+default docs/benchmarks/), and prints a table. ``--sweep`` measures the
+saturations under several gunicorn configurations instead (``sweep.json``).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -41,7 +48,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from . import report
@@ -51,8 +58,12 @@ from .stats import ratio, summary_ms
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.system import BenchSystem, CpuMeter, MONGO_VARIABLES  # noqa: E402
+from bench.cpu import QUIET_OTHERS_CORES, CpuMeter, judge, quietness  # noqa: E402
+from bench.system import BenchSystem  # noqa: E402
+from bench.wrk import Wrk, available as wrk_available, version as wrk_version  # noqa: E402
 from harness import Account, Driver  # noqa: E402
+from harness.provenance import changed_code, commit as current_commit, provenance  # noqa: E402
+from harness.provenance import storage as provenance_storage  # noqa: E402
 
 OPEN_FIELDS = {
     "titulo": "La lámpara llegó rota", "descripcion": "La caja venía aplastada y el pie está partido",
@@ -63,6 +74,7 @@ OPEN_BODY = json.dumps(OPEN_FIELDS, ensure_ascii=False).encode()
 RESOLVE_BODY = json.dumps({"texto": "Le enviamos una lámpara nueva"}, ensure_ascii=False).encode()
 PASSWORD = "Benchmark-pass-2026"
 RUN = uuid.uuid4().hex[:6]
+DEFAULT_SWEEP = "sync:2,sync:3,sync:4,gthread:2x4"
 
 
 def log(message: str) -> None:
@@ -103,6 +115,15 @@ class Bench:
         self._stores: dict = {}
         self.keys = itertools.count()
         self.broker_outages = 0
+        # The saturation runs' load generator: wrk when installed (see bench.wrk), else bench.loadgen.
+        self.generator = args.generator
+        self.generator_name = (wrk_version() or "wrk" if self.generator == "wrk"
+                               else "bench.loadgen (asyncio, one process)")
+        self.wrk: dict[int, Wrk] = {}
+
+    def close(self) -> None:
+        for driver in self.wrk.values():
+            driver.close()
 
     def check_broker(self, phase: str) -> None:
         """Before and after each measured phase: a phase during which RabbitMQ
@@ -175,32 +196,69 @@ class Bench:
         self.results["setup"] = {"customers": len(self.customers), "agents": len(self.agents),
                                  "signup_seconds": round(took, 1), "signup": "through the API (argon2id)"}
 
+    def closed_loop_generator(self, port: int):
+        """The wrk driver of ``port``'s ``POST /incidencias`` (made once per port)."""
+        if port not in self.wrk:
+            self.wrk[port] = Wrk(port, "POST", "/incidencias", OPEN_BODY, [c.token for c in self.customers],
+                                 workdir=self.system.workdir)
+        return self.wrk[port]
+
+    async def closed(self, port: int, concurrency: int, duration: float, meter: CpuMeter | None = None) -> dict:
+        """One closed-loop run of ``POST /incidencias`` against ``port`` with
+        the saturation phases' generator, in the results' shape."""
+        if self.generator == "wrk":
+            run = await asyncio.to_thread(self.closed_loop_generator(port).run, concurrency, duration)
+            if meter is not None:
+                meter.add_generator(run.cpu_seconds, run.threads, run.runnable)
+            return {"rps": round(run.rate, 1), **run.latency_ms, "requests": run.ok, "errors": run.errors,
+                    "statuses": run.statuses, "window_s": round(run.window, 1)}
+        sample = await closed_loop(port, self.open_request(port), concurrency, duration, warmup=0.0, expect=201)
+        return {"rps": round(sample.rate, 1), **summary_ms(sample.latencies), "requests": sample.ok,
+                "errors": sample.errors, "statuses": sample.statuses, "window_s": round(sample.window, 1)}
+
+    def judge_saturation(self, label: str, cpu: dict) -> dict:
+        """``bench.cpu.judge`` for a saturation run: the ceiling's server is the
+        bare app (at most one core per gunicorn worker), the real endpoint's
+        is the whole system with RabbitMQ (every core); a ceiling must
+        saturate something."""
+        bare = cpu["by_process_cores"].get("bare", 0.0)
+        if label == "ceiling":
+            return judge(cpu, server_cores=bare, capacity=min(self.args.workers, cpu["cores"]), must_saturate=True)
+        return judge(cpu, server_cores=cpu["system_under_test_cores"] - bare + cpu["broker_cores"],
+                     capacity=cpu["cores"])
+
     async def saturate(self, label: str, port: int) -> dict:
         """Ramp the concurrency, pick the saturation point (the smallest
-        concurrency within 5 % of the best throughput), then measure there."""
+        concurrency within 5 % of the best throughput), then measure there.
+        Every run is preceded by a warm-up run that is not counted, and its
+        CPU is measured: the generator's share says whether it limited it."""
         args = self.args
-        factory = self.open_request(port)
         ramp = []
         for level in args.levels:
-            sample = await closed_loop(port, factory, level, args.ramp_step, warmup=1.0, expect=201)
-            point = {"concurrency": level, "rps": round(sample.rate, 1), **summary_ms(sample.latencies),
-                     "errors": sample.errors, "statuses": sample.statuses}
+            await self.closed(port, level, 1.0)
+            with CpuMeter(self.system, self.generator_name) as cpu:
+                point = await self.closed(port, level, args.ramp_step, cpu)
+            verdict = self.judge_saturation(label, cpu.result)
+            point = {"concurrency": level, **point,
+                     "cpu": {key: verdict[key] for key in ("load_generator_busiest_thread_cores",
+                                                           "load_generator_busiest_thread_runnable", "server_cores",
+                                                           "machine_busy_pct", "limited_by")}}
             ramp.append(point)
             log(f"  {label:<8} c={level:<3} {point['rps']:>7.1f} req/s  p50 {point['p50_ms']} ms  "
-                f"p99 {point['p99_ms']} ms  {sample.statuses}")
+                f"p99 {point['p99_ms']} ms  {point['statuses']}  generator {verdict['load_generator_busiest_thread_cores']}"
+                f" / server {verdict['server_cores']} cores")
         best = max(p["rps"] for p in ramp)
         chosen = next(p["concurrency"] for p in ramp if p["rps"] >= 0.95 * best)
+        await self.closed(port, chosen, 2.0)
+        # Incidents that became visible as asignada between the two counts, around the measured run only.
         visible_before = self.count("apertura", "asignada") if label == "open" else 0
-        with CpuMeter(self.system) as cpu:
-            sample = await closed_loop(port, factory, chosen, args.duration, warmup=2.0, expect=201)
-        visible = (self.count("apertura", "asignada") - visible_before) if label == "open" else None
-        result = {
-            "concurrency": chosen, "rps": round(sample.rate, 1), **summary_ms(sample.latencies),
-            "requests": sample.ok, "errors": sample.errors, "statuses": sample.statuses,
-            "window_s": round(sample.window, 1), "cpu": cpu.result, "ramp": ramp,
-        }
-        if visible is not None:
-            result["assigned_visible_during_window"] = visible
+        counted_from = time.monotonic()
+        with CpuMeter(self.system, self.generator_name) as cpu:
+            measured = await self.closed(port, chosen, args.duration, cpu)
+        result = {"concurrency": chosen, **measured, "cpu": cpu.result, "ramp": ramp}
+        if label == "open":
+            result["assigned_visible_during_window"] = self.count("apertura", "asignada") - visible_before
+            result["assigned_counted_over_s"] = round(time.monotonic() - counted_from, 2)
         log(f"  {label:<8} saturation at c={chosen}: {result['rps']} req/s, p50 {result['p50_ms']} ms, "
             f"p99 {result['p99_ms']} ms (cpu: {cpu.result})")
         return result
@@ -209,7 +267,7 @@ class Bench:
         from .broker import measure
 
         log("raw pika publish -> consume on the same broker (throwaway quorum queue)")
-        with CpuMeter(self.system) as cpu:
+        with CpuMeter(self.system, "pika (this process)") as cpu:
             result = measure(self.system.amqp_url, rate_seconds=self.args.broker_seconds,
                              latency_messages=self.args.broker_messages)
         result["cpu"] = cpu.result
@@ -289,7 +347,7 @@ class Bench:
 
         log(f"half load: {rate:.1f} opens/s for {args.half_duration:.0f}s, one in {probe_every} followed "
             f"(polling every {args.poll_ms:g} ms)")
-        with CpuMeter(self.system) as cpu:
+        with CpuMeter(self.system, "bench.loadgen (asyncio, open loop)") as cpu:
             started, skipped = await open_loop(rate, args.half_duration, job)
         pool.close()
         rpool.close()
@@ -336,7 +394,7 @@ class Bench:
             opened.add(response.status, time.perf_counter() - scheduled)
 
         log(f"cost: {rate:.1f} opens/s for {args.cost_duration:.0f}s, CPU counted until all are assigned")
-        with CpuMeter(self.system) as cpu:
+        with CpuMeter(self.system, "bench.loadgen (asyncio, open loop)") as cpu:
             await open_loop(rate, args.cost_duration, job)
             await self.wait_drained()
         pool.close()
@@ -399,39 +457,41 @@ class Bench:
                 log(f"  stored {written} fixture incidents in {time.monotonic() - start:.1f}s")
             stored = {"apertura": self.count("apertura"), "resolucion": self.count("resolucion")}
             by_endpoint = {}
-            for name, (port, path, token) in endpoints.items():
-                conn = Connection(port)
-                request = build_request("GET", path, port, token)
-                latencies, total = [], None
-                try:
-                    for n in range(args.list_requests + 20):
-                        sent = time.perf_counter()
-                        response = await conn.request(request)
-                        took = time.perf_counter() - sent
-                        if response.status != 200:
-                            raise RuntimeError(f"{name}: {response.status} {response.body[:200]!r}")
-                        if n >= 20:
-                            latencies.append(took)
-                        total = response.json().get("total")
-                finally:
-                    conn.close()
-                by_endpoint[name] = {**summary_ms(latencies), "total": total, "path": path}
-            for name, (port, path, cookie) in pages.items():
-                conn = Connection(port)
-                request = build_request("GET", path, port, headers={"Cookie": cookie})
-                first_bytes = []
-                try:
-                    for n in range(args.list_requests + 20):
-                        sent = time.perf_counter()
-                        response = await conn.request(request)
-                        if response.status != 200:
-                            raise RuntimeError(f"{name}: {response.status} {response.body[:200]!r}")
-                        if n >= 20:
-                            first_bytes.append(conn.head_at - sent)
-                finally:
-                    conn.close()
-                by_endpoint[name] = {**summary_ms(first_bytes), "path": path, "measures": "time to first byte"}
-            results[str(size)] = {"stored": stored, "own_incidents": args.own_incidents, "endpoints": by_endpoint}
+            with CpuMeter(self.system, "bench.loadgen (asyncio, one connection)") as meter:
+                for name, (port, path, token) in endpoints.items():
+                    conn = Connection(port)
+                    request = build_request("GET", path, port, token)
+                    latencies, total = [], None
+                    try:
+                        for n in range(args.list_requests + 20):
+                            sent = time.perf_counter()
+                            response = await conn.request(request)
+                            took = time.perf_counter() - sent
+                            if response.status != 200:
+                                raise RuntimeError(f"{name}: {response.status} {response.body[:200]!r}")
+                            if n >= 20:
+                                latencies.append(took)
+                            total = response.json().get("total")
+                    finally:
+                        conn.close()
+                    by_endpoint[name] = {**summary_ms(latencies), "total": total, "path": path}
+                for name, (port, path, cookie) in pages.items():
+                    conn = Connection(port)
+                    request = build_request("GET", path, port, headers={"Cookie": cookie})
+                    first_bytes = []
+                    try:
+                        for n in range(args.list_requests + 20):
+                            sent = time.perf_counter()
+                            response = await conn.request(request)
+                            if response.status != 200:
+                                raise RuntimeError(f"{name}: {response.status} {response.body[:200]!r}")
+                            if n >= 20:
+                                first_bytes.append(conn.head_at - sent)
+                    finally:
+                        conn.close()
+                    by_endpoint[name] = {**summary_ms(first_bytes), "path": path, "measures": "time to first byte"}
+            results[str(size)] = {"stored": stored, "own_incidents": args.own_incidents, "endpoints": by_endpoint,
+                                  "cpu": meter.result}
             log(f"  {stored['apertura']} incidents stored: " + ", ".join(
                 f"{name} p50 {v['p50_ms']} / p99 {v['p99_ms']} ms" for name, v in by_endpoint.items()))
         from .fixtures import remove
@@ -441,7 +501,7 @@ class Bench:
         return results
 
     async def profile(self, out: Path, bare_port: int, concurrency: int, half_rps: float) -> dict:
-        from .profile import record, write_markdown
+        from .profile import record
 
         args = self.args
         log(f"profiling: py-spy on incidencias_apertura's gunicorn for {args.profile_seconds:.0f}s at c={concurrency}")
@@ -463,25 +523,29 @@ class Bench:
         finally:
             args.half_duration = saved
         summaries.update(recording.finish())
-        write_markdown(summaries, out / "profile.md")
         await self.wait_drained()
         return summaries
 
 
 # -- orchestration -----------------------------------------------------------------
+def test_runs() -> int:
+    """pytest processes running on this machine, this one's parents aside."""
+    mine = {os.getpid(), os.getppid()}
+    found = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True).stdout.split()
+    return len([pid for pid in found if int(pid) not in mine])
+
+
 def wait_quiet(max_wait: float, load_limit: float) -> dict:
     """Wait until no test run is going on and the 1-minute load is low."""
     start = time.monotonic()
     while True:
-        mine = {os.getpid(), os.getppid()}
-        running = [p for p in subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True)
-                   .stdout.split() if int(p) not in mine]
+        running = test_runs()
         load1 = os.getloadavg()[0]
         waited = time.monotonic() - start
         if (not running and load1 < load_limit) or waited > max_wait:
-            return {"waited_s": round(waited), "pytest_processes": len(running), "loadavg_1m": round(load1, 2),
+            return {"waited_s": round(waited), "pytest_processes": running, "loadavg_1m": round(load1, 2),
                     "quiet": not running and load1 < load_limit}
-        log(f"waiting for a quiet machine: {len(running)} pytest processes, load {load1:.2f}")
+        log(f"waiting for a quiet machine: {running} pytest processes, load {load1:.2f}")
         time.sleep(20)
 
 
@@ -510,14 +574,23 @@ def broker_up(url: str, max_wait: float = 300) -> None:
             time.sleep(5)
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("+changes" if dirty else "")
-    except OSError:
-        return None
+def code_fingerprint() -> tuple:
+    """The commit and the content of every file whose code differs from it.
+    Taken when a run starts and again when it ends: the working tree may be
+    shared, and a run during which the code changed measured no single tree."""
+    changed = changed_code()
+    contents = []
+    for name in changed or []:
+        path = ROOT / name
+        contents.append((name, hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None))
+    return current_commit(), changed is None, tuple(contents)
+
+
+def mongo_urls() -> dict[str, str]:
+    """Nothing to name: the harness gives each service its MongoDB database
+    from the environment (each ``*_MONGO_URL``, or one made for the run on
+    ``MONGO_URL``'s server and dropped afterwards), or SQLite."""
+    return {}
 
 
 def start_system(mongo: dict, env: dict[str, str], attempts: int = 3) -> tuple[BenchSystem, Path, int]:
@@ -537,24 +610,43 @@ def gunicorn_env(args) -> dict[str, str]:
             "GUNICORN_THREADS": str(args.threads)}
 
 
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def whole_system(cpu: dict) -> dict:
+    """``judge`` for a phase that does not saturate on purpose: the server is
+    every process of the system and RabbitMQ."""
+    return judge(cpu, server_cores=cpu["system_under_test_cores"] + cpu["broker_cores"], capacity=cpu["cores"])
+
+
+def report_verdicts(verdicts: dict[str, dict]) -> list[str]:
+    """Log the phases that do not stand; their names."""
+    invalid = [name for name, verdict in verdicts.items() if not verdict["valid"]]
+    for name in invalid:
+        log(f"INVALID phase '{name}': {verdicts[name]['why']}")
+    return invalid
+
+
 async def run_main(args) -> dict:
-    mongo = {name: os.environ[var] for name, var in MONGO_VARIABLES.items() if os.environ.get(var)}
-    if mongo and len(mongo) != len(MONGO_VARIABLES):
-        raise SystemExit(f"set all of {', '.join(MONGO_VARIABLES.values())} (one database per service), or none")
+    mongo = mongo_urls()
+    code = code_fingerprint()
     machine = {"cpu_count": os.cpu_count()}
     if args.wait_quiet:
-        machine["loadavg_before_wait"] = [round(x, 2) for x in os.getloadavg()]
+        machine["loadavg_before_wait"] = loadavg()
         machine["quiet_wait"] = wait_quiet(args.wait_quiet, args.quiet_load)
         log(f"machine: {machine['quiet_wait']}")
-    machine["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    machine["loadavg_at_start"] = loadavg()
+    runs_at_start = test_runs()
     broker_up(os.environ.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/")
     started = time.time()
     results: dict = {}
-    log(f"starting the system ({'mongodb' if mongo else 'sqlite'}; gunicorn {args.worker_class} x{args.workers}"
+    log(f"starting the system ({provenance_storage()}; gunicorn {args.worker_class} x{args.workers}"
         f"{f' x{args.threads} threads' if args.worker_class == 'gthread' else ''} per service)")
     system, workdir, bare_port = start_system(mongo, gunicorn_env(args))
+    bench = Bench(system, args)
+    log(f"saturation runs driven by {bench.generator_name}")
     try:
-        bench = Bench(system, args)
         await bench.setup()
         # Lists first, while the stores hold only what the fixtures put there
         # (the load phases below open tens of thousands of incidents).
@@ -575,23 +667,42 @@ async def run_main(args) -> dict:
         await bench.wait_drained()
         cost = await bench.cost(half["target_rps"], ceiling)
         bench.check_broker("cost")
+        phase_cpu = {**{f"lists_{size}": data["cpu"] for size, data in lists.items()},
+                     "ceiling": ceiling["cpu"], "open": opened["cpu"], "broker": broker["cpu"],
+                     "half_load": half["cpu"], "cost": cost["cpu"]}
+        verdicts = {name: whole_system(cpu) for name, cpu in phase_cpu.items()}
+        verdicts["ceiling"] = bench.judge_saturation("ceiling", ceiling["cpu"])
+        verdicts["open"] = bench.judge_saturation("open", opened["cpu"])
+        verdicts["broker"] = judge(broker["cpu"], server_cores=broker["cpu"]["broker_cores"],
+                                   capacity=broker["cpu"]["cores"])
+        invalid = report_verdicts(verdicts)
+        machine["loadavg_at_end"] = loadavg()
+        machine["quiet"] = quietness(phase_cpu, limit=args.quiet_others,
+                                     test_runs={"at_start": runs_at_start, "at_end": test_runs()})
         profile = None
         if args.profile:
             profile = await bench.profile(Path(args.output), bare_port, opened["concurrency"], half["target_rps"])
-        machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        results = report.assemble(args=args, machine=machine, storage=system.storage, ceiling=ceiling,
-                                  opened=opened, broker=broker, half=half, lists=lists, cost=cost, setup=bench.results["setup"],
-                                  gunicorn=gunicorn_env(args), commit=git_commit(), started=started,
-                                  profile=profile)
-        results["broker_down_during"] = bench.results.get("broker_down_during", [])
-        results["valid"] = not bench.broker_outages
+        valid = not bench.broker_outages and not invalid
+        unchanged = code_fingerprint() == code
+        if not unchanged:
+            log("WARNING: the code changed while the run went on: it measured no single tree")
         if bench.broker_outages:
             log("WARNING: RabbitMQ went down during this run; its figures are not comparable")
+        results = report.assemble(args=args, machine=machine, storage=system.storage, ceiling=ceiling,
+                                  opened=opened, broker=broker, half=half, lists=lists, cost=cost,
+                                  setup=bench.results["setup"], gunicorn=gunicorn_env(args), started=started,
+                                  phases=verdicts, profile=profile,
+                                  provenance=provenance(passed=valid and unchanged, storage_used=system.storage))
+        results["broker_down_during"] = bench.results.get("broker_down_during", [])
+        results["invalid_phases"] = invalid
+        results["code_changed_during_run"] = not unchanged
+        results["valid"] = valid
     except BaseException:
         for name in system.processes:
             print(f"--- {name} (last lines) ---\n{system.tail(name, 15)}", file=sys.stderr)
         raise
     finally:
+        bench.close()
         system.dispose(wait_for_broker=300)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -600,36 +711,61 @@ async def run_main(args) -> dict:
 
 async def run_sweep(args) -> dict:
     """Try gunicorn configurations: the saturation of the bare app and of the
-    real endpoint for each, on a fresh system each time."""
-    quiet = wait_quiet(args.wait_quiet, args.quiet_load) if args.wait_quiet else None
+    real endpoint for each, on a fresh system each time. Records whether the
+    machine was quiet meanwhile (``bench.cpu.quietness``)."""
+    mongo = mongo_urls()
+    code = code_fingerprint()
+    quiet_wait = wait_quiet(args.wait_quiet, args.quiet_load) if args.wait_quiet else None
+    runs_at_start, load_at_start = test_runs(), loadavg()
     broker_up(os.environ.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/")
-    rows = []
+    rows, phase_cpu, storage, generator = [], {}, None, None
     for spec in args.sweep.split(","):
         kind, _, size = spec.partition(":")
         workers, _, threads = size.partition("x")
         args.worker_class, args.workers, args.threads = kind, int(workers), int(threads or 1)
         log(f"sweep: {spec}")
-        system, workdir, bare_port = start_system({}, gunicorn_env(args))
+        system, workdir, bare_port = start_system(mongo, gunicorn_env(args))
+        storage = system.storage
+        bench = Bench(system, args)
+        generator = bench.generator_name
         try:
-            bench = Bench(system, args)
             await bench.setup()
             ceiling = await bench.saturate("ceiling", bare_port)
             opened = await bench.saturate("open", bench.port["apertura"])
             drain = await bench.wait_drained()
             bench.check_broker(spec)
-            rows.append({"config": spec, **gunicorn_env(args), "valid": not bench.broker_outages,
-                         "others_cores": opened["cpu"]["others_cores"],
+            verdicts = {"ceiling": bench.judge_saturation("ceiling", ceiling["cpu"]),
+                        "open": bench.judge_saturation("open", opened["cpu"])}
+            invalid = report_verdicts(verdicts)
+            phase_cpu.update({f"{spec} ceiling": ceiling["cpu"], f"{spec} open": opened["cpu"]})
+            rows.append({"config": spec, **gunicorn_env(args), "valid": not bench.broker_outages and not invalid,
+                         "invalid_phases": invalid, "broker_went_down": bool(bench.broker_outages),
+                         "others_cores": max(ceiling["cpu"]["others_cores"], opened["cpu"]["others_cores"]),
                          "ceiling_rps": ceiling["rps"], "ceiling_p99_ms": ceiling["p99_ms"],
+                         "ceiling_concurrency": ceiling["concurrency"],
                          "open_rps": opened["rps"], "open_p50_ms": opened["p50_ms"], "open_p99_ms": opened["p99_ms"],
                          "open_concurrency": opened["concurrency"], "drain_s": round(drain, 1),
-                         "open_vs_ceiling": ratio(opened["rps"], ceiling["rps"])})
+                         "open_vs_ceiling": ratio(opened["rps"], ceiling["rps"]),
+                         "phases": verdicts, "loadavg_at_end": loadavg()})
         finally:
+            bench.close()
             system.dispose(wait_for_broker=300)
             shutil.rmtree(workdir, ignore_errors=True)
         if args.sweep_partial:
             Path(args.sweep_partial).write_text(json.dumps(rows, indent=2))
-    return {"sweep": rows, "cpu_count": os.cpu_count(), "quiet_wait": quiet, "measured_at": datetime.now(timezone.utc).isoformat(),
-            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    valid = all(row["valid"] for row in rows)
+    unchanged = code_fingerprint() == code
+    if not unchanged:
+        log("WARNING: the code changed while the sweep went on: it measured no single tree")
+    return {"sweep": rows, "command": "python -m bench " + " ".join(args.argv), "load_generator": generator,
+            "cpu_count": os.cpu_count(), "quiet_wait": quiet_wait,
+            "quiet": quietness(phase_cpu, limit=args.quiet_others,
+                               test_runs={"at_start": runs_at_start, "at_end": test_runs()}),
+            "loadavg_at_start": load_at_start, "loadavg_at_end": loadavg(),
+            "settings": {"duration_s": args.duration, "ramp_step_s": args.ramp_step, "levels": args.levels,
+                         "customers": args.customers, "quick": bool(args.quick), "smoke": bool(args.smoke)},
+            "valid": valid, "code_changed_during_run": not unchanged,
+            "provenance": provenance(passed=valid and unchanged, storage_used=storage)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -662,20 +798,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
                         choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
-    parser.add_argument("--sweep", help="try gunicorn configurations instead, e.g. sync:2,sync:4,gthread:2x4")
+    parser.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, metavar="CONFIGS",
+                        help="try gunicorn configurations instead (writes sweep.json and the README's sweep "
+                             f"section); default {DEFAULT_SWEEP}")
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
+                        help="load generator of the saturation runs: wrk (Debian's wrk package), bench.loadgen "
+                             "(python), or wrk when installed (auto)")
     parser.add_argument("--sweep-partial", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="also record py-spy profiles (needs py-spy)")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait (at most SECONDS) for no pytest process and a low load average")
     parser.add_argument("--quiet-load", type=float, default=1.5)
+    parser.add_argument("--quiet-others", type=float, default=QUIET_OTHERS_CORES, metavar="CORES",
+                        help="the run is recorded as quiet when no phase saw more CPU than this taken by "
+                             "processes outside the benchmark")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks"), help="where results go")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--render", metavar="RESULTS_JSON",
-                        help="measure nothing: print the table and redraw the chart and README section of a results.json")
+                        help="measure nothing: print the table and redraw the README section (and chart) of a "
+                             "results.json or a sweep.json")
     parser.add_argument("--label", default="", help="a name for this run in the results")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.generator == "auto":
+        args.generator = "wrk" if wrk_available() else "python"
+        if args.generator == "python" and not args.render:
+            print("wrk is not installed (apt-get install wrk): the saturation runs use bench.loadgen, whose own CPU "
+                  "may limit them; every phase is checked for that")
+    elif args.generator == "wrk" and not wrk_available():
+        parser.error("--generator wrk: wrk is not installed (apt-get install wrk)")
     quick = args.quick or args.smoke
     defaults = {
         "duration": 6 if quick else 20, "ramp_step": 2 if quick else 4, "half_duration": 15 if quick else 60,
@@ -699,20 +852,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.output)
     if args.render:
-        results = json.loads(Path(args.render).read_text())
+        # The README renders only files beside it: a results file from elsewhere is copied there.
+        source = Path(args.render).resolve()
+        results = json.loads(source.read_text())
+        out.mkdir(parents=True, exist_ok=True)
+        if "sweep" in results:
+            print(report.sweep_table(results))
+            report.write_sweep(results, out, rewrite_json=source != (out / "sweep.json").resolve())
+            return 0
         print(report.table(results))
-        report.write(results, out)
-        if results.get("profile"):
-            from .profile import write_markdown
-
-            write_markdown(results["profile"], out / "profile.md")
+        report.write(results, out, rewrite_json=source != (out / "results.json").resolve())
         return 0
     if args.sweep:
         results = asyncio.run(run_sweep(args))
         print(report.sweep_table(results))
         if not args.no_write:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "sweep.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            report.write_sweep(results, out)
+            log(f"wrote {out / 'sweep.json'}")
         return 0
     results = asyncio.run(run_main(args))
     print(report.table(results))
