@@ -43,7 +43,11 @@ COPY incidencias_resolucion/ incidencias_resolucion/
 COPY portal/ portal/
 RUN python -m compileall -q /app
 
+# HOST: gunicorn listens on every interface of the container (the shared
+# configuration's default is loopback, for `make run`): the gateway and the
+# other containers reach it over the Compose network.
 ENV PATH=/opt/venv/bin:$PATH \
+    HOST=0.0.0.0 \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-faults test-security test-provision screenshots chromium bench bench-quick bench-smoke clean venv
+.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-faults test-security test-provision screenshots chromium wrk bench bench-quick bench-smoke bench-sweep dead-letters clean venv
 
 venv: $(VENV)/.installed
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## Run the whole system (needs RabbitMQ on localhost or AMQP_URL; SQLite storage unless MONGO_URL)
+## Run the whole system on 127.0.0.1 (HOST=0.0.0.0 for every interface; needs RabbitMQ on localhost or AMQP_URL; SQLite storage unless MONGO_URL)
 run: venv
 	$(PY) scripts/run.py
 
@@ -60,18 +60,31 @@ test-security: venv
 test-provision: venv
 	bash tests/deploy/provision_chroot_test.sh
 
+## Debian's wrk, the load generator of the benchmark's saturation runs, installed with apt when missing (root)
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
 ## Throughput and latency against the stack's own ceiling (needs RabbitMQ; about 6 min; writes docs/benchmarks/)
-bench: venv
+bench: venv wrk
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench --profile --wait-quiet 900 $(BENCH_ARGS)
 
-bench-quick: venv
+bench-quick: venv wrk
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench --quick $(BENCH_ARGS)
 
 ## A minute-long run that checks the benchmark works; writes nothing
-bench-smoke: venv
+bench-smoke: venv wrk
 	$(PY) -m bench --smoke --no-write $(BENCH_ARGS)
+
+## The gunicorn worker-class sweep on a quiet machine (writes docs/benchmarks/sweep.json and its README section)
+bench-sweep: venv wrk
+	$(PY) -m bench --sweep --wait-quiet 900 $(BENCH_ARGS)
+
+## A service's dead-lettered messages: make dead-letters SERVICE=incidencias_resolucion [ARGS="replay --all"] (AMQP_URL, EXCHANGE as the service's)
+dead-letters: venv
+	@test -n "$(SERVICE)" || { echo 'name the service: make dead-letters SERVICE=incidencias_resolucion [ARGS="show ID"]'; exit 2; }
+	$(PY) -m common.messaging.dead_letters $(or $(ARGS),list) --service $(SERVICE)
 
 ## docs/screenshots/*.png: the portal's main pages, from a system started for it (needs RabbitMQ)
 screenshots: venv chromium

@@ -4,6 +4,10 @@ Checks RabbitMQ first (one clear line if it is missing), then starts every
 process of Procfile.dev under honcho: the portal and the four services under
 gunicorn, and the services' workers (outbox relays and consumers). Prints
 the portal's address first: it is the way in. Ctrl-C stops them all.
+
+Everything listens on 127.0.0.1 unless HOST says otherwise (HOST=0.0.0.0
+for every interface): the services and the first admin it prints are not
+offered to the network the laptop happens to be on.
 """
 from __future__ import annotations
 
@@ -22,6 +26,16 @@ SERVICES = {
     "incidencias_resolucion": ("RESOLUCION_PORT", 8003, "RESOLUCION_URL"),
     "empleados": ("EMPLEADOS_PORT", 8004, "EMPLEADOS_URL"),
 }
+
+
+# HOST values that mean "every interface": the services are then reached
+# on this machine at 127.0.0.1.
+EVERY_INTERFACE = {"0.0.0.0", "[::]"}
+
+
+def reachable_host(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``."""
+    return "127.0.0.1" if host in EVERY_INTERFACE else host
 
 
 def local_admin_password() -> str:
@@ -48,6 +62,13 @@ def main() -> int:
         return 1
     os.chdir(ROOT)
     env = os.environ
+    if env.get("BIND"):
+        print("error: BIND is one address for one process; make run starts five on their own ports: "
+              "set HOST (and PORTAL_PORT, CLIENTES_PORT, ...) instead", file=sys.stderr)
+        return 1
+    host = env.get("HOST") or "127.0.0.1"
+    env["HOST"] = host
+    shown = reachable_host(host)
     env.setdefault("WEB_CONCURRENCY", "2")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("ADMIN_EMAIL", "admin@incidencias.local")
@@ -57,14 +78,16 @@ def main() -> int:
               f"(generated once into var/admin-password; set ADMIN_PASSWORD to choose it)")
     # The portal calls the services on the ports they are started on here.
     for variable, default, url_variable in SERVICES.values():
-        env.setdefault(url_variable, f"http://127.0.0.1:{env.get(variable) or default}")
+        env.setdefault(url_variable, f"http://{shown}:{env.get(variable) or default}")
     storage = "MongoDB (MONGO_URL)" if env.get("MONGO_URL") else f"SQLite files in {ROOT / 'var/data'}"
     print(f"Incidencias: RabbitMQ at {amqp_url.split('@')[-1]}, storage: {storage}")
     portal_port = env.get(PORTAL[0]) or PORTAL[1]
-    print(f"  {'portal':<24} http://127.0.0.1:{portal_port}/   <- open this: customers at /, the team at /equipo/")
+    print(f"  {'portal':<24} http://{shown}:{portal_port}/   <- open this: customers at /, the team at /equipo/")
     for name, (variable, default, _url_variable) in SERVICES.items():
         port = env.get(variable) or default
-        print(f"  {name:<24} http://127.0.0.1:{port}   (docs: http://127.0.0.1:{port}/docs)")
+        print(f"  {name:<24} http://{shown}:{port}   (docs: http://{shown}:{port}/docs)")
+    if host in EVERY_INTERFACE:
+        print(f"Listening on every interface (HOST={host}): anyone on this network reaches the services.")
     print("Ctrl-C stops everything.", flush=True)
     from honcho.command import main as honcho_main
 

@@ -10,6 +10,10 @@ A store is told which collections carry an outbox: a test (or its module,
 through ``pytestmark``) names the specs it writes events into with
 ``@pytest.mark.outbox(SPEC, ...)``. ``reopen_store(outbox=...)`` opens another
 store on the same database, as a second process of the service would.
+
+A run must leave no process behind: at its end, any process it started and
+did not stop (a gunicorn a skipped test never stopped, say) is listed, killed,
+and fails the run.
 """
 from __future__ import annotations
 
@@ -24,20 +28,15 @@ from common.storage import memory
 from common.storage.memory import MemoryStore
 from common.storage.mongo import MongoStore
 from common.storage.sqlite import SQLiteStore
+from harness import processes
 
 STORE_KINDS = ["sqlite", "mongomock", "memory"] + (["mongodb"] if os.environ.get("MONGO_URL") else [])
 
 
 def _real_mongo_url(database: str) -> str:
-    from pymongo.uri_parser import parse_uri
+    from harness.system import database_url
 
-    url = os.environ["MONGO_URL"]
-    parsed = parse_uri(url)
-    if parsed.get("database"):
-        head, _, tail = url.partition("/" + parsed["database"])
-        return f"{head}/{database}{tail}"
-    base, _, query = url.partition("?")
-    return f"{base.rstrip('/')}/{database}" + (f"?{query}" if query else "")
+    return database_url(os.environ["MONGO_URL"], database)
 
 
 def outbox_of(node: pytest.Item) -> tuple[CollectionSpec, ...]:
@@ -110,3 +109,31 @@ def reopen_store(store, store_database) -> Callable[..., Store]:
     """``reopen_store(outbox=(SPEC, ...))``: another store on ``store``'s
     database, as another process of the service would open it."""
     return store_database.open
+
+
+# -- nothing left running -------------------------------------------------------------
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before anything starts: every process of the run inherits the mark.
+    os.environ[processes.MARK] = uuid.uuid4().hex
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not processes.PROC.is_dir():
+        return
+    left = processes.still_running(os.getpid(), os.environ[processes.MARK])
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["the run left these processes running; they are being killed:", *map(str, left)]
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.section("processes left behind", sep="!", red=True, bold=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(lines))
+    processes.stop(left)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -230,7 +230,11 @@ http {{
         assert process.poll() is None, (tmp_path / "error.log").read_text()
         return request(port, "GET", "/salud")[0] == 200
 
-    wait_until(up, 20, what="nginx answering")
+    try:
+        wait_until(up, 20, what="nginx answering")
+    except BaseException:
+        stop(process)
+        raise
     return port, process
 
 

@@ -24,10 +24,17 @@
 # to one service restarts only that service, and a last run reports changed=0. On success the fingerprint is
 # written to tests/deploy/provision.verified.
 #
+# A failing run keeps what explains it in var/provision-test/: the playbook
+# runs' and the web processes' logs, the container's console, its journal
+# (journal.txt, and journal/ for journalctl -D) and what systemd said of its
+# units (systemctl.txt).
+#
 # Environment: DEBIAN_MIRROR (default: the Debian mirror of this machine's apt
 # sources, else http://deb.debian.org/debian), INCIDENCIAS_CACHE_DIR,
 # KEEP_ROOTFS=1 (keep tests/deploy/.rootfs after a passing run; a failing run
-# always keeps it), ANSIBLE_PLAYBOOK (default: .venv/bin/ansible-playbook, else PATH).
+# always keeps it), ANSIBLE_PLAYBOOK (default: .venv/bin/ansible-playbook, else PATH),
+# PROVISION_BOOT_TIMEOUT (seconds the booted container has to finish starting
+# its units, default 300).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,6 +96,60 @@ log() { printf '\n==> %s\n' "$*"; }
 die() {
     printf 'FAIL: %s\n' "$*" >&2
     exit 1
+}
+
+# Set as the run goes: its working directory, the container and its init.
+work="" nspawn_pid="" leader=""
+diagnostics=$repo/var/provision-test
+# A command inside the booted container, in all of its namespaces; briefly:
+# one that must not hang the run (systemd may not answer).
+inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+briefly_inside() { timeout 60 nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+stop_container() {
+    [[ -n $nspawn_pid ]] || return 0
+    if kill -0 "$nspawn_pid" 2>/dev/null; then
+        kill -TERM "$nspawn_pid"
+        for _ in $(seq 1 120); do
+            kill -0 "$nspawn_pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -KILL "$nspawn_pid" 2>/dev/null || true
+    fi
+    wait "$nspawn_pid" 2>/dev/null || true
+}
+keep_diagnostics() { # what a failed run leaves for its reader
+    [[ -n $work && -d $work ]] || return 0
+    rm -rf "$diagnostics"
+    mkdir -p "$diagnostics"
+    # The logs, never vars.yml: it holds the run's passwords and keys.
+    find "$work" -maxdepth 1 -type f \( -name '*.log' -o -name '*.err' \) -exec cp {} "$diagnostics/" \;
+    if [[ -n $leader ]] && kill -0 "$leader" 2>/dev/null; then
+        {
+            echo "## systemctl is-system-running"
+            briefly_inside systemctl is-system-running 2>&1 || true
+            echo "## systemctl list-jobs"
+            briefly_inside systemctl list-jobs --no-pager 2>&1 || true
+            echo "## systemctl --failed"
+            briefly_inside systemctl --failed --no-pager 2>&1 || true
+            echo "## systemctl status"
+            briefly_inside systemctl status --no-pager --full --lines=50 rabbitmq-server.service nginx.service \
+                'incidencias*' 2>&1 || true
+        } > "$diagnostics/systemctl.txt"
+        briefly_inside journalctl --no-pager --boot -o short-precise > "$diagnostics/journal.txt" 2>&1 || true
+    fi
+    if [[ -d $rootfs/var/log/journal ]]; then
+        cp -a "$rootfs/var/log/journal" "$diagnostics/journal"
+        [[ -s $diagnostics/journal.txt ]] ||
+            journalctl --no-pager -D "$diagnostics/journal" -o short-precise > "$diagnostics/journal.txt" 2>&1 || true
+    fi
+    printf 'what explains it is in %s\n' "${diagnostics#"$repo"/}" >&2
+}
+on_exit() {
+    local status=$?
+    ((status == 0)) || keep_diagnostics || true
+    stop_container
+    umount --recursive --lazy "$rootfs/proc" 2>/dev/null || true
+    if [[ -n $work ]]; then rm -rf "$work"; fi
 }
 
 playbook=${ANSIBLE_PLAYBOOK:-}
@@ -161,7 +222,7 @@ remove_tree "$rootfs"
 mkdir -p "$rootfs"
 tar --numeric-owner --extract --file "$cache_tar" --directory "$rootfs"
 mount -t proc proc "$rootfs/proc"
-trap 'umount --recursive --lazy "$rootfs/proc" 2>/dev/null || true' EXIT
+trap on_exit EXIT
 cp -L /etc/resolv.conf "$rootfs/etc/resolv.conf"
 # Certificate authorities this machine adds to the system store (a TLS proxy
 # on the way to the package registries, for one) are trusted inside too.
@@ -172,7 +233,6 @@ fi
 
 # --- 3. Inventory and variables of the run ------------------------------------------
 work=$(mktemp -d "$here/.provision-run.XXXXXX")
-trap 'umount --recursive --lazy "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 clientes_key=$(openssl genpkey -algorithm ed25519)
 empleados_key=$(openssl genpkey -algorithm ed25519)
 admin_password="Gestion-$(openssl rand -hex 10)"
@@ -496,45 +556,58 @@ if [[ ${PROVISION_TEST_BOOT:-1} == 1 ]]; then
         apt-get install -y -qq systemd-container >/dev/null
     fi
     umount --recursive --lazy "$rootfs/proc" 2>/dev/null || true
+    # A persistent journal: it stays in the tree for a failing run to keep.
+    mkdir -p "$rootfs/var/log/journal"
     systemd-nspawn --quiet --register=no --keep-unit --private-network --directory="$rootfs" --boot \
         > "$work/boot.log" 2>&1 &
     nspawn_pid=$!
-    stop_container() {
-        if kill -0 "$nspawn_pid" 2>/dev/null; then
-            kill -TERM "$nspawn_pid"
-            for _ in $(seq 1 120); do
-                kill -0 "$nspawn_pid" 2>/dev/null || break
-                sleep 0.5
-            done
-            kill -KILL "$nspawn_pid" 2>/dev/null || true
-        fi
-        wait "$nspawn_pid" 2>/dev/null || true
-    }
-    trap 'stop_container; rm -rf "$work"' EXIT
 
-    leader=""
-    for _ in $(seq 1 100); do
+    # The container's init. systemd-nspawn's first child is a short-lived
+    # helper that sets up the mounts and clones init into the new namespaces,
+    # then exits (nspawn, a subreaper, adopts init): taken for the container,
+    # it answers nothing once gone. Init is the child in a PID namespace of its own.
+    container_init() {
+        local pid namespace
+        for pid in $(ps --ppid "$nspawn_pid" -o pid=); do
+            namespace=$(readlink "/proc/$pid/ns/pid" 2>/dev/null) || continue # gone meanwhile
+            if [[ $namespace != "$(readlink /proc/self/ns/pid)" ]]; then
+                echo "$pid"
+                return 0
+            fi
+        done
+        return 1
+    }
+    for _ in $(seq 1 300); do
         if ! kill -0 "$nspawn_pid" 2>/dev/null; then
             cat "$work/boot.log" >&2
             die "systemd-nspawn could not boot the root file system"
         fi
-        leader=$(ps --ppid "$nspawn_pid" -o pid= | head -n1 | tr -d ' ' || true)
-        [[ -n $leader ]] && break
+        leader=$(container_init) && break
         sleep 0.2
     done
-    [[ -n $leader ]] || die "no init process in the container"
-    inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
-    # Poll: right after the container starts, systemd may not answer yet.
+    [[ -n $leader ]] || die "no init process in the container after 60 s"
+
+    # Until systemd has started every unit, within PROVISION_BOOT_TIMEOUT:
+    # "initializing" and "starting" mean units still start (RabbitMQ takes long
+    # on a busy machine); an empty answer, that systemd does not answer yet (the
+    # reason, on stderr, goes to is-system-running.err); "maintenance",
+    # "stopping" or "offline" will not get better.
+    boot_timeout=${PROVISION_BOOT_TIMEOUT:-300}
     state=""
-    for _ in $(seq 1 360); do
-        state=$(nsenter --target "$leader" --mount --pid -- systemctl is-system-running 2>/dev/null || true)
-        [[ $state == running || $state == degraded ]] && break
-        kill -0 "$nspawn_pid" 2>/dev/null || break
+    while ((SECONDS - boot_started < boot_timeout)); do
+        kill -0 "$nspawn_pid" 2>/dev/null || die "the container stopped while booting"
+        state=$(briefly_inside systemctl is-system-running 2> "$work/is-system-running.err" || true)
+        case $state in
+            running | degraded | maintenance | stopping | offline) break ;;
+        esac
         sleep 0.5
     done
     if [[ $state != running && $state != degraded ]]; then
         tail -n 40 "$work/boot.log" >&2
-        die "the container did not finish booting (${state:-no answer})"
+        if [[ -n $state ]]; then
+            die "the container did not finish booting within ${boot_timeout} s: systemd says $state"
+        fi
+        die "the container did not finish booting within ${boot_timeout} s: systemd did not answer ($(tail -n1 "$work/is-system-running.err"))"
     fi
     echo "booted: $state"
 

@@ -149,8 +149,21 @@ def test_the_image_code_imports_every_process(image_app):
 
 
 def test_default_command_is_the_procfile_web_process():
+    """The Procfile's web line, its HOST=0.0.0.0 set by the image's ENV instead."""
     cmd = [rest for keyword, rest in final_stage() if keyword == "CMD"][-1]
     argv = yaml.safe_load(cmd)  # the exec form is a JSON array
     assert argv[:2] == ["sh", "-c"]
     procfile = dict(line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines() if line)
-    assert argv[2] == "exec " + procfile["web"]
+    assert procfile["web"].startswith("HOST=0.0.0.0 ")
+    assert argv[2] == "exec " + procfile["web"].removeprefix("HOST=0.0.0.0 ")
+
+
+def test_containers_listen_on_every_interface():
+    """The shared gunicorn configuration listens on loopback unless HOST says
+    otherwise; in a container the gateway and the other services come over
+    the Compose network."""
+    env = {}
+    for keyword, rest in final_stage():
+        if keyword == "ENV":
+            env.update(item.split("=", 1) for item in shlex.split(rest))
+    assert env.get("HOST") == "0.0.0.0", env

@@ -204,15 +204,19 @@ def test_the_real_service_behind_the_gateway(tmp_path, stubs):
     env = {key: value for key, value in os.environ.items() if key not in {"PROMETHEUS_MULTIPROC_DIR", "MONGO_URL"}}
     env.update(PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", PORT=str(app_port), WEB_CONCURRENCY="1",
                DATA_DIR=str(tmp_path / "data"), KEYS_DIR=str(tmp_path / "keys"))
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as output:
-        app = subprocess.Popen(["gunicorn", "--config", "python:common.gunicorn_config", "clientes.app:create_app()"],
-                               cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     ports = {s: server.server_address[1] for s, server in stubs.items()}
     ports["clientes"] = app_port
     (tmp_path / "nginx").mkdir()
+    # First the gateway: it skips where nginx is missing, before anything else runs.
     gateway_port, nginx = start_gateway(tmp_path / "nginx", ports)
+    log = tmp_path / "gunicorn.log"
+    app = None
     try:
+        with log.open("w") as output:
+            app = subprocess.Popen(["gunicorn", "--config", "python:common.gunicorn_config",
+                                    "clientes.app:create_app()"],
+                                   cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
         def alive():
             assert app.poll() is None, log.read_text()[-3000:]
             return request(gateway_port, "GET", "/api/clientes/salud/vivo")[0] == 200
@@ -238,4 +242,5 @@ def test_the_real_service_behind_the_gateway(tmp_path, stubs):
         assert status == 200 and b"/api/clientes/" not in body
     finally:
         stop(nginx)
-        stop_group(app)
+        if app is not None:
+            stop_group(app)

@@ -6,6 +6,7 @@ line, and scripts/run.py showing the portal first."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -56,8 +57,10 @@ def heroku_env(tmp_path, service: str, port: int) -> dict[str, str]:
 def test_procfile_declares_web_and_worker_from_service():
     entries = procfile()
     assert set(entries) == {"web", "worker"}
+    # Heroku's router reaches the dyno from outside: every interface, on the PORT it sets.
     assert re.fullmatch(
-        r'gunicorn --config python:common\.gunicorn_config "\$\{SERVICE:\?[^}]+\}\.app:create_app\(\)"',
+        r'HOST=0\.0\.0\.0 gunicorn --config python:common\.gunicorn_config '
+        r'"\$\{SERVICE:\?[^}]+\}\.app:create_app\(\)"',
         entries["web"]), entries["web"]
     assert re.fullmatch(r'python -m "\$\{SERVICE:\?[^}]+\}\.worker"', entries["worker"]), entries["worker"]
     assert "PORT" not in entries["web"], "gunicorn's configuration reads PORT itself"
@@ -140,6 +143,33 @@ def test_the_portal_app_runs_from_the_web_line(tmp_path):
         stop_group(process)
 
 
+def gunicorn_settings(**env: str) -> dict[str, object]:
+    """The shared gunicorn configuration as a process with ``env`` reads it."""
+    program = ("import json, common.gunicorn_config as c\n"
+               "print(json.dumps({'bind': c.bind, 'control_socket_disable': c.control_socket_disable,\n"
+               "                  'control_socket': getattr(c, 'control_socket', None)}))")
+    clean = {key: value for key, value in os.environ.items()
+             if key not in {"HOST", "BIND", "PORT", "GUNICORN_CONTROL_SOCKET"}}
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, env={**clean, **env},
+                            capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(result.stdout)
+
+
+def test_gunicorn_listens_on_loopback_unless_told_otherwise():
+    assert gunicorn_settings()["bind"] == "127.0.0.1:8000"
+    assert gunicorn_settings(PORT="8123")["bind"] == "127.0.0.1:8123"
+    assert gunicorn_settings(HOST="0.0.0.0", PORT="8123")["bind"] == "0.0.0.0:8123"
+    assert gunicorn_settings(BIND="[::]:8124", HOST="0.0.0.0", PORT="8123")["bind"] == "[::]:8124"
+
+
+def test_gunicorn_control_socket_is_off_unless_a_path_is_given(tmp_path):
+    """Every master of the machine would share ~/.gunicorn/gunicorn.ctl."""
+    assert gunicorn_settings()["control_socket_disable"] is True
+    own = str(tmp_path / "clientes.ctl")
+    assert gunicorn_settings(GUNICORN_CONTROL_SOCKET=own) == {
+        "bind": "127.0.0.1:8000", "control_socket_disable": False, "control_socket": own}
+
+
 def procfile_dev() -> dict[str, str]:
     entries = {}
     for line in (REPO / "Procfile.dev").read_text().splitlines():
@@ -193,3 +223,35 @@ def test_make_run_prints_the_portal_first(monkeypatch, capsys):
     # The portal is told where the services answer.
     assert os.environ["CLIENTES_URL"] == "http://127.0.0.1:8001"
     assert os.environ["EMPLEADOS_URL"] == "http://127.0.0.1:8004"
+
+
+def run_script(monkeypatch, env: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """scripts/run.py's main with ``env`` as its environment, the broker and honcho stubbed."""
+    spec = importlib.util.spec_from_file_location("run_script", REPO / "scripts/run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    import common.messaging
+    import honcho.command
+
+    monkeypatch.setattr(common.messaging, "check_broker", lambda url: None)
+    monkeypatch.setattr(honcho.command, "main", lambda: 0)
+    monkeypatch.setattr(sys, "argv", ["run.py"])
+    environ = {"PATH": os.environ.get("PATH", ""), "ADMIN_PASSWORD": "Probando-2026", **env}
+    monkeypatch.setattr(os, "environ", environ)
+    monkeypatch.chdir(REPO)
+    return script.main(), environ
+
+
+def test_make_run_listens_on_loopback_unless_told_otherwise(monkeypatch, capsys):
+    status, env = run_script(monkeypatch, {})
+    assert status == 0 and env["HOST"] == "127.0.0.1"
+    assert "every interface" not in capsys.readouterr().out
+
+    status, env = run_script(monkeypatch, {"HOST": "0.0.0.0"})
+    out = capsys.readouterr().out
+    assert status == 0 and env["HOST"] == "0.0.0.0" and env["CLIENTES_URL"] == "http://127.0.0.1:8001"
+    assert "Listening on every interface (HOST=0.0.0.0)" in out
+
+    # One address cannot serve five processes.
+    status, _env = run_script(monkeypatch, {"BIND": "0.0.0.0:8000"})
+    assert status == 1 and "set HOST" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import json
 import uuid
 from urllib.parse import quote
 
+import jsonschema
 import pytest
 
 from harness import Account
@@ -92,7 +93,11 @@ def test_operators_in_query_strings_are_refused_or_taken_literally(world, openap
             name = param["name"]
             for value in ('{"$ne": null}', '{"$gt": ""}', "[$ne]", "$where"):
                 response = world.client.call("GET", service, path, token, params={name: value})
-                ok = response.status_code == 422 or (response.status_code == 200 and response.json()["total"] == 0)
+                if jsonschema.Draft202012Validator(param["schema"]).is_valid(value):
+                    # A value the parameter takes, read as the literal text it is: it selects nothing.
+                    ok = response.status_code == 200 and response.json()["total"] == 0
+                else:  # not one of its values (an enum): refused, naming the parameter
+                    ok = response.status_code == 422 and {e["campo"] for e in problem(response)["errores"]} == {name}
                 rec.record(f"GET {service}{path}?{name}={value}", ok, f"{response.status_code} {response.text[:200]}")
             # Read as an operator, these would select nothing; ignored, as
             # they must be, the list is the unfiltered one.
@@ -127,12 +132,15 @@ def test_search_wildcards_match_only_themselves(world, client, attacks, service)
                   f"Zq[{mark[0]}]{mark[1:]}x", f"Zq{mark}x$", f"zq{mark}x|nada"):
         response = client.call("GET", service, path, world.admin.token, params={"q": query, "por_pagina": 100})
         hits = {e["nombre"] for e in response.json()["elementos"]} if response.status_code == 200 else set()
-        rec.record(f"GET /{service}?q={query}", response.status_code in (200, 422) and name not in hits,
+        rec.record(f"GET /{service}?q={query}", response.status_code == 200 and name not in hits,
                    f"{response.status_code} {sorted(hits)[:3]}")
-    # And these are just hostile: refused or searched for, never a 500.
-    for query in ("%", "_%_", ".*", "(a+)+$", "\\", "'; DROP TABLE documentos; --", "\u0000"):
+    # And these are just hostile: searched for as they are, never a 500.
+    for query in ("%", "_%_", ".*", "(a+)+$", "\\", "'; DROP TABLE documentos; --"):
         response = client.call("GET", service, path, world.admin.token, params={"q": query})
-        rec.record(f"GET /{service}?q={query}", response.status_code in (200, 422), str(response.status_code))
+        rec.record(f"GET /{service}?q={query}", response.status_code == 200, str(response.status_code))
+    # A control character is no text to search for: refused, naming q.
+    response = client.call("GET", service, path, world.admin.token, params={"q": "\u0000"})
+    rec.expect(f"GET /{service}?q=NUL", response, 422)
     rec.check()
 
 
@@ -227,6 +235,13 @@ UNPARSEABLE = {
     "a body that is a string": b'"texto"',
     "a body that is null": b"null",
 }
+# What each is answered: 400 for what is not JSON in UTF-8 that a service can
+# store, 422 for JSON that is not the object the operation takes.
+UNPARSEABLE_STATUS = {
+    "not JSON": 400, "invalid UTF-8": 400, "UTF-16": 400, "NaN and Infinity": 422, "a lone surrogate": 400,
+    "an unpaired low surrogate": 400, "a body that is a list": 422, "a body that is a string": 422,
+    "a body that is null": 422,
+}
 
 
 def test_unparseable_bodies_are_4xx_everywhere(world, samples, attacks):
@@ -237,7 +252,7 @@ def test_unparseable_bodies_are_4xx_everywhere(world, samples, attacks):
         for name, data in UNPARSEABLE.items():
             response = world.client.call(method, service, sample.path, _token(sample.actor), content=data,
                                          headers={"Content-Type": "application/json"})
-            rec.expect(f"{method} {service}{path} with {name}", response, (400, 422))
+            rec.expect(f"{method} {service}{path} with {name}", response, UNPARSEABLE_STATUS[name])
     rec.check()
 
 
@@ -250,7 +265,7 @@ def test_a_huge_integer_literal_is_4xx_not_500(world, samples, attacks):
         data = json.dumps({**sample.body, field: 0}).replace(": 0", ": 1" + "0" * 5000, 1).encode()
         response = world.client.call(method, service, sample.path, _token(sample.actor), content=data,
                                      headers={"Content-Type": "application/json"})
-        rec.expect(f"{method} {service}{path} with a 5001-digit integer", response, (400, 422))
+        rec.expect(f"{method} {service}{path} with a 5001-digit integer", response, 400)
     rec.check()
 
 
@@ -276,7 +291,7 @@ def test_huge_and_invalid_page_sizes_are_422_and_the_bound_holds(world, openapi,
                           response, 422):
                 assert {e["campo"] for e in problem(response)["errores"]} == set(params)
         both = world.client.call("GET", service, path, token, params=[("por_pagina", "5"), ("por_pagina", "100000")])
-        ok = both.status_code == 422 or (both.status_code == 200 and both.json()["por_pagina"] <= 100)
+        ok = both.status_code == 200 and both.json()["por_pagina"] == 5  # the first of the two counts
         rec.record(f"GET {service}{path} with por_pagina twice", ok, f"{both.status_code} {both.text[:200]}")
         largest = world.client.call("GET", service, path, token, params={"por_pagina": 100})
         assert largest.status_code == 200 and len(largest.json()["elementos"]) <= 100
@@ -319,7 +334,7 @@ def test_unicode_text_is_stored_exactly_or_refused_never_500(world, client, atta
             rec.record(f"unicode {name} round trip in apertura", exact, repr(mine["descripcion"][:60]))
             stored[name] = response.json()["id"]
         else:
-            rec.expect(f"unicode {name} refused", response, (400, 422))
+            rec.record(f"unicode {name} stored", False, f"{response.status_code} {response.text[:200]}")
     for name, incidencia_id in stored.items():
         view = world.wait_staff_sees(incidencia_id, "asignada")
         rec.record(f"unicode {name} round trip in resolucion", view["descripcion"] == STORABLE[name],
@@ -334,12 +349,15 @@ def test_equivalent_emails_never_make_a_second_account(world, client, attacks):
     created = client.call("POST", "clientes", "/clientes", json={
         "nombre": "José", "apellidos": "Uno", "email": original, "password": "Cliente-pass-2026"})
     assert created.status_code == 201, created.text
-    for name, variant in {"upper case": original.upper(), "NFD": f"jose\u0301.{mark}@example.com",
-                          "surrounding spaces": f"  {original}  ", "upper-case domain": original.replace(
-                              "example.com", "EXAMPLE.COM")}.items():
+    # The same address in other case is taken (409); one no valid address is
+    # (a combining accent, spaces around it) is refused as such (422).
+    for name, variant, answer in [
+            ("upper case", original.upper(), 409), ("NFD", f"jose\u0301.{mark}@example.com", 422),
+            ("surrounding spaces", f"  {original}  ", 422),
+            ("upper-case domain", original.replace("example.com", "EXAMPLE.COM"), 409)]:
         response = client.call("POST", "clientes", "/clientes", json={
             "nombre": "José", "apellidos": "Dos", "email": variant, "password": "Cliente-pass-2026"})
-        rec.expect(f"register the {name} form of a taken email", response, (409, 422))
+        rec.expect(f"register the {name} form of a taken email", response, answer)
     rec.check()
 
 
@@ -352,14 +370,16 @@ def test_hostile_headers_are_refused_or_neutralised(world, client, attacks):
         rec.record(f"X-Correlation-ID {value[:20]!r} is not echoed", response.status_code == 200
                    and response.headers["X-Correlation-ID"] != value)
     response = client.call("GET", "clientes", "/clientes/yo", headers={"Authorization": "Bearer " + "a" * 20_000})
-    rec.record("a 20 kB Authorization header", 400 <= response.status_code < 500, str(response.status_code))
+    # gunicorn's own limits answer before the application (not a problem document).
+    rec.record("a 20 kB Authorization header", response.status_code == 431, str(response.status_code))
     response = client.call("GET", "clientes", "/clientes/" + "a" * 9000, world.admin.token)
-    rec.record("a 9 kB request line", 400 <= response.status_code < 500, str(response.status_code))
+    rec.record("a 9 kB request line", response.status_code == 414, str(response.status_code))
     for content_type in ("text/plain", "application/xml", "application/x-www-form-urlencoded",
                          "multipart/form-data; boundary=x", "application/json-patch+json; charset=utf-7"):
         response = client.call("POST", "apertura", "/incidencias", world.c1.token,
                                content=b'{"titulo": "x"}', headers={"Content-Type": content_type})
-        rec.expect(f"POST /incidencias as {content_type}", response, (415, 422))
+        # A JSON type (+json) is read as JSON, and the body lacks fields; any other is 415.
+        rec.expect(f"POST /incidencias as {content_type}", response, 422 if "+json" in content_type else 415)
     for key in ("", "a" * 201, "clave\u00f1", "x\ty", "x y"):
         response = client.call("POST", "apertura", "/incidencias", world.c1.token,
                                headers={"Idempotency-Key": key.encode()}, json={

@@ -228,12 +228,18 @@ def test_load_or_create_key_racing_processes_agree(tmp_path):
         keys_dir = tmp_path / f"r{round_}"
         barrier, queue = context.Barrier(4), context.Queue()
         processes = [context.Process(target=_key_in_child, args=(keys_dir, barrier, queue)) for _ in range(4)]
-        for process in processes:
-            process.start()
-        keys = [queue.get(timeout=30) for _ in processes]
-        for process in processes:
-            process.join(timeout=30)
-            assert process.exitcode == 0
+        try:
+            for process in processes:
+                process.start()
+            keys = [queue.get(timeout=30) for _ in processes]
+            for process in processes:
+                process.join(timeout=30)
+                assert process.exitcode == 0
+        finally:  # one that died leaves the others waiting at the barrier
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=10)
         assert len(set(keys)) == 1
         assert load_or_create_key(keys_dir, "svc").public_key().public_bytes_raw() == keys[0]
 
