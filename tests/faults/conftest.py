@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from harness import Account, Driver, NoSQLiteFile, System, new_categoria, wait_until
+from tests.suite_run import SuiteRun
 
 from .broker import Broker
 from .checker import VERDICTS, Checker
@@ -23,6 +25,7 @@ from .figures import Figures
 from .tap import Tap
 
 _FIGURES = Figures()
+_RUN = SuiteRun(Path(__file__).parent)
 
 
 def pytest_configure(config):
@@ -85,8 +88,17 @@ def pytest_runtest_logreport(report):
     _FIGURES.observe(report)
 
 
+def pytest_deselected(items):
+    _RUN.deselect(items)
+
+
 def pytest_sessionfinish(session, exitstatus):
-    _FIGURES.write(session_passed=exitstatus == pytest.ExitCode.OK)
+    _RUN.finish(session)
+
+
+def pytest_unconfigure(config):
+    # After every sessionfinish hook: the check for processes left behind can still fail the run.
+    _FIGURES.write(session_passed=_RUN.passed(), whole_suite=_RUN.whole(config))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -29,7 +29,7 @@ from harness.provenance import now, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "docs" / "reliability-figures.json"
-FAILED = ROOT / "var" / "reliability-figures.failed.json"
+FAILED = ROOT / "var" / "reliability-figures.unpublished.json"  # a failed or partial run
 DOCUMENT = ROOT / "docs" / "reliability.md"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 COMPLETED = ("passed", "xfailed")
@@ -105,16 +105,19 @@ class Figures:
             "scenarios": scenarios,
         }
 
-    def write(self, *, session_passed: bool) -> Path | None:
-        """The file (and the document's table) for a session that passed; the
-        file under var/ for one that failed. Nothing if nothing ran."""
+    def write(self, *, session_passed: bool, whole_suite: bool = True) -> Path | None:
+        """The file (and the document's table) for a session of the whole
+        suite that passed; the file under var/ for one that failed or ran
+        only part of the suite (see tests/suite_run.py). Nothing if nothing ran."""
         if not self.entries:
             return None
         data = self.build(session_passed)
-        path = self.path if session_passed else self.failed_path
+        data["whole_suite"] = whole_suite
+        published = session_passed and whole_suite
+        path = self.path if published else self.failed_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        if session_passed and self.document is not None:
+        if published and self.document is not None:
             update_document(path, self.document)
         return path
 

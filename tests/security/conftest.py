@@ -6,17 +6,20 @@ recorder of the published figures."""
 from __future__ import annotations
 
 import importlib.metadata
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from harness import Driver, System
+from tests.suite_run import SuiteRun
 
 from .figures import Attempt, Recorder, TestFigures
 from .world import PROXY_ADDRESS, World, build_world, new_client, problem
 
 _RECORDER = Recorder()
+_RUN = SuiteRun(Path(__file__).parent)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,14 +27,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "security: attacks on the running system (authorization, hostile input, tokens, fuzzing)")
 
 
+def pytest_deselected(items) -> None:
+    _RUN.deselect(items)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _RUN.finish(session)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After every sessionfinish hook: the check for processes left behind can still fail the run.
     versions = {}
     for package in ("schemathesis", "hypothesis"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    _RECORDER.write(versions, session_passed=exitstatus == pytest.ExitCode.OK)
+    _RECORDER.write(versions, session_passed=_RUN.passed(), whole_suite=_RUN.whole(config))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -2,7 +2,7 @@
 accepted, per category.
 
 Each test records its attacks under its own node id. At the end of a run
-that passed, ``docs/security-figures.json`` is written again with the entries
+of the whole suite that passed, ``docs/security-figures.json`` is written again with the entries
 of the tests that ran this time, and only those: an entry is never carried
 over from an earlier run. The file and every entry name where they come from
 (``harness.provenance``: commit, whether the code differed from it, date,
@@ -83,8 +83,9 @@ class Recorder:
     def failed(self, nodeid: str) -> None:
         self.for_test(nodeid).passed = False
 
-    def write(self, versions: dict[str, str], *, session_passed: bool) -> None:
-        if not self.tests or not session_passed:
+    def write(self, versions: dict[str, str], *, session_passed: bool, whole_suite: bool) -> None:
+        """Only a passing run of the whole suite publishes (tests/suite_run.py)."""
+        if not self.tests or not session_passed or not whole_suite:
             return
         tests = {nodeid: figures.summary() for nodeid, figures in self.tests.items()
                  if figures.attempts or figures.extra}

@@ -642,6 +642,71 @@ def test_a_keyed_assignment_to_whom_has_it_already_records_the_key_and_nothing_e
     assert rs.holder(team) == "e1"
 
 
+# A retry is answered with the incident as it is now, so it is refused
+# exactly when the same request without a key would be: the permission check
+# runs before the replay decision.
+AGENT_KEYED: dict[str, tuple[str, Callable[..., Incidencia]]] = {
+    "tomar": ("abierta", lambda rs, actor, i, k=None: services.asignar(rs.incidencias, rs.empleados, actor, i, None, k)),
+    "iniciar": ("asignada", lambda rs, actor, i, k=None: services.iniciar(rs.incidencias, actor, i, k)),
+    "resolver": ("en_curso", lambda rs, actor, i, k=None: services.resolver(rs.incidencias, actor, i, "Hecho", k)),
+    "comentar": ("en_curso", lambda rs, actor, i, k=None: services.comentar(
+        rs.incidencias, actor, i, "Mirándolo", False, k)),
+    "nota interna": ("en_curso", lambda rs, actor, i, k=None: services.comentar(
+        rs.incidencias, actor, i, "Proveedor lento", True, k)),
+}
+AGENT_REFUSAL = {"tomar": "Un agente solo puede tomar incidencias sin asignar"}
+
+
+def _reassign(rs: ResolucionSide, incidencia_id: str, empleado_id: str) -> None:
+    """A supervisor gives the incident to ``empleado_id`` (a resolved one is reopened by its customer first)."""
+    if rs.get(incidencia_id).estado == Estado.RESUELTA:
+        rs.desde_apertura(incidencia_id, "reabierta")
+    services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), incidencia_id, empleado_id)
+    assert rs.holder(incidencia_id) == empleado_id
+
+
+@pytest.mark.parametrize("accion", AGENT_KEYED)
+def test_an_agent_whose_incident_was_reassigned_is_refused_its_retry_as_a_new_request_would_be(
+        rs, team, outbox, accion):
+    estado, act = AGENT_KEYED[accion]
+    incidencia_id = rs.en_estado(estado)
+    act(rs, rs.actor("e1"), incidencia_id, keyed("k-1", "e1", accion))
+    rs.clock.advance(minutes=1)
+    _reassign(rs, incidencia_id, "e2")
+    before = rs.raw(incidencia_id)
+    outbox.clear()
+    detail = AGENT_REFUSAL.get(accion, "Solo puede actuar sobre las incidencias asignadas a usted")
+    with pytest.raises(Forbidden) as unkeyed:
+        act(rs, rs.actor("e1"), incidencia_id)
+    forbidden(unkeyed.value, detail)
+    retry = keyed("k-1", "e1", accion)
+    with pytest.raises(Forbidden) as refused:
+        act(rs, rs.actor("e1"), incidencia_id, retry)
+    forbidden(refused.value, detail)
+    assert not retry.replayed and rs.raw(incidencia_id) == before and outbox.events() == []
+
+
+def test_a_supervisor_who_lost_the_role_is_refused_the_retry_of_a_comment(rs, team, outbox):
+    comentario = keyed("k-1", "s1", "Lo miro yo")
+    services.comentar(rs.incidencias, rs.actor("s1"), team, "Lo miro yo", False, comentario)
+    before = rs.raw(team)
+    outbox.clear()
+    ahora_agente = Actor("s1", "agente", "Sara Jefa")
+    retry = keyed("k-1", "s1", "Lo miro yo")
+    with pytest.raises(Forbidden) as refused:
+        services.comentar(rs.incidencias, ahora_agente, team, "Lo miro yo", False, retry)
+    forbidden(refused.value, "Solo puede actuar sobre las incidencias asignadas a usted")
+    assert not retry.replayed and rs.raw(team) == before and outbox.events() == []
+
+
+def test_the_assignee_still_gets_the_replay_of_their_request(rs, team, outbox):
+    first = services.iniciar(rs.incidencias, rs.actor("e1"), team, keyed("k-1", "e1", "iniciar"))
+    outbox.clear()
+    retry = keyed("k-1", "e1", "iniciar")
+    assert services.iniciar(rs.incidencias, rs.actor("e1"), team, retry) == first
+    assert retry.replayed and outbox.events() == []
+
+
 # -- what apertura sent ------------------------------------------------------------------------------
 
 def test_an_arriving_incident_is_stored_its_parked_events_replayed_and_then_it_is_assigned(rs, outbox):
