@@ -23,6 +23,9 @@ from typing import Any, Mapping
 
 import httpx
 
+from common.http.problems import TYPE_BASE
+from common.idempotency import KeyReused
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +52,13 @@ class Problem:
     errores: list[dict[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     retry_after: int | None = None
+    type: str = ""
+
+    @property
+    def key_reused(self) -> bool:
+        """The services' 409 for an ``Idempotency-Key`` used already with
+        another request (nothing was written), told by its problem type."""
+        return self.status == 409 and self.type == f"{TYPE_BASE}{KeyReused.slug}"
 
     @classmethod
     def from_response(cls, status: int, body: Any, headers: Mapping[str, str]) -> "Problem":
@@ -60,6 +70,7 @@ class Problem:
             status=status, title=str(body.get("title") or ""), detail=str(body.get("detail") or ""),
             errores=errores, extra={k: v for k, v in body.items() if k not in known},
             retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None,
+            type=str(body.get("type") or ""),
         )
 
 

@@ -29,7 +29,6 @@ import re
 
 import hashlib
 import logging
-import uuid
 from pathlib import Path
 
 from flask import Flask, flash, g, jsonify, render_template, request, url_for
@@ -44,6 +43,7 @@ from common.logs import configure_logging
 from . import auth, charts, display
 from .api import ApiClient, ServiceUnavailable, SessionEnded
 from .config import PortalSettings
+from .pages import form_key_for
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -181,7 +181,7 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
     app.jinja_env.globals.update(
         static=static, no_leidas=no_leidas, persona_actual=auth.current, categorias=settings.categorias,
         ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
-        ORDENES=display.ORDENES, nuevo_id=lambda: uuid.uuid4().hex,
+        ORDENES=display.ORDENES, clave_formulario=form_key_for,
     )
     app.jinja_env.filters.update(
         estado=display.estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,

@@ -6,7 +6,6 @@ the service's messages next to the fields they name and what was typed
 kept. Nothing here needs JavaScript."""
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -14,7 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from . import auth, display
 from .auth import CLIENTE, anonymous_call, call, requires
 from .forms import FormErrors, field_errors, put_present, refusal, safe_next, text_or_none, typed
-from .pages import KEY_FIELD, form_key, incident_action, live_incident, live_list, page_number, read, segment
+from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("cliente", __name__)
 POR_PAGINA = 20
@@ -98,7 +97,7 @@ def registro():
         put_present(body, name, request.form.get(name))
     if text_or_none(request.form, "fecha_nacimiento"):
         body["fecha_nacimiento"] = text_or_none(request.form, "fecha_nacimiento")
-    created = anonymous_call("clientes", "POST", "/clientes", json=body, headers=form_key())
+    created = form_call("clientes", "POST", "/clientes", json=body, anonymous=True)
     if not created.ok:
         return render_template("cliente/registro.html", valores=valores,
                                errores=field_errors(created.problem, CAMPOS_REGISTRO)), created.status
@@ -151,13 +150,9 @@ def _nueva_form(valores: dict, errores: FormErrors, status: int = 200):
 @requires(CLIENTE)
 def nueva():
     if request.method == "GET":
-        return _nueva_form({"prioridad": "media", KEY_FIELD: uuid.uuid4().hex}, FormErrors())
+        return _nueva_form({"prioridad": "media"}, FormErrors())
     form = request.form
-    valores = typed(form, (*CAMPOS_INCIDENCIA, KEY_FIELD))
-    # The key stays with the form shown again after a refusal, so sending it
-    # again after a lost answer cannot open the incident twice.
-    headers = form_key() or {"Idempotency-Key": uuid.uuid4().hex}
-    valores[KEY_FIELD] = headers["Idempotency-Key"]
+    valores = typed(form, CAMPOS_INCIDENCIA)
     producto: dict[str, Any] = {}
     put_present(producto, "referencia", form.get("producto.referencia"))
     put_present(producto, "nombre", form.get("producto.nombre"))
@@ -166,12 +161,9 @@ def nueva():
         put_present(body, name, form.get(name))
     body["pedido"] = text_or_none(form, "pedido")
     body["categoria"] = text_or_none(form, "categoria")
-    answer = call("apertura", "POST", "/incidencias", json=body, headers=headers)
+    answer = form_call("apertura", "POST", "/incidencias", json=body)
     if not answer.ok:
-        errores = field_errors(answer.problem, CAMPOS_INCIDENCIA)
-        if answer.status == 409:
-            valores[KEY_FIELD] = uuid.uuid4().hex
-        return _nueva_form(valores, errores, answer.status)
+        return _nueva_form(valores, field_errors(answer.problem, CAMPOS_INCIDENCIA), answer.status)
     flash("Incidencia abierta", "ok")
     return redirect(url_for(".incidencia", incidencia_id=answer.data["id"]))
 
@@ -255,7 +247,7 @@ def notificaciones():
 @bp.post("/notificaciones/lectura")
 @requires(CLIENTE)
 def leer_notificaciones():
-    answer = call("apertura", "POST", "/notificaciones/lectura", json={}, headers=form_key())
+    answer = form_call("apertura", "POST", "/notificaciones/lectura", json={})
     if answer.ok:
         flash("Todas las notificaciones están marcadas como leídas", "ok")
     else:

@@ -18,7 +18,7 @@ from . import auth, charts, display
 from .auth import EQUIPO, anonymous_call, call, requires
 from .cliente import login_errors
 from .forms import FormErrors, field_errors, put_present, safe_next, text_or_none, typed
-from .pages import form_key, incident_action, live_incident, live_list, page_number, read, segment
+from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("equipo", __name__)
 POR_PAGINA = 20
@@ -292,7 +292,7 @@ def nuevo_empleado():
     for name in ("nombre", "apellidos", "email", "password", "rol"):
         put_present(body, name, request.form.get(name))
     body["categorias"] = _categorias_lista(request.form.get("categorias"))
-    answer = call("empleados", "POST", "/empleados", json=body, headers=form_key())
+    answer = form_call("empleados", "POST", "/empleados", json=body)
     if not answer.ok:
         return render_template("equipo/empleado_nuevo.html",
                                valores=typed(request.form, ("nombre", "apellidos", "email", "rol", "categorias")),
@@ -337,7 +337,7 @@ def baja_empleado(empleado_id: str):
     if request.form.get("confirmacion") != "si":
         errores = FormErrors(campos={"confirmacion": "Marque la casilla para confirmar la baja."})
         return _pagina_empleado(_empleado(empleado_id), "baja", None, errores, 422)
-    answer = call("empleados", "POST", f"/empleados/{segment(empleado_id)}/baja", json={}, headers=form_key())
+    answer = form_call("empleados", "POST", f"/empleados/{segment(empleado_id)}/baja", json={})
     if not answer.ok:
         if answer.status == 404:
             abort(404)

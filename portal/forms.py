@@ -44,6 +44,14 @@ KEY_REUSED = ("Este formulario ya se había enviado con otros datos. Compruebe s
               "y, si no, vuelva a enviarlo.")
 
 
+def no_answer(servicio: str) -> str:
+    """What a form shown again says when ``servicio`` (its words, as
+    ``display.SERVICIOS`` has them) did not answer: what was asked may have
+    been done, and sending the form again as it is will not do it twice."""
+    return (f"{servicio} no ha respondido, así que no sabemos si se ha hecho lo que pedía. Compruébelo y, "
+            "si no, vuelva a enviarlo tal como está: no se hará dos veces.")
+
+
 @dataclass
 class FormErrors:
     """Messages for a form: ``campos`` next to each field (by its name),
@@ -63,14 +71,13 @@ def field_errors(problem: Problem, fields: Iterable[str]) -> FormErrors:
     """``problem``'s ``errores`` next to the form ``fields`` they name
     (``producto.referencia`` is a field's name as it is); errors about
     anything else, or a problem with no ``errores``, go above the form."""
+    if problem.key_reused:
+        # The form's hidden key: a form sent once already, then changed and sent again.
+        return FormErrors(generales=[KEY_REUSED])
     names = set(fields)
     errors = FormErrors()
     for error in problem.errores:
         campo = str(error.get("campo") or "")
-        if campo == "Idempotency-Key" and problem.status == 409:
-            # The form's hidden key: a page sent once already, then changed and sent again.
-            errors.generales.append(KEY_REUSED)
-            continue
         if campo not in names:
             campo = re.sub(r"(\.\d+)+$", "", campo)  # categorias.0: the field of the whole list
         mensaje = spanish(str(error.get("mensaje") or ""))

@@ -1,20 +1,38 @@
 """What both areas' pages do the same way: read a resource of an API (404
-when it does not exist), answer the one-second polls of live updates, and
-post an action on an incident that comes back to the incident's page."""
+when it does not exist), answer the one-second polls of live updates, send
+what a form asks with the form's Idempotency-Key, and post an action on an
+incident that comes back to the incident's page.
+
+The key of a form shown again (``form_key_for``, behind ``m.clave``):
+
+- after a 5xx, a timeout or a cut connection the first request may have been
+  applied with its answer lost, so the form sent is drawn again with the key
+  it was sent with: sending it again as it is acts once (the services answer
+  a retry as the first time). Sent again with something else changed, the
+  services refuse it (409, key reused; nothing written) and the form is
+  drawn with a new key and says why (``forms.KEY_REUSED``);
+- after any other answer (a success, a 4xx refusal: nothing was written
+  under that key) it gets a new key, so what is corrected and sent next is
+  a request of its own, not one the services would take for the first.
+"""
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable
 from urllib.parse import quote
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, url_for
 
 from common.idempotency import valid_key
 
-from .auth import call
-from .forms import FormErrors, field_errors, typed
+from . import display
+from .api import Answer, ServiceUnavailable
+from .auth import anonymous_call, call
+from .forms import FormErrors, field_errors, no_answer, typed
 
 KEY_FIELD = "idempotency_key"
-"""The hidden field of an action form holding its Idempotency-Key (``m.clave()``)."""
+"""The hidden field of a form holding its Idempotency-Key (``m.clave``)."""
+_KEPT = "portal_kept_key"
 
 
 def segment(value: str) -> str:
@@ -39,6 +57,31 @@ def form_key() -> dict[str, str]:
     or a key the services would refuse."""
     key = request.form.get(KEY_FIELD, "")
     return {"Idempotency-Key": key} if valid_key(key) else {}
+
+
+def form_call(service: str, method: str, path: str, *, json: Any = None, anonymous: bool = False) -> Answer:
+    """What a form asks of ``service``, sent with the form's key (in the
+    signed-in person's name, or ``anonymous``). When the service did not
+    answer usably (``ServiceUnavailable``) the answer is a 503 problem saying
+    it may have been done, and the form shown again keeps its key (see the
+    module's docstring): the form is drawn again, not the 503 page, so it
+    can be sent again as it is."""
+    headers = form_key()
+    try:
+        return (anonymous_call if anonymous else call)(service, method, path, json=json, headers=headers)
+    except ServiceUnavailable as exc:
+        if headers:
+            g.setdefault(_KEPT, headers["Idempotency-Key"])
+        return Answer(503, {"status": 503, "title": "Servicio no disponible",
+                            "detail": no_answer(display.SERVICIOS.get(exc.service, "El servicio"))}, {})
+
+
+def form_key_for(endpoint: str) -> str:
+    """The key to draw into a form posting to ``endpoint``: the key it was
+    just sent with when this request is that form's, sent to a service that
+    did not answer (``form_call``); a new one otherwise."""
+    kept = g.get(_KEPT)
+    return kept if kept is not None and request.endpoint == endpoint else uuid.uuid4().hex
 
 
 def no_store(response):
@@ -73,8 +116,9 @@ def incident_action(service: str, method: str, incidencia_id: str, path: str, bo
                     again: Callable[[dict, dict, FormErrors, int], Any]) -> Any:
     """Send an action on the incident to ``service``: back to its page with
     ``hecho``, or ``again(incidencia, typed, errores, status)``, the page
-    again with the refusal next to the fields (or above the form)."""
-    answer = call(service, method, f"/incidencias/{segment(incidencia_id)}{path}", json=body, headers=form_key())
+    again with the refusal next to the fields (or above the form), or with
+    the service's silence and the form's key kept (``form_call``)."""
+    answer = form_call(service, method, f"/incidencias/{segment(incidencia_id)}{path}", json=body)
     if answer.status == 404:
         abort(404)
     if not answer.ok:

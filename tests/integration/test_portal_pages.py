@@ -16,6 +16,7 @@ import re
 import uuid
 import zlib
 
+import httpx
 import pytest
 
 from harness import Driver, System, new_categoria, procfile_lines, wait_until
@@ -55,6 +56,51 @@ def settings_for(urls: dict, keys_dir, **overrides) -> PortalSettings:
 @pytest.fixture(scope="module")
 def app(system, tmp_path_factory):
     return create_app(settings_for(system.urls, tmp_path_factory.mktemp("portal-keys")))
+
+
+class LosingAnswers(httpx.BaseTransport):
+    """The portal's own HTTP transport to the running services, told to lose
+    what happens to one request (``lose``): ``"503"`` and ``"timeout"`` send
+    it on (the service applies it) and then replace its answer by a 503 or a
+    read timeout, as a proxy or a worker dying after the commit would;
+    ``"unsent"`` cuts the connection before the request leaves (nothing
+    applied). The services, and everything else sent, are real."""
+
+    def __init__(self):
+        self.real = httpx.HTTPTransport()
+        self.armed: dict[tuple[str, str], str] = {}
+
+    def lose(self, method: str, path: str, how: str) -> None:
+        self.armed[(method, path)] = how
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        how = self.armed.pop((request.method, request.url.path), None)
+        if how == "unsent":
+            raise httpx.ConnectError("connection cut before sending", request=request)
+        response = self.real.handle_request(request)
+        if how is None:
+            return response
+        response.read()
+        response.close()
+        assert 200 <= response.status_code < 300, response.text  # the first request was applied
+        if how == "timeout":
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return httpx.Response(503, json={"type": "about:blank", "title": "No disponible", "status": 503,
+                                         "detail": "No disponible"}, request=request)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+@pytest.fixture(scope="module")
+def lossy(system, tmp_path_factory):
+    """A portal whose API answers can be lost (``LosingAnswers``), and that transport."""
+    network = LosingAnswers()
+    portal = create_app(settings_for(system.urls, tmp_path_factory.mktemp("portal-keys")), transport=network)
+    try:
+        yield portal, network
+    finally:
+        network.close()
 
 
 @pytest.fixture
@@ -294,6 +340,80 @@ def test_a_double_submit_of_the_registration_form_opens_one_account(app, api):
     second = other.post("/registro", data)  # the same form sent again: the same account, signed in
     assert second.status_code == 302 and second.headers["Location"] == "/incidencias"
     assert browser.session()["id"] == other.session()["id"]
+
+
+SILENCE = "no ha respondido, así que no sabemos si se ha hecho lo que pedía"
+
+
+def test_a_form_shown_again_after_a_lost_answer_keeps_its_key_and_a_new_one_after_a_refusal(lossy, api):
+    app, network = lossy
+    ana, _email = customer(app)
+    incidencia_id = open_incident(ana, new_categoria())
+    page = f"/incidencias/{incidencia_id}"
+    comentarios = f"{page}/comentarios"
+    token = ana.session()["token"]
+
+    def texts():
+        return [c["texto"] for c in api.customer_view(token, incidencia_id)["comentarios"]]
+
+    # A 503 after the comment was saved: the same form again, with its key and its text.
+    key = form_keys(ana.get(page).get_data(as_text=True))[comentarios]
+    network.lose("POST", comentarios, "503")
+    response = ana.post(comentarios, {"texto": "Sin respuesta", "idempotency_key": key})
+    assert response.status_code == 503 and SILENCE in ana.page
+    shown = form_keys(ana.page)
+    assert shown[comentarios] == key and shown[f"{page}/cancelacion"] != key
+    assert ">Sin respuesta</textarea>" in ana.page and texts() == ["Sin respuesta"]
+    assert ana.post(comentarios, {"texto": "Sin respuesta", "idempotency_key": key}).status_code == 302
+    assert texts() == ["Sin respuesta"]
+
+    # A timeout after it was saved, then something else typed: refused (key reused), and a new key.
+    key = form_keys(ana.get(page).get_data(as_text=True))[comentarios]
+    network.lose("POST", comentarios, "timeout")
+    assert ana.post(comentarios, {"texto": "Primera versión", "idempotency_key": key}).status_code == 503
+    assert form_keys(ana.page)[comentarios] == key
+    response = ana.post(comentarios, {"texto": "Segunda versión", "idempotency_key": key})
+    assert response.status_code == 409 and "Este formulario ya se había enviado con otros datos" in ana.page
+    fresh = form_keys(ana.page)[comentarios]
+    assert fresh != key and ">Segunda versión</textarea>" in ana.page
+    assert ana.post(comentarios, {"texto": "Segunda versión", "idempotency_key": fresh}).status_code == 302
+    assert texts() == ["Sin respuesta", "Primera versión", "Segunda versión"]
+
+    # A validation refusal wrote nothing: the text corrected next is a request of its own.
+    key = form_keys(ana.get(page).get_data(as_text=True))[comentarios]
+    response = ana.post(comentarios, {"texto": "   ", "idempotency_key": key})
+    assert response.status_code == 422 and form_keys(ana.page)[comentarios] != key
+
+
+def test_the_new_incident_form_after_a_lost_answer_opens_one_incident(lossy):
+    app, network = lossy
+    ana, _email = customer(app)
+    ana.get("/incidencias/nueva")
+    [key] = form_keys(ana.page).values()
+    data = {"idempotency_key": key, "producto.referencia": "LMP-01", "producto.nombre": "Lámpara",
+            "titulo": "Sin respuesta al abrirla", "descripcion": "La caja venía aplastada", "categoria": "",
+            "prioridad": "media"}
+    network.lose("POST", "/incidencias", "timeout")
+    response = ana.post("/incidencias/nueva", data)
+    assert response.status_code == 503 and SILENCE in ana.page
+    assert form_keys(ana.page) == {"/incidencias/nueva": key} and 'value="Sin respuesta al abrirla"' in ana.page
+    assert ana.post("/incidencias/nueva", data).status_code == 302
+    assert ana.get("/incidencias").get_data(as_text=True).count("<tr data-incidencia-id=") == 1
+
+
+def test_a_deactivation_whose_request_was_cut_is_shown_again_with_its_key(lossy, api):
+    app, network = lossy
+    empleado = api.new_empleado("agente", [new_categoria()], nombre="Cortada")
+    admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page = f"/equipo/empleados/{empleado.id}"
+    key = form_keys(admin.get(page).get_data(as_text=True))[f"{page}/baja"]
+    network.lose("POST", f"/empleados/{empleado.id}/baja", "unsent")
+    response = admin.post(f"{page}/baja", {"confirmacion": "si", "idempotency_key": key})
+    assert response.status_code == 503
+    assert "El servicio de cuentas del equipo " + SILENCE in admin.page
+    assert form_keys(admin.page)[f"{page}/baja"] == key
+    assert admin.post(f"{page}/baja", {"confirmacion": "si", "idempotency_key": key}).status_code == 302
+    assert "De baja" in text_of(admin.get(page).get_data(as_text=True), "activo")
 
 
 def test_the_customers_list_filters_by_state_and_reports_its_versions(app):

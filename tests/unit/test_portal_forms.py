@@ -6,7 +6,7 @@ import pytest
 
 from portal.api import Problem
 from portal.forms import (
-    KEY_REUSED, FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed,
+    KEY_REUSED, FormErrors, field_errors, no_answer, put_present, refusal, safe_next, spanish, text_or_none, typed,
 )
 
 CAMPOS = ("producto.referencia", "producto.nombre", "titulo", "descripcion", "categorias")
@@ -106,8 +106,30 @@ def test_only_paths_of_this_site_are_followed_after_signing_in(target, expected)
     assert safe_next(target, "/inicio") == expected
 
 
+def key_reused() -> Problem:
+    """The services' 409 for a key used with another request, as they answer it."""
+    return Problem.from_response(409, {
+        "type": "urn:incidencias:problema:idempotencia", "title": "Clave de idempotencia reutilizada",
+        "status": 409, "detail": "Esa Idempotency-Key ya se usó con otra petición",
+        "errores": [{"campo": "Idempotency-Key", "mensaje": "Ya se usó con otra petición",
+                     "ubicacion": "cabeceras"}]}, {})
+
+
 def test_a_form_sent_again_with_other_data_is_told_plainly():
-    errors = field_errors(problem(409, errores=[
-        {"campo": "Idempotency-Key", "mensaje": "Ya se usó con otra petición", "ubicacion": "cabeceras"}]), CAMPOS)
+    assert key_reused().key_reused
+    errors = field_errors(key_reused(), CAMPOS)
     assert errors.campos == {} and errors.generales == [KEY_REUSED]
     assert "Idempotency-Key" not in KEY_REUSED
+
+
+def test_a_key_reused_is_told_by_its_problem_type_not_by_any_409():
+    state = Problem.from_response(409, {"type": "urn:incidencias:problema:conflicto", "title": "Conflicto",
+                                        "status": 409, "detail": "Ya no es posible", "estado_actual": "cerrada"}, {})
+    assert not state.key_reused and not problem(422).key_reused
+    assert "«Cerrada»" in field_errors(state, CAMPOS).generales[0]
+
+
+def test_a_service_that_did_not_answer_may_have_done_it_and_a_resend_acts_once():
+    text = no_answer("El servicio de incidencias")
+    assert text.startswith("El servicio de incidencias no ha respondido")
+    assert "no sabemos si se ha hecho" in text and "no se hará dos veces" in text
