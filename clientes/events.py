@@ -6,6 +6,13 @@ from cuentas.events import CuentaEvents
 from .domain import Cliente
 
 ORIGIN = "clientes"
+
+# The consumers its worker runs, each with its own queue <exchange>.clientes.<name>:
+# name → the ClientesHandlers method giving its {event tipo: handler}. Here, not in
+# worker.py, so that /metrics and the dead-letter command know the service's
+# queues without importing its worker.
+CONSUMERS = {"empleados": "empleado_routes"}
+
 EVENTS = CuentaEvents("cliente", ORIGIN)
 registrado = EVENTS.with_public_data("registrado")
 actualizado = EVENTS.with_public_data("actualizado")

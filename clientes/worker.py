@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from common.worker import consumers_for, relay_for, serve_worker
 
-from . import bootstrap
+from . import bootstrap, events
 from .config import ClientesSettings
 from .handlers import ClientesHandlers
-
-
-# Each consumer's own queue is <exchange>.clientes.<name>.
-CONSUMERS = {"empleados": ClientesHandlers.empleado_routes}
 
 
 def build_parts(settings: ClientesSettings) -> list:
@@ -18,7 +14,7 @@ def build_parts(settings: ClientesSettings) -> list:
     handlers = ClientesHandlers(components.personal)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store, CONSUMERS, handlers),
+        *consumers_for(settings, components.store, events.CONSUMERS, handlers),
     ]
 
 

@@ -98,19 +98,17 @@ def relay_for(settings: Settings, store: Store) -> OutboxRelay:
                        blocked_timeout=settings.amqp_blocked_timeout)
 
 
-Routes = Callable[[Any], dict[str, Callable]]
-
-
-def consumers_for(settings: Settings, store: Store, consumers: dict[str, Routes], handlers: Any) -> list[Consumer]:
+def consumers_for(settings: Settings, store: Store, consumers: dict[str, str], handlers: Any) -> list[Consumer]:
     """One consumer (with its own queue) per entry of ``consumers``, a
-    worker's ``CONSUMERS``: name → the method of ``handlers`` that gives its
-    {event tipo: handler}. All of them remember processed event ids in ``store``.
-    (``CONSUMERS`` is a module constant so that the dead-letter command and
-    ``/metrics`` know a service's queues without building its components.)"""
+    service's ``events.CONSUMERS``: name → the method of ``handlers`` that
+    gives its {event tipo: handler}. All of them remember processed event ids
+    in ``store``. (``CONSUMERS`` is a module constant of the service's events
+    module so that the dead-letter command and ``/metrics`` know its queues
+    without building its components or importing its worker.)"""
     topology, processed = Topology(settings.exchange), ProcessedEvents(store)
     return [
         Consumer(amqp_url=settings.amqp_url, topology=topology, service=settings.service_name, name=name,
-                 handlers=routes(handlers), processed=processed, max_deliveries=settings.max_deliveries,
+                 handlers=getattr(handlers, routes)(), processed=processed, max_deliveries=settings.max_deliveries,
                  prefetch=settings.amqp_prefetch, heartbeat=settings.amqp_heartbeat,
                  blocked_timeout=settings.amqp_blocked_timeout)
         for name, routes in consumers.items()

@@ -8,6 +8,13 @@ from incidencias_dominio import EVENTO_CANCELACION_SOLICITADA, Incidencia, forma
 from incidencias_replica.events import IncidentEvents
 
 ORIGIN = "incidencias_apertura"
+
+# The consumers its worker runs, each with its own queue <exchange>.incidencias_apertura.<name>:
+# name → the AperturaHandlers method giving its {event tipo: handler}. Here, not in
+# worker.py, so that /metrics and the dead-letter command know the service's
+# queues without importing its worker.
+CONSUMERS = {"incidencias": "routes", "clientes": "cliente_routes"}
+
 EVENTS = IncidentEvents(ORIGIN)
 snapshot = EVENTS.snapshot
 comentada = EVENTS.comentada

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from common.worker import Periodic, consumers_for, relay_for, serve_worker
 
-from . import bootstrap, services
+from . import bootstrap, events, services
 from .config import AperturaSettings
 from .handlers import AperturaHandlers
-
-
-# Each consumer's own queue is <exchange>.incidencias_apertura.<name>.
-CONSUMERS = {"incidencias": AperturaHandlers.routes, "clientes": AperturaHandlers.cliente_routes}
 
 
 def build_parts(settings: AperturaSettings) -> list:
@@ -18,7 +14,7 @@ def build_parts(settings: AperturaSettings) -> list:
     handlers = AperturaHandlers(components)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store, CONSUMERS, handlers),
+        *consumers_for(settings, components.store, events.CONSUMERS, handlers),
         Periodic("autocierre", settings.autocierre_intervalo,
                  lambda: services.cerrar_vencidas(components.incidencias, settings.autocierre_dias)),
     ]

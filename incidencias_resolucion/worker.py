@@ -5,14 +5,9 @@ from __future__ import annotations
 
 from common.worker import Periodic, consumers_for, relay_for, serve_worker
 
-from . import bootstrap
+from . import bootstrap, events
 from .config import ResolucionSettings
 from .handlers import ResolucionHandlers
-
-
-# Each consumer's own queue is <exchange>.incidencias_resolucion.<name>.
-CONSUMERS = {"incidencias": ResolucionHandlers.routes, "empleados": ResolucionHandlers.empleado_routes,
-             "clientes": ResolucionHandlers.cliente_routes}
 
 
 def build_parts(settings: ResolucionSettings) -> list:
@@ -20,7 +15,7 @@ def build_parts(settings: ResolucionSettings) -> list:
     handlers = ResolucionHandlers(components)
     return [
         relay_for(settings, components.store),
-        *consumers_for(settings, components.store, CONSUMERS, handlers),
+        *consumers_for(settings, components.store, events.CONSUMERS, handlers),
         Periodic("reparto", settings.reparto_intervalo, handlers.repartir),
     ]
 

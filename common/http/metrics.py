@@ -59,41 +59,64 @@ def init_metrics(app: Flask, service: str) -> None:
 class DeadLetterGauge:
     """The ``dead_letter_messages`` gauge of a service's ``/metrics``: each
     dead-letter queue's depth, read from the broker at most once per ``ttl``
-    seconds per process (a scrape never waits for more than one short
-    connection), and ``dead_letter_check_ok`` (0 when the broker could not be
-    asked: the depths are then unknown, not zero)."""
+    seconds per process, and ``dead_letter_check_ok`` (1 only while the
+    depths shown are a current reading: 0 when the broker could not be asked,
+    the depths then being unknown, not zero, and 0 when they are older than a
+    reading should be).
+
+    The broker is asked outside the lock (the reading is bounded by the
+    ``DeadLetters`` timeout), so a scrape never waits for another: one that
+    finds a reading under way answers with the last one."""
 
     def __init__(self, dead_letters: DeadLetters, service: str, ttl: float = 30.0):
         self.dead_letters = dead_letters
         self.service = service
         self.ttl = ttl
-        self._lock = threading.Lock()
-        self._until = 0.0
-        self._depths: dict[str, int | None] | None = None
+        self._lock = threading.Lock()  # guards the fields below; never held while the broker is asked
+        self._reading = False
+        self._due = 0.0  # when the next reading is due
+        self._depths: dict[str, int | None] | None = None  # the last reading; None: failed, or none yet
+        self._read_at = 0.0
 
-    def read(self) -> dict[str, int | None] | None:
+    @property
+    def max_age(self) -> float:
+        """How old a reading may be and still count as current: until the next
+        is due, plus the time that one may take."""
+        return self.ttl + self.dead_letters.timeout
+
+    def read(self) -> tuple[dict[str, int | None] | None, bool]:
+        """The last depths read (refreshed first if due and no other scrape is
+        refreshing them) and whether they are current."""
         with self._lock:
-            if time.monotonic() >= self._until:
-                try:
-                    self._depths = self.dead_letters.depths()
-                except (BrokerUnavailable, AMQPError, OSError):
-                    self._depths = None
-                self._until = time.monotonic() + self.ttl
-            return self._depths
+            now = time.monotonic()
+            if self._reading or now < self._due:
+                return self._depths, self._depths is not None and now - self._read_at <= self.max_age
+            self._reading = True
+        depths = None
+        try:
+            depths = self.dead_letters.depths()
+        except (BrokerUnavailable, AMQPError, OSError):
+            pass
+        finally:
+            with self._lock:
+                self._reading = False
+                self._depths, self._read_at = depths, time.monotonic()
+                self._due = self._read_at + self.ttl
+        return depths, depths is not None
 
     def describe(self) -> list:
         return []  # registered without a first broker round trip
 
     def collect(self):
-        depths = self.read()
+        depths, current = self.read()
         messages = GaugeMetricFamily("dead_letter_messages", "Messages in each dead-letter queue of the service",
                                      labels=["service", "queue"])
         for dlq, depth in (depths or {}).items():
             if depth is not None:
                 messages.add_metric([self.service, dlq], depth)
-        ok = GaugeMetricFamily("dead_letter_check_ok", "1 if the dead-letter queues could be read from the broker",
-                               labels=["service"])
-        ok.add_metric([self.service], 0 if depths is None else 1)
+        ok = GaugeMetricFamily("dead_letter_check_ok",
+                               "1 if the depths shown are a current reading from the broker", labels=["service"])
+        ok.add_metric([self.service], 1 if current else 0)
         return [messages, ok]
 
 

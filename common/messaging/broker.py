@@ -113,6 +113,10 @@ class Topology:
         own ``.dlq``, after ``max_deliveries`` failed deliveries."""
         self.declare_exchanges(channel)
         dlq = self.dead_letter_queue(queue)
+        # No x-delivery-limit here, on purpose: RabbitMQ 3.x reads -1 as 0 (a
+        # message given back once would be dropped) and refuses a redeclaration
+        # with another argument (PRECONDITION_FAILED). On RabbitMQ 4, whose
+        # default limit is 20, a policy lifts it (docs/reliability.md).
         channel.queue_declare(dlq, durable=True, arguments={"x-queue-type": "quorum"})
         channel.queue_bind(dlq, self.dead_letter_exchange, routing_key=queue)
         channel.queue_declare(

@@ -14,12 +14,26 @@ nothing, and a crash between the confirm and the removal replays it twice,
 harmlessly. A message that still cannot be processed goes back to the
 dead-letter queue with its new reason.
 
-Inspecting takes messages without acknowledging them and gives them back by
-closing the channel. RabbitMQ 3.x counts that in the message's
-``x-delivery-count``; the dead-letter queues are declared without a delivery
-limit, so nothing is lost by looking (a replay sends the message without
-that header). RabbitMQ 4 gives every quorum queue a default limit of 20:
-there, give the ``.dlq`` queues a policy with ``delivery-limit`` -1.
+Inspecting takes messages without acknowledging them and gives them back
+with one ``basic.nack`` (requeue), not by closing the channel. RabbitMQ 3.x
+counts either in the message's ``x-delivery-count``; the dead-letter queues
+are declared without a delivery limit, so nothing is lost by looking (a
+replay sends the message without that header). RabbitMQ 4 gives every quorum
+queue a default limit of 20 and the ``.dlq`` queues have no dead-letter
+exchange, so a message returned 20 times would be dropped; 4.0 to 4.2 count
+every return, 4.3 and later only a look cut short (a lost connection), not
+the nack. Declaring the ``.dlq`` queues with ``x-delivery-limit`` -1 is no
+fix: 3.x reads a negative limit as 0, and an existing queue redeclared with
+another argument is refused (PRECONDITION_FAILED). So on RabbitMQ 4 the
+operators set a policy with ``delivery-limit`` -1 on them (docs/reliability.md),
+and the command warns when it talks to a 4.x broker.
+
+Every broker call is bounded: opening the connection by ``timeout`` (socket,
+handshake, a blocked connection), each call on it by a heartbeat of about
+``timeout`` seconds (pika checks it while it waits for a reply, so a broker
+gone silent, say a blackholed network path, fails the call after two check
+intervals, about 2 × (heartbeat + 5) s, instead of never), and the depth
+check the worker and ``/metrics`` run by ``timeout`` in all.
 
 The ``dead_letter_messages`` gauge of ``/metrics`` is in common/http/metrics.py.
 
@@ -33,16 +47,19 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import sys
+import threading
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Collection, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator, TypeVar
 
 import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker, UnroutableError
 
-from .broker import BrokerUnavailable, Topology, connect
+from .broker import BrokerUnavailable, Topology, connect, redact
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +69,32 @@ _DEATH_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-coun
 _CONSUMER_HEADERS = ("x-error", "x-original-routing-key", "x-original-queue", "x-dead-lettered-at")
 REPLAYS_HEADER = "x-replays"
 NOT_FOUND = 404
+DEFAULT_DELIVERY_LIMIT_SINCE = 4  # the first RabbitMQ major version that limits every quorum queue's deliveries
+T = TypeVar("T")
 
 
 def consumer_names(service: str) -> tuple[str, ...]:
     """The consumers the worker of ``service`` (its package) runs, each with its
-    own queue: the keys of ``<service>.worker.CONSUMERS``; none for a service
-    whose worker consumes nothing."""
+    own queue: the keys of ``<service>.events.CONSUMERS`` (there, not in the
+    worker module, so that the web process need not import its worker); none
+    for a service that consumes nothing."""
     try:
-        worker = importlib.import_module(f"{service}.worker")
+        events = importlib.import_module(f"{service}.events")
     except ModuleNotFoundError as exc:
-        if exc.name not in (service, f"{service}.worker"):
+        if exc.name not in (service, f"{service}.events"):
             raise
         return ()
-    return tuple(getattr(worker, "CONSUMERS", {}))
+    return tuple(getattr(events, "CONSUMERS", {}))
+
+
+def server_major_version(connection: pika.BlockingConnection) -> int | None:
+    """The major version of the RabbitMQ at the other end (its ``version``
+    server property), None if it does not say. BlockingConnection does not
+    expose the server properties, so they are read from the connection it wraps."""
+    properties = getattr(getattr(connection, "_impl", None), "server_properties", None) or {}
+    version = _text(properties.get("version")) or ""
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def _text(value: Any) -> str | None:
@@ -185,6 +215,7 @@ class DeadLetters:
         self.queues = list(queues)
         self.name = name
         self.timeout = timeout
+        self.server_version: int | None = None  # the broker's major version, once a connection told it
 
     @classmethod
     def of_service(cls, amqp_url: str, exchange: str, service: str, consumers: Iterable[str] | None = None,
@@ -199,9 +230,16 @@ class DeadLetters:
     def dead_letter_queues(self) -> list[str]:
         return [Topology.dead_letter_queue(q) for q in self.queues]
 
+    @property
+    def heartbeat(self) -> int:
+        """The heartbeat of every connection (whole seconds, at least 1): what
+        bounds a call on a broker that went silent."""
+        return max(1, math.ceil(self.timeout))
+
     @contextmanager
     def _connection(self) -> Iterator[pika.BlockingConnection]:
-        connection = connect(self.amqp_url, self.name, heartbeat=0, timeout=self.timeout)
+        connection = connect(self.amqp_url, self.name, heartbeat=self.heartbeat, timeout=self.timeout)
+        self.server_version = server_major_version(connection)
         try:
             yield connection
         finally:
@@ -227,9 +265,32 @@ class DeadLetters:
                 channel.close()
 
     def depths(self) -> dict[str, int | None]:
-        """Each dead-letter queue's number of messages (None: no such queue)."""
+        """Each dead-letter queue's number of messages (None: no such queue);
+        BrokerUnavailable if the broker has not answered within ``timeout``."""
+        return self._within(self.timeout, self._read_depths)
+
+    def _read_depths(self) -> dict[str, int | None]:
         with self._connection() as connection:
             return {dlq: self._depth(connection, dlq) for dlq in self.dead_letter_queues}
+
+    def _within(self, seconds: float, call: Callable[[], T]) -> T:
+        """``call()``'s answer, or BrokerUnavailable once ``seconds`` have
+        passed without one. It runs in a thread of its own, with its own
+        connection; left behind, that thread ends when the heartbeat gives up
+        on the silent broker (it then closes its socket)."""
+        answer: futures.Future = futures.Future()
+
+        def run() -> None:
+            try:
+                answer.set_result(call())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                answer.set_exception(exc)
+
+        threading.Thread(target=run, name=f"{self.name} check", daemon=True).start()
+        done, _ = futures.wait([answer], timeout=seconds)
+        if not done:
+            raise BrokerUnavailable(f"RabbitMQ at {redact(self.amqp_url)} did not answer within {seconds:g}s")
+        return answer.result()
 
     def _selected(self, queue: str | None) -> list[str]:
         if queue is None:
@@ -242,12 +303,24 @@ class DeadLetters:
     @staticmethod
     def _take(channel, dlq: str, depth: int) -> Iterator[tuple[Any, DeadLetter]]:
         """Up to ``depth`` messages of ``dlq``, unacknowledged (bounded by the
-        depth read first: a replayed message that comes back is not seen twice)."""
+        depth read first: a replayed message that comes back is not seen twice).
+        Each stays unacknowledged until ``_give_back``, so the next one taken is
+        the next in the queue."""
         for _ in range(depth):
             method, properties, body = channel.basic_get(dlq, auto_ack=False)
             if method is None:
                 return
             yield method, DeadLetter.of(dlq, properties, body)
+
+    @staticmethod
+    def _give_back(channel, last_unacked: int | None) -> None:
+        """Return to the queue, in one nack, every message taken on ``channel``
+        and not acknowledged, up to the delivery tag ``last_unacked`` (the
+        broker refuses a tag already acknowledged). An explicit return, which
+        RabbitMQ 4.3 and later do not count as a failed delivery, unlike a
+        closed channel."""
+        if last_unacked is not None:
+            channel.basic_nack(last_unacked, multiple=True, requeue=True)
 
     def browse(self, limit: int = 100, queue: str | None = None) -> list[DeadLetter]:
         """Up to ``limit`` messages of each dead-letter queue, left where they are."""
@@ -259,9 +332,12 @@ class DeadLetters:
                     continue
                 channel = connection.channel()
                 try:
-                    found += [dead for _method, dead in self._take(channel, dlq, min(depth, limit))]
+                    taken = list(self._take(channel, dlq, min(depth, limit)))
+                    self._give_back(channel, taken[-1][0].delivery_tag if taken else None)
+                    found += [dead for _method, dead in taken]
                 finally:
-                    channel.close()  # everything taken goes back to the queue
+                    if channel.is_open:
+                        channel.close()  # anything still taken goes back to the queue
         return found
 
     def find(self, message_id: str, queue: str | None = None) -> DeadLetter | None:
@@ -283,10 +359,12 @@ class DeadLetters:
                     continue
                 channel = connection.channel()
                 channel.confirm_delivery()
+                unacked = None  # the last message taken and kept (all of them go back in one nack)
                 try:
                     for method, dead in self._take(channel, dlq, depth):
                         if wanted is not None and dead.message_id not in wanted:
-                            continue  # not asked for: given back when the channel closes
+                            unacked = method.delivery_tag
+                            continue  # not asked for: given back below
                         try:
                             channel.basic_publish("", dead.source, dead.body, dead.replay_properties(),
                                                   mandatory=True)
@@ -294,12 +372,14 @@ class DeadLetters:
                             log.error("dead letter %s kept: its queue %s does not exist", dead.message_id,
                                       dead.source)
                             result.kept.append(dead)
+                            unacked = method.delivery_tag
                             continue
                         channel.basic_ack(method.delivery_tag)
                         result.replayed.append(dead)
                         log.info("replayed dead letter %s (%s) to %s", dead.message_id, dead.tipo, dead.source)
                         if wanted is not None and wanted <= set(result.ids):
                             break
+                    self._give_back(channel, unacked)  # those kept or not asked for
                 finally:
                     if channel.is_open:
                         channel.close()
@@ -360,6 +440,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def delivery_limit_warning(dead_letters: DeadLetters) -> str | None:
+    """What an operator must know on RabbitMQ 4, where the ``.dlq`` queues'
+    messages would be dropped after 20 returns unless a policy lifts the limit."""
+    version = dead_letters.server_version
+    if version is None or version < DEFAULT_DELIVERY_LIMIT_SINCE:
+        return None
+    return (f"warning: RabbitMQ {version}.x limits every quorum queue to 20 deliveries by default, and a .dlq has "
+            f"no dead-letter exchange: a message returned more often (by looks at it before 4.3, by lost "
+            f"connections) is dropped. Unless a policy sets delivery-limit -1 on "
+            f"{', '.join(dead_letters.dead_letter_queues)}, set one: see docs/reliability.md, "
+            f"'On RabbitMQ 4 the .dlqs need a policy'.")
+
+
 def main(argv: list[str] | None = None, out=None) -> int:
     from common.config import Settings
 
@@ -374,43 +467,51 @@ def main(argv: list[str] | None = None, out=None) -> int:
         print(f"{args.service} consumes no queue (name one with --consumer)", file=sys.stderr)
         return 2
     try:
-        if args.command == "list":
-            depths = dead_letters.depths()
-            messages = dead_letters.browse(limit=args.limit)
-            if args.json:
-                json.dump({"queues": depths, "messages": [m.summary() for m in messages]}, out, indent=2,
-                          ensure_ascii=False)
-                out.write("\n")
-                return 0
-            for dlq, depth in depths.items():
-                print(f"{dlq}: {'no such queue' if depth is None else f'{depth} message(s)'}", file=out)
-                for m in (m for m in messages if m.queue == dlq):
-                    print(f"  {m.message_id}  {m.tipo or m.routing_key}  {m.dead_lettered_at or '-'}  "
-                          f"replays={m.replays}  {m.reason}", file=out)
-            return 0
-        if args.command == "show":
-            found = dead_letters.find(args.message_id)
-            if found is None:
-                print(f"no dead letter {args.message_id} in {', '.join(dead_letters.dead_letter_queues)}",
-                      file=sys.stderr)
-                return 1
-            json.dump(found.details(), out, indent=2, ensure_ascii=False)
-            out.write("\n")
-            return 0
-        result = dead_letters.replay(None if args.all else args.message_ids)
-        for m in result.replayed:
-            print(f"replayed {m.message_id} ({m.tipo or m.routing_key}) to {m.source}", file=out)
-        for m in result.kept:
-            print(f"kept {m.message_id}: its queue {m.source} does not exist", file=out)
-        missing = [] if args.all else sorted(
-            set(args.message_ids) - set(result.ids) - {m.message_id for m in result.kept})
-        for message_id in missing:
-            print(f"not found: {message_id}", file=sys.stderr)
-        print(f"{len(result.replayed)} replayed, {len(result.kept)} kept, {len(missing)} not found", file=out)
-        return 1 if result.kept or missing else 0
+        return _run(args, dead_letters, out)
     except BrokerUnavailable as exc:
         print(str(exc), file=sys.stderr)
         return 3
+    finally:
+        warning = delivery_limit_warning(dead_letters)
+        if warning:
+            print(warning, file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, dead_letters: DeadLetters, out) -> int:
+    if args.command == "list":
+        depths = dead_letters.depths()
+        messages = dead_letters.browse(limit=args.limit)
+        if args.json:
+            json.dump({"queues": depths, "messages": [m.summary() for m in messages]}, out, indent=2,
+                      ensure_ascii=False)
+            out.write("\n")
+            return 0
+        for dlq, depth in depths.items():
+            print(f"{dlq}: {'no such queue' if depth is None else f'{depth} message(s)'}", file=out)
+            for m in (m for m in messages if m.queue == dlq):
+                print(f"  {m.message_id}  {m.tipo or m.routing_key}  {m.dead_lettered_at or '-'}  "
+                      f"replays={m.replays}  {m.reason}", file=out)
+        return 0
+    if args.command == "show":
+        found = dead_letters.find(args.message_id)
+        if found is None:
+            print(f"no dead letter {args.message_id} in {', '.join(dead_letters.dead_letter_queues)}",
+                  file=sys.stderr)
+            return 1
+        json.dump(found.details(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return 0
+    result = dead_letters.replay(None if args.all else args.message_ids)
+    for m in result.replayed:
+        print(f"replayed {m.message_id} ({m.tipo or m.routing_key}) to {m.source}", file=out)
+    for m in result.kept:
+        print(f"kept {m.message_id}: its queue {m.source} does not exist", file=out)
+    missing = [] if args.all else sorted(
+        set(args.message_ids) - set(result.ids) - {m.message_id for m in result.kept})
+    for message_id in missing:
+        print(f"not found: {message_id}", file=sys.stderr)
+    print(f"{len(result.replayed)} replayed, {len(result.kept)} kept, {len(missing)} not found", file=out)
+    return 1 if result.kept or missing else 0
 
 
 if __name__ == "__main__":

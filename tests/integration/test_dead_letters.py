@@ -14,17 +14,20 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pika
 import pytest
 
-from common.messaging import Consumer, PermanentError, ProcessedEvents, Topology, make_event
+from common.messaging import BrokerUnavailable, Consumer, PermanentError, ProcessedEvents, Topology, make_event
 from common.http.metrics import DeadLetterGauge
 from common.messaging.dead_letters import DeadLetters, DeadLetterWatch
 from common.storage.sqlite import SQLiteStore
-from tests.helpers import wait_until
+from tests.faults.proxy import TcpProxy
+from tests.helpers import in_thread, wait_until
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,6 +230,45 @@ def test_the_gauge_gives_each_queues_depth_and_whether_the_broker_answered(topol
     closed = DeadLetters("amqp://guest:guest@127.0.0.1:1/", dead_letters.queues, timeout=1)
     [messages, ok] = DeadLetterGauge(closed, SERVICE).collect()
     assert (messages.samples, [s.value for s in ok.samples]) == ([], [0])
+
+
+class SilentOnceOpen(DeadLetters):
+    """Dead letters read through ``proxy``, which blackholes the connection
+    as soon as it is open: the calls on it then never get an answer (no byte
+    either way, nothing closed), as when a network path starts dropping
+    packets between two calls."""
+
+    def __init__(self, proxy: TcpProxy, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proxy = proxy
+
+    @contextmanager
+    def _connection(self):
+        with super()._connection() as connection, self.proxy.blackhole():
+            yield connection
+
+
+def test_a_depth_check_whose_broker_goes_silent_fails_within_its_timeout_and_its_connection_gives_up(topology):
+    proxy = TcpProxy(("127.0.0.1", 5672)).start()
+    name = f"silent.{uuid.uuid4().hex[:8]}"
+    try:
+        dead_letters = SilentOnceOpen(proxy, proxy.url(AMQP_URL), [topology.queue_name(SERVICE, CONSUMER)],
+                                      name=name, timeout=1)
+        started = time.monotonic()
+        outcome = in_thread(dead_letters.depths)
+        wait_until(outcome.done, timeout=5, message="the check to give up on the silent broker")
+        with pytest.raises(BrokerUnavailable, match="did not answer within 1s"):
+            outcome.result()
+        assert time.monotonic() - started < 5
+        assert proxy.blackholed  # the passive declare was still waiting for its answer
+
+        # The connection left waiting fails on its own: pika's heartbeat check
+        # gives up a silent connection after 2 x (heartbeat + 5) s, 12 s here.
+        wait_until(lambda: not [t for t in threading.enumerate() if t.name == f"{name} check"], timeout=30,
+                   interval=0.2, message="the abandoned check to end on its heartbeat")
+        assert not proxy.blackholed
+    finally:
+        proxy.stop()
 
 
 def test_a_services_metrics_show_its_dead_letter_queues(topology, tmp_path):

@@ -3,8 +3,12 @@ reason, origin and time from the headers the broker or the consumer added,
 and the properties it is replayed with (as first published, without them)."""
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import pika
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from common.messaging import Topology
 from common.messaging.dead_letters import DeadLetter, consumer_names, main
 
+ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "incidencias.incidencias_resolucion.incidencias"
 DLQ = f"{QUEUE}.dlq"
 BODY = json.dumps({"id": "ev-1", "tipo": "incidencia.abierta", "ocurrido_en": "2026-01-01T00:00:00Z",
@@ -91,12 +96,29 @@ def test_a_replayed_message_dead_lettered_again_counts_its_replays():
     assert dead.replay_properties().headers["x-replays"] == 3
 
 
-def test_each_service_names_its_consumers_once_in_its_worker():
+def test_each_service_names_its_consumers_once_in_its_events_module():
     assert consumer_names("incidencias_resolucion") == ("incidencias", "empleados", "clientes")
     assert consumer_names("incidencias_apertura") == ("incidencias", "clientes")
     assert consumer_names("clientes") == ("empleados",)
     assert consumer_names("empleados") == ()  # its worker only relays
     assert consumer_names("portal") == ()  # no worker at all
+
+
+@pytest.mark.parametrize("service, handlers", [("incidencias_resolucion", "ResolucionHandlers"),
+                                                ("incidencias_apertura", "AperturaHandlers"),
+                                                ("clientes", "ClientesHandlers")])
+def test_each_consumer_names_a_method_of_its_services_handlers(service, handlers):
+    events = importlib.import_module(f"{service}.events")
+    cls = getattr(importlib.import_module(f"{service}.handlers"), handlers)
+    assert [name for name, method in events.CONSUMERS.items() if not callable(getattr(cls, method, None))] == []
+
+
+def test_the_web_process_learns_the_consumers_without_importing_a_worker():
+    code = ("import sys; from common.messaging.dead_letters import consumer_names; "
+            "consumer_names('incidencias_resolucion'); import common.http.metrics; "
+            "print(sorted(m for m in sys.modules if m == 'common.worker' or m.endswith('.worker')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_a_service_that_consumes_nothing_is_told_so(capsys):
