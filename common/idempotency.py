@@ -21,8 +21,13 @@ between the two writes would leave behind:
   lives as long as the document does.
 
 A retry with the same key and fingerprint is answered with the resource as
-it is now and the first status; the same key with another request is
-``KeyReused`` (409) and writes nothing. A change's key is known to the
+it is now and the first status, once the check of who may act on it let it
+through (a replay is refused when the request without a key would be); the
+same key with another request is ``KeyReused`` (409) and writes nothing. A
+creation's retry that meets the first attempt's document before it can be
+read is ``KeyInProgress`` (409, retry). The erasure of the person the
+requests concern keeps the keys but nothing derived from what was sent
+(``without_fingerprints``). A change's key is known to the
 document it changed only: the same key sent to change another resource is
 another request there (each resource keeps its own keys, so no write ever
 has to reach a second document). Keys are the caller's own: ``scope``
@@ -36,8 +41,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
+from tenacity import Retrying, retry_if_result, stop_before_delay, wait_exponential
+
+from common.clock import rfc3339, utc_now
 from common.errors import Conflict
-from common.messaging.envelope import rfc3339, utc_now
 from common.storage.base import DuplicateKeyError, Index, Query
 
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
@@ -135,18 +142,29 @@ def remember(new_doc: dict[str, Any], previous: dict[str, Any] | None, request: 
     with what ``previous`` carried for idempotency and ``new_doc`` lacks, and
     ``request`` recorded among its recent keys (the expired ones dropped, at
     most ``MAX_KEYS``). ``answer``: a small answer to repeat on a replay, for
-    a request whose answer is not the document's view (``replayed_answer``)."""
+    a request whose answer is not the document's view (``replayed_answer``).
+
+    A write that decides the replay in the same atomic write (``replayed``
+    first) never finds its key here. One that records the key after its
+    change, in another write (marking every notification read), may: the
+    same request sent twice at once passes the check twice. The record
+    already there is then kept, the first answer, and ``request`` told it
+    is a replay of it; KeyReused when it records another request."""
     doc = {**carried(previous), **new_doc}
     if request is None:
         return doc
     cutoff = _cutoff()
-    records = [r for r in doc.get(FIELD) or () if r.get("at", "") >= cutoff and not _same_key(r, request)]
-    record = {"key": request.key, "scope": request.scope, "fingerprint": request.fingerprint,
-              "status": request.status, "at": _now()}
-    if answer is not None:
-        record["answer"] = answer
-    records.append(record)
-    doc[FIELD] = records[-MAX_KEYS:]
+    live = [r for r in doc.get(FIELD) or () if r.get("at", "") >= cutoff]
+    recorded = next((r for r in live if _same_key(r, request)), None)
+    if recorded is not None:
+        request._matches(recorded)
+    else:
+        record = {"key": request.key, "scope": request.scope, "fingerprint": request.fingerprint,
+                  "status": request.status, "at": _now()}
+        if answer is not None:
+            record["answer"] = answer
+        live.append(record)
+    doc[FIELD] = live[-MAX_KEYS:]
     return doc
 
 
@@ -156,13 +174,42 @@ def carried(doc: dict[str, Any] | None) -> dict[str, Any]:
     return {name: doc[name] for name in KEPT_FIELDS if doc and name in doc}
 
 
+_BARE_RECORD = ("key", "scope", "status", "at")
+
+
+def without_fingerprints(doc: dict[str, Any] | None) -> dict[str, Any]:
+    """``doc`` once the person its requests concern is erased: the keys stay
+    (whose, which, when), nothing derived from what was sent or answered
+    does (the fingerprints, SHA-256 digests of the bodies, which a short
+    text makes guessable; the recorded answers).
+
+    Why keep the keys rather than drop everything: a late retry still meets
+    its key and is refused (``KeyReused``: no fingerprint to match) instead
+    of being applied a second time, a creation's through the unique index
+    and a change's within ``WINDOW``. Dropping the records would turn such
+    a retry into a new request: a second comment, a second account. The
+    price is that a retry after the erasure is answered 409, not replayed,
+    also for the staff's requests on an erased customer's incidents (their
+    bodies are about that customer); the client reads the resource instead."""
+    if not doc:
+        return {}
+    kept = {name: value for name, value in doc.items() if name not in (CREATION_FINGERPRINT, FIELD)}
+    if FIELD in doc:
+        kept[FIELD] = [{name: r[name] for name in _BARE_RECORD if name in r} for r in doc[FIELD] or ()]
+    return kept
+
+
+def fingerprinted(doc: dict[str, Any] | None) -> bool:
+    """Whether ``doc`` holds anything ``without_fingerprints`` drops."""
+    if not doc:
+        return False
+    return bool(doc.get(CREATION_FINGERPRINT)) or any(set(r) - set(_BARE_RECORD) for r in doc.get(FIELD) or ())
+
+
 def forgotten(doc: dict[str, Any] | None) -> dict[str, Any]:
-    """What an erased document keeps of its idempotency fields: only the
-    scope and key of the request that created it, nothing derived from what
-    was sent. A late retry of that creation still meets the unique index, and
-    is refused (``KeyReused``: no fingerprint to match) instead of creating
-    the resource a second time."""
-    return {name: doc[name] for name in (CREATION_SCOPE, CREATION_KEY) if doc and name in doc}
+    """The idempotency fields an erased document keeps (``without_fingerprints``),
+    for a rewrite of it built from its model."""
+    return carried(without_fingerprints(doc))
 
 
 def creation_fields(request: IdempotentRequest | None) -> dict[str, Any]:
@@ -177,19 +224,76 @@ def creation_query(request: IdempotentRequest) -> Query:
     return Query(equals={CREATION_SCOPE: request.scope, CREATION_KEY: request.key})
 
 
+IN_PROGRESS_WAIT = 2.0
+"""How long (seconds) a creation refused by a unique index waits for the
+document that refused it to become readable, before ``KeyInProgress``."""
+
+
+class KeyInProgress(Conflict):
+    """A request with this key is still being written (answered 409 with
+    Retry-After, nothing written): the retry came while the first attempt's
+    document was not readable yet. 409 is the usual answer to a concurrent
+    request with the same Idempotency-Key; sent again, it gets the first
+    answer."""
+
+    title, slug = "Petición en curso", "idempotencia-en-curso"
+
+    def __init__(self) -> None:
+        super().__init__("Una petición con esa Idempotency-Key está en curso; reintente en unos segundos",
+                         headers={"Retry-After": "1"})
+        self.errores = [{"campo": "Idempotency-Key", "mensaje": "Una petición con esta clave está en curso",
+                         "ubicacion": "cabeceras"}]
+
+
 def create_once(request: IdempotentRequest | None, insert: Callable[[], T],
-                first: Callable[[IdempotentRequest], tuple[T, str | None] | None]) -> T:
+                first: Callable[[IdempotentRequest], tuple[T, str | None] | None],
+                held: Callable[[DuplicateKeyError], bool] | None = None) -> T:
     """``insert()`` the new document, which carries ``request``'s key under a
     unique index. When an index refuses it, and ``first(request)`` finds the
     document that key created with its fingerprint, that is the answer (a
     retry) or ``KeyReused`` (another request); any other refusal is raised as
-    it came (an e-mail already taken, say)."""
+    it came (an e-mail already taken, say).
+
+    An index may refuse a document that reads cannot see yet: on MongoDB the
+    first attempt's insert binds the unique index as soon as the primary
+    has it, while lookups read what a majority has (readConcern majority).
+    So a refused keyed insert looks again, with growing pauses, for at most
+    ``IN_PROGRESS_WAIT`` seconds, and then answers ``KeyInProgress`` rather
+    than a wrong refusal. Which refusals wait: the key's own index, always;
+    another index only while ``held(error)`` says no readable document holds
+    the refused value (the same request's e-mail, whose index the store may
+    name first). Without ``held``, another index's refusal is raised at once."""
     try:
         return insert()
-    except DuplicateKeyError:
-        found = first(request) if request is not None else None
-        if request is None or found is None:
+    except DuplicateKeyError as refused:
+        if request is None:
             raise
+        found = _when_readable(request, first, refused, held)
         resource, fingerprint = found
         request._matches({"fingerprint": fingerprint})
         return resource
+
+
+def _when_readable(request: IdempotentRequest, first: Callable[[IdempotentRequest], tuple[T, str | None] | None],
+                   refused: DuplicateKeyError,
+                   held: Callable[[DuplicateKeyError], bool] | None) -> tuple[T, str | None]:
+    """``first(request)`` once readable; raises ``refused`` when another
+    index refused a value a readable document holds, KeyInProgress when the
+    wait is over."""
+    own_index = CREATION_KEY in refused.fields
+
+    def look() -> tuple[T, str | None] | None:
+        # Whether the value is held is read before the key: a document that
+        # is this request's and readable by the first read is by the second.
+        held_by_another = not own_index and (held is None or held(refused))
+        found = first(request)
+        if found is None and held_by_another:
+            raise refused
+        return found
+
+    found = Retrying(stop=stop_before_delay(IN_PROGRESS_WAIT), wait=wait_exponential(multiplier=0.05, max=0.5),
+                     retry=retry_if_result(lambda result: result is None),
+                     retry_error_callback=lambda _state: None)(look)
+    if found is None:
+        raise KeyInProgress()
+    return found

@@ -60,8 +60,8 @@ class CuentaRepository(Generic[C]):
         the request changing it); ConcurrentUpdate (nothing written) when it
         changed since, DuplicateKeyError when its new email is taken.
         ``erased``: keep nothing that was derived from personal data (only
-        the creation's key stays, so that a late retry is refused, not a
-        second account)."""
+        the keys stay, so that a late retry is refused, not a second
+        account: ``common.idempotency.without_fingerprints``)."""
         current = self.collection.get(cuenta.id)
         if current is None or current.get("_rev") != cuenta._rev:
             raise ConcurrentUpdate(cuenta.id)

@@ -53,8 +53,13 @@ def registrar(cuentas: CuentaRepository[C], cuenta: C, evento: Event, email_en_u
         existing, fingerprint = found
         return existing, fingerprint if verify_password(existing.password_hash, password) else None
 
+    def held(refused: DuplicateKeyError) -> bool:
+        # A retry's e-mail collides with the first attempt's account too:
+        # the e-mail is taken only once an account holding it can be read.
+        return "email" not in refused.fields or cuentas.by_email(cuenta.email) is not None
+
     try:
-        return create_once(idempotency, insert, first)
+        return create_once(idempotency, insert, first, held)
     except DuplicateKeyError as exc:
         raise EmailDuplicado(email_en_uso) from exc
 

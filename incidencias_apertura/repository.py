@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from common.idempotency import IdempotentRequest, remember, replayed
+from common.idempotency import IdempotentRequest, remember, replayed, without_fingerprints
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import NotFound, TooMuchContention, update_document
 from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
@@ -107,7 +107,9 @@ class ClienteReplica:
 
     def remember(self, cliente_id: str, idempotency: IdempotentRequest | None, answer: dict[str, Any]) -> None:
         """Record ``idempotency`` and its ``answer`` in the customer's document
-        (created bare when no ``cliente.*`` event brought it yet)."""
+        (created bare when no ``cliente.*`` event brought it yet). A record of
+        the same request written meanwhile is kept, and ``idempotency`` told
+        it is a replay of it (KeyReused: of another request)."""
         if idempotency is None:
             return
         for _ in range(20):
@@ -120,6 +122,24 @@ class ClienteReplica:
                 except DuplicateKeyError:
                     continue
             if self.collection.replace(new):
+                return
+        raise TooMuchContention(cliente_id)
+
+    def erase(self, cliente_id: str) -> None:
+        """The customer is erased: no name, and of their keyed requests only
+        the keys (``without_fingerprints``). Final: ``upsert`` never brings
+        the customer back."""
+        for _ in range(20):
+            current = self.collection.get(cliente_id)
+            erased = {**without_fingerprints(current or {"id": cliente_id}),
+                      "eliminado": True, "nombre": None, "apellidos": None}
+            if current is None:
+                try:
+                    self.collection.insert(erased)
+                    return
+                except DuplicateKeyError:
+                    continue
+            if self.collection.replace(erased):
                 return
         raise TooMuchContention(cliente_id)
 

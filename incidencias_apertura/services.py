@@ -65,11 +65,18 @@ def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str],
     return create_once(idempotency, insert, first)
 
 
+def _del_cliente(incidencia: Incidencia, cliente_id: str) -> None:
+    """Another customer's incident does not exist for them (the same 404 as a missing one)."""
+    if incidencia.cliente.id != cliente_id:
+        raise IncidenciaNoEncontrada(incidencia.id)
+
+
 def incidencia_del_cliente(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str) -> Registro:
     """One of the customer's incidents; another customer's does not exist for them."""
     found = incidencias.get(incidencia_id)
-    if found is None or found[0].cliente.id != cliente_id:
+    if found is None:
         raise IncidenciaNoEncontrada(incidencia_id)
+    _del_cliente(found[0], cliente_id)
     return found
 
 
@@ -83,9 +90,11 @@ def incidencias_del_cliente(incidencias: IncidenciaRepository, cliente_id: str,
 def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str, change,
              idempotency: IdempotentRequest | None) -> Registro:
     """Apply ``change`` to one of the customer's incidents; a retry of a keyed
-    request changes nothing and returns the incident as it is."""
-    incidencia_del_cliente(incidencias, cliente_id, incidencia_id)
-    return incidencias.update(incidencia_id, change, idempotency)
+    request changes nothing and returns the incident as it is, once the same
+    ownership check let it through (the repository's ``guard``, which runs
+    before the replay decision, in the write that makes it)."""
+    return incidencias.update(incidencia_id, change, idempotency,
+                              guard=lambda incidencia, _side: _del_cliente(incidencia, cliente_id))
 
 
 def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
@@ -156,11 +165,15 @@ def marcar_todas_leidas(notificaciones: NotificacionRepository, clientes: Client
     With a key, a retry answers the first count. That count is recorded in
     the customer's document after the marks, not in one write with them
     (they are many documents): safe, because marking read is absolute, so a
-    retry after a crash between the two marks nothing twice (it answers 0)."""
+    retry after a crash between the two marks nothing twice (it answers 0).
+    The same request sent twice at once marks once, and both answer the
+    first count recorded (``ClienteReplica.remember`` keeps it)."""
     if clientes.replayed(cliente_id, idempotency):
         return int((idempotency.replayed_answer or {}).get("marcadas", 0))
     marcadas = notificaciones.mark_all_read(cliente_id)
     clientes.remember(cliente_id, idempotency, {"marcadas": marcadas})
+    if idempotency is not None and idempotency.replayed:
+        return int((idempotency.replayed_answer or {}).get("marcadas", 0))
     return marcadas
 
 
@@ -209,9 +222,11 @@ def borrar_cliente(incidencias: IncidenciaRepository, clientes: ClienteReplica,
                    notificaciones: NotificacionRepository, cliente_id: str) -> None:
     """The customer's erasure: their token is refused from now on, every
     incident of theirs anonymised here, the ones this side owns (resuelta)
-    closed, their notifications deleted. resolucion cancels the ones it owns
-    on the same event."""
-    clientes.upsert({"id": cliente_id, "eliminado": True, "nombre": None, "apellidos": None})
+    closed, their notifications deleted, and what their keyed requests left
+    reduced to the keys (no fingerprint, no answer; a late retry is refused,
+    not applied twice: ``common.idempotency.without_fingerprints``).
+    resolucion cancels the ones it owns on the same event."""
+    clientes.erase(cliente_id)
     for incidencia_id in incidencias.not_final_of_cliente(cliente_id):
         def change(incidencia: Incidencia, _side: DatosApertura):
             anonymised = incidencia.anonimizar_cliente()
@@ -219,9 +234,9 @@ def borrar_cliente(incidencias: IncidenciaRepository, clientes: ClienteReplica,
                 return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, utc_now()), incidencia)]
             return [] if anonymised else None
 
-        incidencias.update(incidencia_id, change)
+        incidencias.update(incidencia_id, change, forget_requests=True)
     for incidencia_id in incidencias.final_of_cliente(cliente_id):
-        incidencias.update(incidencia_id, lambda i, _s: [] if i.anonimizar_cliente() else None)
+        incidencias.update(incidencia_id, lambda i, _s: [] if i.anonimizar_cliente() else None, forget_requests=True)
     notificaciones.delete_of_cliente(cliente_id)
 
 

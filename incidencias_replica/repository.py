@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
 
 from common.errors import NotFound
-from common.idempotency import IdempotentRequest, remember, replayed
+from common.idempotency import IdempotentRequest, fingerprinted, remember, replayed, without_fingerprints
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Query, Store
 from common.storage.retry import NotFound as NoDocument
@@ -34,6 +34,8 @@ class SideFields(Protocol):
 S = TypeVar("S", bound=SideFields)
 # change(incidencia, side) -> the events to publish, or None to write nothing
 Change = Callable[[Incidencia, S], Sequence[Event] | None]
+# guard(incidencia, side) -> None, or raises the refusal (Forbidden, NotFound)
+Guard = Callable[[Incidencia, S], None]
 
 
 class IncidenciaReplica(Generic[S]):
@@ -62,27 +64,45 @@ class IncidenciaReplica(Generic[S]):
         doc = self.collection.find_one(query)
         return self._read(doc) if doc else None
 
-    def update(self, incidencia_id: str, change: Change,
-               idempotency: IdempotentRequest | None = None) -> tuple[Incidencia, S]:
+    def update(self, incidencia_id: str, change: Change, idempotency: IdempotentRequest | None = None,
+               guard: Guard | None = None, *, forget_requests: bool = False) -> tuple[Incidencia, S]:
         """Apply ``change`` and store it with its events atomically, retrying
         on concurrent writes. ``change`` may modify the incident and the side
         fields, and returns the events (None: write nothing). With
         ``idempotency``, the request's key is stored in that same write (even
         when the change writes nothing else), and a retry of it changes
         nothing and returns the incident as it is (``common.idempotency``).
-        Raises IncidenciaNoEncontrada, KeyReused or TooMuchContention."""
+
+        ``guard`` is who may act on the incident as it is now (it raises the
+        refusal). It runs before the replay decision, on the document that
+        decision reads: a replay answers the incident as it is now, so it
+        must be refused exactly when a first request would be (an agent the
+        incident was taken from since, say), or it would show what the
+        caller may no longer see.
+
+        ``forget_requests`` (the customer's erasure): the document keeps the
+        keys of the requests made to it but no fingerprint of what they sent
+        (``common.idempotency.without_fingerprints``), written even when
+        ``change`` changes nothing else (the other replica's snapshot may
+        have anonymised the incident already). Raises IncidenciaNoEncontrada,
+        KeyReused, TooMuchContention or what ``guard`` or ``change`` raise."""
         result: list[tuple[Incidencia, S]] = []
 
         def apply(doc: dict[str, Any]):
             incidencia, side = self._read(doc)
             result[:] = [(incidencia, side)]
+            if guard is not None:
+                guard(incidencia, side)
             if replayed(doc, idempotency):
                 return None
             events = change(incidencia, side)
-            if events is None and idempotency is None:
+            forgets = forget_requests and fingerprinted(doc)
+            if events is None and idempotency is None and not forgets:
                 return None
-            return (remember(self.to_document(incidencia, side), doc, idempotency),
-                    [e.to_outbox() for e in events or ()])
+            document, previous = self.to_document(incidencia, side), doc
+            if forgets:
+                document, previous = without_fingerprints(document), without_fingerprints(doc)
+            return remember(document, previous, idempotency), [e.to_outbox() for e in events or ()]
 
         try:
             update_document(self.collection, incidencia_id, apply)

@@ -55,13 +55,11 @@ def _puede_actuar(actor: Actor, incidencia: Incidencia) -> None:
 
 def _cambiar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
              change: Callable[[Incidencia], Any], idempotency: IdempotentRequest | None = None) -> Incidencia:
-    """Apply ``change`` if ``actor`` may act on the incident; a retry of a
-    keyed request changes nothing and returns the incident as it is."""
-    def guarded(incidencia: Incidencia, _side):
-        _puede_actuar(actor, incidencia)
-        return change(incidencia)
-
-    return incidencias.update(incidencia_id, guarded, idempotency)[0]
+    """Apply ``change`` if ``actor`` may act on the incident as it is now; a
+    retry of a keyed request changes nothing and returns the incident as it
+    is, once the same check let it through (the repository's ``guard``)."""
+    return incidencias.update(incidencia_id, lambda incidencia, _side: change(incidencia), idempotency,
+                              guard=lambda incidencia, _side: _puede_actuar(actor, incidencia))[0]
 
 
 # -- reading -------------------------------------------------------------------------
@@ -103,11 +101,12 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
 
 # -- assignment: by hand and automatic, one way to give an incident -------------------
 def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: EmpleadoRef, por: Actor,
-         admite: Callable[[Incidencia], bool],
-         idempotency: IdempotentRequest | None = None) -> tuple[Incidencia, bool]:
-    """Give the incident to ``empleado`` if ``admite`` it as it is now (it
-    may also refuse by raising); nothing is written otherwise. Returns the
-    incident and whether this call gave it."""
+         admite: Callable[[Incidencia], bool], idempotency: IdempotentRequest | None = None,
+         puede: Callable[[Incidencia], None] | None = None) -> tuple[Incidencia, bool]:
+    """Give the incident to ``empleado`` if ``admite`` it as it is now;
+    nothing is written otherwise. ``puede`` refuses (raising) a caller who
+    may not assign it, a keyed retry included. Returns the incident and
+    whether this call gave it."""
     given: list[bool] = [False]
 
     def change(current: Incidencia, _side):
@@ -116,7 +115,8 @@ def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: Emplea
             return None
         return [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
 
-    incidencia, _side = incidencias.update(incidencia_id, change, idempotency)
+    guard = None if puede is None else (lambda current, _side: puede(current))
+    incidencia, _side = incidencias.update(incidencia_id, change, idempotency, guard=guard)
     return incidencia, given[0]
 
 
@@ -132,14 +132,16 @@ def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor
     if elegido is None or not elegido.get("activo"):
         raise Invalid("empleado_id", "No es un empleado activo", "El empleado no existe o no está activo")
 
-    def admite(current: Incidencia) -> bool:
+    def puede(current: Incidencia) -> None:
         if not _gestiona(actor) and current.estado not in WAITING_STATES and not _es_suya(current, actor.id):
             raise Forbidden("Un agente solo puede tomar incidencias sin asignar")
+
+    def admite(current: Incidencia) -> bool:
         # already theirs: nothing to change, nothing to notify
         return not (_es_suya(current, empleado_id) and current.estado in (Estado.ASIGNADA, Estado.EN_CURSO))
 
     return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite,
-                idempotency)[0]
+                idempotency, puede)[0]
 
 
 def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: PersonalReplica, incidencia_id: str,
@@ -273,7 +275,9 @@ def aplicar_cancelacion(incidencias: IncidenciaRepository, incidencia_id: str, c
 
 def borrar_cliente(incidencias: IncidenciaRepository, cliente_id: str) -> None:
     """The customer's erasure: every incident of theirs anonymised, the
-    cancellable ones cancelled (apertura closes the resolved ones)."""
+    cancellable ones cancelled (apertura closes the resolved ones), and the
+    fingerprints of the requests made to them forgotten (their keys stay, so
+    a late retry is refused, not applied twice: ``common.idempotency``)."""
     en = utc_now()
     for incidencia_id in incidencias.ids({"cliente_id": cliente_id}):
         def change(incidencia: Incidencia, _side):
@@ -284,7 +288,7 @@ def borrar_cliente(incidencias: IncidenciaRepository, cliente_id: str) -> None:
                 published.append(events.snapshot(tipo, incidencia))
             return published if (anonymised or published) else None
 
-        incidencias.update(incidencia_id, change)
+        incidencias.update(incidencia_id, change, forget_requests=True)
 
 
 def replicar_empleado(incidencias: IncidenciaRepository, empleados: PersonalReplica, event) -> None:

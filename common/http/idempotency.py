@@ -43,7 +43,8 @@ PARAMETER = {
                     "by the resource it changed, a creation's as long as what it created."),
 }
 BAD_KEY = "Idempotency-Key not valid (1 to 200 visible ASCII characters)"
-KEY_REUSED = "Idempotency-Key already used for another request"
+KEY_REUSED = ("Idempotency-Key already used for another request, or a request with it still in progress "
+              "(send it again after Retry-After)")
 
 
 def fingerprint(method: str, path: str, scope: str, body: Any) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from common.clock import rfc3339, utc_now
 from common.context import current_correlation_id
 from common.storage import OutboxMessage
 
@@ -15,14 +16,6 @@ REQUIRED_FIELDS = ("id", "tipo", "ocurrido_en", "origen", "datos")
 
 class InvalidEnvelope(ValueError):
     """A message that can never be processed (dead-lettered, not retried)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:

@@ -32,8 +32,8 @@ from typing import Any, Callable
 
 import pytest
 
+import common.clock
 from common.messaging import Event
-from common.messaging import envelope
 from common.storage import CollectionSpec
 from common.storage.memory import MemoryStore
 
@@ -135,7 +135,7 @@ def clock(monkeypatch) -> Clock:
     """A fixed clock starting at ``T0`` (2026-11-01 10:00 UTC): it replaces
     ``utc_now`` in every product module that imported it."""
     fixed = Clock(T0)
-    original = envelope.utc_now
+    original = common.clock.utc_now
     for module in list(sys.modules.values()):
         if getattr(module, "utc_now", None) is original:
             monkeypatch.setattr(module, "utc_now", fixed)

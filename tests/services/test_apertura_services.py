@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from common.errors import NotFound
-from common.idempotency import FIELD, MAX_KEYS, KeyReused
+from common import idempotency
+from common.idempotency import FIELD, MAX_KEYS, KeyInProgress, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query, StorageError
 from common.tokens import Principal
@@ -212,6 +213,41 @@ def test_customers_keys_are_their_own_and_without_a_key_every_request_opens_one(
     sin_clave = [services.abrir_incidencia(ap.incidencias, cliente(), cuerpo(), None) for _ in range(3)]
     assert len({i.id for i, _ in sin_clave}) == 3 and [s for _, s in sin_clave] == [DatosApertura(None, None, None)] * 3
     assert outbox.tipos() == ["incidencia.abierta"] * 5 and ap.count() == 5
+
+
+class LaggingKeys(IncidenciaRepository):
+    """The repository on a database whose reads lag its unique indexes (what
+    is faked: MongoDB's majority reads, which may not see yet an incident the
+    primary already refuses a second of): the next ``misses`` lookups by key
+    find nothing."""
+
+    misses: float = 0
+
+    def by_idempotency_key(self, cliente_id, key):
+        if self.misses > 0:
+            self.misses -= 1
+            return None
+        return super().by_idempotency_key(cliente_id, key)
+
+
+def test_a_retry_that_cannot_read_the_first_incident_yet_waits_for_it_and_gets_the_first_answer(store, outbox):
+    incidencias = LaggingKeys(store)
+    first = services.abrir_incidencia(incidencias, cliente(), cuerpo(), abrir_con("k-1"))
+    incidencias.misses = 1
+    retry = abrir_con("k-1")
+    assert services.abrir_incidencia(incidencias, cliente(), cuerpo(), retry) == first and retry.replayed_status == 201
+    assert outbox.tipos() == ["incidencia.abierta"] and incidencias.collection.count(Query()) == 1
+
+
+def test_a_retry_whose_first_incident_stays_unreadable_is_told_to_retry(store, outbox, monkeypatch):
+    monkeypatch.setattr(idempotency, "IN_PROGRESS_WAIT", 0.2)
+    incidencias = LaggingKeys(store)
+    services.abrir_incidencia(incidencias, cliente(), cuerpo(), abrir_con("k-1"))
+    incidencias.misses = float("inf")
+    with pytest.raises(KeyInProgress) as refused:
+        services.abrir_incidencia(incidencias, cliente(), cuerpo(), abrir_con("k-1"))
+    assert (refused.value.status, refused.value.slug) == (409, "idempotencia-en-curso")
+    assert outbox.tipos() == ["incidencia.abierta"] and incidencias.collection.count(Query()) == 1
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -562,6 +598,32 @@ def test_a_change_key_reused_for_another_request_is_refused_and_writes_nothing(a
     assert ap.raw(incidencia_id) == before and outbox.events() == []
 
 
+KEYED_AS = {
+    "comentar": lambda ap, actor, i, k: services.comentar(ap.incidencias, actor, i, "hola", k),
+    "cerrar": lambda ap, actor, i, k: services.cerrar(ap.incidencias, actor, i, k),
+    "reabrir": lambda ap, actor, i, k: services.reabrir(ap.incidencias, actor, i, "No va", k),
+    "solicitar_cancelacion": lambda ap, actor, i, k: services.solicitar_cancelacion(
+        ap.incidencias, actor, i, "Ya no", k),
+}
+
+
+@pytest.mark.parametrize("accion", KEYED)
+def test_a_keyed_request_on_another_customers_incident_is_not_found_before_any_replay(ap, outbox, accion):
+    """Ownership is checked first, whatever the key: even a request carrying
+    the owner's recorded key and fingerprint is answered 404, not replayed."""
+    estado, _status, act = KEYED[accion]
+    incidencia_id = ap.llevar_a(estado)
+    act(ap, incidencia_id, _peticion(accion, incidencia_id))
+    before = ap.raw(incidencia_id)
+    outbox.clear()
+    bruno = Actor("c2", "cliente", NOMBRES["c2"])
+    for request in (keyed("k-1", "c2", (accion, incidencia_id, "a")), _peticion(accion, incidencia_id)):
+        with pytest.raises(IncidenciaNoEncontrada):
+            KEYED_AS[accion](ap, bruno, incidencia_id, request)
+        assert not request.replayed
+    assert ap.raw(incidencia_id) == before and outbox.events() == []
+
+
 def test_without_a_key_or_with_another_key_each_comment_is_a_comment(ap, outbox):
     opened = ap.abrir()
     outbox.clear()
@@ -624,6 +686,47 @@ def test_a_retried_mark_all_answers_the_first_count(ap):
     assert [r["key"] for r in ap.clientes.collection.get("c1")[FIELD]] == ["todas", "otra"]
 
 
+def test_two_concurrent_mark_alls_with_one_key_keep_the_first_count(ap):
+    """The count is recorded after the marks, not in one write with them: the
+    same request sent twice at once passes the replay check twice. The second
+    to record finds the first's record and keeps it (and answers it), instead
+    of replacing it with the nothing it found left to mark."""
+    opened = ap.abrir()
+    ap.desde_resolucion(opened.id, "asignada", "en_curso")
+    answers = []
+
+    class MeanwhileTheOther:
+        """The notifications, where the other request runs whole between this one's check and its marks."""
+
+        def mark_all_read(self, cliente_id):
+            answers.append(services.marcar_todas_leidas(ap.notificaciones, ap.clientes, cliente_id,
+                                                        keyed("todas", "c1", {})))
+            return ap.notificaciones.mark_all_read(cliente_id)
+
+    late = keyed("todas", "c1", {})
+    answers.append(services.marcar_todas_leidas(MeanwhileTheOther(), ap.clientes, "c1", late))
+    assert answers == [2, 2] and late.replayed
+    [record] = ap.clientes.collection.get("c1")[FIELD]
+    assert record["answer"] == {"marcadas": 2}
+    retry = keyed("todas", "c1", {})
+    assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", retry) == 2 and retry.replayed
+
+
+def test_the_same_key_for_another_request_recorded_meanwhile_is_refused(ap):
+    opened = ap.abrir()
+    ap.desde_resolucion(opened.id, "asignada")
+
+    class MeanwhileAnother:
+        def mark_all_read(self, cliente_id):
+            services.marcar_todas_leidas(ap.notificaciones, ap.clientes, cliente_id, keyed("todas", "c1", {"b": 1}))
+            return ap.notificaciones.mark_all_read(cliente_id)
+
+    with pytest.raises(KeyReused):
+        services.marcar_todas_leidas(MeanwhileAnother(), ap.clientes, "c1", keyed("todas", "c1", {}))
+    [record] = ap.clientes.collection.get("c1")[FIELD]
+    assert (record["fingerprint"], record["answer"]) == (keyed("todas", "c1", {"b": 1}).fingerprint, {"marcadas": 1})
+
+
 # -- customers -----------------------------------------------------------------------------------
 
 def test_erasing_a_customer(ap, outbox):
@@ -665,6 +768,53 @@ def test_erasing_a_customer(ap, outbox):
     # Later news about their incidents notifies nobody.
     ap.desde_resolucion(en_curso, "resuelta")
     assert ap.get(en_curso).estado == Estado.RESUELTA and ap.notas("c1") == []
+
+
+def _fingerprints(doc: dict[str, Any]) -> list[str]:
+    """What a stored document holds that was derived from what was sent or answered."""
+    found = ["idempotency_hash"] if doc.get("idempotency_hash") else []
+    return found + [f"{r['key']}.{part}" for r in doc.get(FIELD) or ()
+                    for part in ("fingerprint", "answer") if part in r]
+
+
+def test_erasing_a_customer_keeps_no_fingerprint_of_their_requests_and_a_late_retry_is_refused(ap, outbox):
+    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    en_curso = ap.abrir(key="alta-1").id
+    ap.desde_resolucion(en_curso, "asignada", "en_curso")
+    comentario = _peticion("comentar", en_curso)
+    services.comentar(ap.incidencias, ANA, en_curso, "hola", comentario)
+    cerrada = ap.llevar_a("resuelta")
+    services.cerrar(ap.incidencias, ANA, cerrada, _peticion("cerrar", cerrada))
+    services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("todas", "c1", {}))
+    # resolucion's anonymised snapshot may come first: anonymising changes nothing then, forgetting still does.
+    ya_anonima = ap.llevar_a("en_curso")
+    services.comentar(ap.incidencias, ANA, ya_anonima, "hola", _peticion("comentar", ya_anonima))
+    anonima = ap.get(ya_anonima)
+    anonima.anonimizar_cliente()
+    anonima.version += 1
+    ap.incidencias.apply_snapshot(anonima.to_snapshot(incluir_internas=False))
+    assert _fingerprints(ap.raw(ya_anonima)) == ["k-1.fingerprint"]
+    otra = ap.abrir("c2", key="alta-1").id
+    ap.clock.advance(hours=1)
+
+    services.borrar_cliente(ap.incidencias, ap.clientes, ap.notificaciones, "c1")
+
+    for incidencia_id in (en_curso, cerrada, ya_anonima):
+        assert _fingerprints(ap.raw(incidencia_id)) == [], incidencia_id
+        assert [(r["key"], r["scope"]) for r in ap.raw(incidencia_id)[FIELD]] == [("k-1", "c1")]
+    assert ap.raw(en_curso)["idempotency_key"] == "alta-1"
+    assert _fingerprints(ap.clientes.collection.get("c1")) == [] and ap.clientes.is_deleted("c1")
+    assert _fingerprints(ap.raw(otra)) == ["idempotency_hash"]
+    # Refused, never applied twice: the token is refused first, and past it the key has nothing to match.
+    outbox.clear()
+    with pytest.raises(KeyReused):
+        ap.abrir(key="alta-1")
+    with pytest.raises(KeyReused):
+        services.comentar(ap.incidencias, ANA, en_curso, "hola", _peticion("comentar", en_curso))
+    with pytest.raises(KeyReused):
+        services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("todas", "c1", {}))
+    assert outbox.events() == [] and len(ap.get(en_curso).comentarios) == 1
+    assert ap.incidencias.collection.count(Query(equals={"cliente.id": "c1"})) == 3
 
 
 # -- closing what the customer left resolved -------------------------------------------------------

@@ -12,7 +12,8 @@ from clientes.domain import ERASED_NAME
 from clientes.handlers import ClientesHandlers
 from clientes.repository import OUTBOX, ClienteRepository, ConcurrentUpdate
 from common.errors import Invalid, NotFound
-from common.idempotency import CREATION_FINGERPRINT, CREATION_KEY, CREATION_SCOPE, KeyReused
+from common import idempotency
+from common.idempotency import CREATION_FINGERPRINT, CREATION_KEY, CREATION_SCOPE, KeyInProgress, KeyReused
 from common.messaging import PermanentError, make_event
 from common.passwords import PASSWORD_RULE, verify_password
 from common.storage import Query
@@ -105,6 +106,66 @@ def test_a_registration_key_reused_for_another_body_or_password_is_refused(clien
         services.registrar_cliente(clientes, " Ana ", "Pérez García ", "ana@example.com", "otra-clave-2024",
                                    idempotency=registro())
     assert clientes.count() == 1 and clientes.get(first.id) == first and outbox.tipos() == ["cliente.registrado"]
+
+
+class LaggingReads(ClienteRepository):
+    """The repository on a database whose reads lag its unique indexes (what
+    is faked: MongoDB's majority reads, which may not see yet an account the
+    primary already refuses a duplicate of). The first ``misses`` lookups
+    by key and by e-mail find nothing."""
+
+    def __init__(self, store, misses: float):
+        super().__init__(store)
+        self.misses = {"created_by": misses, "by_email": misses}
+        self.lookups = 0
+
+    def _lagging(self, name: str) -> bool:
+        self.lookups += 1
+        if self.misses[name] > 0:
+            self.misses[name] -= 1
+            return True
+        return False
+
+    def created_by(self, idempotency):
+        return None if self._lagging("created_by") else super().created_by(idempotency)
+
+    def by_email(self, email):
+        return None if self._lagging("by_email") else super().by_email(email)
+
+
+def test_a_retry_that_cannot_read_the_first_account_yet_waits_for_it_and_gets_the_first_answer(store, outbox):
+    clientes = LaggingReads(store, misses=0)
+    first = registrar(clientes, idempotency=registro())
+    clientes.misses = {"created_by": 1, "by_email": 1}
+    retry = registro()
+    assert registrar(clientes, idempotency=retry) == first and retry.replayed
+    assert clientes.count() == 1 and outbox.tipos() == ["cliente.registrado"]
+
+
+def test_a_retry_whose_first_account_stays_unreadable_is_told_to_retry_not_that_the_email_is_taken(
+        store, outbox, monkeypatch):
+    monkeypatch.setattr(idempotency, "IN_PROGRESS_WAIT", 0.2)
+    clientes = LaggingReads(store, misses=0)
+    registrar(clientes, idempotency=registro())
+    clientes.misses = {"created_by": float("inf"), "by_email": float("inf")}
+    with pytest.raises(KeyInProgress) as refused:
+        registrar(clientes, idempotency=registro())
+    problem = refused.value
+    assert (problem.status, problem.title, problem.slug, problem.detail, problem.errores, problem.extra) == (
+        409, "Petición en curso", "idempotencia-en-curso",
+        "Una petición con esa Idempotency-Key está en curso; reintente en unos segundos",
+        [{"campo": "Idempotency-Key", "mensaje": "Una petición con esta clave está en curso",
+          "ubicacion": "cabeceras"}], {"headers": {"Retry-After": "1"}})
+    assert clientes.count() == 1 and outbox.tipos() == ["cliente.registrado"]
+
+
+def test_a_keyed_registration_with_an_email_another_account_holds_is_refused_at_once(store, outbox):
+    clientes = LaggingReads(store, misses=0)
+    registrar(clientes)
+    clientes.lookups = 0
+    with pytest.raises(EmailDuplicado):
+        registrar(clientes, idempotency=registro())
+    assert clientes.lookups == 2  # the e-mail's holder, then the key: no waiting
 
 
 def test_without_the_key_a_second_registration_is_the_email_conflict_it_always_was(clientes, outbox):

@@ -646,7 +646,8 @@ def test_a_keyed_assignment_to_whom_has_it_already_records_the_key_and_nothing_e
 # exactly when the same request without a key would be: the permission check
 # runs before the replay decision.
 AGENT_KEYED: dict[str, tuple[str, Callable[..., Incidencia]]] = {
-    "tomar": ("abierta", lambda rs, actor, i, k=None: services.asignar(rs.incidencias, rs.empleados, actor, i, None, k)),
+    "tomar": ("abierta", lambda rs, actor, i, k=None: services.asignar(
+        rs.incidencias, rs.empleados, actor, i, None, k)),
     "iniciar": ("asignada", lambda rs, actor, i, k=None: services.iniciar(rs.incidencias, actor, i, k)),
     "resolver": ("en_curso", lambda rs, actor, i, k=None: services.resolver(rs.incidencias, actor, i, "Hecho", k)),
     "comentar": ("en_curso", lambda rs, actor, i, k=None: services.comentar(
@@ -851,6 +852,30 @@ def test_erasing_a_customer_anonymises_their_incidents_and_cancels_the_cancellab
     assert rs.get(otra).cliente == Cliente("c2", "Bruno Díaz") and rs.get(otra).estado == Estado.ASIGNADA
     services.borrar_cliente(rs.incidencias, "c1")  # again: nothing more
     assert outbox.events() == []
+
+
+def test_erasing_a_customer_keeps_no_fingerprint_on_their_incidents_and_a_late_retry_is_refused(rs, team, outbox):
+    services.comentar(rs.incidencias, rs.actor("e1"), team, "Llamo a Ana", False, keyed("k-1", "e1", "Llamo a Ana"))
+    resuelta = rs.en_estado("resuelta")
+    services.comentar(rs.incidencias, rs.actor("e1"), resuelta, "¿Le va?", False, keyed("k-2", "e1", "¿Le va?"))
+    ya_anonima = rs.en_estado("en_curso")
+    services.comentar(rs.incidencias, rs.actor("e1"), ya_anonima, "Nota", True, keyed("k-3", "e1", "Nota"))
+    rs.incidencias.update(ya_anonima, lambda i, _s: [] if i.anonimizar_cliente() else None)
+    otra = rs.en_estado("en_curso", cliente_id="c2")
+    services.comentar(rs.incidencias, rs.actor("e1"), otra, "Hola", False, keyed("k-4", "e1", "Hola"))
+    rs.clock.advance(hours=1)
+
+    services.borrar_cliente(rs.incidencias, "c1")
+
+    for incidencia_id, key in ((team, "k-1"), (resuelta, "k-2"), (ya_anonima, "k-3")):
+        assert [sorted(r) for r in rs.raw(incidencia_id)[FIELD]] == [["at", "key", "scope", "status"]]
+        assert rs.raw(incidencia_id)[FIELD][0]["key"] == key
+    assert "fingerprint" in rs.raw(otra)[FIELD][0]
+    outbox.clear()
+    before = rs.raw(resuelta)
+    with pytest.raises(KeyReused):  # refused, not a second comment
+        services.comentar(rs.incidencias, rs.actor("e1"), resuelta, "¿Le va?", False, keyed("k-2", "e1", "¿Le va?"))
+    assert rs.raw(resuelta) == before and outbox.events() == []
 
 
 def test_a_newer_deactivation_hands_the_employees_open_work_to_the_others(rs, outbox):

@@ -51,7 +51,9 @@ def test_a_key_is_one_to_two_hundred_visible_ascii_characters(key, valid):
 
 
 def test_the_key_refusals_join_the_ones_an_operation_documents():
+    reused = ("Idempotency-Key already used for another request, or a request with it still in progress "
+              "(send it again after Retry-After)")
     assert documented({409: "Not in resuelta"}) == {
-        409: "Not in resuelta; or Idempotency-Key already used for another request",
+        409: f"Not in resuelta; or {reused}",
         400: "Idempotency-Key not valid (1 to 200 visible ASCII characters)"}
-    assert documented({})[409] == "Idempotency-Key already used for another request"
+    assert documented({})[409] == reused

@@ -5,6 +5,7 @@ reads the source files."""
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,3 +54,14 @@ def test_no_view_catches_an_exception_itself(path):
     """Refusals are answered once, by the HTTP plumbing (``common.errors``)."""
     handlers = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, ast.ExceptHandler)]
     assert handlers == [], f"{path.parent.name}/api.py catches exceptions at lines {[h.lineno for h in handlers]}"
+
+
+@pytest.mark.parametrize("module", ["common.idempotency", "common.http.idempotency", "portal.pages"])
+def test_the_idempotency_records_load_no_broker_client_or_driver(module):
+    """The portal and the HTTP plumbing use the idempotency records; those
+    need the clock (``common.clock``), not ``common.messaging`` and pika.
+    A fresh interpreter, so that what other tests loaded does not count."""
+    code = (f"import sys, {module}; "
+            "print(sorted(m for m in ('pika', 'pymongo', 'common.messaging') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -18,6 +18,7 @@ from common.config import Settings
 from common.errors import Forbidden, Invalid, NotFound
 from common.http.app import create_service_app
 from common.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_errors, validation_problem
+from common.idempotency import KeyInProgress
 from common.storage import InvalidData
 from common.storage.retry import NotFound as MissingDocument
 from common.storage.retry import TooMuchContention
@@ -130,6 +131,7 @@ def bare_app(tmp_path):
             "documento": MissingDocument("d1"),
             "averia": Averia("rota"),
             "no-almacenable": InvalidData("mongodb: the document cannot be stored: BSON document too large"),
+            "en-curso": KeyInProgress(),
         }[kind]
 
     yield app
@@ -179,8 +181,16 @@ def test_correlation_id_is_echoed_when_well_formed_and_replaced_otherwise(bare_a
                              "detail": "Los datos no se pueden guardar tal como vienen",
                              "errores": [{"campo": "(cuerpo)", "mensaje": "No se puede guardar tal como viene",
                                           "ubicacion": "cuerpo"}]}),
+    ("en-curso", 409, {"type": f"{TYPE_BASE}idempotencia-en-curso", "title": "Petición en curso", "status": 409,
+                       "detail": "Una petición con esa Idempotency-Key está en curso; reintente en unos segundos",
+                       "errores": [{"campo": "Idempotency-Key", "mensaje": "Una petición con esta clave está en curso",
+                                    "ubicacion": "cabeceras"}]}),
 ])
 def test_refusals_of_use_cases_are_answered_once_for_every_view(bare_app, kind, status, body):
     response = bare_app.test_client().get(f"/rechazos/{kind}")
     assert response.status_code == status and response.mimetype == PROBLEM_JSON
     assert response.get_json() == body
+
+
+def test_a_request_still_in_progress_says_when_to_send_it_again(bare_app):
+    assert bare_app.test_client().get("/rechazos/en-curso").headers["Retry-After"] == "1"
