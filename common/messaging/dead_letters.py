@@ -49,7 +49,6 @@ import json
 import logging
 import math
 import sys
-import threading
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +57,8 @@ from typing import Any, Callable, Collection, Iterable, Iterator, TypeVar
 
 import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker, UnroutableError
+
+from common.threads import in_daemon_thread
 
 from .broker import BrokerUnavailable, Topology, connect, redact
 
@@ -278,15 +279,7 @@ class DeadLetters:
         passed without one. It runs in a thread of its own, with its own
         connection; left behind, that thread ends when the heartbeat gives up
         on the silent broker (it then closes its socket)."""
-        answer: futures.Future = futures.Future()
-
-        def run() -> None:
-            try:
-                answer.set_result(call())
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                answer.set_exception(exc)
-
-        threading.Thread(target=run, name=f"{self.name} check", daemon=True).start()
+        answer = in_daemon_thread(call, name=f"{self.name} check")
         done, _ = futures.wait([answer], timeout=seconds)
         if not done:
             raise BrokerUnavailable(f"RabbitMQ at {redact(self.amqp_url)} did not answer within {seconds:g}s")

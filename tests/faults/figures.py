@@ -82,20 +82,22 @@ class Figures:
             self.outcomes[nodeid] = "passed"
 
     def build(self, session_passed: bool) -> dict[str, Any]:
+        storages = sorted({entry["storage"] for entry in self.entries.values()})
+        # One look at the tree for the session; each scenario differs only in its outcome and storage.
+        origin = provenance(passed=session_passed, storage_used=" + ".join(storages) or None)
         scenarios = {}
         for scenario, entry in sorted(self.entries.items()):
             outcome = self.outcomes.get(entry["test"], "unfinished")
             scenarios[scenario] = {
                 "test": entry["test"], "fault": entry["fault"], "outcome": outcome,
-                "provenance": provenance(passed=session_passed and outcome in COMPLETED,
-                                         storage_used=entry["storage"]),
+                "provenance": {**origin, "passed": session_passed and outcome in COMPLETED,
+                               "storage": entry["storage"]},
                 "recorded_at": entry["recorded_at"], **entry["figures"]}
-        storages = sorted({entry["storage"] for entry in self.entries.values()})
         return {
             "about": "Figures of the fault suite (tests/faults), computed by its checker from what happened; "
                      "written only by a session that passed, with only the scenarios of that session; "
                      "see docs/reliability.md",
-            "provenance": provenance(passed=session_passed, storage_used=" + ".join(storages) or None),
+            "provenance": origin,
             "environment": {"rabbitmq": _rabbitmq_version(), "python": platform.python_version(),
                             "cpus": os.cpu_count()},
             "ran": sorted(n for n, o in self.outcomes.items() if o in COMPLETED),

@@ -56,7 +56,8 @@ class TestFigures:
     extra: dict[str, Any] = field(default_factory=dict)
     passed: bool = True
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, origin: dict[str, Any]) -> dict[str, Any]:
+        """``origin``: the run's provenance, computed once (one look at the tree)."""
         by_category: dict[str, dict[str, Any]] = {}
         for attempt in self.attempts:
             entry = by_category.setdefault(attempt.category, {"tried": 0, "rejected": 0, "accepted": []})
@@ -67,7 +68,7 @@ class TestFigures:
                 entry["accepted"].append({"attack": attempt.name, "known_bug": attempt.known_bug})
         for entry in by_category.values():
             entry["accepted"] = sorted(entry["accepted"], key=lambda a: a["attack"])
-        return {"provenance": provenance(passed=self.passed), "categories": by_category,
+        return {"provenance": {**origin, "passed": self.passed}, "categories": by_category,
                 **({"extra": self.extra} if self.extra else {})}
 
 
@@ -87,12 +88,13 @@ class Recorder:
         """Only a passing run of the whole suite publishes (tests/suite_run.py)."""
         if not self.tests or not session_passed or not whole_suite:
             return
-        tests = {nodeid: figures.summary() for nodeid, figures in self.tests.items()
+        origin = provenance(passed=True)
+        tests = {nodeid: figures.summary(origin) for nodeid, figures in self.tests.items()
                  if figures.attempts or figures.extra}
         data = {
             "about": "Attacks the security suite (tests/security) sent to the running system, by category; "
                      "written by a passing run of the suite, see docs/security.md",
-            "provenance": provenance(passed=True),
+            "provenance": origin,
             "tools": versions,
             "totals": _totals(tests),
             "tests": dict(sorted(tests.items())),
