@@ -10,6 +10,13 @@ the document (one SQLite transaction, or inside the MongoDB document itself)
 and later relayed to the broker, so an acknowledged write never loses its
 event.
 
+Mails (``OutboxMail``) are handed among the events and stored the same way,
+in a mail outbox the sender claims (``claim_due_mails``: several senders of
+one service never hold the same mail at once) and settles (``mail_sent``,
+``mail_retry``, ``mail_failed``): an acknowledged change never loses the mail
+it decided, and a refused one (a stale revision, a duplicate key) stores
+none. A mail lives as long as its document: ``delete`` takes it too.
+
 Errors, whatever the adapter: ``StorageUnavailable`` when the database cannot
 be reached or written now (answered 503, and a consumer holds its message
 until it can), ``InvalidData`` when what was asked can never be stored or run
@@ -20,7 +27,10 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Iterable, Sequence, Union
+
+from common.clock import rfc3339, utc_now
 
 
 class StorageError(Exception):
@@ -120,6 +130,73 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True)
+class OutboxMail:
+    """An e-mail waiting to be sent, handed to ``insert``/``replace`` among
+    the events and stored in the same atomic write as the change that
+    decided it. ``id`` is stable (it makes the Message-ID, so a retry after
+    a lost answer is recognisable); ``recipient`` is the account it is for
+    (``Store.cancel_mails`` deletes an erased account's mails by it);
+    ``body`` is the composed mail as JSON (``common.mail.Mail.to_json``)."""
+
+    id: str
+    recipient: str
+    body: str
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    """A stored mail the sender has not finished with: how many times it
+    was tried, when it is due next and when it was stored (RFC 3339, UTC;
+    ``created_at`` is what the sender measures a mail's age from)."""
+
+    id: str
+    recipient: str
+    body: str
+    attempts: int
+    next_attempt_at: str
+    created_at: str
+
+
+MAIL_PENDING, MAIL_FAILED = "pendiente", "fallido"
+# What of a sending error is kept with a mail (the rest of a long SMTP answer
+# helps no operator, and in MongoDB it would grow the document).
+MAIL_ERROR_MAX_CHARS = 1000
+
+# What ``insert``/``replace`` take among their events.
+OutboxItem = Union[OutboxMessage, OutboxMail]
+
+
+def split_outbox(items: Iterable[OutboxItem]) -> tuple[list[OutboxMessage], list[OutboxMail]]:
+    """The events and the mails handed to one write, each in the order given;
+    a mail id given twice in the same write counts once."""
+    events: list[OutboxMessage] = []
+    mails: dict[str, OutboxMail] = {}
+    for item in items:
+        if isinstance(item, OutboxMail):
+            mails.setdefault(item.id, item)
+        elif isinstance(item, OutboxMessage):
+            events.append(item)
+        else:
+            raise TypeError(f"an outbox item must be an OutboxMessage or an OutboxMail, got {type(item).__name__}")
+    return events, list(mails.values())
+
+
+def mail_instant(text: str | None = None) -> str:
+    """``text`` (RFC 3339) in the one form the mail outbox stores and compares
+    as text (``common.clock.rfc3339``: UTC, microseconds, ``Z``), or now."""
+    if text is None:
+        return rfc3339(utc_now())
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"a mail outbox instant needs its offset: {text!r}")
+    return rfc3339(moment)
+
+
+def mail_error(error: str) -> str:
+    return error[:MAIL_ERROR_MAX_CHARS]
+
+
+@dataclass(frozen=True)
 class Query:
     """A small, adapter-neutral query.
 
@@ -170,17 +247,19 @@ class Collection(abc.ABC):
     spec: CollectionSpec
 
     @abc.abstractmethod
-    def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
-        """Store a new document (``_rev`` 1); raises DuplicateKeyError."""
+    def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
+        """Store a new document (``_rev`` 1); raises DuplicateKeyError.
+        ``events`` may hold mails (``OutboxMail``): see ``Store.due_mails``."""
 
     @abc.abstractmethod
     def replace(
-        self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()
+        self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()
     ) -> dict[str, Any] | None:
         """Overwrite the document if its stored ``_rev`` still equals ``doc['_rev']``.
 
         Returns the stored document (new ``_rev``) or ``None`` when someone
-        else wrote it first (the caller reloads and retries).
+        else wrote it first (the caller reloads and retries). The document's
+        pending mails stay with it, and ``events`` may add mails.
         """
 
     @abc.abstractmethod
@@ -193,7 +272,8 @@ class Collection(abc.ABC):
     def count(self, query: Query) -> int: ...
 
     @abc.abstractmethod
-    def delete(self, doc_id: str) -> bool: ...
+    def delete(self, doc_id: str) -> bool:
+        """Remove the document, and its mails (pending or failed) with it."""
 
     def find_one(self, query: Query) -> dict[str, Any] | None:
         found = self.find(query, limit=1)
@@ -213,6 +293,62 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def mark_published(self, event_ids: Iterable[str]) -> None: ...
+
+    # -- the mail outbox: e-mails stored with the change that decided them -----
+    # (``OutboxMail`` among the events of a collection that carries an outbox;
+    # the in-memory and MongoDB adapters refuse them elsewhere, as events).
+    # A new mail is due at once (0 attempts, ``next_attempt_at`` the write's
+    # time, ``created_at`` too). Mail ids are unique: a write handing a mail
+    # whose id is already stored (a consumer running its change again) goes
+    # through and stores it once. A collection's ``delete`` takes the
+    # document's mails with it. Instants are RFC 3339 in UTC (``mail_instant``);
+    # errors are kept up to ``MAIL_ERROR_MAX_CHARS``. Settling a mail that is
+    # no longer there (sent, cancelled, its document deleted) does nothing; a
+    # failed mail is final: neither ``mail_retry`` nor ``mail_failed`` changes
+    # it again, and it is kept without its body (see ``mail_failed``).
+
+    @abc.abstractmethod
+    def due_mails(self, now: str, limit: int = 50) -> list[PendingMail]:
+        """Pending mails due at ``now`` (RFC 3339) or earlier, the longest due
+        first. A look only: it claims nothing (the sender claims with
+        ``claim_due_mails``); for tests and inspection."""
+
+    @abc.abstractmethod
+    def claim_due_mails(self, now: str, lease_until: str, limit: int = 50) -> list[PendingMail]:
+        """Take up to ``limit`` pending mails due at ``now``, the longest due
+        first: each is moved to ``next_attempt_at = lease_until`` in the same
+        atomic step that finds it due, so no other claim returns it before
+        the lease runs out (two senders never send one mail side by side).
+        The claimer settles each one (``mail_sent``, ``mail_retry``,
+        ``mail_failed``); one it never settles (its process died) is due
+        again at ``lease_until`` and sent again, with the same Message-ID:
+        at least once. The mails come back as stored after the claim (their
+        ``next_attempt_at`` is the lease)."""
+
+    @abc.abstractmethod
+    def mail_sent(self, mail_id: str) -> None:
+        """The server accepted it: removed from the outbox."""
+
+    @abc.abstractmethod
+    def mail_retry(self, mail_id: str, attempts: int, next_attempt_at: str, error: str) -> None:
+        """Tried ``attempts`` times so far; due again at ``next_attempt_at``."""
+
+    @abc.abstractmethod
+    def mail_failed(self, mail_id: str, attempts: int, error: str) -> None:
+        """Final: never sent (a 5xx answer, out of tries, too old). Kept for
+        operators as a small record (id, recipient, attempts, error, when it
+        failed), without the body, and outside whatever bounds the pending
+        ones: a recipient whose mails keep failing never blocks the writes
+        of its document. Never due again; counted by ``mail_counts``,
+        deleted by ``cancel_mails`` and with its document."""
+
+    @abc.abstractmethod
+    def cancel_mails(self, recipient: str) -> int:
+        """Delete every mail (pending or failed) for ``recipient``; how many."""
+
+    @abc.abstractmethod
+    def mail_counts(self) -> dict[str, int]:
+        """``{MAIL_PENDING: n, MAIL_FAILED: m}``, for /metrics."""
 
     @abc.abstractmethod
     def ping(self) -> None:

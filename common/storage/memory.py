@@ -29,7 +29,10 @@ the two where they differ:
   arrays, booleans), the id always the last tie-breaker (``Query.order``);
 - like the MongoDB adapter, the store relays only the collections it was
   told carry an outbox (``outbox=``), and an event written into any other
-  collection is refused with ``StorageError`` instead of never being relayed.
+  collection is refused with ``StorageError`` instead of never being relayed;
+  so is a mail, and the mail outbox (``due_mails``, ``cancel_mails``...) sees
+  the mails of those collections only; a failed mail is kept without its
+  body, as the other adapters keep it.
 
 Thread-safe: one lock per database guards every read and write, so a write
 and its events are one atomic step.
@@ -43,7 +46,24 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .base import Collection, CollectionSpec, DuplicateKeyError, Index, OutboxMessage, Query, StorageError, Store
+from .base import (
+    MAIL_FAILED,
+    MAIL_PENDING,
+    Collection,
+    CollectionSpec,
+    DuplicateKeyError,
+    Index,
+    OutboxItem,
+    OutboxMail,
+    OutboxMessage,
+    PendingMail,
+    Query,
+    StorageError,
+    Store,
+    mail_error,
+    mail_instant,
+    split_outbox,
+)
 
 _SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MISSING = object()
@@ -155,14 +175,37 @@ class _Table:
         return True
 
 
+@dataclass
+class _Mail:
+    """A stored mail: where it belongs, and how far the sender got with it."""
+
+    collection: str
+    doc_id: str
+    seq: int
+    mail: OutboxMail
+    next_attempt_at: str
+    created_at: str
+    attempts: int = 0
+    state: str = MAIL_PENDING
+    last_error: str | None = None
+    failed_at: str | None = None
+
+    def pending(self) -> PendingMail:
+        m = self.mail
+        return PendingMail(m.id, m.recipient, m.body, self.attempts, self.next_attempt_at, self.created_at)
+
+
 class _Database:
-    """What stores opened on one name share: the tables, the outbox, the lock."""
+    """What stores opened on one name share: the tables, the outboxes, the lock."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.tables: dict[str, _Table] = {}
         # event id -> (collection name, message), in the order they were written
         self.outbox: dict[str, tuple[str, OutboxMessage]] = {}
+        # mail id -> the stored mail, in the order they were written
+        self.mails: dict[str, _Mail] = {}
+        self.mail_seq = itertools.count(1)
 
     def table(self, spec: CollectionSpec) -> _Table:
         with self.lock:
@@ -212,14 +255,19 @@ class MemoryStore(Store):
             existing = self._collections[spec.name] = MemoryCollection(self, spec)
         return existing
 
-    def _check_outbox(self, collection: str, events: Sequence[OutboxMessage]) -> None:
-        """Refuse events the relay would never see: their collection was not
-        declared to carry an outbox."""
-        if events and collection not in self._outbox_names:
+    def _check_outbox(
+        self, collection: str, items: Sequence[OutboxItem]
+    ) -> tuple[list[OutboxMessage], list[OutboxMail]]:
+        """The events and mails of a write; refused when the relay or the
+        sender would never see them: their collection was not declared to
+        carry an outbox."""
+        events, mails = split_outbox(items)
+        if (events or mails) and collection not in self._outbox_names:
             raise StorageError(
-                f"memory: events written into {collection!r}, which this store was not told carries "
-                "an outbox (open_store(url, outbox=...)); they would never be relayed"
+                f"memory: {'events' if events else 'mails'} written into {collection!r}, which this store was "
+                "not told carries an outbox (open_store(url, outbox=...)); they would never be sent"
             )
+        return events, mails
 
     def _check_event_ids(self, events: Sequence[OutboxMessage]) -> None:
         """Refuse an event whose id is already queued, as the SQLite outbox's
@@ -231,6 +279,79 @@ class MemoryStore(Store):
     def _add_events(self, collection: str, events: Sequence[OutboxMessage]) -> None:
         for event in events:
             self._db.outbox[event.id] = (collection, event)
+
+    def _add_mails(self, collection: str, doc_id: str, mails: Sequence[OutboxMail]) -> None:
+        """Called under the database lock; a mail id already stored is kept as it is."""
+        now = mail_instant()
+        for mail in mails:
+            if mail.id not in self._db.mails:
+                self._db.mails[mail.id] = _Mail(collection, doc_id, next(self._db.mail_seq), mail, now, now)
+
+    def _drop_mails(self, collection: str, doc_id: str) -> None:
+        for mail_id in [i for i, m in self._db.mails.items() if m.collection == collection and m.doc_id == doc_id]:
+            del self._db.mails[mail_id]
+
+    def _mail(self, mail_id: str) -> _Mail | None:
+        """The stored mail ``mail_id`` of a declared collection (under the lock)."""
+        stored = self._db.mails.get(mail_id)
+        return stored if stored is not None and stored.collection in self._outbox_names else None
+
+    def _due(self, now: str, limit: int) -> list[_Mail]:
+        """The stored mails due at ``now``, longest due first (under the lock)."""
+        due = [m for m in self._db.mails.values() if m.collection in self._outbox_names
+               and m.state == MAIL_PENDING and m.next_attempt_at <= now]
+        due.sort(key=lambda m: (m.next_attempt_at, m.seq))
+        return due[:max(limit, 0)]
+
+    def due_mails(self, now: str, limit: int = 50) -> list[PendingMail]:
+        now = mail_instant(now)
+        with self._db.lock:
+            return [m.pending() for m in self._due(now, limit)]
+
+    def claim_due_mails(self, now: str, lease_until: str, limit: int = 50) -> list[PendingMail]:
+        now, lease_until = mail_instant(now), mail_instant(lease_until)
+        with self._db.lock:
+            claimed = self._due(now, limit)
+            for stored in claimed:
+                stored.next_attempt_at = lease_until
+            return [m.pending() for m in claimed]
+
+    def mail_sent(self, mail_id: str) -> None:
+        with self._db.lock:
+            if self._mail(mail_id) is not None:
+                del self._db.mails[mail_id]
+
+    def mail_retry(self, mail_id: str, attempts: int, next_attempt_at: str, error: str) -> None:
+        next_attempt_at = mail_instant(next_attempt_at)
+        with self._db.lock:
+            stored = self._mail(mail_id)
+            if stored is not None and stored.state == MAIL_PENDING:
+                stored.attempts, stored.next_attempt_at = attempts, next_attempt_at
+                stored.last_error = mail_error(error)
+
+    def mail_failed(self, mail_id: str, attempts: int, error: str) -> None:
+        with self._db.lock:
+            stored = self._mail(mail_id)
+            if stored is not None and stored.state == MAIL_PENDING:
+                stored.state, stored.attempts, stored.last_error = MAIL_FAILED, attempts, mail_error(error)
+                stored.failed_at = mail_instant()
+                stored.mail = OutboxMail(stored.mail.id, stored.mail.recipient, "")
+
+    def cancel_mails(self, recipient: str) -> int:
+        with self._db.lock:
+            ids = [i for i, m in self._db.mails.items()
+                   if m.collection in self._outbox_names and m.mail.recipient == recipient]
+            for mail_id in ids:
+                del self._db.mails[mail_id]
+            return len(ids)
+
+    def mail_counts(self) -> dict[str, int]:
+        counts = {MAIL_PENDING: 0, MAIL_FAILED: 0}
+        with self._db.lock:
+            for stored in self._db.mails.values():
+                if stored.collection in self._outbox_names:
+                    counts[stored.state] += 1
+        return counts
 
     def pending_events(self, limit: int = 100) -> list[OutboxMessage]:
         with self._db.lock:
@@ -283,10 +404,10 @@ class MemoryCollection(Collection):
         return {**body, "id": doc_id}
 
     # -- Collection --------------------------------------------------------
-    def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+    def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
         doc_id = doc["id"]
         text, body = self._body(doc)
-        self.store._check_outbox(self.spec.name, events)
+        events, mails = self.store._check_outbox(self.spec.name, events)
         with self._db.lock:
             if doc_id in self._table.rows:
                 raise DuplicateKeyError(("id",))
@@ -294,13 +415,14 @@ class MemoryCollection(Collection):
             self.store._check_event_ids(events)
             self._table.put(doc_id, (1, text, body))
             self.store._add_events(self.spec.name, events)
+            self.store._add_mails(self.spec.name, doc_id, mails)
         return {**doc, "_rev": 1}
 
-    def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+    def replace(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
         doc_id = doc["id"]
         rev = doc.get("_rev")
         text, body = self._body(doc)
-        self.store._check_outbox(self.spec.name, events)
+        events, mails = self.store._check_outbox(self.spec.name, events)
         with self._db.lock:
             row = self._table.rows.get(doc_id)
             if row is None or row[0] != rev:
@@ -309,6 +431,7 @@ class MemoryCollection(Collection):
             self.store._check_event_ids(events)
             self._table.put(doc_id, (rev + 1, text, body))
             self.store._add_events(self.spec.name, events)
+            self.store._add_mails(self.spec.name, doc_id, mails)
         return {**doc, "_rev": rev + 1}
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
@@ -373,4 +496,5 @@ class MemoryCollection(Collection):
 
     def delete(self, doc_id: str) -> bool:
         with self._db.lock:
+            self.store._drop_mails(self.spec.name, doc_id)
             return self._table.drop(doc_id)

@@ -24,10 +24,46 @@ it keeps one code path, and one single-document write per change, on
 standalone servers and replica sets alike; what it costs is that one
 document, not the service, refuses writes while its backlog is full.
 
+Pending mails live in the document too (``_mails``: each with its
+attempts, next attempt, creation instant and last error), with
+``_mail_due``, the earliest next attempt of its pending mails, absent when
+none is pending: a sparse index on it serves ``due_mails`` and
+``claim_due_mails`` (documents in due order, never a collection scan), and
+a unique one on ``_mails.id`` finds the document of a mail and keeps a mail
+id from being stored twice in a collection (a write handing an id stored
+already goes through without it; ids are not checked across collections).
+Pending mails count towards the document's backlog bound like events (their
+strings plus ``MAIL_EXTRA_BYTES`` for the fields the sender changes), so a
+huge mail cannot make a document unstorable: too large for the bound it is
+``InvalidData``, else it waits for room as an event does.
+
+A failed mail leaves its document, and its bytes leave the backlog: it is
+kept, without its body, as a record of its own in ``_mail_failures`` (id =
+mail id; its collection, document, recipient, attempts, error, created and
+failed instants), so a recipient whose mails keep failing never fills the
+backlog of the document that writes them. The move is two writes (the
+record first, then the removal from the document); a sender interrupted
+between them leaves the mail pending with its record, and the next claim
+that finds it due finishes the move instead of handing it out.
+
+``_mail_due`` stays right when the sender and the service write the same
+document at once: a write adding mails lowers it in the same update
+(``$min``); the sender changes a mail (claims it, settles it) by reading the
+document's mails (the primary's latest state) and updating them, with the
+due instant computed from that read, under the condition that ``_mail_ver``
+is still what it read (a claim also that each mail's next attempt is), else
+it reads again: so of two senders claiming at once, one gets a mail and the
+other finds it leased. ``_mail_ver`` counts the changes of the mails only,
+not ``_rev``: the service's writes that leave the mails alone never make
+the sender read again, and the sender's never make a service's ``replace``
+stale.
+
 ``replace`` overwrites the document (keys the new version lacks are gone)
-with one update pipeline that keeps, and extends, its pending events: the
-new fields go in as literals, so no value is ever read as an operator or a
-field path.
+with one update pipeline that keeps, and extends, its pending events and
+mails: the new fields go in as literals, so no value is ever read as an
+operator or a field path. None of the adapter's fields (``_outbox``,
+``_outbox_bytes``, ``_mails``, ``_mail_due``, ``_mail_ver``) is ever handed
+out with a document.
 
 Errors of the driver and of the server are mapped to the port's: see
 ``translate``.
@@ -53,15 +89,24 @@ from pymongo.errors import (
 from pymongo.uri_parser import parse_uri
 
 from .base import (
+    MAIL_ERROR_MAX_CHARS,
+    MAIL_FAILED,
+    MAIL_PENDING,
     Collection,
     CollectionSpec,
     DuplicateKeyError,
     InvalidData,
+    OutboxItem,
+    OutboxMail,
     OutboxMessage,
+    PendingMail,
     Query,
     StorageError,
     StorageUnavailable,
     Store,
+    mail_error,
+    mail_instant,
+    split_outbox,
 )
 
 log = logging.getLogger(__name__)
@@ -69,10 +114,26 @@ log = logging.getLogger(__name__)
 OUTBOX_FIELD = "_outbox"
 OUTBOX_BYTES = "_outbox_bytes"
 OUTBOX_INDEX = "ix_outbox"
-# What one document may hold in events waiting for the broker. A document
-# (with its pending events) must stay under MongoDB's 16 MiB: this leaves
-# 12 MiB to the document itself.
+# What one document may hold in events waiting for the broker and mails
+# waiting for the sender. A document (with its pending events and mails)
+# must stay under MongoDB's 16 MiB: this leaves 12 MiB to the document itself.
 OUTBOX_MAX_BYTES = 4 * 1024 * 1024
+MAILS_FIELD = "_mails"
+MAIL_DUE = "_mail_due"
+MAIL_VERSION = "_mail_ver"
+MAIL_INDEX = "ix_mails"
+MAIL_DUE_INDEX = "ix_mail_due"
+MAIL_RECIPIENT_INDEX = "ix_mail_recipient"
+# Where failed mails are kept, without their bodies (see the module's text).
+MAIL_FAILURES = "_mail_failures"
+# What a mail counts in the backlog beyond its strings: the longest error kept
+# (UTF-8), the attempts, the instant, the state and the field names.
+MAIL_EXTRA_BYTES = 4 * MAIL_ERROR_MAX_CHARS + 256
+# How often a write of mails is tried again when others keep changing the same ones.
+MAIL_CHANGE_TRIES = 20
+# The adapter's fields: never handed out, never set from a document.
+HIDDEN_FIELDS = (OUTBOX_FIELD, OUTBOX_BYTES, MAILS_FIELD, MAIL_DUE, MAIL_VERSION)
+_HIDE = {name: 0 for name in HIDDEN_FIELDS}
 # Where ``ping`` writes to prove the database takes writes.
 HEALTH_COLLECTION = "_health"
 
@@ -179,6 +240,85 @@ def _event_size(message: dict[str, Any]) -> int:
                for key in ("id", "routing_key", "body", "correlation_id"))
 
 
+def _mail_size(mail: dict[str, Any]) -> int:
+    """The bytes a mail counts for in its document's backlog: the same
+    figure when it is written and when it is removed."""
+    return MAIL_EXTRA_BYTES + sum(len(str(mail.get(key) or "").encode("utf-8"))
+                                  for key in ("id", "recipient", "body"))
+
+
+def _new_mail(mail: OutboxMail, now: str) -> dict[str, Any]:
+    return {"id": mail.id, "recipient": mail.recipient, "body": mail.body, "attempts": 0,
+            "next_attempt_at": now, "created_at": now, "state": MAIL_PENDING, "last_error": None}
+
+
+def _pending(mail: dict[str, Any]) -> PendingMail:
+    return PendingMail(mail["id"], mail["recipient"], mail["body"], mail["attempts"], mail["next_attempt_at"],
+                       mail.get("created_at") or mail["next_attempt_at"])
+
+
+def _due(mails: Iterable[dict[str, Any]]) -> str | None:
+    """The earliest next attempt of the pending ``mails`` (``_mail_due``)."""
+    return min((m["next_attempt_at"] for m in mails if m.get("state") == MAIL_PENDING), default=None)
+
+
+def _with_due(update: dict[str, Any], mails: list[dict[str, Any]]) -> dict[str, Any]:
+    """``update``, setting ``_mail_due`` for ``mails`` (or removing it)."""
+    due = _due(mails)
+    if due is None:
+        update.setdefault("$unset", {})[MAIL_DUE] = ""
+    else:
+        update.setdefault("$set", {})[MAIL_DUE] = due
+    return update
+
+
+# A planned change of one document's mails: (update, extra filter, how many mails it changes).
+_Change = tuple[dict[str, Any], dict[str, Any], int]
+
+
+def _removal(mails: list[dict[str, Any]], gone) -> _Change | None:
+    """Remove the ``mails`` for which ``gone(mail)``, with their bytes."""
+    removed = [m for m in mails if gone(m)]
+    if not removed:
+        return None
+    rest = [m for m in mails if not gone(m)]
+    inc = {OUTBOX_BYTES: -sum(_mail_size(m) for m in removed), MAIL_VERSION: 1}
+    if not rest:
+        return {"$unset": {MAILS_FIELD: "", MAIL_DUE: ""}, "$inc": inc}, {}, len(removed)
+    update = {"$pull": {MAILS_FIELD: {"id": {"$in": [m["id"] for m in removed]}}}, "$inc": inc}
+    return _with_due(update, rest), {}, len(removed)
+
+
+def _settlement(mails: list[dict[str, Any]], mail_id: str, changes: dict[str, Any]) -> _Change | None:
+    """Set ``changes`` on the pending mail ``mail_id`` (a failed one is final)."""
+    target = next((m for m in mails if m.get("id") == mail_id), None)
+    if target is None or target.get("state") != MAIL_PENDING:
+        return None
+    after = [{**m, **changes} if m is target else m for m in mails]
+    update = {"$set": {f"{MAILS_FIELD}.$.{name}": value for name, value in changes.items()},
+              "$inc": {MAIL_VERSION: 1}}
+    return _with_due(update, after), {f"{MAILS_FIELD}.id": mail_id}, 1
+
+
+def _claim(mails: list[dict[str, Any]], wanted: set[str], now: str,
+           lease_until: str) -> tuple[_Change, list[dict[str, Any]]] | None:
+    """Lease the mails of ``wanted`` still pending and due at ``now`` in
+    ``mails`` (as read): the change (by position, each guarded by its id and
+    its next attempt as read) and the mails as they are after it."""
+    positions = [i for i, m in enumerate(mails) if m.get("id") in wanted and m.get("state") == MAIL_PENDING
+                 and m.get("next_attempt_at", "") <= now]
+    if not positions:
+        return None
+    after = [{**m, "next_attempt_at": lease_until} if i in positions else m for i, m in enumerate(mails)]
+    update = {"$set": {f"{MAILS_FIELD}.{i}.next_attempt_at": lease_until for i in positions},
+              "$inc": {MAIL_VERSION: 1}}
+    condition: dict[str, Any] = {}
+    for i in positions:
+        condition[f"{MAILS_FIELD}.{i}.id"] = mails[i]["id"]
+        condition[f"{MAILS_FIELD}.{i}.next_attempt_at"] = mails[i]["next_attempt_at"]
+    return (_with_due(update, after), condition, len(positions)), [after[i] for i in positions]
+
+
 def _index_keys(current: dict[str, Any]) -> list[tuple[str, int]] | None:
     try:
         return [(name, int(direction)) for name, direction in current["key"].items()]
@@ -195,6 +335,7 @@ class MongoStore(Store):
         self._collections: dict[str, MongoCollection] = {}
         self._outbox_specs = tuple(outbox)
         self.outbox_max_bytes = outbox_max_bytes
+        self._failures_indexed = False
 
     def _outbox_collections(self) -> list["MongoCollection"]:
         """The collections whose documents may hold pending events, as the
@@ -240,6 +381,176 @@ class MongoStore(Store):
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
+    # -- the mail outbox ---------------------------------------------------
+    @staticmethod
+    def _due_cursor(raw: Any, now: str, limit: int):
+        """The documents holding a mail due at ``now``, in due order (``ix_mail_due``)."""
+        return raw.find({MAIL_DUE: {"$lte": now}}, {MAILS_FIELD: 1}).sort(MAIL_DUE, ASCENDING).limit(limit)
+
+    def _due(self, now: str, limit: int) -> list[tuple["MongoCollection", Any, PendingMail]]:
+        """Per collection, the ``limit`` documents due first (each holds at
+        least one due mail), merged in due order: the ``limit`` mails due
+        first, each with its collection and document. Driver errors raise."""
+        if limit <= 0:
+            return []
+        found: list[tuple[tuple[Any, ...], tuple[MongoCollection, Any, PendingMail]]] = []
+        for n, coll in enumerate(self._outbox_collections()):
+            for order, doc in enumerate(self._due_cursor(coll.raw, now, limit)):
+                for position, m in enumerate(doc.get(MAILS_FIELD, [])):
+                    if m.get("state") == MAIL_PENDING and m["next_attempt_at"] <= now:
+                        found.append(((m["next_attempt_at"], n, order, position), (coll, doc["_id"], _pending(m))))
+        found.sort(key=lambda item: item[0])
+        return [entry for _, entry in found[:limit]]
+
+    def due_mails(self, now: str, limit: int = 50) -> list[PendingMail]:
+        try:
+            return [pending for _, _, pending in self._due(mail_instant(now), limit)]
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    def claim_due_mails(self, now: str, lease_until: str, limit: int = 50) -> list[PendingMail]:
+        """The mails ``due_mails`` would give, each leased by a guarded update
+        of its document (one per document); a mail another claim leased
+        first is left out, so fewer than ``limit`` may come back. A mail with
+        a failure record (a move ``mail_failed`` did not finish) leaves its
+        document instead. Once some mails are leased, an error claiming the
+        rest ends the claim with those (never leased and not handed out)."""
+        now, lease_until = mail_instant(now), mail_instant(lease_until)
+        claimed: list[PendingMail] = []
+        try:
+            due = self._due(now, limit)
+            if not due:
+                return []
+            failed = {doc["_id"] for doc in self._failures(latest=True).find(
+                {"_id": {"$in": [pending.id for _, _, pending in due]}}, {"_id": 1})}
+            documents: dict[tuple[str, Any], tuple[MongoCollection, list[str]]] = {}
+            for coll, doc_id, pending in due:
+                if pending.id in failed:
+                    coll.change_mails({"_id": doc_id}, lambda mails, mail_id=pending.id: _removal(
+                        mails, lambda m: m.get("id") == mail_id))
+                    continue
+                documents.setdefault((coll.spec.name, doc_id), (coll, []))[1].append(pending.id)
+            leased: dict[str, PendingMail] = {}
+            for (_, doc_id), (coll, mail_ids) in documents.items():
+                try:
+                    leased.update((m.id, m) for m in coll.claim_mails(doc_id, set(mail_ids), now, lease_until))
+                except (StorageError, *_DRIVER_ERRORS) as exc:
+                    if not leased:
+                        raise
+                    log.warning("mongodb: claimed %d mails, then could not claim more (%s)", len(leased), exc)
+                    break
+            claimed = [leased[pending.id] for _, _, pending in due if pending.id in leased]
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return claimed
+
+    def explain_due_mails(self, now: str, limit: int = 50) -> dict[str, Any]:
+        """The server's plan for each collection's read of ``due_mails`` (and ``claim_due_mails``)."""
+        plans: dict[str, Any] = {}
+        try:
+            for coll in self._outbox_collections():
+                # The server's explain takes no read concern: asked without one.
+                unconcerned = coll.raw.with_options(read_concern=ReadConcern())
+                plans[coll.spec.name] = self._due_cursor(unconcerned, mail_instant(now), limit).explain()
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return plans
+
+    def _failures(self, latest: bool = False):
+        """The collection of failed mails, its indexes built once per store;
+        ``latest``: read the primary's latest state (see ``MongoCollection.latest``)."""
+        failures = self.db[MAIL_FAILURES]
+        if not self._failures_indexed:
+            failures.create_index([("recipient", ASCENDING)], name="ix_recipient")
+            failures.create_index([("collection", ASCENDING), ("doc_id", ASCENDING)], name="ix_document")
+            self._failures_indexed = True
+        return failures.with_options(read_concern=ReadConcern("local")) if latest else failures
+
+    def _settle(self, mail_id: str, plan) -> None:
+        try:
+            for coll in self._outbox_collections():
+                if coll.change_mails({f"{MAILS_FIELD}.id": mail_id}, plan) is not None:
+                    return
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    def mail_sent(self, mail_id: str) -> None:
+        self._settle(mail_id, lambda mails: _removal(mails, lambda m: m.get("id") == mail_id))
+
+    def mail_retry(self, mail_id: str, attempts: int, next_attempt_at: str, error: str) -> None:
+        changes = {"attempts": attempts, "next_attempt_at": mail_instant(next_attempt_at),
+                   "last_error": mail_error(error)}
+        self._settle(mail_id, lambda mails: _settlement(mails, mail_id, changes))
+
+    def mail_failed(self, mail_id: str, attempts: int, error: str) -> None:
+        """The failure record first (kept as the first one written, when there
+        is one already), then the mail out of its document; a mail gone
+        meanwhile (sent, cancelled) takes the record this call wrote with it."""
+        def pending(m: dict[str, Any]) -> bool:
+            return m.get("id") == mail_id and m.get("state") == MAIL_PENDING
+
+        try:
+            for coll in self._outbox_collections():
+                doc = coll.latest.find_one({f"{MAILS_FIELD}.id": mail_id}, {MAILS_FIELD: 1})
+                if doc is None:
+                    continue
+                stored = next((m for m in doc.get(MAILS_FIELD, []) if pending(m)), None)
+                if stored is None:
+                    return
+                record = {"_id": mail_id, "collection": coll.spec.name, "doc_id": doc["_id"],
+                          "recipient": stored["recipient"], "attempts": attempts, "error": mail_error(error),
+                          "created_at": stored.get("created_at"), "failed_at": mail_instant()}
+                written = self._failures().update_one({"_id": mail_id}, {"$setOnInsert": record}, upsert=True)
+                removed = coll.change_mails({"_id": doc["_id"]}, lambda mails: _removal(mails, pending))
+                if not removed and written.upserted_id is not None:
+                    self._failures().delete_one({"_id": mail_id, "failed_at": record["failed_at"]})
+                return
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+
+    def cancel_mails(self, recipient: str) -> int:
+        cancelled: set[str] = set()
+        removing: list[str] = []  # the ids the last planned removal takes
+
+        def removal(mails: list[dict[str, Any]]) -> _Change | None:
+            removing[:] = [m["id"] for m in mails if m.get("recipient") == recipient]
+            return _removal(mails, lambda m: m.get("recipient") == recipient)
+
+        try:
+            names = [coll.spec.name for coll in self._outbox_collections()]
+            for coll in self._outbox_collections():
+                holders = [d["_id"] for d in coll.raw.find({f"{MAILS_FIELD}.recipient": recipient}, {"_id": 1})]
+                for doc_id in holders:
+                    if coll.change_mails({"_id": doc_id}, removal):
+                        cancelled.update(removing)
+            failures = self._failures()
+            failed = [d["_id"] for d in failures.find({"recipient": recipient, "collection": {"$in": names}},
+                                                       {"_id": 1})]
+            if failed:
+                failures.delete_many({"_id": {"$in": failed}})
+            cancelled.update(failed)
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return len(cancelled)
+
+    def mail_counts(self) -> dict[str, int]:
+        counts = {MAIL_PENDING: 0, MAIL_FAILED: 0}
+        try:
+            names = []
+            for coll in self._outbox_collections():
+                names.append(coll.spec.name)
+                for row in coll.raw.aggregate([
+                    {"$match": {f"{MAILS_FIELD}.id": {"$exists": True}}},
+                    {"$unwind": f"${MAILS_FIELD}"},
+                    {"$group": {"_id": f"${MAILS_FIELD}.state", "n": {"$sum": 1}}},
+                ]):
+                    if row["_id"] == MAIL_PENDING:
+                        counts[MAIL_PENDING] += row["n"]
+            counts[MAIL_FAILED] = self._failures().count_documents({"collection": {"$in": names}})
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return counts
+
     def ping(self) -> None:
         """A write with the store's write concern: it fails unless the
         primary answers, a majority takes it, the disk has room and the
@@ -261,6 +572,10 @@ class MongoCollection(Collection):
         self.store = store
         self.spec = spec
         self.raw = store.db[spec.name]
+        # What a read-then-conditional-write reads: the primary's latest state
+        # (the condition is checked against it), not the majority-committed one,
+        # which may trail it and would send the write round in circles.
+        self.latest = self.raw.with_options(read_concern=ReadConcern("local"))
         self._indexes_ready = False
 
     def _ensure(self) -> None:
@@ -270,7 +585,12 @@ class MongoCollection(Collection):
     # -- indexes -----------------------------------------------------------
     def declared_indexes(self) -> dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]:
         """Index name -> (keys, options), as this collection declares them."""
-        declared = {OUTBOX_INDEX: ([(f"{OUTBOX_FIELD}.id", ASCENDING)], {"sparse": True})}
+        declared = {
+            OUTBOX_INDEX: ([(f"{OUTBOX_FIELD}.id", ASCENDING)], {"sparse": True}),
+            MAIL_INDEX: ([(f"{MAILS_FIELD}.id", ASCENDING)], {"unique": True, "sparse": True}),
+            MAIL_DUE_INDEX: ([(MAIL_DUE, ASCENDING)], {"sparse": True}),
+            MAIL_RECIPIENT_INDEX: ([(f"{MAILS_FIELD}.recipient", ASCENDING)], {"sparse": True}),
+        }
         for index in self.spec.indexes:
             keys = [(_mongo_path(path), direction) for path, direction in index.keys]
             options: dict[str, Any] = {}
@@ -382,8 +702,8 @@ class MongoCollection(Collection):
     def _out(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         if doc is None:
             return None
-        doc.pop(OUTBOX_FIELD, None)
-        doc.pop(OUTBOX_BYTES, None)
+        for name in HIDDEN_FIELDS:
+            doc.pop(name, None)
         doc["id"] = doc.pop("_id")
         return doc
 
@@ -392,88 +712,184 @@ class MongoCollection(Collection):
         """The document's own fields. ``replace`` sets each by name, where a
         dot or a leading ``$`` would mean a path or an operator: such names
         are refused."""
-        fields = {k: v for k, v in doc.items() if k not in ("id", "_rev", "_id", OUTBOX_FIELD, OUTBOX_BYTES)}
+        fields = {k: v for k, v in doc.items() if k not in ("id", "_rev", "_id", *HIDDEN_FIELDS)}
         bad = [k for k in fields if not isinstance(k, str) or not _SAFE_KEY.match(k)]
         if bad:
             raise InvalidData(f"mongodb: field names must not be empty, start with $ or hold a dot: {bad[:5]!r}")
         return fields
 
-    def _check_outbox(self, events: Sequence[OutboxMessage]) -> int:
-        """Refuse events the relay would never read (this collection was not
-        declared to carry an outbox, ``open_store(url, outbox=...)``) or that
-        no backlog could take; their size otherwise."""
-        if not events:
-            return 0
+    def _check_outbox(self, events: Sequence[OutboxMessage], mails: Sequence[OutboxMail]) -> None:
+        """Refuse events and mails the relay and the sender would never read
+        (this collection was not declared to carry an outbox,
+        ``open_store(url, outbox=...)``) or that no backlog could take."""
+        if not events and not mails:
+            return
         if self.spec.name not in {s.name for s in self.store._outbox_specs}:
-            raise StorageError(f"mongodb: events written into {self.spec.name!r}, which this store was not told "
-                               "carries an outbox; they would never be relayed")
-        size = sum(_event_size(e.to_dict()) for e in events)
+            raise StorageError(f"mongodb: {'events' if events else 'mails'} written into {self.spec.name!r}, which "
+                               "this store was not told carries an outbox; they would never be sent")
+        size = self._outbox_size(events, [_new_mail(m, "") for m in mails])
         if size > self.store.outbox_max_bytes:
-            raise InvalidData(f"mongodb: the events of one write ({size} bytes) exceed what a document may hold "
-                              f"pending ({self.store.outbox_max_bytes} bytes)")
-        return size
+            raise InvalidData(f"mongodb: the events and mails of one write ({size} bytes) exceed what a document "
+                              f"may hold pending ({self.store.outbox_max_bytes} bytes)")
 
-    def _backlog_full(self, doc_id: str, rev: int, size: int) -> StorageUnavailable | None:
-        """Why a write with events matched nothing: the error to raise when it
-        was the document's full backlog, None when it was the revision."""
-        current = self.raw.find_one({"_id": doc_id}, {"_rev": 1, OUTBOX_BYTES: 1})
-        if current is None or current.get("_rev") != rev:
-            return None
-        return StorageUnavailable(
-            f"mongodb: {current.get(OUTBOX_BYTES, 0)} bytes of events of {self.spec.name}/{doc_id} are waiting for "
-            f"the broker; the document takes {size} more once they are published")
+    @staticmethod
+    def _outbox_size(events: Sequence[OutboxMessage], mails: Sequence[dict[str, Any]]) -> int:
+        return sum(_event_size(e.to_dict()) for e in events) + sum(_mail_size(m) for m in mails)
 
-    def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
-        size = self._check_outbox(events)
+    def _mail_ids_stored(self, mails: Sequence[dict[str, Any]], in_doc: str | None = None) -> set[str]:
+        """Which of ``mails`` this collection holds already (in ``in_doc`` only, when given)."""
+        ids = [m["id"] for m in mails]
+        where: dict[str, Any] = {f"{MAILS_FIELD}.id": {"$in": ids}}
+        if in_doc is not None:
+            where["_id"] = in_doc
+        return {m.get("id") for doc in self.latest.find(where, {f"{MAILS_FIELD}.id": 1})
+                for m in doc.get(MAILS_FIELD, [])} & set(ids)
+
+    def _mail_duplicate(self, exc: MongoDuplicateKeyError, mails: Sequence[dict[str, Any]]) -> bool:
+        """Whether ``ix_mails`` refused the write: the server says so (then
+        the write is tried again, without the mails stored meanwhile, if any),
+        or, when it does not name the index, one of ``mails`` is stored."""
+        if not mails:
+            return False
+        pattern = set((exc.details or {}).get("keyPattern") or {})
+        if pattern:
+            return pattern == {f"{MAILS_FIELD}.id"}
+        return bool(self._mail_ids_stored(mails))
+
+    def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
+        events, outbox_mails = split_outbox(events)
+        self._check_outbox(events, outbox_mails)
         self._ensure()
-        stored = {"_id": doc["id"], **self._fields(doc), "_rev": 1}
-        if events:
-            stored[OUTBOX_FIELD] = [e.to_dict() for e in events]
-            stored[OUTBOX_BYTES] = size
-        try:
-            self.raw.insert_one(stored)
-        except MongoDuplicateKeyError as exc:
-            raise self._duplicate(exc, doc) from exc
-        except _DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
-        return {**doc, "_rev": 1}
+        fields = self._fields(doc)
+        now = mail_instant()
+        mails = [_new_mail(m, now) for m in outbox_mails]
+        for _ in range(MAIL_CHANGE_TRIES):
+            stored = {"_id": doc["id"], **fields, "_rev": 1}
+            if events:
+                stored[OUTBOX_FIELD] = [e.to_dict() for e in events]
+            if mails:
+                stored[MAILS_FIELD] = mails
+                stored[MAIL_DUE] = _due(mails)
+                stored[MAIL_VERSION] = 1
+            size = self._outbox_size(events, mails)
+            if size:
+                stored[OUTBOX_BYTES] = size
+            try:
+                try:
+                    self.raw.insert_one(stored)
+                except MongoDuplicateKeyError as exc:
+                    # A mail another document holds already: stored once, the write goes through without it.
+                    if self._mail_duplicate(exc, mails):
+                        mails = [m for m in mails if m["id"] not in self._mail_ids_stored(mails)]
+                        continue
+                    raise self._duplicate(exc, doc) from exc
+            except _DRIVER_ERRORS as exc:
+                raise translate(exc) from exc
+            return {**doc, "_rev": 1}
+        raise self._mails_unsettled()
 
-    def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
-        size = self._check_outbox(events)
+    def replace(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
+        events, outbox_mails = split_outbox(events)
+        self._check_outbox(events, outbox_mails)
         self._ensure()
         rev = doc.get("_rev")
-        # Keep only the id and the pending events, then set every field of the
-        # new version (as a literal) and the events added now.
-        new: dict[str, Any] = {name: {"$literal": value} for name, value in self._fields(doc).items()}
-        new["_rev"] = rev + 1
-        match: dict[str, Any] = {"_id": doc["id"], "_rev": rev}
-        if events:
-            new[OUTBOX_FIELD] = {"$concatArrays": [{"$ifNull": [f"${OUTBOX_FIELD}", []]},
-                                                   {"$literal": [e.to_dict() for e in events]}]}
-            new[OUTBOX_BYTES] = {"$add": [{"$ifNull": [f"${OUTBOX_BYTES}", 0]}, size]}
-            match["$or"] = [{OUTBOX_BYTES: {"$exists": False}},
-                            {OUTBOX_BYTES: {"$lte": self.store.outbox_max_bytes - size}}]
-        pipeline = [{"$project": {OUTBOX_FIELD: 1, OUTBOX_BYTES: 1}}, {"$set": new}]
-        try:
-            result = self.raw.update_one(match, pipeline)
-            if result.matched_count != 1:
-                full = self._backlog_full(doc["id"], rev, size) if events else None
-                if full is not None:
-                    raise full
+        # Keep only the id and the adapter's fields, then set every field of
+        # the new version (as a literal) and the events and mails added now.
+        fields: dict[str, Any] = {name: {"$literal": value} for name, value in self._fields(doc).items()}
+        fields["_rev"] = rev + 1
+        now = mail_instant()
+        mails = [_new_mail(m, now) for m in outbox_mails]
+        for _ in range(MAIL_CHANGE_TRIES):
+            new = dict(fields)
+            match: dict[str, Any] = {"_id": doc["id"], "_rev": rev}
+            if events:
+                new[OUTBOX_FIELD] = {"$concatArrays": [{"$ifNull": [f"${OUTBOX_FIELD}", []]},
+                                                       {"$literal": [e.to_dict() for e in events]}]}
+            if mails:
+                new[MAILS_FIELD] = {"$concatArrays": [{"$ifNull": [f"${MAILS_FIELD}", []]}, {"$literal": mails}]}
+                new[MAIL_DUE] = {"$min": [f"${MAIL_DUE}", {"$literal": _due(mails)}]}
+                new[MAIL_VERSION] = {"$add": [{"$ifNull": [f"${MAIL_VERSION}", 0]}, 1]}
+                match[f"{MAILS_FIELD}.id"] = {"$nin": [m["id"] for m in mails]}
+            size = self._outbox_size(events, mails)
+            if size:
+                new[OUTBOX_BYTES] = {"$add": [{"$ifNull": [f"${OUTBOX_BYTES}", 0]}, size]}
+                match["$or"] = [{OUTBOX_BYTES: {"$exists": False}},
+                                {OUTBOX_BYTES: {"$lte": self.store.outbox_max_bytes - size}}]
+            pipeline = [{"$project": {name: 1 for name in HIDDEN_FIELDS}}, {"$set": new}]
+            try:
+                try:
+                    result = self.raw.update_one(match, pipeline)
+                except MongoDuplicateKeyError as exc:
+                    if self._mail_duplicate(exc, mails):
+                        mails = [m for m in mails if m["id"] not in self._mail_ids_stored(mails)]
+                        continue
+                    raise self._duplicate(exc, doc) from exc
+                if result.matched_count == 1:
+                    return {**doc, "_rev": rev + 1}
+                # Why nothing matched: a newer revision, a mail the document holds already, or a full backlog.
+                current = self.latest.find_one({"_id": doc["id"]}, {"_rev": 1, OUTBOX_BYTES: 1})
+                if current is None or current.get("_rev") != rev:
+                    return None
+                held = self._mail_ids_stored(mails, in_doc=doc["id"]) if mails else set()
+                if held:
+                    mails = [m for m in mails if m["id"] not in held]
+                    continue
+                if not size:
+                    return None
+                raise StorageUnavailable(
+                    f"mongodb: {current.get(OUTBOX_BYTES, 0)} bytes of events and mails of {self.spec.name}/"
+                    f"{doc['id']} are waiting for the broker or the mail server; the document takes {size} more "
+                    "once they are sent")
+            except _DRIVER_ERRORS as exc:
+                if isinstance(exc, OperationFailure) and exc.code in _TOO_LARGE_CODES:
+                    # Too large only with the events and mails pending in it: it fits once they are sent.
+                    waiting = self.raw.find_one({"_id": doc["id"], OUTBOX_BYTES: {"$gt": 0}}, {OUTBOX_BYTES: 1})
+                    if waiting is not None:
+                        raise StorageUnavailable(
+                            f"mongodb: {self.spec.name}/{doc['id']} would exceed MongoDB's document size with the "
+                            f"{waiting[OUTBOX_BYTES]} bytes of events and mails it holds to send; retry once they "
+                            "are sent") from exc
+                raise translate(exc) from exc
+        raise self._mails_unsettled()
+
+    def _mails_unsettled(self) -> StorageUnavailable:
+        return StorageUnavailable(f"mongodb: the mails of a document of {self.spec.name} changed "
+                                  f"{MAIL_CHANGE_TRIES} times in a row while being written; try again")
+
+    def change_mails(self, where: dict[str, Any], plan) -> int | None:
+        """Change the mails of the document ``where`` finds: ``plan(mails)``
+        gives the update for the mails as read (or None: nothing to do), which
+        is applied only while ``_mail_ver`` is what was read, else the mails
+        are read again. None when no document matches; else how many mails
+        the change touched."""
+        for _ in range(MAIL_CHANGE_TRIES):
+            doc = self.latest.find_one(where, {MAILS_FIELD: 1, MAIL_VERSION: 1})
+            if doc is None:
                 return None
-        except MongoDuplicateKeyError as exc:
-            raise self._duplicate(exc, doc) from exc
-        except _DRIVER_ERRORS as exc:
-            if isinstance(exc, OperationFailure) and exc.code in _TOO_LARGE_CODES:
-                # Too large only with the events still pending in it: it fits once they are published.
-                waiting = self.raw.find_one({"_id": doc["id"], OUTBOX_BYTES: {"$gt": 0}}, {OUTBOX_BYTES: 1})
-                if waiting is not None:
-                    raise StorageUnavailable(
-                        f"mongodb: {self.spec.name}/{doc['id']} would exceed MongoDB's document size with the "
-                        f"{waiting[OUTBOX_BYTES]} bytes of events it holds for the broker; retry once they are "
-                        "published") from exc
-            raise translate(exc) from exc
-        return {**doc, "_rev": rev + 1}
+            planned = plan(doc.get(MAILS_FIELD, []))
+            if planned is None:
+                return 0
+            update, condition, changed = planned
+            guard = {"_id": doc["_id"], MAIL_VERSION: doc.get(MAIL_VERSION), **condition}
+            if self.raw.update_one(guard, update).matched_count == 1:
+                return changed
+        raise self._mails_unsettled()
+
+    def claim_mails(self, doc_id: Any, mail_ids: set[str], now: str, lease_until: str) -> list[PendingMail]:
+        """Lease the mails ``mail_ids`` of document ``doc_id`` that are still
+        pending and due at ``now``, in one guarded update (``change_mails``:
+        read again when another sender or the service changed its mails
+        first); the ones leased, as stored after it."""
+        leased: list[dict[str, Any]] = []
+
+        def plan(mails: list[dict[str, Any]]) -> _Change | None:
+            planned = _claim(mails, mail_ids, now, lease_until)
+            leased[:] = planned[1] if planned else []
+            return planned[0] if planned else None
+
+        if not self.change_mails({"_id": doc_id}, plan):
+            return []
+        return [_pending(m) for m in leased]
 
     def release(self, event_ids: set[str]) -> None:
         """Remove the published ``event_ids`` from the documents that hold them,
@@ -488,8 +904,10 @@ class MongoCollection(Collection):
                 continue
             ids = [m["id"] for m in done]
             if len(done) == len(pending):
+                # The backlog goes too, unless mails still count in it.
                 emptied = self.raw.update_one(
-                    {"_id": doc["_id"], OUTBOX_FIELD: {"$size": len(ids)}, f"{OUTBOX_FIELD}.id": {"$all": ids}},
+                    {"_id": doc["_id"], OUTBOX_FIELD: {"$size": len(ids)}, f"{OUTBOX_FIELD}.id": {"$all": ids},
+                     MAILS_FIELD: {"$exists": False}},
                     {"$unset": {OUTBOX_FIELD: "", OUTBOX_BYTES: ""}})
                 if emptied.matched_count:
                     continue
@@ -507,7 +925,7 @@ class MongoCollection(Collection):
     def get(self, doc_id: str) -> dict[str, Any] | None:
         self._ensure()
         try:
-            return self._out(self.raw.find_one({"_id": doc_id}, {OUTBOX_FIELD: 0, OUTBOX_BYTES: 0}))
+            return self._out(self.raw.find_one({"_id": doc_id}, _HIDE))
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
@@ -533,7 +951,7 @@ class MongoCollection(Collection):
     def _cursor(self, query: Query, skip: int = 0, limit: int | None = None, raw: Any = None):
         sort = [(_mongo_path(p), DESCENDING if d < 0 else ASCENDING) for p, d in query.order]
         raw = self.raw if raw is None else raw
-        cursor = raw.find(self._filter(query), {OUTBOX_FIELD: 0, OUTBOX_BYTES: 0}).sort(sort).skip(skip)
+        cursor = raw.find(self._filter(query), _HIDE).sort(sort).skip(skip)
         return cursor.limit(limit) if limit is not None else cursor
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
@@ -562,8 +980,11 @@ class MongoCollection(Collection):
             raise translate(exc) from exc
 
     def delete(self, doc_id: str) -> bool:
+        """The document's failed mails first: a delete cut between the two
+        writes leaves a document without them, never records without it."""
         self._ensure()
         try:
+            self.store._failures().delete_many({"collection": self.spec.name, "doc_id": doc_id})
             return self.raw.delete_one({"_id": doc_id}).deleted_count == 1
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc

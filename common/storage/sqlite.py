@@ -5,6 +5,16 @@ connection per process and thread (opened lazily, reopened after a fork).
 Each collection is a table ``(id, rev, doc)`` with the aggregate stored as a
 JSON document; queried paths get expression indexes on ``json_extract`` so a
 lookup costs the same at 100 documents or 100,000.
+
+Every collection shares two outbox tables, written in the transaction of the
+change: ``outbox`` (events, in ``seq`` order) and ``mail_outbox`` (mails, with
+the collection and document they belong to, so ``delete`` takes them; a
+partial index over the pending ones serves ``due_mails`` and
+``claim_due_mails``, which finds and leases its mails in one write
+transaction; a failed mail stays as a row in state ``fallido`` without its
+body). Unlike the MongoDB
+and in-memory adapters, any collection may take events and mails: the
+tables do not depend on which collections a service declared.
 """
 from __future__ import annotations
 
@@ -20,14 +30,21 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from .base import (
+    MAIL_FAILED,
+    MAIL_PENDING,
     Collection,
     CollectionSpec,
     DuplicateKeyError,
     Index,
+    OutboxItem,
     OutboxMessage,
+    PendingMail,
     Query,
     StorageUnavailable,
     Store,
+    mail_error,
+    mail_instant,
+    split_outbox,
 )
 from .doorbell import Bell, address_for
 
@@ -35,6 +52,23 @@ log = logging.getLogger(__name__)
 
 _SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _UNAVAILABLE_MARKERS = ("locked", "readonly", "unable to open", "disk i/o", "busy", "read-only")
+
+_MAIL_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS mail_outbox ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    " collection TEXT NOT NULL, doc_id TEXT NOT NULL, recipient TEXT NOT NULL, body TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, created_at TEXT NOT NULL,"
+    f" state TEXT NOT NULL DEFAULT '{MAIL_PENDING}', last_error TEXT, failed_at TEXT)",
+    # The literal state in the WHERE of ``due_mails`` is what lets SQLite use this partial index.
+    "CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_attempt_at, seq)"
+    f" WHERE state = '{MAIL_PENDING}'",
+    "CREATE INDEX IF NOT EXISTS mail_outbox_document ON mail_outbox (collection, doc_id)",
+    "CREATE INDEX IF NOT EXISTS mail_outbox_recipient ON mail_outbox (recipient)",
+)
+_DUE_MAILS = (
+    "SELECT id, recipient, body, attempts, next_attempt_at, created_at, seq FROM mail_outbox"
+    f" WHERE state = '{MAIL_PENDING}' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?"
+)
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -186,6 +220,8 @@ class SQLiteStore(Store):
                 " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
                 " routing_key TEXT NOT NULL, body TEXT NOT NULL, correlation_id TEXT)"
             )
+            for statement in _MAIL_SCHEMA:
+                conn.execute(statement)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         self._schema_ready = True
@@ -213,6 +249,20 @@ class SQLiteStore(Store):
             [(e.id, e.routing_key, e.body, e.correlation_id) for e in events],
         )
 
+    def add_outbox(self, conn: sqlite3.Connection, collection: str, doc_id: str,
+                   items: Sequence[OutboxItem]) -> None:
+        """Store the events and the mails of one write, in its transaction."""
+        events, mails = split_outbox(items)
+        self.add_events(conn, events)
+        if mails:
+            now = mail_instant()
+            # A mail id already stored (the same change run again) is kept as it is.
+            conn.executemany(
+                "INSERT INTO mail_outbox (id, collection, doc_id, recipient, body, attempts, next_attempt_at,"
+                " created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
+                [(m.id, collection, doc_id, m.recipient, m.body, now, now) for m in mails],
+            )
+
     def pending_events(self, limit: int = 100) -> list[OutboxMessage]:
         with self.read() as conn:
             rows = conn.execute(
@@ -227,6 +277,60 @@ class SQLiteStore(Store):
             return
         with self.transaction() as conn:
             conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    # -- the mail outbox ---------------------------------------------------
+    def due_mails(self, now: str, limit: int = 50) -> list[PendingMail]:
+        with self.read() as conn:
+            rows = conn.execute(_DUE_MAILS, (mail_instant(now), limit)).fetchall()
+        return [PendingMail(*row[:6]) for row in rows]
+
+    def claim_due_mails(self, now: str, lease_until: str, limit: int = 50) -> list[PendingMail]:
+        """The due mails, read and leased in one IMMEDIATE transaction: the
+        write lock is held from the read on, so a claim running alongside
+        (another worker process) waits, then sees them leased."""
+        lease_until = mail_instant(lease_until)
+        with self.transaction() as conn:
+            rows = conn.execute(_DUE_MAILS, (mail_instant(now), limit)).fetchall()
+            conn.executemany("UPDATE mail_outbox SET next_attempt_at = ? WHERE seq = ?",
+                             [(lease_until, row[6]) for row in rows])
+        return [PendingMail(row[0], row[1], row[2], row[3], lease_until, row[5]) for row in rows]
+
+    def explain_due_mails(self, now: str, limit: int = 50) -> list[str]:
+        """SQLite's plan for ``due_mails``, the read ``claim_due_mails`` makes too (``EXPLAIN QUERY PLAN``)."""
+        with self.read() as conn:
+            return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {_DUE_MAILS}",
+                                                   (mail_instant(now), limit)).fetchall()]
+
+    def mail_sent(self, mail_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM mail_outbox WHERE id = ?", (mail_id,))
+
+    def mail_retry(self, mail_id: str, attempts: int, next_attempt_at: str, error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE mail_outbox SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ? AND state = ?",
+                (attempts, mail_instant(next_attempt_at), mail_error(error), mail_id, MAIL_PENDING),
+            )
+
+    def mail_failed(self, mail_id: str, attempts: int, error: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE mail_outbox SET state = ?, attempts = ?, last_error = ?, failed_at = ?, body = ''"
+                " WHERE id = ? AND state = ?",
+                (MAIL_FAILED, attempts, mail_error(error), mail_instant(), mail_id, MAIL_PENDING),
+            )
+
+    def cancel_mails(self, recipient: str) -> int:
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM mail_outbox WHERE recipient = ?", (recipient,)).rowcount
+
+    def mail_counts(self) -> dict[str, int]:
+        counts = {MAIL_PENDING: 0, MAIL_FAILED: 0}
+        with self.read() as conn:
+            for state, n in conn.execute("SELECT state, count(*) FROM mail_outbox GROUP BY state"):
+                counts[state] = n
+        return counts
 
     def ping(self) -> None:
         with self.read() as conn:
@@ -368,7 +472,7 @@ class SQLiteCollection(Collection):
     def _body(doc: dict[str, Any]) -> str:
         return _dumps({k: v for k, v in doc.items() if k not in ("id", "_rev")})
 
-    def insert(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any]:
+    def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
         self._ensure()
         try:
             with self.store.transaction() as conn:
@@ -376,12 +480,12 @@ class SQLiteCollection(Collection):
                     f"INSERT INTO {self.table} (id, rev, doc) VALUES (?, 1, ?)",
                     (doc["id"], self._body(doc)),
                 )
-                self.store.add_events(conn, events)
+                self.store.add_outbox(conn, self.spec.name, doc["id"], events)
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(exc) from exc
         return {**doc, "_rev": 1}
 
-    def replace(self, doc: dict[str, Any], events: Sequence[OutboxMessage] = ()) -> dict[str, Any] | None:
+    def replace(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
         self._ensure()
         rev = doc.get("_rev")
         try:
@@ -392,7 +496,7 @@ class SQLiteCollection(Collection):
                 )
                 if cursor.rowcount != 1:
                     return None
-                self.store.add_events(conn, events)
+                self.store.add_outbox(conn, self.spec.name, doc["id"], events)
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(exc) from exc
         return {**doc, "_rev": rev + 1}
@@ -460,4 +564,5 @@ class SQLiteCollection(Collection):
     def delete(self, doc_id: str) -> bool:
         self._ensure()
         with self.store.transaction() as conn:
+            conn.execute("DELETE FROM mail_outbox WHERE collection = ? AND doc_id = ?", (self.spec.name, doc_id))
             return conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (doc_id,)).rowcount == 1

@@ -1,6 +1,8 @@
 """Every list is read in the order of an index, tie-breaker included: the
 database never sorts a page in memory, at 100 documents or at a million.
 
+The sender's read of the mail outbox (``due_mails``) is checked the same way.
+
 Each list is called through its repository, exactly as the services call it;
 its queries are recorded on the way to the store and the store's own plan for
 each is shown and checked: SQLite's ``EXPLAIN QUERY PLAN`` must not say
@@ -16,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 from clientes.repository import CLIENTES, ClienteRepository
-from common.storage import CollectionSpec, Index, Query
+from common.storage import CollectionSpec, Index, OutboxMail, Query
 from cuentas.personal import PERSONAL, PersonalReplica
 from empleados.repository import EMPLEADOS, EmpleadoRepository
 from incidencias_apertura.repository import INCIDENCIAS as A_INCIDENCIAS
@@ -119,6 +121,29 @@ def test_every_list_is_read_in_index_order(explaining_store, store_database, nam
             winning = plan["queryPlanner"]["winningPlan"]
             assert "SORT" not in stages(winning), (name, query.order, winning)
             assert "IXSCAN" in stages(winning), (name, winning)
+
+
+MAIL_CARRIERS = (CollectionSpec("cartas"), CollectionSpec("avisos"))
+
+
+@pytest.mark.outbox(*MAIL_CARRIERS)
+def test_due_mails_are_read_in_the_order_of_an_index(explaining_store, store_database):
+    for n, spec in enumerate(MAIL_CARRIERS):
+        for i in range(30):
+            explaining_store.collection(spec).insert({"id": f"d{i}"}, [OutboxMail(f"m{n}-{i}", "c1", "{}")])
+    now = "2100-01-01T00:00:00Z"
+    assert len(explaining_store.due_mails(now, 10)) == 10
+    if store_database.kind == "sqlite":
+        plan = explaining_store.explain_due_mails(now, 10)
+        assert not any("USE TEMP B-TREE" in step for step in plan), plan
+        assert any("USING INDEX mail_outbox_due" in step for step in plan), plan
+    else:
+        plans = explaining_store.explain_due_mails(now, 10)
+        assert sorted(plans) == sorted(spec.name for spec in MAIL_CARRIERS)
+        for name, plan in plans.items():
+            winning = plan["queryPlanner"]["winningPlan"]
+            assert "IXSCAN" in stages(winning) and "ix_mail_due" in str(winning), (name, winning)
+            assert "SORT" not in stages(winning) and "COLLSCAN" not in stages(winning), (name, winning)
 
 
 def test_sqlite_would_sort_without_the_tie_breaker_in_the_index(store, store_database):

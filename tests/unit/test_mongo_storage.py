@@ -39,7 +39,7 @@ from common.storage import (
     StorageError,
     StorageUnavailable,
 )
-from common.storage.mongo import DURABILITY, MongoStore, client_options, translate
+from common.storage.mongo import DURABILITY, MAIL_FAILURES, MongoStore, client_options, translate
 
 SPEC = CollectionSpec("docs")
 
@@ -153,8 +153,9 @@ def failing_store(error: BaseException) -> MongoStore:
 
     store = MongoStore("mongodb://localhost/test", client=mongomock.MongoClient(), outbox=(SPEC,))
     collection = store.collection(SPEC)
-    collection.raw = FailingCollection(error)
-    store.db = {SPEC.name: collection.raw, "_health": FailingCollection(error)}
+    collection.raw = collection.latest = FailingCollection(error)
+    store.db = {SPEC.name: collection.raw, "_health": FailingCollection(error),
+                MAIL_FAILURES: FailingCollection(error)}
     return store
 
 
@@ -167,6 +168,12 @@ OPERATIONS = {
     "delete": lambda s: s.collection(SPEC).delete("d1"),
     "pending events": lambda s: s.pending_events(),
     "mark published": lambda s: s.mark_published(["e1"]),
+    "claim due mails": lambda s: s.claim_due_mails("2030-01-01T00:00:00Z", "2030-01-01T00:05:00Z"),
+    "mail sent": lambda s: s.mail_sent("m1"),
+    "mail retry": lambda s: s.mail_retry("m1", 1, "2030-01-01T00:05:00Z", "451"),
+    "mail failed": lambda s: s.mail_failed("m1", 1, "550"),
+    "cancel mails": lambda s: s.cancel_mails("c1"),
+    "mail counts": lambda s: s.mail_counts(),
 }
 
 
