@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## Run the whole system on 127.0.0.1 (HOST=0.0.0.0 for every interface; needs RabbitMQ on localhost or AMQP_URL; SQLite storage unless MONGO_URL)
+## Run the whole system on 127.0.0.1 (HOST=0.0.0.0 for every interface; needs RabbitMQ on localhost or AMQP_URL; SQLite storage unless MONGO_URL; mails into var/mail/ unless SMTP_URL)
 run: venv
 	$(PY) scripts/run.py
 

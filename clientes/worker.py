@@ -2,7 +2,7 @@
 employee events that keeps the staff replica its token checks read."""
 from __future__ import annotations
 
-from common.worker import consumers_for, relay_for, serve_worker
+from common.worker import consumers_for, mail_sender_for, relay_for, serve_worker
 
 from . import bootstrap, events
 from .config import ClientesSettings
@@ -15,6 +15,7 @@ def build_parts(settings: ClientesSettings) -> list:
     return [
         relay_for(settings, components.store),
         *consumers_for(settings, components.store, events.CONSUMERS, handlers),
+        *mail_sender_for(settings, components.store),
     ]
 
 

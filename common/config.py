@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(5, ge=1)
     relay_interval: float = Field(0.02, gt=0)
     dead_letter_check_interval: float = Field(60.0, gt=0)  # seconds between a worker's looks at its .dlq queues
+    # Outgoing e-mail (common/mail): the server (smtp://user:pass@host:587 uses
+    # STARTTLS, smtps:// implicit TLS; unset: mails wait in the outbox, and the
+    # worker says so), the sender, the portal the links point to, and the retries.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Incidencias <no-responder@incidencias.localhost>"
+    portal_url: str = "http://127.0.0.1:8000"
+    smtp_timeout: float = Field(10.0, gt=0)
+    mail_interval: float = Field(1.0, gt=0)  # longest wait between looks at the mail outbox
+    mail_retry_base: float = Field(2.0, gt=0)  # first delay after a failed try; doubles each time
+    mail_retry_max: float = Field(900.0, gt=0)  # longest delay between tries
+    mail_max_attempts: int = Field(10, ge=1)  # 4xx answers to a mail; then it is final (fallido)
+    mail_max_age: float = Field(48 * 3600.0, gt=0)  # seconds a mail may wait unsent; then it is final
     login_max_failures: int = Field(5, ge=1)
     login_window_seconds: int = Field(300, ge=1)
 

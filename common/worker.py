@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 from common.config import Settings
 from common.logs import configure_logging
+from common.mail.sender import MailSender
 from common.messaging import BrokerUnavailable, Consumer, OutboxRelay, ProcessedEvents, Topology, check_broker
 from common.messaging.dead_letters import DeadLetters, DeadLetterWatch
 from common.storage import Store
@@ -113,6 +114,16 @@ def consumers_for(settings: Settings, store: Store, consumers: dict[str, str], h
                  blocked_timeout=settings.amqp_blocked_timeout)
         for name, routes in consumers.items()
     ]
+
+
+def mail_sender_for(settings: Settings, store: Store) -> list[Runnable]:
+    """The sender of ``store``'s mail outbox, or none (and one warning) when
+    SMTP_URL is not set: the mails then wait in the outbox, none is lost."""
+    if settings.smtp_url is None:
+        log.warning("%s worker: SMTP_URL is not set; mails wait in the outbox until it is",
+                    settings.service_name)
+        return []
+    return [MailSender(store, settings)]
 
 
 def dead_letter_watch(settings: Settings, parts: list[Runnable]) -> list[Runnable]:

@@ -12,6 +12,9 @@ no service imports it, and it never ships in an image.
   logs in customers and staff, gets the admin's token, opens incidents and
   acts on them, reads both incident replicas and waits, with a deadline,
   until one shows what is expected.
+- ``harness.mailbox``: ``Mailbox``, the SMTP server every system sends its
+  mails to (``system.mailbox``): what arrived, ``wait_for`` a mail with a
+  deadline, and for fault tests stopping, restarting and refusing (4xx/5xx).
 - ``harness.polling``: ``wait_until`` (poll a condition until it holds or a
   deadline passes) and ``free_port``.
 """
@@ -19,6 +22,7 @@ from .driver import (
     CLIENTE_PASSWORD, EMPLEADO_PASSWORD, Account, Driver, incidencia_body, new_categoria, new_source_address,
     token_of,
 )
+from .mailbox import Mailbox
 from .polling import free_port, wait_until
 from .system import (
     ADMIN_EMAIL, ADMIN_PASSWORD, MONGO_VARIABLES, ROOT, SERVICE_PACKAGES, NoSQLiteFile, ProcessDied, System,
@@ -27,7 +31,7 @@ from .system import (
 
 __all__ = [
     "ADMIN_EMAIL", "ADMIN_PASSWORD", "CLIENTE_PASSWORD", "EMPLEADO_PASSWORD", "MONGO_VARIABLES", "ROOT",
-    "SERVICE_PACKAGES", "Account", "Driver", "NoSQLiteFile", "ProcessDied", "System",
+    "SERVICE_PACKAGES", "Account", "Driver", "Mailbox", "NoSQLiteFile", "ProcessDied", "System",
     "free_port", "incidencia_body", "new_categoria", "new_source_address", "procfile_lines", "token_of",
     "wait_until",
 ]

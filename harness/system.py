@@ -15,6 +15,12 @@ own on that server (``<database>_<run>_<service>``), dropped by ``dispose``.
 Each service's web and worker processes are started with their service's
 URL as ``MONGO_URL``; the portal has no storage.
 
+Mail: every system has its own SMTP server, ``mailbox`` (``harness.mailbox``:
+it keeps what the services send, in memory), started with the first process
+and stopped by ``dispose``; the services' ``SMTP_URL`` points at it and their
+``PORTAL_URL`` at the system's portal, so the links in the mails work. Given
+an ``SMTP_URL`` of its own, a system has no mailbox.
+
 ``System.launch`` starts it (again on other ports when one was taken in the
 meantime); ``dispose`` stops every process and removes the exchange's
 queues and exchanges from the shared broker (and the databases it made). In
@@ -23,6 +29,7 @@ again with other environment variables.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -40,6 +47,7 @@ import httpx
 import pika
 
 from . import processes
+from .mailbox import Mailbox
 from .polling import free_port, wait_until
 
 log = logging.getLogger(__name__)
@@ -146,6 +154,10 @@ class System:
     mongo_urls: dict[str, str] = field(default_factory=dict)
     # The services whose database this system made, and drops at dispose.
     made_databases: tuple[str, ...] = ()
+    # The SMTP server the services send to (None: the environment named another).
+    mailbox: Mailbox | None = None
+    mailbox_started: bool = False  # once; after that only a test stops or starts it
+    mailbox_port_taken: bool = False
 
     # -- starting ------------------------------------------------------------
     @classmethod
@@ -156,6 +168,7 @@ class System:
         ports = {name: free_port() for name in PORT_VARIABLES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         portal_port = free_port()
+        mailbox = None if "SMTP_URL" in overrides else Mailbox()
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -172,6 +185,12 @@ class System:
             **{PORT_VARIABLES[name]: str(port) for name, port in ports.items()},
             **{API_URL_VARIABLES[name]: url for name, url in urls.items()},
             PORTAL_PORT_VARIABLE: str(portal_port),
+            "PORTAL_URL": f"http://127.0.0.1:{portal_port}",
+            # Quick looks and retries: a test waits seconds, not minutes, for a mail after an outage;
+            # a short SMTP timeout keeps a sender's claims short (the minimum, 60 s), so the mails a
+            # killed worker held are sent again within a minute.
+            "MAIL_INTERVAL": "0.2", "MAIL_RETRY_BASE": "0.5", "MAIL_RETRY_MAX": "5", "SMTP_TIMEOUT": "2",
+            **({"SMTP_URL": mailbox.url} if mailbox else {}),
             **overrides,
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -183,7 +202,7 @@ class System:
         # harness/provenance.py); each service's processes get their own
         # database as MONGO_URL on top (process_env).
         return cls(workdir, env, urls, portal_url=f"http://127.0.0.1:{env[PORTAL_PORT_VARIABLE]}",
-                   mongo_urls=databases, made_databases=made)
+                   mongo_urls=databases, made_databases=made, mailbox=mailbox)
 
     @property
     def web_urls(self) -> dict[str, str]:
@@ -226,7 +245,9 @@ class System:
     def start(self, names: list[str] | None = None, env: dict[str, str] | None = None, wait: bool = True) -> None:
         """Start these Procfile.dev lines (all of them by default), with ``env``
         on top of their environment; with ``wait``, until every web process
-        started so far answers its readiness check."""
+        started so far answers its readiness check. The first call starts the
+        mailbox too."""
+        self.start_mailbox()
         lines = procfile_lines()
         for name in names or list(lines):
             log_path = self.workdir / f"{name}.log"
@@ -237,6 +258,17 @@ class System:
             )
         if wait:
             self.wait_ready()
+
+    def start_mailbox(self) -> None:
+        """The system's SMTP server, once (a test that stops it starts it again itself)."""
+        if self.mailbox is None or self.mailbox_started:
+            return
+        try:
+            self.mailbox.start()
+        except OSError as exc:
+            self.mailbox_port_taken = exc.errno == errno.EADDRINUSE
+            raise
+        self.mailbox_started = True
 
     def restart(self, name: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
         if name in self.processes:
@@ -275,8 +307,9 @@ class System:
         return "\n".join(self.log_text(name).splitlines()[-lines:])
 
     def port_taken(self) -> bool:
-        """Whether a web server could not bind its port."""
-        return any(marker in self.log_text(name) for name in self.logs for marker in PORT_TAKEN)
+        """Whether a web server (or the mailbox) could not bind its port."""
+        return self.mailbox_port_taken or any(
+            marker in self.log_text(name) for name in self.logs for marker in PORT_TAKEN)
 
     def pid(self, name: str) -> int:
         """The process ``name`` (also its process group and session)."""
@@ -343,6 +376,8 @@ class System:
         """Stop every process, then remove the system's queues and exchanges
         (best effort: the broker may be the thing that failed)."""
         self.stop()
+        if self.mailbox is not None:
+            self.mailbox.stop()
         try:
             self.delete_broker_objects(wait_for_broker)
         except Exception as exc:  # noqa: BLE001 - leftovers are reported, never fatal

@@ -2,7 +2,7 @@
 resolucion's incident events and of customer events, and the auto-close."""
 from __future__ import annotations
 
-from common.worker import Periodic, consumers_for, relay_for, serve_worker
+from common.worker import Periodic, consumers_for, mail_sender_for, relay_for, serve_worker
 
 from . import bootstrap, events, services
 from .config import AperturaSettings
@@ -15,6 +15,7 @@ def build_parts(settings: AperturaSettings) -> list:
     return [
         relay_for(settings, components.store),
         *consumers_for(settings, components.store, events.CONSUMERS, handlers),
+        *mail_sender_for(settings, components.store),
         Periodic("autocierre", settings.autocierre_intervalo,
                  lambda: services.cerrar_vencidas(components.incidencias, settings.autocierre_dias)),
     ]

@@ -3,7 +3,7 @@ apertura's incident events, employee and customer events, and a periodic
 sweep that assigns whatever is still waiting."""
 from __future__ import annotations
 
-from common.worker import Periodic, consumers_for, relay_for, serve_worker
+from common.worker import Periodic, consumers_for, mail_sender_for, relay_for, serve_worker
 
 from . import bootstrap, events
 from .config import ResolucionSettings
@@ -16,6 +16,7 @@ def build_parts(settings: ResolucionSettings) -> list:
     return [
         relay_for(settings, components.store),
         *consumers_for(settings, components.store, events.CONSUMERS, handlers),
+        *mail_sender_for(settings, components.store),
         Periodic("reparto", settings.reparto_intervalo, handlers.repartir),
     ]
 

@@ -5,6 +5,10 @@ process of Procfile.dev under honcho: the portal and the four services under
 gunicorn, and the services' workers (outbox relays and consumers). Prints
 the portal's address first: it is the way in. Ctrl-C stops them all.
 
+Mail: unless SMTP_URL names a server, a local catcher (common/mail/catcher.py)
+takes every mail the services send on 127.0.0.1:1025 and keeps it as a
+``.eml`` file under var/mail/; nothing leaves the machine.
+
 Everything listens on 127.0.0.1 unless HOST says otherwise (HOST=0.0.0.0
 for every interface): the services and the first admin it prints are not
 offered to the network the laptop happens to be on.
@@ -26,6 +30,8 @@ SERVICES = {
     "incidencias_resolucion": ("RESOLUCION_PORT", 8003, "RESOLUCION_URL"),
     "empleados": ("EMPLEADOS_PORT", 8004, "EMPLEADOS_URL"),
 }
+# The local mail catcher: where it listens and where its files go.
+MAIL_CATCHER = ("127.0.0.1", 1025, ROOT / "var" / "mail")
 
 
 # HOST values that mean "every interface": the services are then reached
@@ -48,6 +54,26 @@ def local_admin_password() -> str:
         path.write_text(f"Adm1n-{secrets.token_urlsafe(12)}\n")
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def start_mail_catcher(env) -> object | None:
+    """The local catcher, with the services' SMTP_URL pointed at it, unless
+    SMTP_URL is set; what to stop at the end (None: nothing started here)."""
+    if env.get("SMTP_URL"):
+        print(f"Mails: sent through SMTP_URL ({env['SMTP_URL'].rpartition('@')[2]})")
+        return None
+    from common.mail.catcher import Catcher
+
+    host, port, directory = MAIL_CATCHER
+    catcher = Catcher(host, port, directory)
+    env["SMTP_URL"] = catcher.url
+    try:
+        catcher.start()
+    except OSError as exc:
+        print(f"Mails: {host}:{port} is taken ({exc.strerror or exc}); they go to whatever listens there")
+        return None
+    print(f"Mails: kept as .eml files in {directory}/ (a local catcher on {catcher.url}; nothing is sent out)")
+    return catcher
 
 
 def main() -> int:
@@ -79,6 +105,8 @@ def main() -> int:
     # The portal calls the services on the ports they are started on here.
     for variable, default, url_variable in SERVICES.values():
         env.setdefault(url_variable, f"http://{shown}:{env.get(variable) or default}")
+    # The links in the mails point at the portal started here.
+    env.setdefault("PORTAL_URL", f"http://{shown}:{env.get(PORTAL[0]) or PORTAL[1]}")
     storage = "MongoDB (MONGO_URL)" if env.get("MONGO_URL") else f"SQLite files in {ROOT / 'var/data'}"
     print(f"Incidencias: RabbitMQ at {amqp_url.split('@')[-1]}, storage: {storage}")
     portal_port = env.get(PORTAL[0]) or PORTAL[1]
@@ -88,11 +116,16 @@ def main() -> int:
         print(f"  {name:<24} http://{shown}:{port}   (docs: http://{shown}:{port}/docs)")
     if host in EVERY_INTERFACE:
         print(f"Listening on every interface (HOST={host}): anyone on this network reaches the services.")
+    catcher = start_mail_catcher(env)
     print("Ctrl-C stops everything.", flush=True)
     from honcho.command import main as honcho_main
 
     sys.argv = ["honcho", "start", "-f", str(ROOT / "Procfile.dev"), "-d", str(ROOT)]
-    return honcho_main()
+    try:
+        return honcho_main()
+    finally:
+        if catcher is not None:
+            catcher.stop()
 
 
 if __name__ == "__main__":

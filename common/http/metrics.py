@@ -1,6 +1,6 @@
 """Prometheus metrics, aggregated across gunicorn workers when
-``PROMETHEUS_MULTIPROC_DIR`` is set (gunicorn's config sets it), and the
-depth of the service's dead-letter queues."""
+``PROMETHEUS_MULTIPROC_DIR`` is set (gunicorn's config sets it), the
+depth of the service's dead-letter queues and the mails of its outbox."""
 from __future__ import annotations
 
 import os
@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from common.messaging import BrokerUnavailable
 from common.messaging.dead_letters import DeadLetters
+from common.storage import MAIL_FAILED, MAIL_PENDING, StorageError, Store
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered", ["service", "method", "endpoint", "status"]
@@ -120,6 +121,71 @@ class DeadLetterGauge:
         return [messages, ok]
 
 
+class MailOutboxGauge:
+    """``mails_pending`` and ``mails_failed`` (final: kept in the outbox for
+    operators) of a service, from ``Store.mail_counts`` read at most once per
+    ``ttl`` seconds per process, and ``mail_outbox_check_ok`` (0 when the
+    store could not be read: the counts are then left out, unknown rather
+    than zero). One scrape reads at a time; the others answer with the last
+    reading (bounded by the store's own timeouts), so a scrape never fails."""
+
+    def __init__(self, store: Store, service: str, ttl: float = 5.0):
+        self.store = store
+        self.service = service
+        self.ttl = ttl
+        self._lock = threading.Lock()  # guards the fields below; never held while the store is read
+        self._reading = False
+        self._due = 0.0
+        self._counts: dict[str, int] | None = None
+
+    def read(self) -> dict[str, int] | None:
+        with self._lock:
+            if self._reading or time.monotonic() < self._due:
+                return self._counts
+            self._reading = True
+        counts = None
+        try:
+            counts = self.store.mail_counts()
+        except StorageError:
+            pass
+        finally:
+            with self._lock:
+                self._reading = False
+                self._counts, self._due = counts, time.monotonic() + self.ttl
+        return counts
+
+    def describe(self) -> list:
+        return []  # registered without a first read of the store
+
+    def collect(self):
+        counts = self.read()
+        families = []
+        for name, state, text in (("mails_pending", MAIL_PENDING, "Mails in the outbox waiting to be sent"),
+                                  ("mails_failed", MAIL_FAILED, "Mails that will not be sent (kept for operators)")):
+            family = GaugeMetricFamily(name, text, labels=["service"])
+            if counts is not None:
+                family.add_metric([self.service], counts.get(state, 0))
+            families.append(family)
+        ok = GaugeMetricFamily("mail_outbox_check_ok", "1 if the mail counts shown were read from the store",
+                               labels=["service"])
+        ok.add_metric([self.service], 0 if counts is None else 1)
+        return [*families, ok]
+
+
+def _mail_registry() -> CollectorRegistry:
+    """This process's registry of the mail outbox gauges (read from the
+    store, which every gunicorn worker holds, not through the multiprocess files)."""
+    registry = current_app.extensions.get("mail_metrics")
+    if registry is None:
+        from .app import components  # the app module imports this one
+
+        state = components()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(MailOutboxGauge(state.store, state.settings.service_name))
+        current_app.extensions["mail_metrics"] = registry
+    return registry
+
+
 def _dead_letter_registry() -> CollectorRegistry | None:
     """This process's registry of the ``dead_letter_messages`` gauge of the
     service answering (read from the broker, not shared through the
@@ -147,9 +213,9 @@ def metrics_blueprint() -> Blueprint:
     @blp.doc(responses={"200": {"description": "Prometheus text exposition format",
                                 "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics():
-        """Request counts and latencies, aggregated over every worker of this service, and the depth of
-        each of its dead-letter queues"""
-        body = generate_latest(_registry())
+        """Request counts and latencies, aggregated over every worker of this service, the depth of
+        each of its dead-letter queues and the mails of its outbox"""
+        body = generate_latest(_registry()) + generate_latest(_mail_registry())
         dead_letters = _dead_letter_registry()
         if dead_letters is not None:
             body += generate_latest(dead_letters)

@@ -170,11 +170,11 @@ def test_dependencies_wait_for_healthy_services(compose):
         assert {"rabbitmq"} <= deps
 
 
-def test_only_the_gateway_is_published_and_the_management_ui_on_loopback(compose):
+def test_only_the_gateway_is_published_and_the_web_views_on_loopback(compose):
     published = {name: spec["ports"] for name, spec in compose["services"].items() if spec.get("ports")}
-    assert set(published) == {"gateway", "rabbitmq"}
+    assert set(published) == {"gateway", "rabbitmq", "mailpit"}
     assert published["gateway"] == ["${GATEWAY_BIND:-0.0.0.0}:${GATEWAY_PORT:-8080}:80"]
-    assert all(port.startswith("127.0.0.1:") for port in published["rabbitmq"])
+    assert all(port.startswith("127.0.0.1:") for port in published["rabbitmq"] + published["mailpit"])
 
 
 def test_data_lives_in_named_volumes(compose):
