@@ -8,11 +8,15 @@ from common.http.app import components
 from common.http.auth import current_principal, requires
 from common.http.operations import ANYONE, operation
 from common.http.pagination import page_schema, paginate
-from cuentas.http import add_login, keys_blueprint
+from common.http.schemas import NoBodySchema
+from cuentas.http import add_login, add_password_reset, keys_blueprint, portal_url
 from cuentas.roles import CLIENTE, ROLES_PERSONAL
+from cuentas.schemas import AceptadoSchema, EnlaceSchema
 
 from . import services
-from .schemas import ClienteCreateSchema, ClientePatchSchema, ClienteSchema, ClientesQuerySchema
+from .schemas import (
+    ClienteCreateSchema, ClientePatchSchema, ClienteSchema, ClientesQuerySchema, VerificacionSchema,
+)
 
 blp = Blueprint("clientes", __name__, description="Customer accounts")
 keys = keys_blueprint("customer")
@@ -32,12 +36,45 @@ def register(data, idempotency):
     cliente = services.registrar_cliente(
         _clientes(), data["nombre"], data["apellidos"], data["email"], data["password"],
         data.get("fecha_nacimiento"), data.get("direccion"), data.get("telefono"), idempotency,
+        portal_url=portal_url(),
     )
     return cliente, 201, {"Location": url_for("clientes.get_cliente", cliente_id=cliente.id)}
 
 
 add_login(blp, "/clientes/login", "login_cliente", "Log in and get a customer token", "Wrong credentials",
           _clientes)
+
+
+@operation(blp, "POST", "/clientes/verificacion", ANYONE, VerificacionSchema, body=EnlaceSchema,
+           refusals={400: "The link is not valid or has expired"}, idempotent=True)
+def verify_email(data, idempotency):
+    """Verify the account's e-mail through the link mailed to it (no token needed)"""
+    cliente = services.verificar_email(_clientes(), data["token"], idempotency)
+    return {"email_verificado": cliente.email_verificado}
+
+
+@operation(blp, "POST", "/clientes/yo/verificacion/reenvio", (CLIENTE,), AceptadoSchema, status=202,
+           body=NoBodySchema, refusals={409: "The e-mail is verified already",
+                                        429: "A verification mail went out too recently"}, idempotent=True)
+def resend_verification(_body, idempotency):
+    """Mail the caller a new verification link
+
+    At most one a minute and five a day; the link before stops working."""
+    services.reenviar_verificacion(_clientes(), current_principal().id, portal_url(), idempotency)
+    return {}
+
+
+add_password_reset(blp, "/clientes/password", "password_cliente",
+                   lambda email, url: services.solicitar_password(_clientes(), email, url),
+                   lambda token, password, key: services.restablecer_password(_clientes(), token, password, key))
+
+
+@operation(blp, "POST", "/clientes/email/confirmacion", ANYONE, ClienteSchema, body=EnlaceSchema,
+           refusals={400: "The link is not valid or has expired",
+                     409: "Another account took that e-mail meanwhile"}, idempotent=True)
+def confirm_email(data, idempotency):
+    """Confirm a new e-mail through the link mailed to it: it becomes the login (no token needed)"""
+    return services.confirmar_email(_clientes(), data["token"], idempotency)
 
 
 @blp.get("/clientes/yo")
@@ -52,10 +89,17 @@ def get_me():
 @requires(CLIENTE)
 @blp.arguments(ClientePatchSchema)
 @blp.response(200, ClienteSchema)
+@blp.alt_response(409, description="The new e-mail belongs to another account")
+@blp.alt_response(429, description="A mail to confirm a new e-mail went out too recently")
 def update_me(data):
-    """Update the caller's profile (changing the password needs password_actual)"""
+    """Update the caller's profile
+
+    Changing the password needs password_actual, and ends every session
+    opened before (this one too: log in again). A new `email` takes effect
+    once confirmed through the link mailed to it (`email_pendiente` until then)."""
     password, password_actual = data.pop("password", None), data.pop("password_actual", None)
-    return services.actualizar_perfil(_clientes(), current_principal().id, data, password, password_actual)
+    return services.actualizar_perfil(_clientes(), current_principal().id, data, password, password_actual,
+                                      portal_url=portal_url())
 
 
 @blp.delete("/clientes/yo")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cuentas.cuenta import Cuenta, normalize_email
+from cuentas.cuenta import VERIFICACION, Cuenta, normalize_email
 from cuentas.roles import CLIENTE
 
 ERASED_NAME = "Cliente eliminado"
@@ -12,6 +12,16 @@ ERASED_NAME = "Cliente eliminado"
 
 @dataclass
 class Cliente(Cuenta):
+    """A customer. ``email`` is the login and where mail goes; a new e-mail
+    waits in ``email_pendiente`` until the link sent to it is followed.
+
+    ``email_verificado``: whether the owner proved they read ``email`` (a
+    verification, a password reset or a confirmed change through a link
+    mailed there). Accounts registered before verification existed carry no
+    such field and count as verified (they had no link to follow), unless a
+    verification link is pending (``from_document``); every account
+    registered since stores it, False until verified."""
+
     id: str
     nombre: str
     apellidos: str
@@ -24,11 +34,23 @@ class Cliente(Cuenta):
     telefono: str | None = None
     eliminado: bool = False
     eliminado_en: str | None = None
+    email_verificado: bool = True
+    email_pendiente: str | None = None
+    avisos_por_correo: bool = True
+    sesiones_desde: str | None = None
+    enlaces: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    envios: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _rev: int | None = field(default=None, repr=False, compare=False)
 
     PROFILE_FIELDS: ClassVar[tuple[str, ...]] = (
-        "nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono")
+        "nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono", "avisos_por_correo")
     rol: ClassVar[str] = CLIENTE
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Cliente":
+        if "email_verificado" not in doc:
+            doc = {**doc, "email_verificado": VERIFICACION not in (doc.get("enlaces") or {})}
+        return super().from_document(doc)
 
     @property
     def puede_iniciar_sesion(self) -> bool:
@@ -36,7 +58,8 @@ class Cliente(Cuenta):
 
     def actualizar_perfil(self, cambios: dict[str, Any], en: str) -> bool:
         """Apply the given profile fields (the email normalised); True when
-        anything actually changed."""
+        anything actually changed. (A customer's new e-mail takes effect
+        only once confirmed: the use case passes it here then.)"""
         changed = False
         for name in self.PROFILE_FIELDS:
             if name not in cambios:
@@ -49,14 +72,37 @@ class Cliente(Cuenta):
             self.actualizado_en = en
         return changed
 
+    def pedir_email(self, email: str | None, en: str) -> None:
+        """``email`` (normalised) waits for its confirmation; None withdraws
+        what was waiting."""
+        self.email_pendiente, self.actualizado_en = (normalize_email(email) if email else None), en
+
+    def confirmar_email(self, email: str, en: str) -> None:
+        """The owner followed the link mailed to ``email``: it is the login now, verified."""
+        self.actualizar_perfil({"email": email}, en)
+        self.email_pendiente, self.email_verificado, self.actualizado_en = None, True, en
+
+    def verificar_email(self, en: str) -> None:
+        self.email_verificado, self.actualizado_en = True, en
+
+    def anular_enlaces(self) -> None:
+        """Every link goes, and with the change link the e-mail it would confirm."""
+        super().anular_enlaces()
+        self.email_pendiente = None
+
     def eliminar(self, en: str) -> None:
         """Right to erasure: personal data goes, the id stays so that the
         incident services can anonymise what they hold about it."""
         self.nombre, self.apellidos = ERASED_NAME, ""
-        self.email = self.password_hash = None
+        self.email = self.password_hash = self.email_pendiente = None
         self.fecha_nacimiento = self.direccion = self.telefono = None
+        self.enlaces, self.envios = {}, {}
         self.eliminado, self.eliminado_en, self.actualizado_en = True, en, en
 
     def public_data(self) -> dict[str, Any]:
-        """What other services learn about the customer through events."""
-        return {"id": self.id, "nombre": self.nombre, "apellidos": self.apellidos, "eliminado": self.eliminado}
+        """What other services learn about the customer through events: the
+        e-mail in use (not one pending confirmation), whether they want
+        e-mail, and since when their sessions count."""
+        return {"id": self.id, "nombre": self.nombre, "apellidos": self.apellidos, "eliminado": self.eliminado,
+                "email": self.email, "avisos_por_correo": self.avisos_por_correo,
+                "sesiones_desde": self.sesiones_desde}

@@ -32,14 +32,23 @@ class ClientePatchSchema(PasswordChange, ClienteCreateSchema):
     email = email_field()
     password = password_field()
     password_actual = password_field()
+    avisos_por_correo = ma.fields.Boolean(truthy={True}, falsy={False}, metadata={"description": "Whether notifications also come by e-mail"})
 
 
 class ClienteSchema(CuentaSchema):
     fecha_nacimiento = ma.fields.String(allow_none=True)
     direccion = ma.fields.String(allow_none=True)
     telefono = ma.fields.String(allow_none=True)
+    email_verificado = ma.fields.Boolean(metadata={"description": "Whether the owner confirmed the e-mail"})
+    email_pendiente = ma.fields.String(allow_none=True, metadata={
+        "description": "A new e-mail waiting for its confirmation through the link mailed to it"})
+    avisos_por_correo = ma.fields.Boolean(metadata={"description": "Whether notifications also come by e-mail"})
     creado_en = ma.fields.String()
     actualizado_en = ma.fields.String()
+
+
+class VerificacionSchema(ma.Schema):
+    email_verificado = ma.fields.Boolean()
 
 
 class ClientesQuerySchema(PaginationArgs):

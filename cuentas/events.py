@@ -1,6 +1,6 @@
 """The events an account service publishes about its accounts:
 ``<entidad>.<what happened>``, most of them carrying the account's public
-data (``public_data()``: never the email nor anything about the password)."""
+data (``public_data()``: never the password, its hash or a link token)."""
 from __future__ import annotations
 
 from typing import Callable

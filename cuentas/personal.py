@@ -1,9 +1,12 @@
 """The replica of the staff that a service other than empleados keeps (role,
-whether active, name and categories), from ``empleado.*`` events, and the
-rule that refuses a staff token once its employee is deactivated or given
-another role. clientes and incidencias_resolucion both keep one."""
+whether active, name, categories and since when their sessions count), from
+``empleado.*`` events, and the rule that refuses a staff token once its
+employee is deactivated or given another role, or when it was issued before
+the employee's last password change. clientes and incidencias_resolucion
+both keep one."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from common.messaging import Event, PermanentError
@@ -11,10 +14,25 @@ from common.storage import CollectionSpec, Index, Query, Store
 from common.storage.retry import keep_newest
 from common.tokens import Principal
 
+from .cuenta import sesion_anterior
 from .emisores import EMPLEADOS
 
 EVENTOS_EMPLEADO = ("empleado.registrado", "empleado.actualizado", "empleado.baja")
 PERSONAL = CollectionSpec("personal", (Index(("activo", "rol")),))
+
+
+def optional_instant(datos: dict[str, Any], name: str) -> str | None:
+    """``datos[name]`` as an RFC 3339 instant with its offset, or None when
+    absent (events older than the field); anything else can never be applied."""
+    value = datos.get(name)
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and datetime.fromisoformat(value).utcoffset() is not None:
+            return value
+    except ValueError:
+        pass
+    raise PermanentError(f"datos.{name} must be an RFC 3339 instant or null")
 
 
 def nombre_visible(empleado: dict[str, Any]) -> str | None:
@@ -23,10 +41,14 @@ def nombre_visible(empleado: dict[str, Any]) -> str | None:
 
 
 class PersonalReplica:
-    """What this service knows of each employee, newest event first."""
+    """What this service knows of each employee, newest event first;
+    ``extra`` names the further fields of the event's public data this
+    service needs (incidencias_resolucion: ``email``, to tell an employee
+    what was assigned to them), absent ones kept as None."""
 
-    def __init__(self, store: Store, spec: CollectionSpec = PERSONAL):
+    def __init__(self, store: Store, spec: CollectionSpec = PERSONAL, extra: tuple[str, ...] = ()):
         self.collection = store.collection(spec)
+        self.extra = extra
 
     def apply(self, event: Event) -> bool:
         """Apply an ``empleado.*`` event unless a newer one was; True if it changed the replica."""
@@ -37,6 +59,8 @@ class PersonalReplica:
             "id": datos["id"], "nombre": datos.get("nombre"), "apellidos": datos.get("apellidos"),
             "rol": datos["rol"], "categorias": list(datos.get("categorias") or []),
             "activo": bool(datos.get("activo", True)) and event.tipo != "empleado.baja",
+            "sesiones_desde": optional_instant(datos, "sesiones_desde"),
+            **{name: datos.get(name) for name in self.extra},
         }
         # Newer events win, a deactivation winning a tie.
         return self.upsert(empleado, event.replica_order(wins_ties=event.tipo == "empleado.baja"))
@@ -56,9 +80,11 @@ class PersonalReplica:
 
     def revokes(self, principal: Principal) -> bool:
         """Whether a staff token must be refused: its employee is known here
-        and is no longer active or now holds another role. An employee this
-        service has not heard of yet is vouched for by empleados' signature."""
+        and is no longer active, now holds another role, or changed their
+        password after the token was issued. An employee this service has not
+        heard of yet is vouched for by empleados' signature."""
         if principal.issuer != EMPLEADOS:
             return False
         known = self.get(principal.id)
-        return known is not None and (not known.get("activo") or known.get("rol") != principal.rol)
+        return known is not None and (not known.get("activo") or known.get("rol") != principal.rol
+                                      or sesion_anterior(known.get("sesiones_desde"), principal.claims.get("iat")))

@@ -8,7 +8,7 @@ keyed requests that created or changed it. The account model knows nothing
 of it, so every rewrite carries it over from the stored document."""
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, Sequence, TypeVar
 
 from common.errors import Conflict
 from common.idempotency import (
@@ -16,7 +16,7 @@ from common.idempotency import (
     replayed,
 )
 from common.messaging import Event
-from common.storage import CollectionSpec, Query, Store
+from common.storage import CollectionSpec, OutboxMail, Query, Store
 from common.tokens import Principal
 
 from .cuenta import Cuenta
@@ -33,20 +33,25 @@ class ConcurrentUpdate(Conflict):
 
 
 class CuentaRepository(Generic[C]):
-    """A collection of accounts of type ``model``, unique by e-mail."""
+    """A collection of accounts of type ``model``, unique by e-mail. The
+    e-mails a write decides (``mails``: a link to follow, a notice) are
+    stored with it, in the same atomic write, in the store's mail outbox
+    (the account collection carries one: the service's ``OUTBOX``)."""
 
     spec: CollectionSpec
     model: type[C]
 
     def __init__(self, store: Store):
+        self.store = store
         self.collection = store.collection(self.spec)
 
-    def add(self, cuenta: C, *events: Event, idempotency: IdempotentRequest | None = None) -> None:
-        """Store a new account and its events in one write (with the key of
-        the request creating it); DuplicateKeyError (nothing written) when
-        the email, or that key, is taken."""
+    def add(self, cuenta: C, *events: Event, idempotency: IdempotentRequest | None = None,
+            mails: Sequence[OutboxMail] = ()) -> None:
+        """Store a new account, its events and its mails in one write (with
+        the key of the request creating it); DuplicateKeyError (nothing
+        written) when the email, or that key, is taken."""
         stored = self.collection.insert({**cuenta.to_document(), **creation_fields(idempotency)},
-                                        [e.to_outbox() for e in events])
+                                        [*(e.to_outbox() for e in events), *mails])
         cuenta._rev = stored["_rev"]
 
     def created_by(self, idempotency: IdempotentRequest) -> tuple[C, str | None] | None:
@@ -55,9 +60,9 @@ class CuentaRepository(Generic[C]):
         return (self.model.from_document(doc), doc.get(CREATION_FINGERPRINT)) if doc else None
 
     def save(self, cuenta: C, *events: Event, idempotency: IdempotentRequest | None = None,
-             erased: bool = False) -> None:
-        """Replace the account read before and add its events (and the key of
-        the request changing it); ConcurrentUpdate (nothing written) when it
+             erased: bool = False, mails: Sequence[OutboxMail] = ()) -> None:
+        """Replace the account read before and add its events and mails (and
+        the key of the request changing it); ConcurrentUpdate (nothing written) when it
         changed since, DuplicateKeyError when its new email is taken.
         ``erased``: keep nothing that was derived from personal data (only
         the keys stay, so that a late retry is refused, not a second
@@ -67,7 +72,7 @@ class CuentaRepository(Generic[C]):
             raise ConcurrentUpdate(cuenta.id)
         doc = cuenta.to_document()
         doc = {**doc, **forgotten(current)} if erased else remember(doc, current, idempotency)
-        stored = self.collection.replace(doc, [e.to_outbox() for e in events])
+        stored = self.collection.replace(doc, [*(e.to_outbox() for e in events), *mails])
         if stored is None:
             raise ConcurrentUpdate(cuenta.id)
         cuenta._rev = stored["_rev"]
@@ -82,12 +87,18 @@ class CuentaRepository(Generic[C]):
         replayed(doc, idempotency)
         return self.model.from_document(doc)
 
+    def cancel_mails(self, cuenta_id: str) -> int:
+        """Delete the mails to the account not sent yet (its erasure)."""
+        return self.store.cancel_mails(cuenta_id)
+
     def by_email(self, email: str) -> C | None:
         doc = self.collection.find_one(Query(equals={"email": email}))
         return self.model.from_document(doc) if doc else None
 
     def revokes(self, principal: Principal) -> bool:
         """Whether a token this service issued must be refused: its account
-        is gone, may no longer log in, or now holds another role."""
+        is gone, may no longer log in, now holds another role, or changed
+        its password after the token was issued (``iat`` before ``sesiones_desde``)."""
         cuenta = self.get(principal.id)
-        return cuenta is None or not cuenta.puede_iniciar_sesion or cuenta.rol != principal.rol
+        return (cuenta is None or not cuenta.puede_iniciar_sesion or cuenta.rol != principal.rol
+                or cuenta.sesion_revocada(principal.claims.get("iat")))

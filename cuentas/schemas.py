@@ -1,6 +1,8 @@
 """The request and answer shapes both account services share: the fields an
 account is created with, the password rule applied at the door, the
-password change that needs the current one, and the start of every answer."""
+password change that needs the current one, the start of every answer, and
+the bodies of the links mailed to an account's owner (a token, a token and a
+new password, the e-mail of a forgotten password)."""
 from __future__ import annotations
 
 import marshmallow as ma
@@ -53,3 +55,44 @@ class CuentaSchema(ma.Schema):
     nombre = ma.fields.String()
     apellidos = ma.fields.String()
     email = ma.fields.String()
+
+
+def strong_password_field(**kwargs) -> ma.fields.String:
+    """A new password meeting the rule (checked again against the account's
+    e-mail by the use case, which knows it)."""
+    return ma.fields.String(load_only=True, validate=[ma.validate.Length(max=128), _strong], **kwargs)
+
+
+def _strong(value: str) -> None:
+    try:
+        check_password_strength(value)
+    except WeakPassword as exc:
+        raise ma.ValidationError(str(exc)) from exc
+
+
+def _token_field() -> ma.fields.String:
+    return ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200),
+                            metadata={"description": "The token of the link mailed to the account's owner"})
+
+
+class EnlaceSchema(StrictSchema):
+    """The token of a link mailed to the account's owner."""
+
+    token = _token_field()
+
+
+class PasswordEnlaceSchema(StrictSchema):
+    """The token of a reset or invitation link, and the new password."""
+
+    token = _token_field()
+    password = strong_password_field(required=True)
+
+
+class SolicitudPasswordSchema(StrictSchema):
+    """The e-mail of the account whose password is forgotten."""
+
+    email = email_field(required=True)
+
+
+class AceptadoSchema(ma.Schema):
+    """The empty answer of a request taken (202)."""

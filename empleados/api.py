@@ -3,8 +3,11 @@
 Who may do what (any other role gets 403, a missing or refused token 401):
 
 =============================  =========================================
-``POST /empleados``            admin
+``POST /empleados``            admin (without password: an invitation)
 ``POST /empleados/login``      anyone (answers a staff token)
+``POST /empleados/invitacion/aceptacion``, ``POST /empleados/password/solicitud``,
+``POST /empleados/password/restablecimiento``
+                               anyone (the link's token is the proof)
 ``GET /empleados/yo``          any employee (their own account)
 ``PATCH /empleados/yo``        any employee (as PATCH of their own id)
 ``GET /empleados``             supervisor, admin
@@ -27,12 +30,13 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal, requires
-from common.http.operations import operation
+from common.http.operations import ANYONE, operation
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
 from common.http.schemas import NoBodySchema
-from cuentas.http import add_login, keys_blueprint
+from cuentas.http import add_login, add_password_reset, keys_blueprint, portal_url
 from cuentas.roles import ADMIN, ROLES_GESTION, ROLES_PERSONAL
+from cuentas.schemas import PasswordEnlaceSchema
 
 from . import services
 from .domain import EmpleadoDeBaja, UltimoAdmin
@@ -59,14 +63,31 @@ def _empleados():
 @operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema, status=201, body=EmpleadoCreateSchema,
            refusals={409: "Email already registered"}, idempotent=True)
 def register(data, idempotency):
-    """Register an employee (admins only)"""
+    """Register an employee (admins only)
+
+    Without `password`, the employee is invited: a link valid 72 hours is
+    mailed to them to choose it (`invitacion_pendiente` until then; the
+    account cannot log in before)."""
     empleado = services.registrar_empleado(_empleados(), data["nombre"], data["apellidos"], data["email"],
-                                           data["password"], data["rol"], data["categorias"], idempotency)
+                                           data.get("password"), data["rol"], data["categorias"], idempotency,
+                                           portal_url=portal_url())
     return empleado, 201, {"Location": url_for("empleados.get_empleado", empleado_id=empleado.id)}
 
 
 add_login(blp, "/empleados/login", "login_empleado", "Log in and get an employee token",
           "Wrong credentials, or a deactivated account", _empleados)
+
+
+@operation(blp, "POST", "/empleados/invitacion/aceptacion", ANYONE, EmpleadoSchema, body=PasswordEnlaceSchema,
+           refusals={400: "The link is not valid or has expired"}, idempotent=True)
+def accept_invitation(data, idempotency):
+    """Accept an invitation: choose the password through the link mailed (no token needed)"""
+    return services.aceptar_invitacion(_empleados(), data["token"], data["password"], idempotency)
+
+
+add_password_reset(blp, "/empleados/password", "password_empleado",
+                   lambda email, url: services.solicitar_password(_empleados(), email, url),
+                   lambda token, password, key: services.restablecer_password(_empleados(), token, password, key))
 
 
 @blp.get("/empleados/yo")

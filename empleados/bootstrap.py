@@ -10,6 +10,7 @@ from common.throttle import LoginThrottle
 from common.tokens import Principal, TokenIssuer, TokenVerifier, TrustedIssuer
 from cuentas.emisores import EMPLEADOS, issuer_for
 from cuentas.roles import ROLES_PERSONAL
+from cuentas.solicitudes import SolicitudThrottle
 
 from .config import EmpleadosSettings
 from .repository import OUTBOX, EmpleadoRepository
@@ -23,10 +24,12 @@ class Components:
     empleados: EmpleadoRepository
     issuer: TokenIssuer
     throttle: LoginThrottle
+    solicitudes: SolicitudThrottle
 
     def is_revoked(self, principal: Principal) -> bool:
-        """An employee token stops working once its account is deactivated or
-        given another role (the employee logs in again for the new one)."""
+        """An employee token stops working once its account is deactivated,
+        given another role (the employee logs in again for the new one) or
+        its password changed after the token was issued."""
         return principal.issuer == EMPLEADOS and self.empleados.revokes(principal)
 
 
@@ -40,4 +43,5 @@ def build(settings: EmpleadosSettings) -> Components:
         verifier=TokenVerifier(settings.jwt_audience, [TrustedIssuer.local(issuer, ROLES_PERSONAL)]),
         empleados=EmpleadoRepository(store), issuer=issuer,
         throttle=LoginThrottle(store, settings.login_max_failures, settings.login_window_seconds),
+        solicitudes=SolicitudThrottle(store, settings.login_max_failures, settings.login_window_seconds),
     )

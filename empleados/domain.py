@@ -59,11 +59,15 @@ def exigir_un_admin(empleado: "Empleado", admins_activos: int, *, rol: str | Non
 
 @dataclass
 class Empleado(Cuenta):
+    """An employee. ``password_hash`` is None while an invitation is
+    pending: the invitee sets the password through the link, and until then
+    the account cannot log in (no password verifies against none)."""
+
     id: str
     nombre: str
     apellidos: str
     email: str
-    password_hash: str
+    password_hash: str | None
     rol: str
     categorias: list[str]
     creado_en: str
@@ -73,12 +77,15 @@ class Empleado(Cuenta):
     # Numbers the published changes of the account: the replicas built from
     # empleado.* events keep the highest, whatever the delivery order.
     version: int = 1
+    sesiones_desde: str | None = None
+    enlaces: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    envios: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _rev: int | None = field(default=None, repr=False, compare=False)
 
     EDITABLE_FIELDS: ClassVar[tuple[str, ...]] = ("nombre", "apellidos", "rol", "categorias")
 
     @classmethod
-    def nuevo(cls, id: str, nombre: str, apellidos: str, email: str, password_hash: str, rol: str,
+    def nuevo(cls, id: str, nombre: str, apellidos: str, email: str, password_hash: str | None, rol: str,
               categorias: Iterable[str], en: str) -> "Empleado":
         return cls(
             id=id, nombre=nombre.strip(), apellidos=apellidos.strip(), email=normalize_email(email),
@@ -93,6 +100,16 @@ class Empleado(Cuenta):
     @property
     def es_admin_activo(self) -> bool:
         return self.activo and self.rol == ADMIN
+
+    @property
+    def invitacion_pendiente(self) -> bool:
+        """Invited and not yet accepted: no password has been set."""
+        return self.password_hash is None
+
+    def cambiar_password(self, password_hash: str, en: str) -> None:
+        """A new password, and a new version: ``sesiones_desde`` is published."""
+        super().cambiar_password(password_hash, en)
+        self.version += 1
 
     def actualizar(self, cambios: dict[str, Any], en: str) -> bool:
         """Apply the given editable fields; True (and a new version) when
@@ -131,12 +148,15 @@ class Empleado(Cuenta):
         self.activo = False
         self.baja_en = self.actualizado_en = en
         self.version += 1
+        self.anular_enlaces()
         return True
 
     def public_data(self) -> dict[str, Any]:
         """What other services learn about the employee through events:
-        never the email nor anything about the password."""
+        where to mail them, and since when their sessions count (never the
+        password nor its hash)."""
         return {
             "id": self.id, "nombre": self.nombre, "apellidos": self.apellidos, "rol": self.rol,
             "categorias": list(self.categorias), "activo": self.activo, "version": self.version,
+            "email": self.email, "sesiones_desde": self.sesiones_desde,
         }

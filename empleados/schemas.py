@@ -48,6 +48,10 @@ class _NormalizedCategorias:
 
 
 class EmpleadoCreateSchema(_NormalizedCategorias, CuentaCreateSchema):
+    """Without ``password``, an invitation: the employee chooses it through
+    the link mailed to them."""
+
+    password = password_field(metadata={"description": "Omit it to invite the employee by e-mail instead"})
     rol = _rol(required=True)
     categorias = _categorias(load_default=list)
 
@@ -77,6 +81,8 @@ class EmpleadoSchema(CuentaSchema):
     creado_en = ma.fields.String()
     actualizado_en = ma.fields.String()
     baja_en = ma.fields.String(allow_none=True, metadata={"description": "When it was deactivated"})
+    invitacion_pendiente = ma.fields.Boolean(metadata={
+        "description": "Invited and the password not chosen yet: the account cannot log in"})
 
 
 class EmpleadosQuerySchema(PaginationArgs):

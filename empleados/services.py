@@ -14,15 +14,18 @@ from typing import Any, Iterable
 from common.errors import Forbidden, NotFound
 from common.idempotency import IdempotentRequest
 from common.listing import Listing
-from common.messaging import new_id
+from common.messaging import new_id, rfc3339, utc_now
 from common.passwords import check_password_strength, hash_password
 from common.storage import DuplicateKeyError
 from common.tokens import Principal
-from cuentas.cuenta import normalize_email
+from cuentas import enlaces
+from cuentas.cuenta import INVITACION, RESTABLECIMIENTO, normalize_email
 from cuentas.roles import ADMIN, ROLES_GESTION
-from cuentas.services import ahora, cambiar_password, registrar
+from cuentas.services import (
+    ahora, cambiar_password, correo, fijar_password_con_enlace, registrar, solicitar_restablecimiento,
+)
 
-from . import events
+from . import correos, events
 from .config import EmpleadosSettings
 from .domain import Empleado, EmpleadoDeBaja, exigir_un_admin
 from .repository import EmpleadoRepository
@@ -41,13 +44,54 @@ class EmpleadoExistente(Exception):
         self.empleado = empleado
 
 
-def registrar_empleado(empleados: EmpleadoRepository, nombre: str, apellidos: str, email: str, password: str,
-                       rol: str, categorias: Iterable[str], idempotency: IdempotentRequest | None = None) -> Empleado:
+def _activo(empleado: Empleado) -> bool:
+    return empleado.activo
+
+
+def registrar_empleado(empleados: EmpleadoRepository, nombre: str, apellidos: str, email: str,
+                       password: str | None, rol: str, categorias: Iterable[str],
+                       idempotency: IdempotentRequest | None = None, *, portal_url: str) -> Empleado:
     """An admin registers an employee (``empleado.registrado``, in the same
-    write); a retry of a keyed request returns the employee it registered."""
-    empleado = Empleado.nuevo(new_id(), nombre, apellidos, email, hash_password(password), rol, categorias,
-                              ahora())
-    return registrar(empleados, empleado, events.registrado(empleado), EMAIL_EN_USO, password, idempotency)
+    write); a retry of a keyed request returns the employee it registered.
+
+    Without a ``password`` it is an invitation: the account has none (it
+    cannot log in) until the invitee sets one through the link mailed to
+    them in the same write (``aceptar_invitacion``), so the admin never
+    knows it. With one (automation, tests) the account is ready at once."""
+    now = utc_now()
+    password_hash = hash_password(password) if password is not None else None
+    empleado = Empleado.nuevo(new_id(), nombre, apellidos, email, password_hash, rol, categorias, rfc3339(now))
+    mails = ()
+    if password is None:
+        token = enlaces.emitir(empleado, INVITACION, now)
+        mails = (correo(correos.invitacion(empleado, token, portal_url), empleado),)
+    return registrar(empleados, empleado, events.registrado(empleado), EMAIL_EN_USO, password, idempotency,
+                     mails=mails)
+
+
+def aceptar_invitacion(empleados: EmpleadoRepository, token: str, password: str,
+                       idempotency: IdempotentRequest | None = None) -> Empleado:
+    """The invitee sets their password through the invitation link (an
+    active account only): they can log in from now on (``empleado.actualizado``)."""
+    return fijar_password_con_enlace(empleados, token, INVITACION, password, events.actualizado, idempotency,
+                                     _activo)
+
+
+def solicitar_password(empleados: EmpleadoRepository, email: str, portal_url: str) -> None:
+    """"I forgot my password": a reset link to that e-mail if it is an active
+    employee's (at most 3 an hour); nothing tells whether it is. An invitee
+    whose invitation expired sets their first password this way."""
+    solicitar_restablecimiento(
+        empleados, email, lambda empleado, token: correos.restablecimiento(empleado, token, portal_url), _activo)
+
+
+def restablecer_password(empleados: EmpleadoRepository, token: str, password: str,
+                         idempotency: IdempotentRequest | None = None) -> Empleado:
+    """Set the password through a reset link (an active account only).
+    Every link of the account and every session opened before stop working
+    (``empleado.actualizado`` publishes ``sesiones_desde``)."""
+    return fijar_password_con_enlace(empleados, token, RESTABLECIMIENTO, password, events.actualizado, idempotency,
+                                     _activo)
 
 
 def crear_admin(empleados: EmpleadoRepository, email: str, password: str, nombre: str,
@@ -119,9 +163,10 @@ def actualizar_empleado(empleados: EmpleadoRepository, quien: Principal, emplead
                         cambios: dict[str, Any], password: str | None = None,
                         password_actual: str | None = None) -> Empleado:
     """Admins change nombre, apellidos, rol and categorias; the employee
-    themself nombre, apellidos and, given the current one, the password.
-    Published (``empleado.actualizado``) when anything but the password
-    changed; no change may leave the service without an active admin."""
+    themself nombre, apellidos and, given the current one, the password
+    (which ends every session opened before and voids every link).
+    Published (``empleado.actualizado``) when anything changed; no change
+    may leave the service without an active admin."""
     is_self, is_admin = quien.id == empleado_id, quien.rol == ADMIN
     if not (is_self or is_admin):
         raise Forbidden("Solo un administrador puede modificar la cuenta de otro empleado")
@@ -134,15 +179,15 @@ def actualizar_empleado(empleados: EmpleadoRepository, quien: Principal, emplead
         raise NotFound("El empleado no existe")
     if not empleado.activo:
         raise EmpleadoDeBaja(empleado.id)
-    now = ahora()
     if password is not None:
-        cambiar_password(empleado, password, password_actual or "", now)
+        cambiar_password(empleado, password, password_actual or "")
+    now = ahora()
     cambios = {k: v for k, v in cambios.items() if k in Empleado.EDITABLE_FIELDS}
     if "rol" in cambios:
         exigir_un_admin(empleado, empleados.active_admins(), rol=cambios["rol"])
     changed = empleado.actualizar(cambios, now)
     if changed or password is not None:
-        empleados.save(empleado, *([events.actualizado(empleado)] if changed else []))
+        empleados.save(empleado, events.actualizado(empleado))
     return empleado
 
 

@@ -244,7 +244,7 @@ def ana(client):
 # -- registration ------------------------------------------------------------------
 
 PUBLIC_FIELDS = {"id", "nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono",
-                 "creado_en", "actualizado_en"}
+                 "email_verificado", "email_pendiente", "avisos_por_correo", "creado_en", "actualizado_en"}
 
 
 def test_register_answers_201_with_location_and_no_secrets(app, client):
@@ -295,9 +295,10 @@ def test_register_records_cliente_registrado_in_the_outbox(app, client):
     assert moment.utcoffset().total_seconds() == 0
     assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < 60
     assert re.fullmatch(r"[0-9a-f]{32}", event["id"])
-    assert event["datos"] == {"id": cliente_id, "nombre": "Ana", "apellidos": "Pérez", "eliminado": False}
+    assert event["datos"] == {"id": cliente_id, "nombre": "Ana", "apellidos": "Pérez", "eliminado": False,
+                              "email": "ana@example.com", "avisos_por_correo": True, "sesiones_desde": None}
     raw = json.dumps(event)
-    assert "ana@example.com" not in raw and "argon2" not in raw and PASSWORD not in raw
+    assert "argon2" not in raw and PASSWORD not in raw and "enlaces" not in raw
 
 
 def test_duplicate_email_in_any_case_is_409_naming_email(app, client):
@@ -663,7 +664,8 @@ def test_patch_profile_updates_and_publishes_cliente_actualizado(app, client, an
     updated = [e for e in outbox(app) if e["tipo"] == "cliente.actualizado"]
     assert len(updated) == 1
     assert updated[0]["datos"] == {"id": ana["id"], "nombre": "Ana María", "apellidos": "Pérez García",
-                                   "eliminado": False}
+                                   "eliminado": False, "email": "ana@example.com", "avisos_por_correo": True,
+                                   "sesiones_desde": None}
 
 
 def test_patch_with_the_same_values_publishes_nothing(app, client, ana):
@@ -681,12 +683,15 @@ def test_patch_own_email_in_another_case_is_not_a_change(app, client, ana):
     assert [e["tipo"] for e in outbox(app)] == ["cliente.registrado"]
 
 
-def test_patch_email_normalises_and_login_follows(app, client, ana):
+def test_patch_email_normalises_and_waits_for_the_confirmation(app, client, ana):
     response = client.patch("/clientes/yo", headers=ana["headers"], json={"email": "Ana.Nueva@Example.com"})
     assert response.status_code == 200
-    assert response.get_json()["email"] == "ana.nueva@example.com"
-    assert stored(app, ana["id"])["email"] == "ana.nueva@example.com"
-    assert login(client, email="ana.nueva@example.com").status_code == 200
+    body = response.get_json()
+    assert (body["email"], body["email_pendiente"]) == ("ana@example.com", "ana.nueva@example.com")
+    assert stored(app, ana["id"])["email"] == "ana@example.com"
+    assert login(client).status_code == 200
+    assert_problem(login(client, email="ana.nueva@example.com"), 401)
+    # (test_clientes_links.py follows the link that confirms it.)
 
 
 def test_patch_email_to_a_taken_one_is_409(app, client, ana, seed_hash):
@@ -1064,7 +1069,7 @@ def test_openapi_documents_every_api_route_and_marks_the_protected_ones(app, cli
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     documented = _documented(spec)
     blueprint_rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(("clientes.", "claves."))]
-    assert len(blueprint_rules) == 8
+    assert len(blueprint_rules) == 13
     for rule in blueprint_rules:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         [method] = [m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}]

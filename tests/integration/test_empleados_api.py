@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ PASSWORD = "Soporte-2026x"
 ADMIN_EMAIL = "jefa@example.com"
 ADMIN_PASSWORD = "Direccion-2026"
 PROBLEM_JSON = "application/problem+json"
+RFC3339_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _serial = count(1)
 
 
@@ -140,7 +142,8 @@ def test_the_first_admin_comes_from_the_configuration_and_logs_in(tmp_path):
     [event] = take_events(state.store)
     assert event.tipo == "empleado.registrado" and event.origen == "empleados"
     assert event.datos == {"id": admin.id, "nombre": "Jefa", "apellidos": "Ruiz", "rol": "admin",
-                           "categorias": [], "activo": True, "version": 1}
+                           "categorias": [], "activo": True, "version": 1, "email": ADMIN_EMAIL,
+                           "sesiones_desde": None}
     response = app.test_client().post("/empleados/login", json={"email": "JEFA@example.com ",
                                                                 "password": ADMIN_PASSWORD})
     assert response.status_code == 200
@@ -410,8 +413,9 @@ def test_an_admin_registers_an_employee(svc):
     [event] = svc.events()
     assert event.tipo == "empleado.registrado" and event.correlation_id == "req-42"
     assert event.datos == {"id": body["id"], "nombre": "Luis", "apellidos": "Gómez", "rol": "agente",
-                           "categorias": ["envios", "devoluciones"], "activo": True, "version": 1}
-    assert "luis@example.com" not in event.to_json()
+                           "categorias": ["envios", "devoluciones"], "activo": True, "version": 1,
+                           "email": "luis@example.com", "sesiones_desde": None}
+    assert body["invitacion_pendiente"] is False and "argon2" not in event.to_json()
     login = svc.login("luis@example.com")
     assert login.status_code == 200 and claims_of(login.get_json()["access_token"])["rol"] == "agente"
 
@@ -429,7 +433,7 @@ def test_a_duplicate_email_is_409_and_writes_nothing(svc):
 
 
 @pytest.mark.parametrize("body, fields", [
-    ({}, ["nombre", "apellidos", "email", "password", "rol"]),
+    ({}, ["nombre", "apellidos", "email", "rol"]),
     (new_employee(extra="x"), ["extra"]),
     (new_employee(nombre=5, apellidos=["a"], rol=["admin"]), ["nombre", "apellidos", "rol"]),
     (new_employee(email={"$ne": None}), ["email"]),
@@ -636,7 +640,8 @@ def test_an_admin_changes_role_and_categories_and_it_is_published(svc):
     [event] = svc.events()
     assert event.tipo == "empleado.actualizado"
     assert event.datos == {"id": agente.id, "nombre": "Eva", "apellidos": "Pruebas", "rol": "supervisor",
-                           "categorias": ["audio", "hogar"], "activo": True, "version": 2}
+                           "categorias": ["audio", "hogar"], "activo": True, "version": 2, "email": agente.email,
+                           "sesiones_desde": None}
     # A token still claiming the old role stops working at once.
     assert_problem(svc.call("GET", "/empleados/yo", old_token), 401)
     assert svc.call("GET", "/empleados", svc.token(svc.repo.get(agente.id))).status_code == 200
@@ -680,7 +685,10 @@ def test_an_employee_changes_their_password(svc):
                         json={"password": new_password, "password_actual": PASSWORD})
     assert response.status_code == 200
     assert "password" not in response.get_json() and new_password not in response.get_data(as_text=True)
-    assert svc.events() == []  # nothing about passwords is published
+    [event] = svc.events()  # since when its sessions count, nothing about the password itself
+    assert event.tipo == "empleado.actualizado" and event.datos["version"] == 2
+    assert RFC3339_SECOND.match(event.datos["sesiones_desde"])
+    assert new_password not in event.to_json() and "argon2" not in event.to_json()
     assert svc.login(agente.email, PASSWORD).status_code == 401
     assert svc.login(agente.email, new_password).status_code == 200
 
@@ -697,6 +705,7 @@ def test_no_password_nor_hash_is_ever_logged(svc, caplog):
     assert svc.login("luis@example.com", "Equivocada-2026").status_code == 401
     assert svc.call("PATCH", "/empleados/yo", me,
                     json={"password": new_password, "password_actual": PASSWORD}).status_code == 200
+    me = svc.login("luis@example.com", new_password).get_json()["access_token"]  # the change ended the session
     weak = svc.call("PATCH", "/empleados/yo", me, json={"password": "corta1", "password_actual": "x"})
     assert weak.status_code == 422
     assert svc.call("GET", "/empleados/yo", "not.a.token").status_code == 401
@@ -770,7 +779,8 @@ def test_baja_deactivates_publishes_and_refuses_the_token_at_once(svc):
     [event] = svc.events()
     assert event.tipo == "empleado.baja"
     assert event.datos == {"id": agente.id, "nombre": "Eva", "apellidos": "Pruebas", "rol": "agente",
-                           "categorias": ["envios"], "activo": False, "version": 2}
+                           "categorias": ["envios"], "activo": False, "version": 2, "email": agente.email,
+                           "sesiones_desde": None}
     assert_problem(svc.call("GET", "/empleados/yo", token), 401)
     assert_problem(svc.call("PATCH", "/empleados/yo", token, json={"nombre": "X"}), 401)
     assert_problem(svc.login(agente.email), 401)
@@ -908,5 +918,5 @@ def test_openapi_documents_every_endpoint_as_secured(svc):
     assert paths["/empleados"]["post"]["security"] and paths["/empleados/{empleado_id}/baja"]["post"]["security"]
     assert "security" not in paths["/empleados/login"]["post"]
     create = spec["components"]["schemas"]["EmpleadoCreate"]
-    assert set(create["required"]) == {"nombre", "apellidos", "email", "password", "rol"}
+    assert set(create["required"]) == {"nombre", "apellidos", "email", "rol"}  # no password: an invitation
     assert create["properties"]["rol"]["enum"] == ["agente", "supervisor", "admin"]

@@ -25,6 +25,17 @@ from tests.services.keyed import keyed
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
 PASSWORD = "clave-segura-2024"
+PORTAL = "https://portal.example.com"
+
+
+def perfil(clientes, cliente_id, cambios, password=None, password_actual=None):
+    return services.actualizar_perfil(clientes, cliente_id, cambios, password, password_actual, portal_url=PORTAL)
+
+
+def public(cliente, **changes) -> dict:
+    """The public data of ``cliente`` in its events, with ``changes``."""
+    return {"id": cliente.id, "nombre": cliente.nombre, "apellidos": cliente.apellidos, "eliminado": False,
+            "email": cliente.email, "avisos_por_correo": True, "sesiones_desde": None, **changes}
 
 
 @pytest.fixture
@@ -34,7 +45,7 @@ def clientes(store) -> ClienteRepository:
 
 def registrar(clientes, email: str = "ana@example.com", **extra):
     return services.registrar_cliente(clientes, extra.pop("nombre", " Ana "), extra.pop("apellidos", "Pérez García "),
-                                      email, PASSWORD, **extra)
+                                      email, PASSWORD, **extra, portal_url=PORTAL)
 
 
 def cliente_token(cliente_id: str) -> Principal:
@@ -57,8 +68,9 @@ def test_registering_stores_the_account_normalised_and_records_cliente_registrad
                                                                            "+34 600 000 000")
     assert stored.creado_en == stored.actualizado_en == "2026-11-01T10:00:00.000000Z"
     assert stored.password_hash.startswith("$argon2id$") and verify_password(stored.password_hash, PASSWORD)
-    assert outbox.events() == [("cliente.registrado", {"id": cliente.id, "nombre": "Ana",
-                                                       "apellidos": "Pérez García", "eliminado": False})]
+    assert outbox.events() == [("cliente.registrado", {
+        "id": cliente.id, "nombre": "Ana", "apellidos": "Pérez García", "eliminado": False,
+        "email": "ana.perez@example.com", "avisos_por_correo": True, "sesiones_desde": None})]
     assert outbox.messages()[0].origen == "clientes"
 
 
@@ -104,7 +116,7 @@ def test_a_registration_key_reused_for_another_body_or_password_is_refused(clien
         registrar(clientes, "otra@example.com", idempotency=registro(sent="otra"))
     with pytest.raises(KeyReused):
         services.registrar_cliente(clientes, " Ana ", "Pérez García ", "ana@example.com", "otra-clave-2024",
-                                   idempotency=registro())
+                                   idempotency=registro(), portal_url=PORTAL)
     assert clientes.count() == 1 and clientes.get(first.id) == first and outbox.tipos() == ["cliente.registrado"]
 
 
@@ -179,7 +191,7 @@ def test_without_the_key_a_second_registration_is_the_email_conflict_it_always_w
 
 def test_the_registration_key_survives_profile_changes_and_erasure_keeps_no_fingerprint(clientes, outbox):
     first = registrar(clientes, idempotency=registro())
-    services.actualizar_perfil(clientes, first.id, {"telefono": "+34 600 000 001"})
+    perfil(clientes, first.id, {"telefono": "+34 600 000 001"})
     retry = registro()
     assert registrar(clientes, idempotency=retry).telefono == "+34 600 000 001" and retry.replayed
     services.eliminar_cuenta(clientes, first.id)
@@ -211,36 +223,38 @@ def test_updating_the_profile_stores_it_and_records_cliente_actualizado(clientes
     cliente = registrar(clientes)
     outbox.clear()
     clock.advance(minutes=5)
-    updated = services.actualizar_perfil(clientes, cliente.id, {
+    updated = perfil(clientes, cliente.id, {
         "nombre": " Ana María ", "telefono": "+34 611 222 333", "fecha_nacimiento": dt.date(1985, 2, 1)})
     assert (updated.nombre, updated.telefono, updated.fecha_nacimiento) == ("Ana María", "+34 611 222 333",
                                                                            "1985-02-01")
     assert updated.actualizado_en == "2026-11-01T10:05:00.000000Z" and updated.creado_en == cliente.creado_en
     assert clientes.get(cliente.id) == updated
-    assert outbox.events() == [("cliente.actualizado", {"id": cliente.id, "nombre": "Ana María",
-                                                        "apellidos": "Pérez García", "eliminado": False})]
+    assert outbox.events() == [("cliente.actualizado", public(cliente, nombre="Ana María"))]
 
 
 def test_the_same_values_or_the_own_email_in_another_case_change_nothing(clientes, outbox, clock):
     cliente = registrar(clientes)
     outbox.clear()
     clock.advance(minutes=5)
-    same = services.actualizar_perfil(clientes, cliente.id, {"nombre": "Ana", "email": "ANA@Example.com"})
+    same = perfil(clientes, cliente.id, {"nombre": "Ana", "email": "ANA@Example.com"})
     assert same.email == "ana@example.com" and same.actualizado_en == cliente.actualizado_en
     assert clientes.get(cliente.id)._rev == cliente._rev and outbox.events() == []
 
 
-def test_a_new_email_is_normalised_and_a_taken_one_refused_without_any_change(clientes, outbox):
+def test_a_new_email_waits_for_its_confirmation_and_a_taken_one_is_refused_without_any_change(clientes, outbox):
     ana, bob = registrar(clientes), registrar(clientes, "bob@example.com", nombre="Bob")
-    assert services.actualizar_perfil(clientes, ana.id, {"email": "Ana.Nueva@Example.com"}).email == (
-        "ana.nueva@example.com")
-    assert clientes.by_email("ana.nueva@example.com").id == ana.id
     outbox.clear()
+    pending = perfil(clientes, ana.id, {"email": "Ana.Nueva@Example.com"})
+    assert (pending.email, pending.email_pendiente) == ("ana@example.com", "ana.nueva@example.com")
+    assert clientes.by_email("ana.nueva@example.com") is None and clientes.by_email("ana@example.com").id == ana.id
+    assert outbox.events() == []  # nothing public changed yet
     with pytest.raises(EmailDuplicado) as refused:
-        services.actualizar_perfil(clientes, bob.id, {"email": "ANA.nueva@example.com", "nombre": "Otro"})
+        perfil(clientes, ana.id, {"email": "BOB@example.com", "nombre": "Otra"})
     assert refused.value.errores == [{"campo": "email", "mensaje": "Ya existe una cuenta con ese email"}]
-    stored = clientes.get(bob.id)
-    assert (stored.email, stored.nombre) == ("bob@example.com", "Bob") and outbox.events() == []
+    stored = clientes.get(ana.id)
+    assert (stored.email, stored.email_pendiente, stored.nombre) == ("ana@example.com", "ana.nueva@example.com",
+                                                                     "Ana")
+    assert clientes.get(bob.id).email == "bob@example.com" and outbox.events() == []
 
 
 @pytest.mark.parametrize("campo", ["nombre", "apellidos", "email"])
@@ -248,7 +262,7 @@ def test_a_required_field_cannot_become_null(clientes, outbox, campo):
     cliente = registrar(clientes)
     outbox.clear()
     with pytest.raises(Invalid) as refused:
-        services.actualizar_perfil(clientes, cliente.id, {campo: None})
+        perfil(clientes, cliente.id, {campo: None})
     assert refused.value.errores == [{"campo": campo, "mensaje": "No puede ser nulo", "ubicacion": "cuerpo"}]
     assert clientes.get(cliente.id) == cliente and outbox.events() == []
 
@@ -256,11 +270,11 @@ def test_a_required_field_cannot_become_null(clientes, outbox, campo):
 def test_a_profile_update_based_on_a_stale_read_is_a_conflict(clientes, outbox, monkeypatch):
     cliente = registrar(clientes)
     stale = clientes.get(cliente.id)
-    services.actualizar_perfil(clientes, cliente.id, {"nombre": "Primera"})
+    perfil(clientes, cliente.id, {"nombre": "Primera"})
     outbox.clear()
     monkeypatch.setattr(clientes, "get", lambda _id: stale)
     with pytest.raises(ConcurrentUpdate) as refused:
-        services.actualizar_perfil(clientes, cliente.id, {"nombre": "Segunda"})
+        perfil(clientes, cliente.id, {"nombre": "Segunda"})
     assert (refused.value.status, refused.value.slug, refused.value.detail) == (
         409, "conflicto-concurrente", "La cuenta cambió mientras tanto; reintente")
     monkeypatch.undo()
@@ -281,7 +295,7 @@ def test_a_password_change_needs_the_current_password_and_a_strong_new_one(clien
     outbox.clear()
     cambios = {"email": "bob@example.com"} if "bob" in password else {}
     with pytest.raises(Invalid) as refused:
-        services.actualizar_perfil(clientes, cliente.id, cambios, password, actual)
+        perfil(clientes, cliente.id, cambios, password, actual)
     [error] = refused.value.errores
     assert (error["campo"], refused.value.status, refused.value.slug) == (campo, 422, "validacion")
     if campo == "password":
@@ -291,15 +305,17 @@ def test_a_password_change_needs_the_current_password_and_a_strong_new_one(clien
     assert clientes.get(cliente.id) == cliente and outbox.events() == []
 
 
-def test_a_password_change_is_stored_and_never_published(clientes, outbox, clock):
+def test_a_password_change_is_stored_and_publishes_since_when_sessions_count(clientes, outbox, clock):
     cliente = registrar(clientes)
     outbox.clear()
-    clock.advance(minutes=1)
-    services.actualizar_perfil(clientes, cliente.id, {}, "nueva-clave-2025", PASSWORD)
+    clock.advance(minutes=1, microseconds=250_000)
+    services.actualizar_perfil(clientes, cliente.id, {}, "nueva-clave-2025", PASSWORD, portal_url=PORTAL)
     stored = clientes.get(cliente.id)
     assert verify_password(stored.password_hash, "nueva-clave-2025")
     assert not verify_password(stored.password_hash, PASSWORD)
-    assert stored.actualizado_en == "2026-11-01T10:01:00.000000Z" and outbox.events() == []
+    assert stored.actualizado_en == "2026-11-01T10:01:00.250000Z"
+    assert stored.sesiones_desde == "2026-11-01T10:01:00Z"
+    assert outbox.events() == [("cliente.actualizado", public(cliente, sesiones_desde="2026-11-01T10:01:00Z"))]
 
 
 # -- erasing the account -----------------------------------------------------------------
@@ -362,7 +378,7 @@ def empleado_event(tipo: str, version: int, rol: str = "agente", empleado_id: st
 def components(store, clientes) -> Components:
     """Only what ``is_revoked`` reads: the accounts and the staff replica."""
     return Components(settings=None, store=store, verifier=None, clientes=clientes,
-                      personal=PersonalReplica(store), issuer=None, throttle=None)
+                      personal=PersonalReplica(store), issuer=None, throttle=None, solicitudes=None)
 
 
 def test_a_customer_token_is_revoked_once_its_account_is_erased(clientes, components):

@@ -22,6 +22,7 @@ from tests.services.keyed import keyed
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
 PASSWORD = "Soporte-2026x"
+PORTAL = "https://portal.example.com"
 ADMIN_PASSWORD = "Direccion-2026"
 
 
@@ -39,7 +40,8 @@ def admin(empleados, outbox):
 
 def registrar(empleados, email: str = "luis@example.com", rol: str = "agente", categorias=(), nombre="Luis",
               idempotency=None):
-    return services.registrar_empleado(empleados, nombre, " Gómez ", email, PASSWORD, rol, categorias, idempotency)
+    return services.registrar_empleado(empleados, nombre, " Gómez ", email, PASSWORD, rol, categorias, idempotency,
+                                       portal_url=PORTAL)
 
 
 def token(empleado) -> Principal:
@@ -62,7 +64,8 @@ def test_an_employee_is_registered_normalised_and_published(empleados, outbox, a
     assert verify_password(stored.password_hash, PASSWORD)
     assert outbox.events() == [("empleado.registrado", {
         "id": e.id, "nombre": "Luis", "apellidos": "Gómez", "rol": "agente",
-        "categorias": ["envios", "devoluciones"], "activo": True, "version": 1})]
+        "categorias": ["envios", "devoluciones"], "activo": True, "version": 1, "email": "luis@example.com",
+        "sesiones_desde": None})]
     assert outbox.messages()[0].origen == "empleados"
 
 
@@ -194,15 +197,19 @@ def test_an_unchanged_update_writes_and_publishes_nothing(empleados, admin, outb
     assert same.version == 1 and empleados.get(agente.id)._rev == agente._rev and outbox.events() == []
 
 
-def test_an_employee_renames_themself_and_changes_their_password_unpublished(empleados, admin, outbox):
+def test_an_employee_renames_themself_and_changes_their_password_which_publishes_when_sessions_count(
+        empleados, admin, outbox, clock):
     agente = registrar(empleados)
     outbox.clear()
     services.actualizar_empleado(empleados, token(agente), agente.id, {"nombre": "Luis María  "})
     assert outbox.take() == [("empleado.actualizado", public(agente, nombre="Luis María", version=2))]
+    clock.advance(seconds=3, microseconds=900_000)
     services.actualizar_empleado(empleados, token(agente), agente.id, {}, "Cambiada-2027x", PASSWORD)
     stored = empleados.get(agente.id)
-    assert verify_password(stored.password_hash, "Cambiada-2027x") and stored.version == 2
-    assert outbox.events() == []
+    assert verify_password(stored.password_hash, "Cambiada-2027x") and stored.version == 3
+    assert stored.sesiones_desde == "2026-11-01T10:00:03Z"
+    assert outbox.events() == [("empleado.actualizado", public(stored))]
+    assert public(stored)["sesiones_desde"] == "2026-11-01T10:00:03Z" and "password_hash" not in public(stored)
 
 
 @pytest.mark.parametrize("quien, cambios, password, detail", [
@@ -294,7 +301,7 @@ def test_a_retried_registration_returns_the_first_employee_and_records_one_event
         registrar(empleados, "otro@example.com", idempotency=keyed("alta", admin.id, "otro", 201))
     with pytest.raises(KeyReused):
         services.registrar_empleado(empleados, "Luis", " Gómez ", "luis@example.com", "Otra-clave-2026", "agente",
-                                    (), keyed("alta", admin.id, "luis", 201))
+                                    (), keyed("alta", admin.id, "luis", 201), portal_url=PORTAL)
     assert empleados.count() == 2 and outbox.tipos() == ["empleado.registrado"]
 
 
@@ -323,7 +330,7 @@ def test_a_retried_deactivation_is_answered_as_the_first_and_a_reused_key_is_ref
 
 def test_a_token_is_revoked_once_its_account_is_deactivated_or_changes_role(store, empleados, admin):
     components = Components(settings=None, store=store, verifier=None, empleados=empleados, issuer=None,
-                            throttle=None)
+                            throttle=None, solicitudes=None)
     agente = registrar(empleados)
     old = token(agente)
     assert not components.is_revoked(old)

@@ -90,10 +90,13 @@ def test_update_refuses_invalid_values_and_changes_nothing(changes):
     assert e.to_document() == before
 
 
-def test_password_change_is_not_a_published_change():
+def test_a_password_change_is_a_published_change_ending_earlier_sessions_and_links():
     e = empleado()
+    e.enlaces = {"restablecimiento": {"hash": "h", "caduca_en": T2}}
     e.cambiar_password("new-hash", T1)
-    assert e.password_hash == "new-hash" and e.actualizado_en == T1 and e.version == 1
+    assert e.password_hash == "new-hash" and e.actualizado_en == T1 and e.version == 2
+    assert e.sesiones_desde == T1.split(".")[0] + "Z" and e.enlaces == {}
+    assert e.public_data()["sesiones_desde"] == e.sesiones_desde
 
 
 def test_baja_deactivates_keeps_the_account_and_is_idempotent():
@@ -152,9 +155,11 @@ def test_events_carry_the_public_data_only():
     registrado = events.registrado(e)
     assert registrado.tipo == "empleado.registrado" and registrado.origen == "empleados"
     assert registrado.datos == {"id": "e1", "nombre": "Eva", "apellidos": "López", "rol": "agente",
-                                "categorias": ["envios"], "activo": True, "version": 1}
-    body = registrado.to_json()
-    assert "eva@example.com" not in body and "argon2-hash" not in body
+                                "categorias": ["envios"], "activo": True, "version": 1,
+                                "email": "eva@example.com", "sesiones_desde": None}
+    e.enlaces = {"invitacion": {"hash": "secreto-del-enlace", "caduca_en": T2}}
+    body = events.actualizado(e).to_json()
+    assert "argon2-hash" not in body and "secreto-del-enlace" not in body and "enlaces" not in body
     e.actualizar({"rol": "supervisor"}, T1)
     assert events.actualizado(e).datos["rol"] == "supervisor" and events.actualizado(e).datos["version"] == 2
     e.dar_de_baja(T2)
