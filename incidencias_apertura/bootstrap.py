@@ -24,8 +24,10 @@ class Components:
     notificaciones: NotificacionRepository
 
     def is_revoked(self, principal: Principal) -> bool:
-        """A customer deleted in clientes loses access here as soon as the event arrives."""
-        return principal.rol == CLIENTE and self.clientes.is_deleted(principal.id)
+        """A customer deleted in clientes loses access here as soon as the
+        event arrives, and a session issued before their last password change
+        as soon as the ``cliente.actualizado`` that says so does."""
+        return principal.rol == CLIENTE and self.clientes.revokes(principal)
 
 
 def build(settings: AperturaSettings) -> Components:

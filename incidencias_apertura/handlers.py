@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from common.messaging import Event, PermanentError
+from cuentas.personal import optional_instant
 from incidencias_dominio import EVENTO_COMENTADA, Comentario
 
 from . import events, services
 from .bootstrap import Components
 
-# State changes made by incidencias_resolucion, applied to the replica here.
+# State changes made by incidencias_resolucion, applied to the replica here;
+# and the ones this service publishes itself (cerrada, reabierta): their
+# snapshot is already here, and the customer is notified from this consumer.
 SNAPSHOT_EVENTS = (
     "incidencia.asignada", "incidencia.en_curso", "incidencia.resuelta",
     "incidencia.cancelada", "incidencia.actualizada",
+    "incidencia.cerrada", "incidencia.reabierta",
 )
 CLIENTE_EVENTS = ("cliente.registrado", "cliente.actualizado", "cliente.eliminado")
 
@@ -21,6 +25,11 @@ CLIENTE_EVENTS = ("cliente.registrado", "cliente.actualizado", "cliente.eliminad
 class AperturaHandlers:
     def __init__(self, components: Components):
         self.c = components
+
+    @property
+    def portal_url(self) -> str:
+        """Where the links of the mails point (``PORTAL_URL``)."""
+        return self.c.settings.portal_url
 
     def routes(self) -> dict[str, Any]:
         routes = {tipo: self.on_snapshot for tipo in SNAPSHOT_EVENTS}
@@ -34,7 +43,8 @@ class AperturaHandlers:
         snapshot = event.datos.get("incidencia")
         if not isinstance(snapshot, dict):
             raise PermanentError("datos.incidencia must be an incident snapshot")
-        services.replicar_cambio(self.c.incidencias, self.c.notificaciones, event, snapshot)
+        services.replicar_cambio(self.c.incidencias, self.c.notificaciones, self.c.clientes, self.portal_url, event,
+                                 snapshot, autocierre_dias=self.c.settings.autocierre_dias)
 
     def on_comment(self, event: Event) -> None:
         if events.EVENTS.is_own(event):
@@ -46,7 +56,8 @@ class AperturaHandlers:
             raise PermanentError(f"invalid comment: {exc}") from exc
         if not isinstance(incidencia_id, str) or comentario.interna:
             raise PermanentError("a comment event must name its incident and be public")
-        services.replicar_comentario(self.c.incidencias, self.c.notificaciones, event, incidencia_id, comentario)
+        services.replicar_comentario(self.c.incidencias, self.c.notificaciones, self.c.clientes, self.portal_url,
+                                     event, incidencia_id, comentario)
 
     def on_cliente(self, event: Event) -> None:
         cliente_id = event.datos.get("id")
@@ -55,5 +66,18 @@ class AperturaHandlers:
         if event.tipo == "cliente.eliminado":
             services.borrar_cliente(self.c.incidencias, self.c.clientes, self.c.notificaciones, cliente_id)
         else:
-            services.replicar_cliente(self.c.clientes, cliente_id, event.datos.get("nombre"),
-                                      event.datos.get("apellidos"))
+            services.replicar_cliente(self.c.clientes, cliente_publico(event.datos), event.replica_order())
+
+
+def cliente_publico(datos: dict[str, Any]) -> dict[str, Any]:
+    """What this service keeps of a ``cliente.*`` event's public data.
+    Events older than the e-mail fields lack them: no e-mail known, e-mails
+    on, no start of sessions."""
+    email, avisos = datos.get("email"), datos.get("avisos_por_correo")
+    avisos = True if avisos is None else avisos
+    if email is not None and not isinstance(email, str):
+        raise PermanentError("datos.email must be a string or null")
+    if not isinstance(avisos, bool):
+        raise PermanentError("datos.avisos_por_correo must be a boolean")
+    return {"id": datos["id"], "nombre": datos.get("nombre"), "apellidos": datos.get("apellidos"), "email": email,
+            "avisos_por_correo": avisos, "sesiones_desde": optional_instant(datos, "sesiones_desde")}

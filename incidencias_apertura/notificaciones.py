@@ -1,7 +1,11 @@
 """What only the customer-facing side decides: which events become a
-notification for the customer, and what it says."""
+notification for the customer, what it says, and whether it is also sent
+by e-mail (what the e-mail says: ``correos``)."""
 from __future__ import annotations
 
+from typing import Any
+
+from cuentas.roles import CLIENTE
 from incidencias_dominio import (
     EVENTO_ACTUALIZADA,
     EVENTO_ASIGNADA,
@@ -9,7 +13,11 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_REABIERTA,
     EVENTO_RESUELTA,
+    MOTIVO_CIERRE_AUTOMATICO,
+    EntradaHistorial,
+    Estado,
     Incidencia,
 )
 
@@ -19,15 +27,75 @@ _MESSAGES = {
     EVENTO_RESUELTA: "Su incidencia «{titulo}» tiene una solución propuesta: confírmela o reábrala.",
     EVENTO_CANCELADA: "Su incidencia «{titulo}» ha sido cancelada.",
     EVENTO_CERRADA: "Su incidencia «{titulo}» se ha cerrado.",
+    EVENTO_REABIERTA: "Ha reabierto su incidencia «{titulo}»: el equipo volverá a revisarla.",
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado de prioridad o categoría.",
     EVENTO_COMENTADA: "Hay un nuevo comentario en su incidencia «{titulo}».",
 }
+# Who closed it, as the closing entry of the history says (the plain
+# sentence above when it says neither, e.g. an older snapshot).
+_CERRADA_POR_EL_CLIENTE = "Ha confirmado la solución de su incidencia «{titulo}»: la incidencia está cerrada."
+_CERRADA_AUTOMATICAMENTE = "Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir respuesta en {plazo}."
+_CERRADA_AUTOMATICAMENTE_SIN_PLAZO = ("Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir "
+                                      "respuesta a la solución propuesta.")
 
 
-def texto_notificacion(tipo: str, incidencia: Incidencia) -> str | None:
-    """The customer's notification for an event, or None if it needs none."""
+def texto_notificacion(tipo: str, incidencia: Incidencia, autocierre_dias: float | None = None) -> str | None:
+    """The customer's notification for an event, or None if it needs none.
+    A close says who closed it; an automatic one, after how long
+    (``autocierre_dias``, the service's setting, when known)."""
     template = _MESSAGES.get(tipo)
     if template is None:
         return None
+    if tipo == EVENTO_CERRADA:
+        template = _plantilla_de_cierre(incidencia, autocierre_dias)
     empleado = incidencia.asignada_a.nombre if incidencia.asignada_a and incidencia.asignada_a.nombre else "un agente"
-    return template.format(titulo=incidencia.titulo, empleado=empleado)
+    return template.format(titulo=incidencia.titulo, empleado=empleado, plazo=plazo_legible(autocierre_dias))
+
+
+def _ultima_entrada(incidencia: Incidencia, estado: Estado) -> EntradaHistorial | None:
+    return next((e for e in reversed(incidencia.historial) if e.a == estado), None)
+
+
+def cierre_automatico(incidencia: Incidencia) -> bool:
+    """Whether the incident was closed by the auto-close (the history's
+    closing entry carries ``MOTIVO_CIERRE_AUTOMATICO``)."""
+    entrada = _ultima_entrada(incidencia, Estado.CERRADA)
+    return entrada is not None and entrada.motivo == MOTIVO_CIERRE_AUTOMATICO
+
+
+def _plantilla_de_cierre(incidencia: Incidencia, autocierre_dias: float | None) -> str:
+    if cierre_automatico(incidencia):
+        return _CERRADA_AUTOMATICAMENTE if plazo_legible(autocierre_dias) else _CERRADA_AUTOMATICAMENTE_SIN_PLAZO
+    entrada = _ultima_entrada(incidencia, Estado.CERRADA)
+    if entrada is not None and entrada.por.rol == CLIENTE:
+        return _CERRADA_POR_EL_CLIENTE
+    return _MESSAGES[EVENTO_CERRADA]
+
+
+def plazo_legible(dias: float | None) -> str | None:
+    """``dias`` as the customer reads it: "7 días", "1 día", "1,5 días"
+    (two decimals at most); None when unknown or too small to say."""
+    cifra = "0" if dias is None or dias <= 0 else f"{dias:.2f}".rstrip("0").rstrip(".")
+    if cifra == "0":
+        return None
+    return "1 día" if cifra == "1" else f"{cifra.replace('.', ',')} días"
+
+
+def motivo_de_reapertura(incidencia: Incidencia) -> str | None:
+    """Why the customer reopened the incident, if the snapshot carries it
+    (``motivo_reapertura``, else the history's reopening entry)."""
+    if incidencia.motivo_reapertura:
+        return incidencia.motivo_reapertura
+    entrada = _ultima_entrada(incidencia, Estado.REABIERTA)
+    return entrada.motivo if entrada is not None else None
+
+
+def direccion_de_avisos(cliente: dict[str, Any] | None) -> str | None:
+    """Where the customer's notifications are also sent by e-mail, or None:
+    no address known (erased, or an event older than the field), or the
+    customer turned the e-mails off (``avisos_por_correo`` false; absent
+    counts as on, the default). The notification is kept either way."""
+    if not cliente or cliente.get("eliminado") or cliente.get("avisos_por_correo") is False:
+        return None
+    email = cliente.get("email")
+    return email if isinstance(email, str) and email else None

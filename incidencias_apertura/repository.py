@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.idempotency import IdempotentRequest, remember, replayed, without_fingerprints
+from common.mail import Mail
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import NotFound, TooMuchContention, update_document
+from common.tokens import Principal
+from cuentas.cuenta import sesion_anterior
 from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
 from incidencias_replica.repository import IncidenciaReplica
 
@@ -36,8 +39,9 @@ NOTIFICACIONES = CollectionSpec(
         Index(("clave",), unique=True),
     ),
 )
-OUTBOX = (INCIDENCIAS,)
-"""The collections whose writes carry events."""
+OUTBOX = (INCIDENCIAS, NOTIFICACIONES)
+"""The collections whose writes carry events or mails (a notification's
+mail to the customer is stored with the notification)."""
 
 
 @dataclass
@@ -93,6 +97,10 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
                               sort=(("resuelta_en", 1),)), limit=limit)
 
 
+ORDER = "version_key"  # the replica order of the last cliente.* event stored
+ERASED_FIELDS = ("email", "avisos_por_correo", "sesiones_desde", ORDER)
+
+
 class ClienteReplica:
     """What this service knows of each customer, from ``cliente.*`` events,
     and the keys of the customer's requests that change no one document
@@ -126,13 +134,14 @@ class ClienteReplica:
         raise TooMuchContention(cliente_id)
 
     def erase(self, cliente_id: str) -> None:
-        """The customer is erased: no name, and of their keyed requests only
-        the keys (``without_fingerprints``). Final: ``upsert`` never brings
-        the customer back."""
+        """The customer is erased: no name, no e-mail, no preferences, and of
+        their keyed requests only the keys (``without_fingerprints``). Final:
+        ``upsert`` never brings the customer back."""
         for _ in range(20):
             current = self.collection.get(cliente_id)
-            erased = {**without_fingerprints(current or {"id": cliente_id}),
-                      "eliminado": True, "nombre": None, "apellidos": None}
+            kept = {k: v for k, v in without_fingerprints(current or {"id": cliente_id}).items()
+                    if k not in ERASED_FIELDS}
+            erased = {**kept, "eliminado": True, "nombre": None, "apellidos": None, "email": None}
             if current is None:
                 try:
                     self.collection.insert(erased)
@@ -143,32 +152,56 @@ class ClienteReplica:
                 return
         raise TooMuchContention(cliente_id)
 
-    def upsert(self, cliente: dict[str, Any]) -> None:
+    def upsert(self, cliente: dict[str, Any], order: str) -> None:
+        """Store what a ``cliente.*`` event says of the customer unless an
+        event at least as recent (``order``, ``Event.replica_order``) was
+        stored already, so a late or redelivered older event never brings
+        back an old e-mail address or an old start of sessions."""
         for _ in range(20):
             current = self.collection.get(cliente["id"])
             if current is None:
                 try:
-                    self.collection.insert(cliente)
+                    self.collection.insert({**cliente, ORDER: order})
                     return
                 except DuplicateKeyError:
                     continue
             if current.get("eliminado") and not cliente.get("eliminado"):
                 return  # erasure is final, whatever arrives late
-            if self.collection.replace({**current, **cliente}):
+            if ORDER in current and current[ORDER] >= order:
+                return  # an event at least as recent is here already
+            if self.collection.replace({**current, **cliente, ORDER: order}):
                 return
+        raise TooMuchContention(cliente["id"])
+
+    def get(self, cliente_id: str) -> dict[str, Any] | None:
+        return self.collection.get(cliente_id)
 
     def is_deleted(self, cliente_id: str) -> bool:
         doc = self.collection.get(cliente_id)
         return bool(doc and doc.get("eliminado"))
 
+    def revokes(self, principal: Principal) -> bool:
+        """Whether a customer token must be refused: the customer was erased,
+        or changed their password after the token was issued (the instant
+        ``sesiones_desde`` that clientes publishes). A customer this service
+        has not heard of yet is vouched for by clientes' signature."""
+        doc = self.collection.get(principal.id)
+        return bool(doc) and (bool(doc.get("eliminado"))
+                              or sesion_anterior(doc.get("sesiones_desde"), principal.claims.get("iat")))
+
 
 class NotificacionRepository:
     def __init__(self, store: Store):
+        self.store = store
         self.collection = store.collection(NOTIFICACIONES)
 
-    def add(self, notificacion: dict[str, Any]) -> bool:
+    def add(self, notificacion: dict[str, Any], mail: Mail | None = None) -> bool:
+        """Store the notification, and with it (same write) its ``mail`` to
+        the customer, under the notification's id. False when this news was
+        notified already: then no second mail either."""
+        outbox = [mail.outbox(notificacion["id"], notificacion["cliente_id"])] if mail is not None else []
         try:
-            self.collection.insert(notificacion)
+            self.collection.insert(notificacion, outbox)
             return True
         except DuplicateKeyError:
             return False  # same event, or the same news under another event id
@@ -207,5 +240,7 @@ class NotificacionRepository:
         return marked
 
     def delete_of_cliente(self, cliente_id: str) -> None:
+        """The customer's notifications, and every mail for them not sent yet."""
         for doc in self.collection.find(Query(equals={"cliente_id": cliente_id})):
             self.collection.delete(doc["id"])
+        self.store.cancel_mails(cliente_id)

@@ -29,10 +29,11 @@ from incidencias_dominio import (
     fusionar_comentarios,
     propietario_de,
 )
+from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
-from . import events
-from .notificaciones import texto_notificacion
+from . import correos, events
+from .notificaciones import direccion_de_avisos, texto_notificacion
 from .repository import ClienteReplica, DatosApertura, IncidenciaRepository, NotificacionRepository
 
 log = logging.getLogger(__name__)
@@ -177,54 +178,80 @@ def marcar_todas_leidas(notificaciones: NotificacionRepository, clientes: Client
     return marcadas
 
 
-def _notificar(notificaciones: NotificacionRepository, event: Event, incidencia: Incidencia, clave: str) -> None:
+def _notificar(notificaciones: NotificacionRepository, clientes: ClienteReplica, portal_url: str, event: Event,
+               incidencia: Incidencia, clave: str, comentario: Comentario | None = None,
+               autocierre_dias: float | None = None) -> None:
     """One notification per piece of news (``clave``): a redelivered event,
-    or the same snapshot or comment replayed under a new event id, adds none."""
-    texto = texto_notificacion(event.tipo, incidencia)
+    or the same snapshot or comment replayed under a new event id, adds none.
+    It is stored with its e-mail to the customer (same write, the
+    notification's id as the mail's), unless the customer gets none
+    (``direccion_de_avisos``); the notification is kept regardless."""
+    texto = texto_notificacion(event.tipo, incidencia, autocierre_dias)
     if texto is None or incidencia.cliente.anonimizado:
         return
+    email = direccion(direccion_de_avisos(clientes.get(incidencia.cliente.id)))
+    mail = None if email is None else correos.correo_de_notificacion(
+        event.tipo, incidencia, texto, email, portal_url, comentario)
     notificaciones.add({
         "id": event.id, "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
         "tipo": event.tipo, "mensaje": texto, "creada_en": event.ocurrido_en, "leida": False,
         "clave": clave,
-    })
+    }, mail)
 
 
-# -- what resolucion did -------------------------------------------------------
+# -- what resolucion did, and what this side did itself --------------------------
 def replicar_cambio(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
-                    event: Event, snapshot: dict[str, Any]) -> None:
-    """A state change made by resolucion: into the replica, and the customer told."""
+                    clientes: ClienteReplica, portal_url: str, event: Event, snapshot: dict[str, Any],
+                    autocierre_dias: float | None = None) -> None:
+    """A state change: into the replica, and the customer told (with the
+    links of ``portal_url``). Made by resolucion, or by this side (a close
+    by the customer or by ``cerrar_vencidas``, a reopening), whose own
+    snapshot is already here (same version: applying it changes nothing):
+    the customer hears of those from the consumer too, the same way and
+    as idempotently. ``autocierre_dias`` is what an automatic close says it
+    waited."""
     try:
         incidencia, _changed = incidencias.apply_snapshot(snapshot)
     except ValueError as exc:
         raise PermanentError(f"invalid snapshot: {exc}") from exc
-    _notificar(notificaciones, event, incidencia, f"{incidencia.id}:{event.tipo}:v{snapshot.get('version')}")
+    _notificar(notificaciones, clientes, portal_url, event, incidencia,
+               f"{incidencia.id}:{event.tipo}:v{snapshot.get('version')}", autocierre_dias=autocierre_dias)
 
 
 def replicar_comentario(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
-                        event: Event, incidencia_id: str, comentario: Comentario) -> None:
+                        clientes: ClienteReplica, portal_url: str, event: Event, incidencia_id: str,
+                        comentario: Comentario) -> None:
     """A public comment written in resolucion (the incident must be here:
-    NotFound is retried, then dead-lettered)."""
+    NotFound is retried, then dead-lettered). An internal note is never
+    kept here nor notified (the handler refuses one before this)."""
+    if comentario.interna:
+        raise PermanentError("internal notes never leave resolucion")
+
     def merge(incidencia: Incidencia, _side: DatosApertura):
         return [] if fusionar_comentarios(incidencia, [comentario], conservar_internas=False) else None
 
     incidencia, _side = incidencias.update(incidencia_id, merge)
     if comentario.autor.rol != CLIENTE:
-        _notificar(notificaciones, event, incidencia, f"{incidencia.id}:comentario:{comentario.id}")
+        _notificar(notificaciones, clientes, portal_url, event, incidencia,
+                   f"{incidencia.id}:comentario:{comentario.id}", comentario)
 
 
 # -- customers -----------------------------------------------------------------
-def replicar_cliente(clientes: ClienteReplica, cliente_id: str, nombre: str | None, apellidos: str | None) -> None:
-    clientes.upsert({"id": cliente_id, "nombre": nombre, "apellidos": apellidos, "eliminado": False})
+def replicar_cliente(clientes: ClienteReplica, cliente: dict[str, Any], order: str) -> None:
+    """What a ``cliente.*`` event says of the customer (id, nombre,
+    apellidos, email, avisos_por_correo, sesiones_desde), unless a more
+    recent event (``order``) was replicated already."""
+    clientes.upsert({**cliente, "eliminado": False}, order)
 
 
 def borrar_cliente(incidencias: IncidenciaRepository, clientes: ClienteReplica,
                    notificaciones: NotificacionRepository, cliente_id: str) -> None:
     """The customer's erasure: their token is refused from now on, every
     incident of theirs anonymised here, the ones this side owns (resuelta)
-    closed, their notifications deleted, and what their keyed requests left
-    reduced to the keys (no fingerprint, no answer; a late retry is refused,
-    not applied twice: ``common.idempotency.without_fingerprints``).
+    closed, their notifications and every mail not sent to them yet
+    deleted, and what their keyed requests left reduced to the keys (no
+    fingerprint, no answer; a late retry is refused, not applied twice:
+    ``common.idempotency.without_fingerprints``).
     resolucion cancels the ones it owns on the same event."""
     clientes.erase(cliente_id)
     for incidencia_id in incidencias.not_final_of_cliente(cliente_id):

@@ -7,7 +7,7 @@ from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
 from common.errors import NotFound
 from common.idempotency import IdempotentRequest, fingerprinted, remember, replayed, without_fingerprints
 from common.messaging import Event
-from common.storage import CollectionSpec, DuplicateKeyError, Query, Store
+from common.storage import CollectionSpec, DuplicateKeyError, OutboxMail, OutboxMessage, Query, Store
 from common.storage.retry import NotFound as NoDocument
 from common.storage.retry import TooMuchContention, update_document
 from incidencias_dominio import Incidencia, aplicar_snapshot
@@ -32,10 +32,17 @@ class SideFields(Protocol):
 
 
 S = TypeVar("S", bound=SideFields)
-# change(incidencia, side) -> the events to publish, or None to write nothing
-Change = Callable[[Incidencia, S], Sequence[Event] | None]
+# change(incidencia, side) -> the events to publish and the mails to send, or
+# None to write nothing
+Change = Callable[[Incidencia, S], Sequence[Event | OutboxMail] | None]
 # guard(incidencia, side) -> None, or raises the refusal (Forbidden, NotFound)
 Guard = Callable[[Incidencia, S], None]
+
+
+def _outbox(items: Sequence[Event | OutboxMail]) -> list[OutboxMessage | OutboxMail]:
+    """What a write hands the store: each event as its outbox message, each
+    mail as it is (both stored in the same atomic write as the document)."""
+    return [item if isinstance(item, OutboxMail) else item.to_outbox() for item in items]
 
 
 class IncidenciaReplica(Generic[S]):
@@ -53,8 +60,8 @@ class IncidenciaReplica(Generic[S]):
     def _read(self, doc: dict[str, Any]) -> tuple[Incidencia, S]:
         return Incidencia.from_snapshot(doc), self.side.of(doc)
 
-    def add(self, incidencia: Incidencia, side: S, *events: Event) -> None:
-        self.collection.insert(self.to_document(incidencia, side), [e.to_outbox() for e in events])
+    def add(self, incidencia: Incidencia, side: S, *events: Event | OutboxMail) -> None:
+        self.collection.insert(self.to_document(incidencia, side), _outbox(events))
 
     def get(self, incidencia_id: str) -> tuple[Incidencia, S] | None:
         doc = self.collection.get(incidencia_id)
@@ -68,7 +75,8 @@ class IncidenciaReplica(Generic[S]):
                guard: Guard | None = None, *, forget_requests: bool = False) -> tuple[Incidencia, S]:
         """Apply ``change`` and store it with its events atomically, retrying
         on concurrent writes. ``change`` may modify the incident and the side
-        fields, and returns the events (None: write nothing). With
+        fields, and returns the events and the mails (``OutboxMail``) the
+        change decides (None: write nothing). With
         ``idempotency``, the request's key is stored in that same write (even
         when the change writes nothing else), and a retry of it changes
         nothing and returns the incident as it is (``common.idempotency``).
@@ -102,7 +110,7 @@ class IncidenciaReplica(Generic[S]):
             document, previous = self.to_document(incidencia, side), doc
             if forgets:
                 document, previous = without_fingerprints(document), without_fingerprints(doc)
-            return remember(document, previous, idempotency), [e.to_outbox() for e in events or ()]
+            return remember(document, previous, idempotency), _outbox(events or ())
 
         try:
             update_document(self.collection, incidencia_id, apply)

@@ -55,7 +55,7 @@ def assign(data, incidencia_id: str, idempotency):
     """Assign: an agent takes an unassigned incident; supervisors and admins assign anyone's to anyone"""
     c = components()
     return _answer(services.asignar(c.incidencias, c.empleados, current_actor(), incidencia_id, data.get("empleado_id"),
-                                    idempotency))
+                                    c.settings.portal_url, idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, body=NoBodySchema,

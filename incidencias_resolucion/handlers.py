@@ -26,6 +26,11 @@ class ResolucionHandlers:
     def __init__(self, components: Components):
         self.c = components
 
+    @property
+    def portal_url(self) -> str:
+        """Where the links of the mails point (``PORTAL_URL``)."""
+        return self.c.settings.portal_url
+
     def routes(self) -> dict[str, Any]:
         return {
             EVENTO_ABIERTA: self.on_snapshot,
@@ -47,7 +52,7 @@ class ResolucionHandlers:
         snapshot = event.datos.get("incidencia")
         if not isinstance(snapshot, dict):
             raise PermanentError("datos.incidencia must be an incident snapshot")
-        services.replicar_cambio(self.c.incidencias, self.c.empleados, snapshot, self.replay_parked)
+        services.replicar_cambio(self.c.incidencias, self.c.empleados, snapshot, self.replay_parked, self.portal_url)
 
     def on_comment(self, event: Event) -> None:
         if events.EVENTS.is_own(event):
@@ -83,10 +88,10 @@ class ResolucionHandlers:
 
     def repartir(self) -> int:
         """The periodic sweep: assign whatever is still waiting."""
-        return services.repartir_pendientes(self.c.incidencias, self.c.empleados)
+        return services.repartir_pendientes(self.c.incidencias, self.c.empleados, self.portal_url)
 
     def on_empleado(self, event: Event) -> None:
-        services.replicar_empleado(self.c.incidencias, self.c.empleados, event)
+        services.replicar_empleado(self.c.incidencias, self.c.empleados, event, self.portal_url)
 
     def on_cliente_eliminado(self, event: Event) -> None:
         cliente_id = event.datos.get("id")

@@ -100,8 +100,9 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
 
 
 def empleado_replica(store: Store) -> PersonalReplica:
-    """The employees this service can assign to, from ``empleado.*`` events."""
-    return PersonalReplica(store, EMPLEADOS)
+    """The employees this service can assign to, from ``empleado.*`` events,
+    with the e-mail address an assignment is sent to."""
+    return PersonalReplica(store, EMPLEADOS, extra=("email",))
 
 
 class ParkedEvents:

@@ -26,9 +26,10 @@ from incidencias_dominio import (
     Prioridad,
     fusionar_comentarios,
 )
+from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
-from . import events
+from . import correos, events
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
 from .repository import IncidenciaRepository
 from .statistics import durations, summary
@@ -100,20 +101,28 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
 
 
 # -- assignment: by hand and automatic, one way to give an incident -------------------
-def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: EmpleadoRef, por: Actor,
-         admite: Callable[[Incidencia], bool], idempotency: IdempotentRequest | None = None,
+def _dar(incidencias: IncidenciaRepository, incidencia_id: str, elegido: dict[str, Any], por: Actor,
+         admite: Callable[[Incidencia], bool], portal_url: str, idempotency: IdempotentRequest | None = None,
          puede: Callable[[Incidencia], None] | None = None) -> tuple[Incidencia, bool]:
-    """Give the incident to ``empleado`` if ``admite`` it as it is now;
-    nothing is written otherwise. ``puede`` refuses (raising) a caller who
-    may not assign it, a keyed retry included. Returns the incident and
-    whether this call gave it."""
+    """Give the incident to the employee ``elegido`` (their replica record)
+    if ``admite`` it as it is now; nothing is written otherwise. The same
+    write stores the e-mail telling them (``correos``; none when no address
+    of theirs is known), its id the incident's new version. ``puede``
+    refuses (raising) a caller who may not assign it, a keyed retry
+    included. Returns the incident and whether this call gave it."""
     given: list[bool] = [False]
+    empleado = EmpleadoRef(elegido["id"], nombre_visible(elegido))
 
     def change(current: Incidencia, _side):
         given[:] = [admite(current)]
         if not given[0]:
             return None
-        return [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
+        written: list[Any] = [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
+        email = direccion(elegido.get("email"))
+        if email is not None:
+            written.append(correos.correo_de_asignacion(current, email, portal_url)
+                           .outbox(correos.id_de_correo(current), empleado.id))
+        return written
 
     guard = None if puede is None else (lambda current, _side: puede(current))
     incidencia, _side = incidencias.update(incidencia_id, change, idempotency, guard=guard)
@@ -121,7 +130,7 @@ def _dar(incidencias: IncidenciaRepository, incidencia_id: str, empleado: Emplea
 
 
 def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
-            empleado_id: str | None, idempotency: IdempotentRequest | None = None) -> Incidencia:
+            empleado_id: str | None, portal_url: str, idempotency: IdempotentRequest | None = None) -> Incidencia:
     """An employee assigns an incident: an agent takes an unassigned one
     (or keeps their own); supervisors and admins give anyone's to any
     active employee. Giving it to whom already has it changes nothing."""
@@ -140,12 +149,11 @@ def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor
         # already theirs: nothing to change, nothing to notify
         return not (_es_suya(current, empleado_id) and current.estado in (Estado.ASIGNADA, Estado.EN_CURSO))
 
-    return _dar(incidencias, incidencia_id, EmpleadoRef(empleado_id, nombre_visible(elegido)), actor, admite,
-                idempotency, puede)[0]
+    return _dar(incidencias, incidencia_id, elegido, actor, admite, portal_url, idempotency, puede)[0]
 
 
 def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: PersonalReplica, incidencia_id: str,
-                            excluir: Collection[str] = frozenset()) -> Incidencia | None:
+                            portal_url: str, excluir: Collection[str] = frozenset()) -> Incidencia | None:
     """Give a waiting incident (or one held by an ``excluir``ed employee) to
     the best employee: a reopened one back to its assignee while still
     active, else by the policy (``asignacion``). None if nobody can take it,
@@ -170,17 +178,16 @@ def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: Person
             and now.asignada_a.id in excluir
         return now.estado in WAITING_STATES or held_by_excluded  # else someone assigned it meanwhile
 
-    incidencia, given = _dar(incidencias, incidencia_id, EmpleadoRef(elegido["id"], nombre_visible(elegido)), SISTEMA,
-                             admite)
+    incidencia, given = _dar(incidencias, incidencia_id, elegido, SISTEMA, admite, portal_url)
     return incidencia if given else None
 
 
-def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalReplica) -> int:
+def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalReplica, portal_url: str) -> int:
     """Assign what is waiting: unassigned incidents, and those held by
     employees no longer active. Returns how many were assigned."""
     assigned = 0
     for incidencia_id in incidencias.ids({"estados": [e.value for e in WAITING_STATES]}, limit=500):
-        result = asignar_automaticamente(incidencias, empleados, incidencia_id)
+        result = asignar_automaticamente(incidencias, empleados, incidencia_id, portal_url)
         if result is not None and result.estado == Estado.ASIGNADA:
             assigned += 1
     inactive = empleados.inactive_ids()
@@ -188,7 +195,8 @@ def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalRe
         held = [e.value for e in ESTADOS_CON_CARGA if e != Estado.REABIERTA]
         for empleado_id in inactive:
             for incidencia_id in incidencias.ids({"asignada_a": empleado_id, "estados": held}):
-                if asignar_automaticamente(incidencias, empleados, incidencia_id, frozenset(inactive)) is not None:
+                if asignar_automaticamente(incidencias, empleados, incidencia_id, portal_url,
+                                           frozenset(inactive)) is not None:
                     assigned += 1
     return assigned
 
@@ -238,7 +246,7 @@ def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id
 
 # -- what apertura and the other services did ----------------------------------------
 def replicar_cambio(incidencias: IncidenciaRepository, empleados: PersonalReplica, snapshot: dict[str, Any],
-                    reanudar: Callable[[str], None]) -> Incidencia:
+                    reanudar: Callable[[str], None], portal_url: str) -> Incidencia:
     """A change made in apertura (opened, reopened, closed): into the replica;
     then the events parked for it are ``reanudar``ed, and a waiting incident
     is assigned."""
@@ -248,7 +256,7 @@ def replicar_cambio(incidencias: IncidenciaRepository, empleados: PersonalReplic
         raise PermanentError(f"invalid snapshot: {exc}") from exc
     reanudar(merged.id)
     if merged.estado in WAITING_STATES:
-        asignar_automaticamente(incidencias, empleados, merged.id)
+        asignar_automaticamente(incidencias, empleados, merged.id, portal_url)
     return merged
 
 
@@ -291,8 +299,8 @@ def borrar_cliente(incidencias: IncidenciaRepository, cliente_id: str) -> None:
         incidencias.update(incidencia_id, change, forget_requests=True)
 
 
-def replicar_empleado(incidencias: IncidenciaRepository, empleados: PersonalReplica, event) -> None:
+def replicar_empleado(incidencias: IncidenciaRepository, empleados: PersonalReplica, event, portal_url: str) -> None:
     """An ``empleado.*`` event: into the replica; if it changed anything
     (a new, returning or departed employee), what waits is assigned again."""
     if empleados.apply(event):
-        repartir_pendientes(incidencias, empleados)
+        repartir_pendientes(incidencias, empleados, portal_url)

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from common.mail import Mail
 from common.messaging import Event, make_event
 from common.storage import DuplicateKeyError
 from common.storage.retry import NotFound, TooMuchContention
 from incidencias_apertura import events as a_events
 from incidencias_apertura.repository import INCIDENCIAS as A_INCIDENCIAS
+from incidencias_apertura.repository import NOTIFICACIONES as A_NOTIFICACIONES
 from incidencias_apertura.repository import ClienteReplica, DatosApertura, NotificacionRepository
 from incidencias_apertura.repository import IncidenciaRepository as AperturaRepository
 from incidencias_dominio import (
@@ -523,18 +525,62 @@ def test_notifications_deleted_with_the_customer(store):
     assert notes.count("c1") == 0 and notes.count("c2") == 1
 
 
+def _mail(n: int) -> Mail:
+    return Mail(f"cliente{n}@example.com", f"Asunto {n}", f"Texto {n}", f"<p>Texto {n}</p>")
+
+
+@pytest.mark.outbox(A_NOTIFICACIONES)
+def test_a_notification_is_stored_with_its_mail_and_only_once(store):
+    notes = NotificacionRepository(store)
+    assert notes.add(notification(1), _mail(1)) is True
+    assert notes.add(notification(2)) is True  # no mail: the notification alone
+    again = {**notification(9), "clave": "i001:incidencia.asignada:v2"}
+    assert notes.add({**notification(3), "clave": "i001:incidencia.asignada:v2"}, _mail(3)) is True
+    assert notes.add(again, _mail(9)) is False  # the same news under another id: no second mail either
+    due = store.due_mails("2999-01-01T00:00:00Z", 100)
+    assert [(m.id, m.recipient, Mail.from_json(m.body)) for m in due] == [("n1", "c1", _mail(1)),
+                                                                        ("n3", "c1", _mail(3))]
+    assert notes.count("c1") == 3 and store.pending_events() == []
+
+
+@pytest.mark.outbox(A_NOTIFICACIONES)
+def test_erasing_the_customer_deletes_their_notifications_and_every_mail_for_them(store):
+    notes = NotificacionRepository(store)
+    notes.add(notification(1), _mail(1))
+    notes.add(notification(2, cliente="c2"), _mail(2))
+    notes.delete_of_cliente("c1")
+    assert [m.id for m in store.due_mails("2999-01-01T00:00:00Z", 100)] == ["n2"]
+    assert notes.count("c1") == 0 and notes.count("c2") == 1
+
+
 # --- customer replica (apertura) ----------------------------------------------------------------------
 
 def test_customer_erasure_is_final(store):
     clientes = ClienteReplica(store)
     assert clientes.is_deleted("c1") is False
-    clientes.upsert({"id": "c1", "nombre": "Ana", "eliminado": False})
+    clientes.upsert({"id": "c1", "nombre": "Ana", "eliminado": False}, "1")
     assert clientes.is_deleted("c1") is False
-    clientes.upsert({"id": "c1", "nombre": None, "eliminado": True})
-    clientes.upsert({"id": "c1", "nombre": "Ana", "eliminado": False})  # arrives late
+    clientes.upsert({"id": "c1", "nombre": None, "eliminado": True}, "2")
+    clientes.upsert({"id": "c1", "nombre": "Ana", "eliminado": False}, "3")  # arrives late
     assert clientes.is_deleted("c1") is True
-    clientes.upsert({"id": "c2", "nombre": None, "eliminado": True})  # never seen before
+    clientes.upsert({"id": "c2", "nombre": None, "eliminado": True}, "1")  # never seen before
     assert clientes.is_deleted("c2") is True
+
+
+def test_customer_replica_keeps_the_newest_event_and_erasure_removes_the_contact(store):
+    clientes = ClienteReplica(store)
+    ana = {"id": "c1", "nombre": "Ana", "apellidos": "Pérez", "eliminado": False, "avisos_por_correo": True,
+           "sesiones_desde": None}
+    clientes.upsert({**ana, "email": "ana@example.com"}, "000000000002|b")
+    clientes.upsert({**ana, "email": "vieja@example.com"}, "000000000001|a")  # older, late: ignored
+    clientes.upsert({**ana, "email": "vieja@example.com"}, "000000000002|b")  # the same again: ignored
+    assert clientes.get("c1")["email"] == "ana@example.com"
+    clientes.upsert({**ana, "email": "nueva@example.com", "avisos_por_correo": False}, "000000000003|c")
+    assert {k: clientes.get("c1")[k] for k in ("email", "avisos_por_correo")} == {
+        "email": "nueva@example.com", "avisos_por_correo": False}
+    clientes.erase("c1")
+    erased = {k: v for k, v in clientes.get("c1").items() if k != "_rev"}
+    assert erased == {"id": "c1", "eliminado": True, "nombre": None, "apellidos": None, "email": None}
 
 
 # --- parked events (resolucion) -------------------------------------------------------------------------

@@ -72,10 +72,19 @@ def test_the_whole_story_open_assign_work_resolve_reopen_resolve_close(api):
     # Internal notes never reach the customer side.
     mine = api.customer_view(cliente, incidencia_id)
     assert "NOTA-INTERNA" not in str(mine)
-    notes = api.call("GET", "apertura", "/notificaciones", token=cliente.token).json()
-    assert "NOTA-INTERNA" not in str(notes)
-    kinds = {n["tipo"] for n in notes["elementos"] if n["incidencia_id"] == incidencia_id}
-    assert {"incidencia.asignada", "incidencia.resuelta", "incidencia.comentada"} <= kinds
+    # Every step the customer is told of, newest first, once each: the close and the
+    # reopening too (apertura's consumer notifies them as it does resolucion's events);
+    # not the customer's own comment nor the internal note.
+    story = ["incidencia.cerrada", "incidencia.resuelta", "incidencia.asignada", "incidencia.reabierta",
+             "incidencia.resuelta", "incidencia.comentada", "incidencia.en_curso", "incidencia.asignada"]
+
+    def told() -> list[str]:
+        notes = api.call("GET", "apertura", "/notificaciones", token=cliente.token).json()
+        assert "NOTA-INTERNA" not in str(notes)
+        return [n["tipo"] for n in notes["elementos"] if n["incidencia_id"] == incidencia_id]
+
+    wait_until(lambda: len(told()) >= len(story), timeout=20, message="the customer is told of every step")
+    assert told() == story
 
 
 def test_idempotency_key_returns_the_first_incident(api):

@@ -949,6 +949,23 @@ def test_a_deleted_customer_is_refused_at_once(api):
     assert api.client.get("/incidencias", headers=token).status_code == 401
 
 
+def test_a_session_issued_before_the_customers_password_change_is_refused(api):
+    token = api.as_cliente("c1")
+    issued = datetime.now(timezone.utc).replace(microsecond=0)  # the token's iat, or the second before it
+    changed = make_event("cliente.actualizado", {"id": "c1", "nombre": "Ana", "email": "ana@example.com",
+                                                 "sesiones_desde": (issued - timedelta(hours=1)).isoformat()},
+                         "clientes")
+    api.handlers.on_cliente(changed)
+    assert api.client.get("/incidencias", headers=token).status_code == 200  # issued after the change
+    later = make_event("cliente.actualizado", {"id": "c1", "nombre": "Ana", "email": "ana@example.com",
+                                               "sesiones_desde": (issued + timedelta(seconds=2)).isoformat()},
+                       "clientes")
+    api.handlers.on_cliente(later)
+    response = api.client.get("/incidencias", headers=token)
+    assert response.status_code == 401 and response.json["detail"] == "La cuenta de este token ya no está activa"
+    assert api.request("GET", "/incidencias", "c2").status_code == 200  # only that customer's
+
+
 def test_a_customer_the_service_has_not_heard_of_yet_may_open(api):
     # The token is the proof of identity; the replica only knows deletions.
     assert api.request("POST", "/incidencias", "nuevo", json=valid_body()).status_code == 201

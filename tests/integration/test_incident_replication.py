@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from common.mail import Mail
 from common.messaging import Event, make_event
 from common.storage.sqlite import SQLiteStore
 from incidencias_apertura import events as apertura_events
@@ -18,7 +19,9 @@ from incidencias_apertura.handlers import AperturaHandlers
 from incidencias_apertura.repository import ClienteReplica, DatosApertura, IncidenciaRepository as AperturaIncidencias
 from incidencias_apertura.repository import NotificacionRepository
 from incidencias_apertura.bootstrap import Components as AperturaComponents
+from incidencias_apertura.config import AperturaSettings
 from incidencias_resolucion.bootstrap import Components as ResolucionComponents
+from incidencias_resolucion.config import ResolucionSettings
 from incidencias_dominio import APERTURA, Actor, Estado, Incidencia
 from incidencias_resolucion import events as r_events
 from incidencias_resolucion.handlers import ResolucionHandlers
@@ -47,15 +50,19 @@ class Side:
                 handler(event)
 
 
+PORTAL = "https://portal.example"
+
+
 @pytest.fixture
 def world(tmp_path):
     a_store, r_store = SQLiteStore(tmp_path / "a.sqlite3"), SQLiteStore(tmp_path / "r.sqlite3")
-    # The handlers' components without settings or a token verifier: no request is served here.
+    # The handlers' components without a token verifier: no request is served here.
     apertura = AperturaHandlers(AperturaComponents(
-        settings=None, store=a_store, verifier=None, incidencias=AperturaIncidencias(a_store),
-        clientes=ClienteReplica(a_store), notificaciones=NotificacionRepository(a_store)))
+        settings=AperturaSettings(portal_url=PORTAL, autocierre_dias=2), store=a_store, verifier=None,
+        incidencias=AperturaIncidencias(a_store), clientes=ClienteReplica(a_store),
+        notificaciones=NotificacionRepository(a_store)))
     resolucion = ResolucionHandlers(ResolucionComponents(
-        settings=None, store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
+        settings=ResolucionSettings(portal_url=PORTAL), store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
         empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store)))
     a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
@@ -64,10 +71,10 @@ def world(tmp_path):
     r_store.close()
 
 
-def register_agent(side, empleado_id="e1", categorias=()):
+def register_agent(side, empleado_id="e1", categorias=(), **datos):
     side.deliver([make_event("empleado.registrado", {
         "id": empleado_id, "nombre": "Eva", "apellidos": "Soporte", "rol": "agente",
-        "categorias": list(categorias), "activo": True}, "empleados")])
+        "categorias": list(categorias), "activo": True, **datos}, "empleados")])
 
 
 def open_incident(apertura, cliente_id="c1", categoria=None) -> Incidencia:
@@ -88,6 +95,38 @@ def test_opened_incident_is_assigned_and_the_assignment_replicates(world):
     assert resolucion.c.incidencias.get(incidencia.id)[0].to_snapshot(False) == local.to_snapshot(False)
     notes = apertura.c.notificaciones.list("c1", False, 0, 10)
     assert [n["tipo"] for n in notes] == ["incidencia.asignada"]
+
+
+def mails(store) -> list[tuple[str, str, Mail]]:
+    return [(m.id, m.recipient, Mail.from_json(m.body)) for m in store.due_mails("2999-01-01T00:00:00Z", 100)]
+
+
+def test_the_assignment_and_the_solution_are_mailed_once_from_each_side(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side, email="eva@example.com")
+    cliente = make_event("cliente.registrado", {"id": "c1", "nombre": "Ana", "apellidos": "Pérez",
+                                                "email": "ana@example.com", "avisos_por_correo": True,
+                                                "sesiones_desde": None}, "clientes")
+    a_side.deliver([cliente])
+    incidencia = open_incident(apertura)
+    opened = a_side.drain()
+    r_side.deliver(opened)
+    assigned = r_side.drain()
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.snapshot(
+        i.resolver("resolucion", "Cambie las pilas", Actor("e1", "agente", "Eva"), NOW + timedelta(minutes=1)), i)])
+    resolved = r_side.drain()
+    for _ in range(2):  # every event delivered twice
+        a_side.deliver(assigned + resolved)
+        r_side.deliver(opened)
+    assert [(i, r, m.to) for i, r, m in mails(resolucion.c.store)] == [
+        (f"{incidencia.id}:asignada:v2", "e1", "eva@example.com")]
+    [(_, _, asignada), (mail_id, recipient, resuelta)] = mails(apertura.c.store)
+    assert (mail_id, recipient, resuelta.to) == (resolved[0].id, "c1", "ana@example.com")
+    assert asignada.subject == "Su incidencia «Roto» ha sido asignada"
+    assert "> Cambie las pilas" in resuelta.text and f"{PORTAL}/incidencias/{incidencia.id}#cierre" in resuelta.text
+    # The customer's erasure takes every mail not sent to them yet.
+    a_side.deliver([make_event("cliente.eliminado", {"id": "c1"}, "clientes")])
+    assert mails(apertura.c.store) == [] and apertura.c.store.mail_counts() == {"pendiente": 0, "fallido": 0}
 
 
 def test_duplicates_and_stale_events_change_nothing(world):
@@ -187,11 +226,19 @@ def test_auto_close_after_the_configured_days(world):
         i.resolver("resolucion", "Hecho", Actor("e1", "agente"), datetime.now(timezone.utc) - timedelta(days=3)), i)])
     a_side.deliver(r_side.drain())
     assert services.cerrar_vencidas(apertura.c.incidencias, dias=7) == 0
-    assert services.cerrar_vencidas(apertura.c.incidencias, dias=2) == 1
+    assert services.cerrar_vencidas(apertura.c.incidencias, dias=apertura.c.settings.autocierre_dias) == 1
     closed = apertura.c.incidencias.get(incidencia.id)[0]
     assert closed.estado == Estado.CERRADA and closed.historial[-1].por.id == "sistema"
-    r_side.deliver(a_side.drain())
+    closing = a_side.drain()
+    r_side.deliver(closing)
     assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CERRADA
+    # Its own event reaches apertura's consumer too (twice here): the customer is told once.
+    a_side.deliver(closing * 2)
+    notes = apertura.c.notificaciones.list("c1", False, 0, 10)
+    assert [(n["tipo"], n["mensaje"]) for n in notes][:2] == [
+        ("incidencia.cerrada", "Su incidencia «Roto» se ha cerrado automáticamente al no recibir respuesta en 2 días."),
+        ("incidencia.resuelta", "Su incidencia «Roto» tiene una solución propuesta: confírmela o reábrala.")]
+    assert len(notes) == 3 and apertura.c.incidencias.get(incidencia.id)[0] == closed
 
 
 def test_employee_deactivation_reassigns_and_incidents_wait_when_nobody_is_active(world):

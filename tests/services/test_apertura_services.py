@@ -51,6 +51,8 @@ from tests.services.keyed import keyed
 pytestmark = pytest.mark.outbox(*OUTBOX)
 
 ANA = Actor("c1", "cliente", "Ana Pérez")
+ANA_EN_CLIENTES = {"id": "c1", "nombre": "Ana", "apellidos": "Pérez"}  # what cliente.* says of her
+PORTAL = "https://portal.example"
 TITULO = "La radio no enciende"
 
 
@@ -92,7 +94,8 @@ class Apertura:
             self.clock.advance(minutes=1)
             incidencia = self.get(incidencia_id)
             event = resolucion_events.snapshot(avanzar(incidencia, paso, self.clock.now), incidencia)
-            services.replicar_cambio(self.incidencias, self.notificaciones, event, event.datos["incidencia"])
+            services.replicar_cambio(self.incidencias, self.notificaciones, self.clientes, PORTAL, event,
+                                     event.datos["incidencia"])
             delivered.append(event)
         return delivered
 
@@ -449,7 +452,8 @@ def test_an_assignment_to_an_employee_without_a_name_says_un_agente(ap):
     incidencia = ap.abrir()
     incidencia.asignar("resolucion", EmpleadoRef("e9"), EVA_ACTOR, ap.clock.now)
     event = resolucion_events.snapshot("incidencia.asignada", incidencia)
-    services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+    services.replicar_cambio(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, event,
+                             event.datos["incidencia"])
     assert [n["mensaje"] for n in ap.notas()] == [f"Su incidencia «{TITULO}» ha sido asignada a un agente."]
 
 
@@ -459,7 +463,8 @@ def test_a_piece_of_news_notifies_once_redelivered_or_under_a_new_event_id(ap):
     replayed = make_event(asignada.tipo, asignada.datos, asignada.origen)
     assert replayed.id != asignada.id
     for event in (asignada, replayed):
-        services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+        services.replicar_cambio(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, event,
+                                 event.datos["incidencia"])
     assert [n["id"] for n in ap.notas()] == [asignada.id]
     assert ap.get(opened.id).version == 2
 
@@ -467,7 +472,8 @@ def test_a_piece_of_news_notifies_once_redelivered_or_under_a_new_event_id(ap):
 def test_a_malformed_snapshot_is_a_permanent_error_and_stores_nothing(ap):
     event = make_event("incidencia.asignada", {"incidencia": {"id": "i-roto", "version": 0}}, "incidencias_resolucion")
     with pytest.raises(PermanentError) as refused:
-        services.replicar_cambio(ap.incidencias, ap.notificaciones, event, event.datos["incidencia"])
+        services.replicar_cambio(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, event,
+                                 event.datos["incidencia"])
     assert str(refused.value).startswith("invalid snapshot: ")
     assert ap.incidencias.get("i-roto") is None and ap.notificaciones.collection.count(Query()) == 0
 
@@ -484,7 +490,8 @@ def test_a_staff_comment_is_merged_and_notified_once(ap, outbox):
     event, comentario = staff_comment(ap, opened.id)
     again = resolucion_events.comentada(opened.id, comentario.to_dict())  # the same comment, a new event id
     for delivered in (event, event, again):
-        services.replicar_comentario(ap.incidencias, ap.notificaciones, delivered, opened.id, comentario)
+        services.replicar_comentario(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, delivered, opened.id,
+                                     comentario)
     assert ap.get(opened.id).comentarios == [comentario]
     assert [n for n in ap.notas() if n["tipo"] == "incidencia.comentada"] == [{
         "id": event.id, "cliente_id": "c1", "incidencia_id": opened.id, "tipo": "incidencia.comentada",
@@ -496,14 +503,16 @@ def test_a_staff_comment_is_merged_and_notified_once(ap, outbox):
 def test_a_customers_own_comment_from_resolucion_is_merged_without_a_notification(ap):
     opened = ap.abrir()
     event, comentario = staff_comment(ap, opened.id, "cc1", ANA)
-    services.replicar_comentario(ap.incidencias, ap.notificaciones, event, opened.id, comentario)
+    services.replicar_comentario(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, event, opened.id,
+                                 comentario)
     assert ap.get(opened.id).comentarios == [comentario] and ap.notas() == []
 
 
 def test_a_comment_on_an_unknown_incident_is_not_found_and_notifies_nothing(ap):
     event, comentario = staff_comment(ap, "no-existe")
     with pytest.raises(IncidenciaNoEncontrada) as refused:
-        services.replicar_comentario(ap.incidencias, ap.notificaciones, event, "no-existe", comentario)
+        services.replicar_comentario(ap.incidencias, ap.notificaciones, ap.clientes, PORTAL, event, "no-existe",
+                                     comentario)
     assert refused.value.incidencia_id == "no-existe" and ap.notas() == []
 
 
@@ -682,7 +691,7 @@ def test_a_retried_mark_all_answers_the_first_count(ap):
         services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("todas", "c1", {"otra": 1}))
     assert services.marcar_todas_leidas(ap.notificaciones, ap.clientes, "c1", keyed("otra", "c1", {})) == 1
     # What the customer's replica holds stays theirs: a later cliente.* event keeps the keys.
-    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
     assert [r["key"] for r in ap.clientes.collection.get("c1")[FIELD]] == ["todas", "otra"]
 
 
@@ -730,7 +739,7 @@ def test_the_same_key_for_another_request_recorded_meanwhile_is_refused(ap):
 # -- customers -----------------------------------------------------------------------------------
 
 def test_erasing_a_customer(ap, outbox):
-    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
     en_curso = ap.llevar_a("en_curso")  # resolucion's to cancel: only anonymised here
     services.comentar(ap.incidencias, ANA, en_curso, "Llámenme al 600 000 000")
     resuelta = ap.llevar_a("resuelta")  # apertura's: closed here
@@ -763,7 +772,7 @@ def test_erasing_a_customer(ap, outbox):
         Principal("c3", "cliente", "clientes"), Principal("c1", "agente", "empleados"))] == [True, False, False, False]
     # Erasing again changes nothing; a late cliente.actualizado does not bring the account back.
     services.borrar_cliente(ap.incidencias, ap.clientes, ap.notificaciones, "c1")
-    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
     assert ap.clientes.is_deleted("c1") and outbox.events() == []
     # Later news about their incidents notifies nobody.
     ap.desde_resolucion(en_curso, "resuelta")
@@ -778,7 +787,7 @@ def _fingerprints(doc: dict[str, Any]) -> list[str]:
 
 
 def test_erasing_a_customer_keeps_no_fingerprint_of_their_requests_and_a_late_retry_is_refused(ap, outbox):
-    services.replicar_cliente(ap.clientes, "c1", "Ana", "Pérez")
+    services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
     en_curso = ap.abrir(key="alta-1").id
     ap.desde_resolucion(en_curso, "asignada", "en_curso")
     comentario = _peticion("comentar", en_curso)

@@ -44,6 +44,7 @@ from tests.services.incident_helpers import avanzar, nueva_incidencia
 from tests.services.keyed import keyed
 
 pytestmark = pytest.mark.outbox(*OUTBOX)
+PORTAL = "https://portal.example"
 
 STAFF = {
     "e1": ("agente", "Eva", "Soporte"),
@@ -94,7 +95,7 @@ class ResolucionSide:
     def registrar(self, empleado_id: str, **kwargs: Any) -> Event:
         """empleados' event about ``empleado_id`` arrives (and what waits is assigned again)."""
         event = self.empleado_event(empleado_id, **kwargs)
-        services.replicar_empleado(self.incidencias, self.empleados, event)
+        services.replicar_empleado(self.incidencias, self.empleados, event, PORTAL)
         return event
 
     # -- incidents --
@@ -102,7 +103,8 @@ class ResolucionSide:
         """apertura's incidencia.abierta arrives: replicated, then assigned if someone can take it."""
         incidencia = nueva_incidencia(self.clock.now, **kwargs)
         event = apertura_events.snapshot("incidencia.abierta", incidencia)
-        services.replicar_cambio(self.incidencias, self.empleados, event.datos["incidencia"], self.reanudadas.append)
+        services.replicar_cambio(self.incidencias, self.empleados, event.datos["incidencia"], self.reanudadas.append,
+                                 PORTAL)
         return incidencia.id
 
     def en_estado(self, estado: str, empleado: EmpleadoRef = ref("e1"), **kwargs: Any) -> str:
@@ -119,7 +121,7 @@ class ResolucionSide:
         incidencia = self.get(incidencia_id)
         event = apertura_events.snapshot(avanzar(incidencia, paso, self.clock.now), incidencia)
         return services.replicar_cambio(self.incidencias, self.empleados, event.datos["incidencia"],
-                                        self.reanudadas.append)
+                                        self.reanudadas.append, PORTAL)
 
     def get(self, incidencia_id: str) -> Incidencia:
         return self.incidencias.get(incidencia_id)[0]
@@ -213,7 +215,7 @@ def test_an_agent_takes_a_waiting_incident_under_the_name_the_replica_knows(rs, 
     rs.registrar("e2")
     incidencia_id = rs.en_estado("abierta")
     result = services.asignar(rs.incidencias, rs.empleados, Actor("e2", "agente", "Nombre del token"), incidencia_id,
-                              empleado_id)
+                              empleado_id, PORTAL)
     assert (result.estado, result.version, result.asignada_a) == (Estado.ASIGNADA, 2, ref("e2"))
     assert result.historial[-1].to_dict() == {
         "de": "abierta", "a": "asignada", "por": {"id": "e2", "rol": "agente"}, "en": instant(rs), "motivo": None,
@@ -229,7 +231,7 @@ def test_an_agent_may_assign_only_to_herself(rs, outbox):
     incidencia_id = rs.en_estado("abierta")
     before = rs.raw(incidencia_id)
     with pytest.raises(Forbidden) as refused:
-        services.asignar(rs.incidencias, rs.empleados, rs.actor("e1"), incidencia_id, "e2")
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("e1"), incidencia_id, "e2", PORTAL)
     forbidden(refused.value, "Un agente solo puede asignarse incidencias a sí mismo")
     assert rs.raw(incidencia_id) == before and outbox.events() == []
 
@@ -240,7 +242,7 @@ def test_the_employee_must_be_an_active_one(rs, team, outbox, empleado_id):
     before = rs.raw(team)
     outbox.clear()
     with pytest.raises(Invalid) as refused:
-        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, empleado_id)
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, empleado_id, PORTAL)
     error = refused.value
     assert (type(error), error.status, error.slug, error.detail, error.errores) == (
         Invalid, 422, "validacion", "El empleado no existe o no está activo",
@@ -255,21 +257,21 @@ def test_an_agent_may_not_take_someone_elses_incident(rs, team, outbox, estado):
         outbox.clear()
     before = rs.raw(team)
     with pytest.raises(Forbidden) as refused:
-        services.asignar(rs.incidencias, rs.empleados, rs.actor("e2"), team, None)
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("e2"), team, None, PORTAL)
     forbidden(refused.value, "Un agente solo puede tomar incidencias sin asignar")
     assert rs.raw(team) == before and outbox.events() == []
 
 
 @pytest.mark.parametrize("manager", ["s1", "a1"])
 def test_supervisors_and_admins_give_anyones_incident_to_any_active_employee(rs, team, outbox, manager):
-    result = services.asignar(rs.incidencias, rs.empleados, rs.actor(manager), team, "e2")
+    result = services.asignar(rs.incidencias, rs.empleados, rs.actor(manager), team, "e2", PORTAL)
     assert (result.estado, result.version, result.asignada_a) == (Estado.ASIGNADA, 3, ref("e2"))
     assert result.historial[-1].cambios == {"asignada_a": {"de": {"id": "e1", "nombre": "Eva Soporte"},
                                                            "a": {"id": "e2", "nombre": "Luis Gómez"}}}
     services.iniciar(rs.incidencias, rs.actor("e2"), team)
     # From en_curso too, and to a supervisor or an admin.
     for empleado_id in ("s1", "a1"):
-        result = services.asignar(rs.incidencias, rs.empleados, rs.actor(manager), team, empleado_id)
+        result = services.asignar(rs.incidencias, rs.empleados, rs.actor(manager), team, empleado_id, PORTAL)
         assert (result.estado, result.asignada_a, result.historial[-1].por) == (
             Estado.ASIGNADA, ref(empleado_id), Actor(manager, STAFF[manager][0]))
     assert outbox.tipos() == ["incidencia.asignada", "incidencia.en_curso", "incidencia.asignada",
@@ -284,7 +286,7 @@ def test_giving_an_incident_to_whom_already_has_it_changes_nothing(rs, team, out
         services.iniciar(rs.incidencias, rs.actor("e1"), team)
         outbox.clear()
     before, raw = rs.get(team), rs.raw(team)
-    assert services.asignar(rs.incidencias, rs.empleados, rs.actor(quien), team, empleado_id) == before
+    assert services.asignar(rs.incidencias, rs.empleados, rs.actor(quien), team, empleado_id, PORTAL) == before
     assert rs.raw(team) == raw and outbox.events() == []
 
 
@@ -294,7 +296,7 @@ def test_a_resolved_or_final_incident_is_not_assignable(rs, team, outbox, quien,
     incidencia_id = rs.en_estado(estado)
     before = rs.raw(incidencia_id)
     with pytest.raises(NoEsPropietario) as refused:
-        services.asignar(rs.incidencias, rs.empleados, rs.actor(quien), incidencia_id, "e1")
+        services.asignar(rs.incidencias, rs.empleados, rs.actor(quien), incidencia_id, "e1", PORTAL)
     assert (refused.value.estado_actual, refused.value.propietario) == (Estado(estado), propietario)
     assert rs.raw(incidencia_id) == before and outbox.events() == []
 
@@ -302,14 +304,14 @@ def test_a_resolved_or_final_incident_is_not_assignable(rs, team, outbox, quien,
 def test_a_reopened_incident_whose_employee_left_waits_and_an_agent_may_take_it(rs, outbox):
     rs.registrar("e2")
     incidencia_id = rs.en_estado("reabierta", ref("e9"))  # e9 is not active here
-    result = services.asignar(rs.incidencias, rs.empleados, rs.actor("e2"), incidencia_id, None)
+    result = services.asignar(rs.incidencias, rs.empleados, rs.actor("e2"), incidencia_id, None, PORTAL)
     assert (result.estado, result.asignada_a, result.version) == (Estado.ASIGNADA, ref("e2"), 5)
     assert outbox.events() == [snapshot_event("incidencia.asignada", result)]
 
 
 def test_assigning_an_unknown_incident_is_not_found(rs, team, outbox):
     with pytest.raises(IncidenciaNoEncontrada) as refused:
-        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), "no-existe", "e2")
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), "no-existe", "e2", PORTAL)
     assert refused.value.incidencia_id == "no-existe" and outbox.events() == []
 
 
@@ -385,15 +387,16 @@ def test_excluded_employees_are_never_chosen(rs, outbox):
     outbox.clear()
     # e1, excluded (say, just deactivated), loses what they hold, a reopened one included.
     for incidencia_id in (held, reopened):
-        result = services.asignar_automaticamente(rs.incidencias, rs.empleados, incidencia_id, frozenset({"e1"}))
+        result = services.asignar_automaticamente(rs.incidencias, rs.empleados, incidencia_id, PORTAL,
+                                                  frozenset({"e1"}))
         assert (result.estado, result.asignada_a, result.historial[-1].por) == (Estado.ASIGNADA, ref("e2"), SISTEMA)
     assert outbox.take() == [snapshot_event("incidencia.asignada", rs.get(held)),
                              snapshot_event("incidencia.asignada", rs.get(reopened))]
     # Held by someone not excluded: left alone (someone assigned it meanwhile), and said so.
-    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, held) is None
+    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, held, PORTAL) is None
     # Nobody left to choose, or no such incident: None.
-    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, held, frozenset({"e1", "e2"})) is None
-    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, "no-existe") is None
+    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, held, PORTAL, frozenset({"e1", "e2"})) is None
+    assert services.asignar_automaticamente(rs.incidencias, rs.empleados, "no-existe", PORTAL) is None
     assert outbox.events() == [] and rs.holder(held) == "e2"
 
 
@@ -406,14 +409,14 @@ def test_repartir_pendientes_assigns_what_waits_and_what_inactive_employees_hold
     held = [en_estado("asignada"), en_estado("en_curso")]
     resuelta = en_estado("resuelta")
     rs.empleados.apply(rs.empleado_event("e9", activo=False))
-    assert services.repartir_pendientes(rs.incidencias, rs.empleados) == 0  # nobody to give them to
+    assert services.repartir_pendientes(rs.incidencias, rs.empleados, PORTAL) == 0  # nobody to give them to
     assert outbox.events() == []
     rs.empleados.apply(rs.empleado_event("e1"))
-    assert services.repartir_pendientes(rs.incidencias, rs.empleados) == 4
+    assert services.repartir_pendientes(rs.incidencias, rs.empleados, PORTAL) == 4
     assert [(rs.get(i).estado, rs.holder(i)) for i in (*waiting, *held)] == [(Estado.ASIGNADA, "e1")] * 4
     assert (rs.get(resuelta).estado, rs.holder(resuelta)) == (Estado.RESUELTA, "e9")
     assert outbox.take() == [snapshot_event("incidencia.asignada", rs.get(i)) for i in (*waiting, *held)]
-    assert services.repartir_pendientes(rs.incidencias, rs.empleados) == 0 and outbox.events() == []
+    assert services.repartir_pendientes(rs.incidencias, rs.empleados, PORTAL) == 0 and outbox.events() == []
 
 
 def the_supervisor_assigns_it_meanwhile(rs: ResolucionSide) -> tuple[str, IncidenciaRepository]:
@@ -427,7 +430,7 @@ def the_supervisor_assigns_it_meanwhile(rs: ResolucionSide) -> tuple[str, Incide
         def ids(self, filters: dict[str, Any], limit: int | None = None) -> list[str]:
             found = super().ids(filters, limit)
             if waiting in found and rs.get(waiting).estado == Estado.ABIERTA:
-                services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), waiting, "e1")
+                services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), waiting, "e1", PORTAL)
             return found
 
     return waiting, TheSupervisorAssignsItMeanwhile(rs.store)
@@ -435,7 +438,7 @@ def the_supervisor_assigns_it_meanwhile(rs: ResolucionSide) -> tuple[str, Incide
 
 def test_repartir_pendientes_leaves_what_someone_assigned_meanwhile(rs, outbox):
     waiting, incidencias = the_supervisor_assigns_it_meanwhile(rs)
-    services.repartir_pendientes(incidencias, rs.empleados)
+    services.repartir_pendientes(incidencias, rs.empleados, PORTAL)
     assigned = rs.get(waiting)
     assert (assigned.version, assigned.historial[-1].por) == (2, Actor("s1", "supervisor"))
     assert outbox.tipos() == ["incidencia.asignada"]  # the supervisor's, nothing else
@@ -443,7 +446,7 @@ def test_repartir_pendientes_leaves_what_someone_assigned_meanwhile(rs, outbox):
 
 def test_repartir_pendientes_counts_only_what_it_assigned(rs):
     _waiting, incidencias = the_supervisor_assigns_it_meanwhile(rs)
-    assert services.repartir_pendientes(incidencias, rs.empleados) == 0
+    assert services.repartir_pendientes(incidencias, rs.empleados, PORTAL) == 0
 
 
 # -- working an incident ------------------------------------------------------------------------------
@@ -579,7 +582,7 @@ def test_changing_the_data_to_what_it_is_writes_nothing(rs, team, outbox, cambio
 # key reused for another request to the incident is refused.
 KEYED: dict[str, tuple[str, Callable[..., Incidencia]]] = {
     "asignar": ("abierta", lambda rs, i, k, otro=None: services.asignar(
-        rs.incidencias, rs.empleados, rs.actor("s1"), i, otro or "e1", k)),
+        rs.incidencias, rs.empleados, rs.actor("s1"), i, otro or "e1", PORTAL, k)),
     "iniciar": ("asignada", lambda rs, i, k, otro=None: services.iniciar(rs.incidencias, rs.actor("e1"), i, k)),
     "resolver": ("en_curso", lambda rs, i, k, otro=None: services.resolver(
         rs.incidencias, rs.actor("e1"), i, otro or "Hecho", k)),
@@ -635,10 +638,10 @@ def test_each_employee_has_keys_of_their_own_on_one_incident(rs, team, outbox):
 def test_a_keyed_assignment_to_whom_has_it_already_records_the_key_and_nothing_else(rs, team, outbox):
     before = rs.get(team)
     first = keyed("k-1", "s1", "e1")
-    assert services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e1", first) == before
+    assert services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e1", PORTAL, first) == before
     assert not first.replayed and outbox.events() == [] and rs.get(team) == before
     with pytest.raises(KeyReused):
-        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e2", keyed("k-1", "s1", "e2"))
+        services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), team, "e2", PORTAL, keyed("k-1", "s1", "e2"))
     assert rs.holder(team) == "e1"
 
 
@@ -647,7 +650,7 @@ def test_a_keyed_assignment_to_whom_has_it_already_records_the_key_and_nothing_e
 # runs before the replay decision.
 AGENT_KEYED: dict[str, tuple[str, Callable[..., Incidencia]]] = {
     "tomar": ("abierta", lambda rs, actor, i, k=None: services.asignar(
-        rs.incidencias, rs.empleados, actor, i, None, k)),
+        rs.incidencias, rs.empleados, actor, i, None, PORTAL, k)),
     "iniciar": ("asignada", lambda rs, actor, i, k=None: services.iniciar(rs.incidencias, actor, i, k)),
     "resolver": ("en_curso", lambda rs, actor, i, k=None: services.resolver(rs.incidencias, actor, i, "Hecho", k)),
     "comentar": ("en_curso", lambda rs, actor, i, k=None: services.comentar(
@@ -662,7 +665,7 @@ def _reassign(rs: ResolucionSide, incidencia_id: str, empleado_id: str) -> None:
     """A supervisor gives the incident to ``empleado_id`` (a resolved one is reopened by its customer first)."""
     if rs.get(incidencia_id).estado == Estado.RESUELTA:
         rs.desde_apertura(incidencia_id, "reabierta")
-    services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), incidencia_id, empleado_id)
+    services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), incidencia_id, empleado_id, PORTAL)
     assert rs.holder(incidencia_id) == empleado_id
 
 
@@ -716,7 +719,7 @@ def test_an_arriving_incident_is_stored_its_parked_events_replayed_and_then_it_i
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
     seen = []
     merged = services.replicar_cambio(rs.incidencias, rs.empleados, snapshot,
-                                      lambda i: seen.append((i, rs.get(i).estado, rs.holder(i))))
+                                      lambda i: seen.append((i, rs.get(i).estado, rs.holder(i))), PORTAL)
     assert seen == [(incidencia.id, Estado.ABIERTA, None)]  # replayed before the assignment
     assert merged == incidencia  # what was replicated; the assignment came after
     assigned = rs.get(incidencia.id)
@@ -736,7 +739,7 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
                                              incidencias=rs.incidencias, empleados=rs.empleados,
                                              aparcados=rs.aparcados))
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
-    services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked)
+    services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL)
     cancelled = rs.get(incidencia.id)
     assert (cancelled.estado, cancelled.asignada_a, cancelled.version) == (Estado.CANCELADA, None, 2)
     assert cancelled.historial[-1].to_dict() == {"de": "abierta", "a": "cancelada",
@@ -750,13 +753,13 @@ def test_an_incident_nobody_can_take_waits_and_a_replay_assigns_nothing_twice(rs
     rs.registrar("a1")
     incidencia = nueva_incidencia(rs.clock.now)
     opened = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
-    services.replicar_cambio(rs.incidencias, rs.empleados, opened, rs.reanudadas.append)
+    services.replicar_cambio(rs.incidencias, rs.empleados, opened, rs.reanudadas.append, PORTAL)
     assert rs.get(incidencia.id) == incidencia and outbox.events() == []
     rs.registrar("e1")
     assert outbox.tipos() == ["incidencia.asignada"]
     assigned = rs.get(incidencia.id)
     for _ in range(2):  # the same abierta, redelivered
-        assert services.replicar_cambio(rs.incidencias, rs.empleados, opened, rs.reanudadas.append) == assigned
+        assert services.replicar_cambio(rs.incidencias, rs.empleados, opened, rs.reanudadas.append, PORTAL) == assigned
     assert rs.get(incidencia.id) == assigned and outbox.tipos() == ["incidencia.asignada"]
     assert rs.reanudadas == [incidencia.id] * 3
 
@@ -772,7 +775,7 @@ def test_a_close_from_apertura_is_replicated_and_assigns_nothing(rs, team, outbo
 def test_a_malformed_snapshot_is_a_permanent_error(rs):
     with pytest.raises(PermanentError) as refused:
         services.replicar_cambio(rs.incidencias, rs.empleados, {"id": "i-roto", "version": "1"},
-                                 rs.reanudadas.append)
+                                 rs.reanudadas.append, PORTAL)
     assert str(refused.value).startswith("invalid snapshot: ")
     assert rs.incidencias.get("i-roto") is None and rs.reanudadas == []
 
@@ -896,7 +899,7 @@ def test_a_newer_deactivation_hands_the_employees_open_work_to_the_others(rs, ou
     assert outbox.take() == [snapshot_event("incidencia.asignada", rs.get(i)) for i in (asignada, en_curso)]
     assert rs.empleados.get("e1")["activo"] is False
     # The same event again, or an older one, changes nothing.
-    services.replicar_empleado(rs.incidencias, rs.empleados, baja)
+    services.replicar_empleado(rs.incidencias, rs.empleados, baja, PORTAL)
     rs.registrar("e1", version=1)
     assert rs.empleados.get("e1")["activo"] is False and outbox.events() == []
     # A newer one brings the employee back; they get new work again.
@@ -912,7 +915,7 @@ def test_an_event_older_than_the_replica_changes_nothing_and_assigns_nothing(rs,
     rs.registrar("e1", tipo="empleado.actualizado", version=5)
     waiting = rs.en_estado("abierta")  # stored, not yet assigned: the sweep's to pick up
     outbox.clear()
-    services.replicar_empleado(rs.incidencias, rs.empleados, rs.empleado_event("e1", activo=False, version=3))
+    services.replicar_empleado(rs.incidencias, rs.empleados, rs.empleado_event("e1", activo=False, version=3), PORTAL)
     assert rs.empleados.get("e1")["activo"] is True and rs.holder(incidencia_id) == "e1"
     assert rs.get(waiting).estado == Estado.ABIERTA and outbox.events() == []
 
