@@ -105,6 +105,7 @@ def create_app(settings: PortalSettings | None = None, transport=None) -> Flask:
         x_content_type_options=True,
     )
 
+    from . import cuenta, equipo_cuenta  # noqa: F401 - the pages of the mailed links join the two blueprints
     from .cliente import bp as cliente
     from .equipo import bp as equipo
 
@@ -158,6 +159,8 @@ def _request_context(app: Flask) -> None:
 
 
 def _template_helpers(app: Flask, settings: PortalSettings) -> None:
+    from .cuenta import aviso_verificacion
+
     versions = _static_versions()
 
     def static(filename: str) -> str:
@@ -179,7 +182,8 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
         return g.no_leidas
 
     app.jinja_env.globals.update(
-        static=static, no_leidas=no_leidas, persona_actual=auth.current, categorias=settings.categorias,
+        static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
+        categorias=settings.categorias,
         ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
         ORDENES=display.ORDENES, clave_formulario=form_key_for,
     )

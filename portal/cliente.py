@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from . import auth, display
 from .auth import CLIENTE, anonymous_call, call, requires
@@ -20,6 +20,7 @@ POR_PAGINA = 20
 CAMPOS_REGISTRO = ("nombre", "apellidos", "email", "password", "fecha_nacimiento")
 CAMPOS_PERFIL = ("nombre", "apellidos", "email", "fecha_nacimiento")
 CAMPOS_PASSWORD = ("password_actual", "password")
+VERIFICADO = "email_verificado"  # the session's copy of the account's flag (the reminder: portal.cuenta)
 CAMPOS_INCIDENCIA = ("producto.referencia", "producto.nombre", "pedido", "titulo", "descripcion", "categoria",
                      "prioridad")
 
@@ -54,6 +55,12 @@ def _abrir_sesion(token: str, expires_in: int) -> None:
     if not me.ok:
         abort(502)
     auth.sign_in(CLIENTE, token, expires_in, {**me.data, "rol": CLIENTE})
+    recordar_verificacion(me.data)
+
+
+def recordar_verificacion(cuenta: dict) -> None:
+    """Keep in the session whether the account (a ``/clientes/yo`` answer) has its e-mail verified."""
+    session[VERIFICADO] = bool(cuenta.get(VERIFICADO, True))
 
 
 @bp.get("/")
@@ -263,26 +270,55 @@ def _cuenta() -> dict:
     return answer.data
 
 
-def _pagina_perfil(valores: dict, formulario: str | None = None, errores: FormErrors | None = None,
-                   status: int = 200):
-    return render_template("cliente/perfil.html", valores=valores, formulario=formulario,
-                           errores=errores or FormErrors()), status
+def _datos(cuenta: dict) -> dict:
+    return {k: cuenta.get(k) or "" for k in CAMPOS_PERFIL}
+
+
+def _pagina_perfil(cuenta: dict, valores: dict | None = None, formulario: str | None = None,
+                   errores: FormErrors | None = None, status: int = 200):
+    """``cuenta``: the account as the service has it (its pending e-mail,
+    its mail preference); ``valores``: what the data form shows (typed, when
+    it comes back refused)."""
+    return render_template("cliente/perfil.html", cuenta=cuenta, valores=_datos(cuenta) if valores is None else valores,
+                           formulario=formulario, errores=errores or FormErrors()), status
 
 
 @bp.route("/perfil", methods=["GET", "POST"])
 @requires(CLIENTE)
 def perfil():
+    cuenta = _cuenta()
     if request.method == "GET":
-        cuenta = _cuenta()
-        return _pagina_perfil({k: cuenta.get(k) or "" for k in CAMPOS_PERFIL})
+        return _pagina_perfil(cuenta)
     body: dict[str, Any] = {name: text_or_none(request.form, name) for name in CAMPOS_PERFIL}
+    if body["email"] and body["email"].casefold() == str(cuenta.get("email") or "").casefold():
+        del body["email"]  # unchanged: a new e-mail is what starts a confirmation by mail
     answer = call("clientes", "PATCH", "/clientes/yo", json=body)
     if not answer.ok:
-        return _pagina_perfil(typed(request.form, CAMPOS_PERFIL), "perfil",
+        return _pagina_perfil(cuenta, typed(request.form, CAMPOS_PERFIL), "perfil",
                               field_errors(answer.problem, CAMPOS_PERFIL), answer.status)
     auth.rename(f"{answer.data.get('nombre', '')} {answer.data.get('apellidos', '')}".strip())
-    flash("Sus datos se han guardado", "ok")
+    pendiente = answer.data.get("email_pendiente")
+    if "email" in body and pendiente:
+        flash(f"Sus datos se han guardado. Para cambiar su e-mail, abra el enlace que le hemos enviado a "
+              f"{pendiente}; hasta entonces seguimos usando {answer.data.get('email')}.", "ok")
+    else:
+        flash("Sus datos se han guardado", "ok")
     return redirect(url_for(".perfil"))
+
+
+@bp.post("/perfil/avisos")
+@requires(CLIENTE)
+def avisos():
+    """Whether the changes of the customer's incidents are also mailed (the
+    notifications in the portal are kept either way)."""
+    quiere = request.form.get("avisos_por_correo") == "si"
+    answer = call("clientes", "PATCH", "/clientes/yo", json={"avisos_por_correo": quiere})
+    if not answer.ok:
+        return _pagina_perfil(_cuenta(), None, "avisos", field_errors(answer.problem, ("avisos_por_correo",)),
+                              answer.status)
+    flash("Le escribiremos cuando cambien sus incidencias" if quiere else
+          "Ya no le escribiremos cuando cambien sus incidencias; seguirá viéndolo en Notificaciones", "ok")
+    return redirect(url_for(".perfil", _anchor="avisos"))
 
 
 @bp.post("/perfil/password")
@@ -298,10 +334,17 @@ def cambiar_password():
         answer = call("clientes", "PATCH", "/clientes/yo", json=body)
         errores = None if answer.ok else field_errors(answer.problem, CAMPOS_PASSWORD)
     if errores:
-        cuenta = _cuenta()
-        return _pagina_perfil({k: cuenta.get(k) or "" for k in CAMPOS_PERFIL}, "password", errores,
-                              answer.status if answer is not None else 422)
-    flash("Su contraseña se ha cambiado", "ok")
+        return _pagina_perfil(_cuenta(), None, "password", errores, answer.status if answer is not None else 422)
+    # The service refuses the tokens issued before the change, this session's too: a new one, with the new password.
+    login = anonymous_call("clientes", "POST", "/clientes/login",
+                           json={"email": answer.data["email"], "password": body["password"]})
+    if not login.ok:
+        auth.sign_out()
+        flash("Su contraseña se ha cambiado; entre con la nueva.", "ok")
+        return redirect(url_for(".entrar"))
+    _abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
+    flash("Su contraseña se ha cambiado. Las sesiones abiertas con la anterior en otros dispositivos se han "
+          "cerrado.", "ok")
     return redirect(url_for(".perfil"))
 
 

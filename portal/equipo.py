@@ -48,6 +48,14 @@ def _entrar_form(valores: dict, errores: FormErrors, status: int = 200):
     return render_template("equipo/entrar.html", valores=valores, errores=errores, siguiente=siguiente), status
 
 
+def abrir_sesion(token: str, expires_in: int) -> None:
+    """A console session for the employee the login ``token`` is of."""
+    me = auth.api().call("empleados", "GET", "/empleados/yo", token=token)
+    if not me.ok:
+        abort(502)
+    auth.sign_in(EQUIPO, token, expires_in, me.data)
+
+
 @bp.route("/entrar", methods=["GET", "POST"])
 def entrar():
     if request.method == "GET":
@@ -61,11 +69,7 @@ def entrar():
     if not answer.ok:
         return _entrar_form(typed(request.form, ("email",)), login_errors(answer),
                             answer.status)
-    token = answer.data["access_token"]
-    me = auth.api().call("empleados", "GET", "/empleados/yo", token=token)
-    if not me.ok:
-        abort(502)
-    auth.sign_in(EQUIPO, token, answer.data.get("expires_in", 3600), me.data)
+    abrir_sesion(answer.data["access_token"], answer.data.get("expires_in", 3600))
     return redirect(safe_next(request.form.get("siguiente"), url_for(".incidencias", vista="mias")))
 
 
@@ -297,8 +301,12 @@ def nuevo_empleado():
         return render_template("equipo/empleado_nuevo.html",
                                valores=typed(request.form, ("nombre", "apellidos", "email", "rol", "categorias")),
                                errores=field_errors(answer.problem, CAMPOS_EMPLEADO)), answer.status
-    flash(f"{answer.data.get('nombre', '')} {answer.data.get('apellidos', '')} ya forma parte del equipo".strip(),
-          "ok")
+    nombre = f"{answer.data.get('nombre', '')} {answer.data.get('apellidos', '')}".strip()
+    if answer.data.get("invitacion_pendiente"):
+        flash(f"Hemos enviado una invitación a {answer.data.get('email')}: {nombre} podrá entrar cuando elija su "
+              "contraseña (el enlace vale 72 horas).", "ok")
+    else:
+        flash(f"{nombre} ya forma parte del equipo", "ok")
     return redirect(url_for(".empleados"))
 
 

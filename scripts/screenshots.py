@@ -8,7 +8,13 @@ docs/screenshots/:
 
 - cliente-lista.png, cliente-nueva.png, cliente-incidencia.png (and
   cliente-incidencia-movil.png, the same page on a 360px-wide phone);
-- equipo-cola.png, equipo-incidencia.png, equipo-estadisticas.png.
+- equipo-cola.png, equipo-incidencia.png, equipo-estadisticas.png;
+- the pages of the account mails' links, each opened from its mail (the
+  system's own SMTP server): cuenta-verificar.png (with the reminder of an
+  unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
+  cuenta-restablecer.png, cuenta-enlace-no-valido.png,
+  cuenta-confirmar-email.png, cliente-perfil.png (a new e-mail pending,
+  the mail preference), equipo-empleado-nuevo.png, equipo-invitacion.png.
 """
 from __future__ import annotations
 
@@ -24,11 +30,66 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from harness import ADMIN_EMAIL, ADMIN_PASSWORD, EMPLEADO_PASSWORD, Driver, System  # noqa: E402
+from tests.browser.mails import link_in_mail  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
     LOCALE, NARROW, TIMEZONE, WIDE, field, incident_fields, launch_chromium, sign_in,
 )
 
 OUT = ROOT / "docs" / "screenshots"
+
+
+def verified(api: Driver, system: System, email: str) -> None:
+    """The customer's e-mail confirmed through the link of their mail (the
+    reminder of an unverified one is photographed on its own)."""
+    url = link_in_mail(system, email, "/cuenta/verificar")
+    token = url.split("token=", 1)[1]
+    assert api.call("POST", "clientes", "/clientes/verificacion", json={"token": token}).status_code == 200
+
+
+def accounts(api: Driver, system: System, photograph) -> None:
+    """The pages the account mails link to, each reached from its mail."""
+    nuria = api.new_cliente("Nuria", apellidos="Sanz Prado", email="nuria.sanz@example.com")
+    page = photograph()
+    sign_in(page, nuria.email, nuria.password)
+    shoot(page, "cliente-aviso-verificacion", full_page=False)
+    page.goto(link_in_mail(system, nuria.email, "/cuenta/verificar"))
+    shoot(page, "cuenta-verificar")
+    page.get_by_role("button", name="Confirmar mi e-mail").click()
+    page.goto("/perfil")
+    field(page, "email").fill("nuria.sanz.prado@example.com")
+    page.get_by_role("button", name="Guardar", exact=True).click()
+    expect(page.locator("p#email-ayuda")).to_contain_text("Pendiente de confirmar")
+    shoot(page, "cliente-perfil")
+    page.goto(link_in_mail(system, "nuria.sanz.prado@example.com", "/cuenta/confirmar-email"))
+    shoot(page, "cuenta-confirmar-email")
+
+    anonimo = photograph()
+    anonimo.goto("/cuenta/olvido")
+    field(anonimo, "email").fill("lucia.gomez@example.com")
+    shoot(anonimo, "cuenta-olvido")
+    anonimo.get_by_role("button", name="Enviarme el enlace").click()
+    anonimo.goto(link_in_mail(system, "lucia.gomez@example.com", "/cuenta/restablecer"))
+    field(anonimo, "password").fill("Nueva-clave-2027")
+    field(anonimo, "password_repetida").fill("Nueva-clave-2028")
+    anonimo.get_by_role("button", name="Guardar la contraseña").click()
+    expect(anonimo.locator("p#password_repetida-error")).to_be_visible()
+    shoot(anonimo, "cuenta-restablecer")
+    anonimo.goto("/cuenta/verificar?token=enlace.antiguo")  # the shape of a token: sending it tells
+    anonimo.get_by_role("button", name="Confirmar mi e-mail").click()
+    expect(anonimo.locator("h1")).to_have_text("El enlace no es válido o ha caducado")
+    shoot(anonimo, "cuenta-enlace-no-valido")
+
+    consola = photograph()
+    sign_in(consola, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
+    consola.goto("/equipo/empleados/nuevo")
+    for name, value in {"nombre": "Irene", "apellidos": "Campos", "email": "irene.campos@example.com",
+                        "categorias": "devoluciones"}.items():
+        field(consola, name).fill(value)
+    shoot(consola, "equipo-empleado-nuevo")
+    consola.get_by_role("button", name="Dar de alta").click()
+    invitada = photograph()
+    invitada.goto(link_in_mail(system, "irene.campos@example.com", "/equipo/invitacion"))
+    shoot(invitada, "equipo-invitacion")
 
 
 def seed(api: Driver) -> dict[str, str]:
@@ -92,6 +153,7 @@ def main() -> int:
         try:
             with Driver(system.urls, patience=30) as api:
                 ids = seed(api)
+                verified(api, system, ids["cliente"])
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
 
@@ -128,6 +190,9 @@ def main() -> int:
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
                 admin.goto("/equipo/estadisticas")
                 shoot(admin, "equipo-estadisticas")
+
+                with Driver(system.urls, patience=30) as api:
+                    accounts(api, system, person)
                 browser.close()
         finally:
             system.dispose()

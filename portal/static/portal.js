@@ -172,9 +172,22 @@
     if (invalid) { invalid.focus(); }
   }
 
+  /* A mail's link to a part of a page (/perfil#avisos, /incidencias/X#cierre)
+     opened while signed out lands on the login page with that fragment,
+     which the server never sees: carry it in the form's "siguiente", so the
+     login goes on to that very part. */
+  function keepFragment() {
+    var next = document.querySelector("form[action$='/entrar'] input[name='siguiente']");
+    var hash = window.location.hash;
+    if (next && next.value && next.value.indexOf("#") < 0 && /^#[A-Za-z][\w-]*$/.test(hash)) {
+      next.value += hash;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     focusFirstError();
+    keepFragment();
     if (statusUrl()) {
       document.addEventListener("visibilitychange", function () {
         if (!document.hidden) { schedule(0); }

@@ -93,6 +93,7 @@ def new_employee_errors(page: Page) -> None:
     field(page, "nombre").fill("Pedro")
     field(page, "apellidos").fill("Errores")
     field(page, "email").fill("pedro.errores@example.com")
+    page.get_by_text("Sin invitación: darle yo una contraseña inicial").click()  # a password instead of an invitation
     field(page, "password").fill("sin-numeros-nunca")
     submit_of(page.locator("form").filter(has=field(page, "categorias"))).click()
     expect(page.locator("p.error-campo").first).to_be_visible()

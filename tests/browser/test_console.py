@@ -218,6 +218,7 @@ def test_the_admin_registers_changes_and_deactivates_an_employee(admin_page, api
     page = admin_page
     email = f"baja.{uuid.uuid4().hex[:10]}@example.com"
     page.goto("/equipo/empleados/nuevo")
+    page.get_by_text("Sin invitación: darle yo una contraseña inicial").click()  # a password instead of an invitation
     for name, value in {"nombre": "Berta", "apellidos": "Temporal", "email": email,
                         "password": EMPLEADO_PASSWORD}.items():
         field(page, name).fill(value)

@@ -38,6 +38,7 @@ def test_customer_and_agent_work_an_incident_through_its_whole_life(contexts, ap
     field(consola, "nombre").fill("Eva")
     field(consola, "apellidos").fill("López")
     field(consola, "email").fill(email)
+    consola.get_by_text("Sin invitación: darle yo una contraseña inicial").click()  # a password, not an invitation
     field(consola, "password").fill(EMPLEADO_PASSWORD)
     field(consola, "rol").select_option("agente")
     field(consola, "categorias").fill(categoria_propia)
