@@ -37,7 +37,8 @@ CATEGORIES = {
     "unicode": "Unicode edge cases",
     "headers": "Hostile headers",
     "tokens": "Forged, stale and misplaced tokens",
-    "login": "Login: enumeration and throttling",
+    "login": "Login and password reset requests: enumeration and throttling",
+    "links": "Account links: wrong, used and misplaced tokens, and mail throttles",
     "fuzzing_negative": "Fuzzing: schema-violating requests (schemathesis)",
 }
 

@@ -9,6 +9,7 @@ does anything. The snapshot proves it did nothing.
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -47,6 +48,10 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
     closed = world.incidents["cerrada"]
     marker = uuid.uuid4().hex[:10]
     new_email = f"masiva.{marker}@example.com"
+    # Link tokens of the targets' accounts, of the right shape but never
+    # issued: even if one were taken, it would verify or set nothing.
+    cliente_link = f"{cliente.id}.{secrets.token_urlsafe(32)}"
+    empleado_link = f"{empleado.id}.{secrets.token_urlsafe(32)}"
 
     def customers_with(email: str) -> Callable[[], Any]:
         return lambda: _json(client.call("GET", "clientes", "/clientes", admin.token, params={"q": email}))["total"]
@@ -85,12 +90,31 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
             None, "/clientes/login", {"email": cliente.email, "password": "no-es-la-clave-1"}, nothing),
         ("clientes", "PATCH", "/clientes/yo"): Sample(
             cliente, "/clientes/yo", {"nombre": "Otro", "telefono": "+34 611 111 111"}, profile),
+        ("clientes", "POST", "/clientes/verificacion"): Sample(
+            None, "/clientes/verificacion", {"token": cliente_link}, profile),
+        ("clientes", "POST", "/clientes/yo/verificacion/reenvio"): Sample(
+            cliente, "/clientes/yo/verificacion/reenvio", {}, profile),
+        ("clientes", "POST", "/clientes/password/solicitud"): Sample(
+            None, "/clientes/password/solicitud", {"email": cliente.email}, nothing),
+        ("clientes", "POST", "/clientes/password/restablecimiento"): Sample(
+            None, "/clientes/password/restablecimiento", {"token": cliente_link, "password": CLIENTE_PASSWORD},
+            profile),
+        ("clientes", "POST", "/clientes/email/confirmacion"): Sample(
+            None, "/clientes/email/confirmacion", {"token": cliente_link}, profile),
         ("empleados", "POST", "/empleados"): Sample(admin, "/empleados", {
             "nombre": "Nuevo", "apellidos": "Empleado", "email": new_email, "password": EMPLEADO_PASSWORD,
             "rol": "agente", "categorias": ["envios"],
         }, employees_with(new_email)),
         ("empleados", "POST", "/empleados/login"): Sample(
             None, "/empleados/login", {"email": empleado.email, "password": "no-es-la-clave-1"}, nothing),
+        ("empleados", "POST", "/empleados/invitacion/aceptacion"): Sample(
+            None, "/empleados/invitacion/aceptacion", {"token": empleado_link, "password": EMPLEADO_PASSWORD},
+            employee),
+        ("empleados", "POST", "/empleados/password/solicitud"): Sample(
+            None, "/empleados/password/solicitud", {"email": empleado.email}, nothing),
+        ("empleados", "POST", "/empleados/password/restablecimiento"): Sample(
+            None, "/empleados/password/restablecimiento", {"token": empleado_link, "password": EMPLEADO_PASSWORD},
+            employee),
         ("empleados", "PATCH", "/empleados/yo"): Sample(
             empleado, "/empleados/yo", {"nombre": "Otro", "apellidos": "Nombre"}, employee),
         ("empleados", "PATCH", "/empleados/{empleado_id}"): Sample(
@@ -130,8 +154,16 @@ SAMPLE_KEYS: list[Key] = [
     ("clientes", "POST", "/clientes"),
     ("clientes", "POST", "/clientes/login"),
     ("clientes", "PATCH", "/clientes/yo"),
+    ("clientes", "POST", "/clientes/verificacion"),
+    ("clientes", "POST", "/clientes/yo/verificacion/reenvio"),
+    ("clientes", "POST", "/clientes/password/solicitud"),
+    ("clientes", "POST", "/clientes/password/restablecimiento"),
+    ("clientes", "POST", "/clientes/email/confirmacion"),
     ("empleados", "POST", "/empleados"),
     ("empleados", "POST", "/empleados/login"),
+    ("empleados", "POST", "/empleados/invitacion/aceptacion"),
+    ("empleados", "POST", "/empleados/password/solicitud"),
+    ("empleados", "POST", "/empleados/password/restablecimiento"),
     ("empleados", "PATCH", "/empleados/yo"),
     ("empleados", "PATCH", "/empleados/{empleado_id}"),
     ("empleados", "POST", "/empleados/{empleado_id}/baja"),

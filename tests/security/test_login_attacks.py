@@ -1,6 +1,7 @@
-"""Login on both token issuers: nothing tells an attacker whether an email
-has an account (same status, body, headers and timing for an unknown email,
-a wrong password and a closed account), and guessing is throttled per
+"""Login and the password reset request on both token issuers: nothing
+tells an attacker whether an email has an account (the same status, body,
+headers and, for the login, timing for an unknown email, a wrong password,
+a closed or invited account), and guessing and flooding are throttled per
 account and per client address, also behind the gateway.
 
 Each test sends from loopback addresses of its own, so the allowance it
@@ -15,7 +16,7 @@ import pytest
 
 from harness import Driver
 
-from .world import PROXY_ADDRESS, new_client, problem
+from .world import PROXY_ADDRESS, new_client, problem, wait_link_token
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -42,6 +43,15 @@ def _accounts(world, service: str):
     return live, closed
 
 
+def _invited(world) -> str:
+    """The email of an employee invited (no password) and not yet accepted."""
+    email = f"invitado.{uuid.uuid4().hex[:10]}@example.com"
+    response = world.client.call("POST", "empleados", "/empleados", world.admin.token, json={
+        "nombre": "Invitado", "apellidos": "Pendiente", "email": email, "rol": "agente"})
+    assert response.status_code == 201 and response.json()["invitacion_pendiente"] is True, response.text
+    return email
+
+
 def _shape(response) -> tuple:
     headers = tuple(sorted((k.lower(), v) for k, v in response.headers.items() if k.lower() not in VOLATILE_HEADERS))
     return response.status_code, response.content, headers
@@ -58,6 +68,9 @@ def test_unknown_email_wrong_password_and_closed_account_look_the_same(world, se
         "closed account, right password": lambda: (closed.email, closed.password),
         "wrong password, email in other case": lambda: (other.email.upper(), "No-es-la-clave-2026"),
     }
+    if service == "empleados":  # an invitation not accepted yet: no password opens it
+        invited = _invited(world)
+        cases["invited account, no password chosen yet"] = lambda: (invited, "Alguna-clave-2026")
     # Each case from an address of its own (under every allowance), the
     # cases taken in turn so that a burst of load on the machine slows them
     # all alike.
@@ -159,4 +172,75 @@ def test_behind_the_gateway_the_throttle_counts_the_real_client(world, security_
     ok = _login(proxy, service, live.email, live.password, headers={"X-Forwarded-For": bystander})
     rec.record(f"{service}: another client behind the same gateway still logs in", ok.status_code == 200,
                f"{ok.status_code}")
+    rec.check()
+
+
+# -- the password reset request ------------------------------------------------------
+
+RESET_PAGE = {"clientes": "/cuenta/restablecer", "empleados": "/equipo/restablecer"}
+RESETS_PER_HOUR = 3  # cuentas.services.LIMITES_RESTABLECIMIENTO: more are answered alike, and mail nothing
+
+
+def _ask_reset(client: Driver, service: str, email: str, **kwargs):
+    return client.call("POST", service, f"/{service}/password/solicitud", json={"email": email}, **kwargs)
+
+
+@pytest.mark.parametrize("service", ["clientes", "empleados"])
+def test_the_reset_request_answers_alike_whether_or_not_the_email_has_an_account(world, security_system,
+                                                                               attacks, service):
+    rec = attacks("login")
+    live, closed = _accounts(world, service)
+    other, _ = _accounts(world, service)
+    cases = {  # four tries each, the last beyond the account's allowance of mails
+        "unknown email": lambda: f"nadie.{uuid.uuid4().hex[:8]}@example.com",
+        "an account's email": lambda: live.email,
+        "an account's email in other case": lambda: other.email.upper(),
+        "a closed account's email": lambda: closed.email,
+    }
+    if service == "empleados":
+        invited = _invited(world)
+        cases["an invited account's email"] = lambda: invited
+    clients = {name: new_client(security_system.urls) for name in cases}
+    shapes = {}
+    for _ in range(RESETS_PER_HOUR + 1):
+        for name, email in cases.items():
+            response = _ask_reset(clients[name], service, email())
+            shapes.setdefault(name, set()).add(_shape(response))
+            rec.expect(f"{service} reset request: {name}", response, 202, problem_body=False)
+    for client in clients.values():
+        client.close()
+    distinct = {shape for group in shapes.values() for shape in group}
+    rec.record(f"{service}: one answer for every reset request", len(distinct) == 1,
+               f"{len(distinct)} different answers: {sorted({s[:2] for s in distinct})[:3]}")
+    # The answers were alike, the effects were not: the accounts got their links.
+    for email in (live.email, other.email):
+        wait_link_token(security_system, email, RESET_PAGE[service], count=RESETS_PER_HOUR)
+    rec.check()
+
+
+@pytest.mark.parametrize("service", ["clientes", "empleados"])
+def test_flooding_reset_requests_from_one_address_is_throttled(world, security_system, attacks, service):
+    """Reset requests mail someone: one address may send as many as it may
+    fail logins (within the login window), then 429 with Retry-After, the
+    same for an email with an account; nobody else is held back, and the
+    address can still log in."""
+    rec = attacks("login")
+    live, _closed = _accounts(world, service)
+    flooder = new_client(security_system.urls)
+    for n in range(PER_ADDRESS):
+        response = _ask_reset(flooder, service, f"flood{n}.{uuid.uuid4().hex[:6]}@example.com")
+        assert response.status_code == 202, response.text
+    blocked = _ask_reset(flooder, service, f"otra.{uuid.uuid4().hex[:6]}@example.com")
+    if rec.expect(f"{service}: reset request {PER_ADDRESS + 1} from one address", blocked, 429):
+        assert problem(blocked)["type"].endswith("demasiadas-solicitudes")
+        assert 0 < int(blocked.headers["Retry-After"]) <= WINDOW + 1, blocked.headers["Retry-After"]
+    known = _ask_reset(flooder, service, live.email)
+    rec.record(f"{service}: the same 429 for an email with an account",
+               known.status_code == 429 and known.content == blocked.content, f"{known.status_code} {known.text}")
+    for forged in ("203.0.113.7", PROXY_ADDRESS):
+        rec.expect(f"{service}: flooding on with X-Forwarded-For: {forged}",
+                   _ask_reset(flooder, service, f"otra.{uuid.uuid4().hex[:6]}@example.com",
+                              headers={"X-Forwarded-For": forged, "X-Real-IP": forged}), 429)
+    assert _ask_reset(new_client(security_system.urls), service, live.email).status_code == 202
+    assert _login(flooder, service, live.email, live.password).status_code == 200
     rec.check()

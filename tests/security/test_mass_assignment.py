@@ -1,8 +1,9 @@
 """Mass assignment: fields that name what only the system may set
 (``estado``, ``version``, ``asignada_a``, ``rol``, ``_id``, ``password_hash``,
-``cliente``, ...) added to a valid body, on every operation that takes a
-body, in every service. Each must be refused with 422 naming that field,
-and what it names must be unchanged afterwards.
+``cliente``, ``email_verificado``, ``enlaces``, ...) added to a valid body,
+on every operation that takes a body, in every service. Each must be
+refused with 422 naming that field, and what it names must be unchanged
+afterwards.
 
 The operations come from the live OpenAPI documents, so a new endpoint with
 a body fails here until it has a sample in ``samples.py``.
@@ -29,6 +30,13 @@ FIELDS = {
     "eliminado": False,
     "historial": [],
     "creada_en": "2000-01-01T00:00:00Z",
+    # What only the account links set: a verified e-mail, a pending one, an
+    # invitation's end, the links' hashes, the start of the valid sessions.
+    "email_verificado": True,
+    "email_pendiente": "otra.persona@example.com",
+    "invitacion_pendiente": False,
+    "enlaces": {"restablecimiento": {"hash": "0" * 64, "caduca_en": "2999-01-01T00:00:00Z"}},
+    "sesiones_desde": None,
 }
 # The same field under names a lax parser might fold into it.
 SPELLINGS = ["Estado", "ESTADO", "estado ", "\u0435stado", "estado\u0000", "$set", "__proto__"]

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.tokens import public_jwk
 from harness import wait_until
 
-from .world import problem, signing_key_pem
+from .world import new_client, problem, signing_key_pem, wait_link_token
 from .permissions import PERMISSIONS, path_parameters
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
@@ -304,6 +304,62 @@ def test_a_demoted_supervisors_token_loses_the_old_role_everywhere(world, client
                            json={"empleado_id": world.a2.id})
     rec.expect("demoted supervisor's old token reassigns another agent's incident", response, 401)
     rec.record("the incident stays with its agent", world.state_of(target)["resolucion"] == before["resolucion"])
+    rec.check()
+
+
+RESET_PAGE = {"clientes": "/cuenta/restablecer", "empleados": "/equipo/restablecer"}
+NEW_PASSWORD = "Nueva-clave-segura-2026"
+# Where each issuer's tokens are verified: the issuer itself at once, the
+# others once the account's event has reached their replica.
+SESSION_READS = {
+    "clientes": [("clientes", "/clientes/yo"), ("apertura", "/incidencias"), ("apertura", "/notificaciones")],
+    "empleados": [("empleados", "/empleados/yo"), ("resolucion", "/incidencias"), ("resolucion", "/estadisticas"),
+                  ("clientes", "/clientes")],
+}
+
+
+@pytest.mark.parametrize("issuer", ["clientes", "empleados"])
+def test_a_password_reset_ends_every_session_opened_before_it_everywhere(world, security_system, forge, attacks,
+                                                                         issuer):
+    """A session token issued a minute before the owner resets the password
+    through the mailed link (forged with the issuer's key only to date it
+    back): refused by the issuer at once, and by every other service that
+    verifies it as soon as the account's event reaches it."""
+    rec = attacks("tokens")
+    client = new_client(security_system.urls)
+    if issuer == "clientes":
+        account = world.client.new_cliente("Restablece")
+    else:
+        account = world.new_empleado("agente", nombre="Restablece")
+    now = int(time.time())
+    before = forge.sign(issuer, forge.claims(issuer, account.id, account.rol, iat=now - 60, nbf=now - 60))
+    reads = SESSION_READS[issuer]
+
+    def answers(status: int, service: str, path: str) -> None:
+        wait_until(lambda: client.call("GET", service, path, before).status_code == status, timeout=30,
+                   message=f"{service} {path} answers {status} to the session opened before the reset")
+
+    for service, path in reads:  # the control: it was a good token
+        answers(200, service, path)
+    response = client.call("POST", issuer, f"/{issuer}/password/solicitud", json={"email": account.email})
+    assert response.status_code == 202, response.text
+    token = wait_link_token(security_system, account.email, RESET_PAGE[issuer])
+    response = client.call("POST", issuer, f"/{issuer}/password/restablecimiento",
+                           json={"token": token, "password": NEW_PASSWORD})
+    assert response.status_code == 204, response.text
+    service, path = reads[0]
+    rec.expect(f"{issuer}: the session before the reset on {service} at once",
+               client.call("GET", service, path, before), 401)
+    for service, path in reads[1:]:
+        answers(401, service, path)
+        rec.expect(f"{issuer}: the session before the reset on {service} {path}",
+                   client.call("GET", service, path, before), 401)
+    rec.expect(f"{issuer}: the old password", client.call(
+        "POST", issuer, f"/{issuer}/login", json={"email": account.email, "password": account.password}), 401)
+    fresh = client.login(issuer, account.email, NEW_PASSWORD)
+    for service, path in reads:
+        assert client.call("GET", service, path, fresh).status_code == 200, (service, path)
+    client.close()
     rec.check()
 
 

@@ -10,14 +10,17 @@ another test's logins.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from harness import Account, Driver, System, new_source_address, wait_until
+from harness.mailbox import text_of
 
 ROLES = (None, "cliente", "agente", "supervisor", "admin")  # None: anonymous
 # The address a reverse proxy in front of the services connects from: the
@@ -141,6 +144,31 @@ def signing_key_pem(system: System, issuer: str) -> bytes:
     """The issuer's private key as the running service holds it (KEYS_DIR):
     forging tokens with the real key isolates each claim being attacked."""
     return (Path(system.env["KEYS_DIR"]) / f"{issuer}.pem").read_bytes()
+
+
+LINK = re.compile(r"https?://[^\s<>\"')]+")
+
+
+def link_tokens(system: System, address: str, path: str) -> list[str]:
+    """The tokens of the links to the portal's ``path`` (``/cuenta/verificar``,
+    ``/equipo/invitacion``, ...) mailed to ``address`` so far, oldest first."""
+    assert system.mailbox is not None, "the system has no mailbox of its own"
+    found = []
+    for message in system.mailbox.for_address(address):
+        for url in LINK.findall(text_of(message)):
+            parts = urlsplit(url)
+            if parts.path == path:
+                found += parse_qs(parts.query).get("token", [])
+    return found
+
+
+def wait_link_token(system: System, address: str, path: str, count: int = 1) -> str:
+    """The newest link token to ``path`` mailed to ``address``, once ``count`` of them have arrived."""
+    def arrived() -> list[str] | None:
+        found = link_tokens(system, address, path)
+        return found if len(found) >= count else None
+
+    return wait_until(arrived, timeout=30, interval=0.05, message=f"link {count} to {path} mailed to {address}")[-1]
 
 
 def problem(response: httpx.Response) -> dict:
