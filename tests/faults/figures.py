@@ -153,7 +153,8 @@ def totals(scenarios: dict[str, dict[str, Any]]) -> dict[str, int]:
              "writes_indeterminate": 0, "requests_made": 0, "incidents_lost": 0, "incidents_phantom": 0,
              "events_published": 0, "events_injected": 0, "events_delivered": 0, "events_lost": 0,
              "events_unjudged": 0, "events_without_message_id": 0, "events_duplicated": 0,
-             "events_duplicated_harmful": 0, "events_dead_lettered": 0}
+             "events_duplicated_harmful": 0, "events_dead_lettered": 0,
+             "mails_decided": 0, "mails_delivered": 0, "mails_lost": 0, "mails_duplicated": 0, "mails_failed": 0}
     for figures in scenarios.values():
         if _known_limit(figures):
             continue
@@ -170,6 +171,8 @@ def totals(scenarios: dict[str, dict[str, Any]]) -> dict[str, int]:
                      "duplicated_harmful"):
             total[f"events_{name}"] += events.get(name, 0)
         total["events_dead_lettered"] += _dead_lettered(figures)
+        for name, value in (figures.get("mails") or {}).items():
+            total[f"mails_{name}"] += value
     return total
 
 
@@ -229,6 +232,16 @@ def render(document: dict[str, Any]) -> str:
         f"{t['incidents_phantom']} | {t['events_published']} | {t['events_injected']} | "
         f"{t['events_delivered']} | {t['events_lost']} | "
         f"{t['events_duplicated']} ({t['events_duplicated_harmful']}) | {t['events_dead_lettered']} |")
+    mailed = {name: f["mails"] for name, f in (document.get("scenarios") or {}).items() if f.get("mails")}
+    if mailed:
+        rows += ["", "E-mail (decided: mails the system stored to send; duplicated: sent again after an answer "
+                     "that never reached the sender; failed: final after a 5xx):", "",
+                 "| scenario | decided | delivered | lost | duplicated | failed |", "|---|---:|---:|---:|---:|---:|"]
+        for name, mails in mailed.items():
+            rows.append(f"| {name} | {mails['decided']} | {mails['delivered']} | {mails['lost']} | "
+                        f"{mails['duplicated']} | {mails['failed']} |")
+        rows.append(f"| **total** | {t['mails_decided']} | {t['mails_delivered']} | {t['mails_lost']} | "
+                    f"{t['mails_duplicated']} | {t['mails_failed']} |")
     return "\n".join(rows)
 
 

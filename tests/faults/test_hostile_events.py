@@ -93,6 +93,9 @@ def test_duplicate_replayed_and_reordered_events_change_nothing(world, tap, figu
     checker.expect(a, Expected("cerrada", 5))
     tap.wait_quiet()
 
+    # The close is notified by apertura's consumer: wait for it before taking the count.
+    wait_until(lambda: any(n["incidencia_id"] == a and n["tipo"] == "incidencia.cerrada"
+                           for n in notifications(world, cliente)), timeout=30, message="the close notified")
     before = {i: (customer_incident(world, cliente, i), staff_incident(world, i)) for i in ids}
     notified = sorted(n["id"] for n in notifications(world, cliente))
     history = [m for m in tap.snapshot().values() if checker._incident_of(m) in ids]
