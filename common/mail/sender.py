@@ -74,6 +74,17 @@ LOOP_BACKOFF_MAX = 60.0  # longest wait of the loop while the server is down
 SESSION_EXCHANGES = 6
 MAIL_EXCHANGES = 4
 LEASE_MIN = 60.0
+# A mail is started only while this much of its claim's lease is left: its
+# exchanges may each take up to two timeouts (smtplib reads a reply one recv
+# at a time, and sends RSET after a refusal), then the store write that
+# settles it, and the clocks of two hosts may differ. Starting later could let
+# another sender claim it while this one still sends it.
+SETTLE_MARGIN = 30.0
+
+
+def lease_margin(smtp_timeout: float) -> float:
+    """The lease a mail needs left to be started (always less than a lease)."""
+    return 2 * MAIL_EXCHANGES * smtp_timeout + SETTLE_MARGIN
 
 
 class ConnectionFailed(Exception):
@@ -294,7 +305,7 @@ class MailSender:
             if self.stopping.is_set():
                 self._put_back(due[index:], 0, "not tried: the sender stopped first")
                 return False
-            if (lease_end - utc_now()).total_seconds() < MAIL_EXCHANGES * self.settings.smtp_timeout:
+            if (lease_end - utc_now()).total_seconds() < lease_margin(self.settings.smtp_timeout):
                 log.warning("mail sender: the lease of %d claimed mails is nearly over; they are due again when "
                             "it is", len(due) - index, extra={"service": self.service})
                 return False

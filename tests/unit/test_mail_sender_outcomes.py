@@ -172,3 +172,14 @@ def test_leases():
     assert sender.lease_seconds(opening=False) == 10 * 4 * 5
     quick = MailSender(None, Settings(smtp_url="smtp://127.0.0.1:1", smtp_timeout=1), claim=2)
     assert quick.lease_seconds() == LEASE_MIN
+
+
+
+def test_every_claim_leaves_room_to_start_its_first_mail():
+    """A claim's shortest lease (on a session already open) always outlasts
+    the margin a mail needs to be started, whatever the timeout: otherwise a
+    claim would never send anything."""
+    from common.mail.sender import CLAIM, LEASE_MIN, MAIL_EXCHANGES, lease_margin
+
+    for timeout in (0.5, 1, 2, 3, 5, 10, 30, 120):
+        assert lease_margin(timeout) < max(LEASE_MIN, timeout * MAIL_EXCHANGES * CLAIM), timeout
