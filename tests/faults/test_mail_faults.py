@@ -227,7 +227,8 @@ def test_a_sending_worker_killed_mid_batch_loses_no_mail(world, figures, alive):
         kills += 1
         world.system.restart("apertura_worker")
     mailbox.slow(0)
-    wait_outboxes(world, before)
+    # What a killed sender had claimed waits for its lease (SMTP_TIMEOUT=2 here: 91 s).
+    wait_outboxes(world, before, timeout=300)
 
     counts = deliveries(mailbox, decided)
     lost = sorted(i for i, n in counts.items() if n == 0)
