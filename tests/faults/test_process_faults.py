@@ -293,10 +293,16 @@ def test_a_message_held_through_more_connection_losses_than_max_deliveries_is_re
     with sqlite_locked(world.system.db_path("resolucion")):
         [held] = open_acknowledged(checker, cliente, 1)
         for _ in range(MAX_DELIVERIES + 1):
-            wait_until(lambda: waiting_for_sqlite_lock(world.system.pid("resolucion_worker")), timeout=30,
+            # Its mail sender waits for the locked database too: the broker must
+            # also show the message delivered and unacknowledged.
+            wait_until(lambda: queue_state(broker, queue)[1] >= 1
+                       and waiting_for_sqlite_lock(world.system.pid("resolucion_worker")), timeout=30,
                        interval=0.05, message="the consumer holds the message, waiting for the database")
             world.system.kill("resolucion_worker", signal.SIGKILL)
             world.system.wait_exit("resolucion_worker", timeout=10)
+            # The broker took the message back (a delivery spent) before the next consumer comes.
+            wait_until(lambda: queue_state(broker, queue)[1] == 0, timeout=30, interval=0.05,
+                       message="the broker noticed the lost consumer")
             world.system.start(["resolucion_worker"], wait=False)  # resolucion is not ready while locked
         dead = wait_until(dead_letters.browse, timeout=20, interval=0.5, message="dead-lettered")
     # The fault was real: the event was dead-lettered by the delivery limit and not applied.
