@@ -7,6 +7,7 @@ from typing import Iterable
 from .base import (
     Collection,
     CollectionSpec,
+    CounterChange,
     DuplicateKeyError,
     Index,
     MAIL_FAILED,
@@ -48,6 +49,6 @@ def open_store(url: str, outbox: Iterable[CollectionSpec] = ()) -> Store:
 
 
 __all__ = [
-    "Collection", "CollectionSpec", "DuplicateKeyError", "Index", "InvalidData", "OutboxMessage",
+    "Collection", "CollectionSpec", "CounterChange", "DuplicateKeyError", "Index", "InvalidData", "OutboxMessage",
     "Query", "StorageError", "StorageUnavailable", "Store", "has_control_characters", "open_store",
 ]

@@ -17,6 +17,12 @@ one service never hold the same mail at once) and settles (``mail_sent``,
 it decided, and a refused one (a stale revision, a duplicate key) stores
 none. A mail lives as long as its document: ``delete`` takes it too.
 
+Counters (``CounterChange``) are handed among the events too: named integers
+moved in the same atomic write as the document, so a count kept beside the
+documents (an employee's open incidents) never drifts from them, and reading
+it (``Store.counters``) costs one lookup instead of a count over the
+documents. A refused write moves none; ``delete`` never moves any.
+
 Errors, whatever the adapter: ``StorageUnavailable`` when the database cannot
 be reached or written now (answered 503, and a consumer holds its message
 until it can), ``InvalidData`` when what was asked can never be stored or run
@@ -28,7 +34,7 @@ import abc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from common.clock import rfc3339, utc_now
 
@@ -162,13 +168,41 @@ MAIL_PENDING, MAIL_FAILED = "pendiente", "fallido"
 # helps no operator, and in MongoDB it would grow the document).
 MAIL_ERROR_MAX_CHARS = 1000
 
+# What a counter holds: what SQLite's INTEGER and MongoDB's int64 both take.
+COUNTER_MIN, COUNTER_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _check_counter_value(what: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"a counter's {what} must be an int, got {type(value).__name__}")
+    if not COUNTER_MIN <= value <= COUNTER_MAX:
+        raise InvalidData(f"a counter's {what} must fit in 64 bits, got {value}")
+
+
+def check_counter_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a counter's name must be a non-empty str, got {name!r}")
+
+
+@dataclass(frozen=True)
+class CounterChange:
+    """A named counter moved by ``delta`` in the same atomic write as the document it is passed with."""
+    name: str
+    delta: int
+
+    def __post_init__(self) -> None:
+        check_counter_name(self.name)
+        _check_counter_value("delta", self.delta)
+
+
 # What ``insert``/``replace`` take among their events.
-OutboxItem = Union[OutboxMessage, OutboxMail]
+OutboxItem = Union[OutboxMessage, OutboxMail, CounterChange]
 
 
 def split_outbox(items: Iterable[OutboxItem]) -> tuple[list[OutboxMessage], list[OutboxMail]]:
     """The events and the mails handed to one write, each in the order given;
-    a mail id given twice in the same write counts once."""
+    a mail id given twice in the same write counts once. Counter changes are
+    taken apart first (``split_counters``)."""
     events: list[OutboxMessage] = []
     mails: dict[str, OutboxMail] = {}
     for item in items:
@@ -179,6 +213,48 @@ def split_outbox(items: Iterable[OutboxItem]) -> tuple[list[OutboxMessage], list
         else:
             raise TypeError(f"an outbox item must be an OutboxMessage or an OutboxMail, got {type(item).__name__}")
     return events, list(mails.values())
+
+
+def merge_counters(changes: Iterable[CounterChange]) -> list[CounterChange]:
+    """``changes`` summed per name, in the order each name first appears;
+    a name whose changes add up to nothing is left out (a counter never
+    moved reads 0 anyway)."""
+    totals: dict[str, int] = {}
+    for change in changes:
+        if not isinstance(change, CounterChange):
+            raise TypeError(f"a counter change must be a CounterChange, got {type(change).__name__}")
+        totals[change.name] = totals.get(change.name, 0) + change.delta
+    return [CounterChange(name, delta) for name, delta in totals.items() if delta]
+
+
+def split_counters(items: Iterable[OutboxItem]) -> tuple[list[OutboxItem], list[CounterChange]]:
+    """The items handed to one write without its counter changes (for
+    ``split_outbox``), and those changes merged (``merge_counters``)."""
+    rest: list[OutboxItem] = []
+    changes: list[CounterChange] = []
+    for item in items:
+        (changes if isinstance(item, CounterChange) else rest).append(item)
+    return rest, merge_counters(changes)
+
+
+def counter_values(values: Mapping[str, int]) -> dict[str, int]:
+    """``values`` checked for ``Store.set_counters``: names and 64-bit ints."""
+    checked: dict[str, int] = {}
+    for name, value in values.items():
+        check_counter_name(name)
+        _check_counter_value("value", value)
+        checked[name] = value
+    return checked
+
+
+def counter_names(names: Iterable[str]) -> list[str]:
+    """The distinct ``names`` asked of ``Store.counters``, in the order given."""
+    if isinstance(names, str):
+        raise TypeError("counters are asked for by a collection of names, not one str")
+    distinct = list(dict.fromkeys(names))
+    for name in distinct:
+        check_counter_name(name)
+    return distinct
 
 
 def mail_instant(text: str | None = None) -> str:
@@ -249,7 +325,8 @@ class Collection(abc.ABC):
     @abc.abstractmethod
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
         """Store a new document (``_rev`` 1); raises DuplicateKeyError.
-        ``events`` may hold mails (``OutboxMail``): see ``Store.due_mails``."""
+        ``events`` may hold mails (``OutboxMail``): see ``Store.due_mails``,
+        and counter changes (``CounterChange``): see ``Store.counters``."""
 
     @abc.abstractmethod
     def replace(
@@ -258,8 +335,9 @@ class Collection(abc.ABC):
         """Overwrite the document if its stored ``_rev`` still equals ``doc['_rev']``.
 
         Returns the stored document (new ``_rev``) or ``None`` when someone
-        else wrote it first (the caller reloads and retries). The document's
-        pending mails stay with it, and ``events`` may add mails.
+        else wrote it first (the caller reloads and retries; no counter
+        moved). The document's pending mails stay with it, and ``events``
+        may add mails and move counters.
         """
 
     @abc.abstractmethod
@@ -350,6 +428,33 @@ class Store(abc.ABC):
     def mail_counts(self) -> dict[str, int]:
         """``{MAIL_PENDING: n, MAIL_FAILED: m}``, for /metrics."""
 
+    # -- counters: named integers moved with the documents -------------------
+    # A ``CounterChange`` among the items of ``insert``/``replace`` moves its
+    # counter in the same atomic write as the document: a refused write
+    # (``DuplicateKeyError``, a stale ``_rev``, ``InvalidData``) moves none.
+    # Several changes of one name in one write add up. Any collection may
+    # carry them. A counter never moved reads 0; counters are never removed.
+
+    @abc.abstractmethod
+    def counters(self, names: Iterable[str]) -> dict[str, int]:
+        """The value of each distinct counter asked for (0 for one never
+        moved). Exact: it reflects every write that returned (each write
+        that moved a counter, and each ``adjust_counters``/``set_counters``).
+        A write still running may show in part on MongoDB, where each
+        counter is a document of its own (see ``mongo``)."""
+
+    @abc.abstractmethod
+    def adjust_counters(self, changes: Sequence[CounterChange]) -> None:
+        """Move counters with no document, all in one write (fixtures,
+        repairs): once it returns every change counts, and none is lost or
+        counted twice when it is cut short."""
+
+    @abc.abstractmethod
+    def set_counters(self, values: Mapping[str, int]) -> None:
+        """Set counters to ``values``, all together (a recount). A write
+        moving one of them meanwhile may be overwritten by it: recount on a
+        quiet system."""
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise StorageUnavailable unless the database takes a write now:
@@ -364,4 +469,9 @@ class Store(abc.ABC):
         """Where the outbox relay can listen to be woken when events are
         written (see ``doorbell``), or None when writers cannot reach it and
         the relay only polls."""
+        return None
+
+    def mail_address(self) -> str | bytes | None:
+        """Where the mail sender can listen to be woken when mails are
+        stored (see ``doorbell``), or None: it only polls."""
         return None

@@ -1,12 +1,19 @@
-"""A wake-up call from the processes that write events to the one that relays them.
+"""A wake-up call from the processes that write events (or mails) to the one
+that relays them (or sends them).
 
-The outbox relay polls its outbox every ``RELAY_INTERVAL``; an event written
-just after a poll waits for the next one, and a burst goes out together. With
+Without it the outbox relay would have to poll its outbox (every
+``RELAY_INTERVAL`` while busy, backing off when idle); an event written just
+after a poll waits for the next one, and a burst goes out together. With
 the embedded SQLite storage every writer of a service runs on the relay's
 machine, so after a commit that added outbox rows the writer sends one byte
 on a local datagram socket the relay listens on, and the relay publishes at
 once. The outbox stays the only source of truth: a ring lost (no relay
-listening yet, a full socket buffer) costs one poll interval, never an event.
+listening yet, a full socket buffer) costs one idle interval of the relay
+(``RELAY_IDLE_INTERVAL``), never an event.
+
+The mail sender has a doorbell of its own, rung by a commit that stored
+mails (``<file>.mail.sock``): an idle sender waits for it instead of
+looking at its outbox every second.
 
 The address is a socket file next to the database (``<file>.relay.sock``), or,
 when that path is too long for a socket address, a Linux abstract socket
@@ -27,12 +34,14 @@ log = logging.getLogger(__name__)
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on the BSDs
 
 
-def address_for(database: Path) -> str | bytes:
-    path = f"{database.resolve()}.relay.sock"
+def address_for(database: Path, purpose: str = "relay") -> str | bytes:
+    """Where the part that ``purpose`` names (``relay``: the outbox relay;
+    ``mail``: the mail sender) listens for the writes of ``database``."""
+    path = f"{database.resolve()}.{purpose}.sock"
     if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(os.fsencode(database.resolve())).hexdigest()[:32]
-    return b"\0incidencias-relay-" + digest.encode()
+    return f"\0incidencias-{purpose}-".encode() + digest.encode()
 
 
 class Bell:
@@ -96,7 +105,7 @@ class Listener:
         try:
             return cls(address)
         except OSError as exc:
-            log.info("relay: not listening for writes (%s); polling only", exc)
+            log.info("not listening for writes on %r (%s); polling only", address, exc)
             return None
 
     def wait(self, timeout: float) -> bool:

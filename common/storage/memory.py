@@ -32,7 +32,10 @@ the two where they differ:
   collection is refused with ``StorageError`` instead of never being relayed;
   so is a mail, and the mail outbox (``due_mails``, ``cancel_mails``...) sees
   the mails of those collections only; a failed mail is kept without its
-  body, as the other adapters keep it.
+  body, as the other adapters keep it;
+- counters are a dict of the database, moved under its lock in the same
+  step as the document; any collection may move them, as in the other
+  adapters.
 
 Thread-safe: one lock per database guards every read and write, so a write
 and its events are one atomic step.
@@ -44,13 +47,14 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .base import (
     MAIL_FAILED,
     MAIL_PENDING,
     Collection,
     CollectionSpec,
+    CounterChange,
     DuplicateKeyError,
     Index,
     OutboxItem,
@@ -60,8 +64,12 @@ from .base import (
     Query,
     StorageError,
     Store,
+    counter_names,
+    counter_values,
     mail_error,
     mail_instant,
+    merge_counters,
+    split_counters,
     split_outbox,
 )
 
@@ -196,7 +204,8 @@ class _Mail:
 
 
 class _Database:
-    """What stores opened on one name share: the tables, the outboxes, the lock."""
+    """What stores opened on one name share: the tables, the outboxes, the
+    counters, the lock."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -206,6 +215,7 @@ class _Database:
         # mail id -> the stored mail, in the order they were written
         self.mails: dict[str, _Mail] = {}
         self.mail_seq = itertools.count(1)
+        self.counters: dict[str, int] = {}
 
     def table(self, spec: CollectionSpec) -> _Table:
         with self.lock:
@@ -257,17 +267,39 @@ class MemoryStore(Store):
 
     def _check_outbox(
         self, collection: str, items: Sequence[OutboxItem]
-    ) -> tuple[list[OutboxMessage], list[OutboxMail]]:
-        """The events and mails of a write; refused when the relay or the
-        sender would never see them: their collection was not declared to
-        carry an outbox."""
+    ) -> tuple[list[OutboxMessage], list[OutboxMail], list[CounterChange]]:
+        """The events, mails and counter changes of a write; refused when the
+        relay or the sender would never see the events or mails: their
+        collection was not declared to carry an outbox."""
+        items, changes = split_counters(items)
         events, mails = split_outbox(items)
         if (events or mails) and collection not in self._outbox_names:
             raise StorageError(
                 f"memory: {'events' if events else 'mails'} written into {collection!r}, which this store was "
                 "not told carries an outbox (open_store(url, outbox=...)); they would never be sent"
             )
-        return events, mails
+        return events, mails, changes
+
+    def _move_counters(self, changes: Sequence[CounterChange]) -> None:
+        """Called under the database lock."""
+        for change in changes:
+            self._db.counters[change.name] = self._db.counters.get(change.name, 0) + change.delta
+
+    # -- counters ------------------------------------------------------------
+    def counters(self, names: Iterable[str]) -> dict[str, int]:
+        names = counter_names(names)
+        with self._db.lock:
+            return {name: self._db.counters.get(name, 0) for name in names}
+
+    def adjust_counters(self, changes: Sequence[CounterChange]) -> None:
+        changes = merge_counters(changes)
+        with self._db.lock:
+            self._move_counters(changes)
+
+    def set_counters(self, values: Mapping[str, int]) -> None:
+        values = counter_values(values)
+        with self._db.lock:
+            self._db.counters.update(values)
 
     def _check_event_ids(self, events: Sequence[OutboxMessage]) -> None:
         """Refuse an event whose id is already queued, as the SQLite outbox's
@@ -407,7 +439,7 @@ class MemoryCollection(Collection):
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
         doc_id = doc["id"]
         text, body = self._body(doc)
-        events, mails = self.store._check_outbox(self.spec.name, events)
+        events, mails, changes = self.store._check_outbox(self.spec.name, events)
         with self._db.lock:
             if doc_id in self._table.rows:
                 raise DuplicateKeyError(("id",))
@@ -416,13 +448,14 @@ class MemoryCollection(Collection):
             self._table.put(doc_id, (1, text, body))
             self.store._add_events(self.spec.name, events)
             self.store._add_mails(self.spec.name, doc_id, mails)
+            self.store._move_counters(changes)
         return {**doc, "_rev": 1}
 
     def replace(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
         doc_id = doc["id"]
         rev = doc.get("_rev")
         text, body = self._body(doc)
-        events, mails = self.store._check_outbox(self.spec.name, events)
+        events, mails, changes = self.store._check_outbox(self.spec.name, events)
         with self._db.lock:
             row = self._table.rows.get(doc_id)
             if row is None or row[0] != rev:
@@ -432,6 +465,7 @@ class MemoryCollection(Collection):
             self._table.put(doc_id, (rev + 1, text, body))
             self.store._add_events(self.spec.name, events)
             self.store._add_mails(self.spec.name, doc_id, mails)
+            self.store._move_counters(changes)
         return {**doc, "_rev": rev + 1}
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

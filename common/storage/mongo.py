@@ -65,6 +65,60 @@ operator or a field path. None of the adapter's fields (``_outbox``,
 ``_outbox_bytes``, ``_mails``, ``_mail_due``, ``_mail_ver``) is ever handed
 out with a document.
 
+Counters are documents of ``_counters``: ``_id`` the name, ``value``, and
+``ops``, the ids of the last ``COUNTER_OPS_KEPT`` operations applied to it.
+Without transactions a write cannot move them in the step that writes its
+document, so the document carries them: ``insert``/``replace`` store each
+change as a pending operation in the document itself (``_counter_ops``:
+``{"id", "name", "delta"}``, a new id per change) in the same
+single-document write, so a refused write stores none, exactly as
+``_mails`` ride with the document (and ``replace`` keeps the stored
+document's pending operations as it keeps its mails). Right after the write
+the adapter settles them: each is applied by one update of its counter that
+adds the delta and records the id, matching only while the id is not
+recorded (an upsert: a duplicate key means the counter exists and holds the
+id already, or that another upsert created it first, so the update is tried
+once more without upserting); then the operations leave the document.
+``adjust_counters`` and ``set_counters`` carry theirs in a document of
+``_counter_moves`` of their own, deleted once settled (a set records its id
+the same way, so it is applied once too).
+
+A process may die at any point of that:
+
+- before the document write: nothing was stored, nothing moves;
+- after it, before or while applying: the operations wait in the document.
+  ``counters()`` first finds every pending operation, through a sparse index
+  on ``_counter_ops.id`` (one query per collection the store opened or was
+  told carries an outbox, and one on ``_counter_moves``), and settles it, so
+  a read reflects every write that returned. A write whose settling fails on
+  a server error returns all the same, with a warning: its document is
+  written, and the next read settles it;
+- after applying, before the operations left the document: settling them
+  again finds each id recorded in its counter and adds nothing.
+
+Settlers running side by side (a writer and another process's read, two
+reads) apply each operation once: the update that applies it is conditional
+on its id and atomic on the counter's document. The pending operations are
+looked for in every collection the store opened rather than in the ones it
+saw carry counter changes: that set would die with a process that died
+between the two steps, and the process reading next may have written none.
+``delete`` removes a document only once it holds no pending operation
+(settling them first), so no write that returned loses its counters.
+
+The bound ``COUNTER_OPS_KEPT`` (N): a counter remembers its last N
+operations, so an operation is applied twice only by a settler that read it
+while pending and was then held up (a paused process) until N other
+operations of that same counter were applied after it. N = 256 leaves that
+window at 256 changes of one counter (one employee's load) during a single
+update in flight, and keeps a counter's document near 12 KB (32-character
+ids), which each change of it rewrites.
+
+What a read may see of a write still running: each counter is a document of
+its own, so a write moving two of them (an incident handed from one
+employee to another) may show one moved and not yet the other until it
+returns; so may ``adjust_counters`` and ``set_counters``, which are all or
+nothing in the sense above.
+
 Errors of the driver and of the server are mapped to the port's: see
 ``translate``.
 """
@@ -72,8 +126,9 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -94,6 +149,7 @@ from .base import (
     MAIL_PENDING,
     Collection,
     CollectionSpec,
+    CounterChange,
     DuplicateKeyError,
     InvalidData,
     OutboxItem,
@@ -104,8 +160,12 @@ from .base import (
     StorageError,
     StorageUnavailable,
     Store,
+    counter_names,
+    counter_values,
     mail_error,
     mail_instant,
+    merge_counters,
+    split_counters,
     split_outbox,
 )
 
@@ -131,8 +191,19 @@ MAIL_FAILURES = "_mail_failures"
 MAIL_EXTRA_BYTES = 4 * MAIL_ERROR_MAX_CHARS + 256
 # How often a write of mails is tried again when others keep changing the same ones.
 MAIL_CHANGE_TRIES = 20
+# Counters (see the module's text): the pending operations a document
+# carries, the counters themselves, the carriers of moves with no document.
+COUNTER_OPS = "_counter_ops"
+COUNTER_OPS_INDEX = "ix_counter_ops"
+COUNTERS = "_counters"
+COUNTER_MOVES = "_counter_moves"
+# How many of its last operations a counter remembers (N in the module's text).
+COUNTER_OPS_KEPT = 256
+# How often ``delete`` settles a document's counters and tries again.
+DELETE_TRIES = 20
 # The adapter's fields: never handed out, never set from a document.
-HIDDEN_FIELDS = (OUTBOX_FIELD, OUTBOX_BYTES, MAILS_FIELD, MAIL_DUE, MAIL_VERSION)
+HIDDEN_FIELDS = (OUTBOX_FIELD, OUTBOX_BYTES, MAILS_FIELD, MAIL_DUE, MAIL_VERSION, COUNTER_OPS)
+_PENDING_OPS = {f"{COUNTER_OPS}.id": {"$exists": True}}
 _HIDE = {name: 0 for name in HIDDEN_FIELDS}
 # Where ``ping`` writes to prove the database takes writes.
 HEALTH_COLLECTION = "_health"
@@ -319,6 +390,11 @@ def _claim(mails: list[dict[str, Any]], wanted: set[str], now: str,
     return (_with_due(update, after), condition, len(positions)), [after[i] for i in positions]
 
 
+def _counter_ops(changes: Sequence[CounterChange]) -> list[dict[str, Any]]:
+    """The pending operations that carry ``changes``, each with an id of its own."""
+    return [{"id": uuid.uuid4().hex, "name": c.name, "delta": c.delta} for c in changes]
+
+
 def _index_keys(current: dict[str, Any]) -> list[tuple[str, int]] | None:
     try:
         return [(name, int(direction)) for name, direction in current["key"].items()]
@@ -336,6 +412,7 @@ class MongoStore(Store):
         self._outbox_specs = tuple(outbox)
         self.outbox_max_bytes = outbox_max_bytes
         self._failures_indexed = False
+        self._moves_indexed = False
 
     def _outbox_collections(self) -> list["MongoCollection"]:
         """The collections whose documents may hold pending events, as the
@@ -551,6 +628,129 @@ class MongoStore(Store):
             raise translate(exc) from exc
         return counts
 
+    # -- counters ----------------------------------------------------------
+    def counters(self, names: Iterable[str]) -> dict[str, int]:
+        """The pending operations settled first (see the module's text), then
+        one read of the counters asked for."""
+        names = counter_names(names)
+        if not names:
+            return {}
+        values = dict.fromkeys(names, 0)
+        try:
+            self.settle_counters()
+            for doc in self.db[COUNTERS].find({"_id": {"$in": names}}, {"value": 1}):
+                values[doc["_id"]] = doc["value"]
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return values
+
+    def adjust_counters(self, changes: Sequence[CounterChange]) -> None:
+        changes = merge_counters(changes)
+        if changes:
+            self._move(_counter_ops(changes))
+
+    def set_counters(self, values: Mapping[str, int]) -> None:
+        values = counter_values(values)
+        if values:
+            self._move([{"id": uuid.uuid4().hex, "name": name, "value": value} for name, value in values.items()])
+
+    def _move(self, ops: list[dict[str, Any]]) -> None:
+        """Counter operations with no document: stored together in a carrier
+        of their own (one write), then settled."""
+        carrier = {"_id": uuid.uuid4().hex, COUNTER_OPS: ops}
+        try:
+            moves = self._moves()
+            moves.insert_one(carrier)
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        self.settle_written(moves, carrier["_id"], ops, carrier=True)
+
+    def _moves(self):
+        """The carriers of ``adjust_counters``/``set_counters``, indexed once per store."""
+        moves = self.db[COUNTER_MOVES]
+        if not self._moves_indexed:
+            moves.create_index([(f"{COUNTER_OPS}.id", ASCENDING)], name=COUNTER_OPS_INDEX, sparse=True)
+            self._moves_indexed = True
+        return moves
+
+    def _counting_collections(self) -> list[tuple[Any, bool]]:
+        """Where pending operations may wait, each (collection, whether it
+        holds carriers of moves): every collection this store opened or was
+        told carries an outbox, and the carriers."""
+        self._outbox_collections()
+        opened = list(self._collections.values())
+        for coll in opened:
+            coll._ensure()
+        return [(coll.raw, False) for coll in opened] + [(self._moves(), True)]
+
+    def settle_counters(self) -> int:
+        """Settle every pending counter operation (left by a write whose
+        settling failed or whose process died, or still being settled by a
+        write running now); how many documents held some. Driver errors raise."""
+        settled = 0
+        for raw, carriers in self._counting_collections():
+            for doc in raw.find(_PENDING_OPS, {COUNTER_OPS: 1}):
+                self.settle(raw, doc["_id"], doc.get(COUNTER_OPS) or [], carrier=carriers)
+                settled += 1
+        return settled
+
+    def settle(self, raw: Any, doc_id: Any, ops: Sequence[dict[str, Any]], carrier: bool = False) -> None:
+        """Apply ``ops`` (pending in document ``doc_id`` of ``raw``), each
+        once, then take them out of it (a ``carrier`` of moves goes
+        altogether). Safe to run again, and beside another settler. Driver
+        errors raise."""
+        if not ops:
+            return
+        for op in ops:
+            self._apply(op)
+        if carrier:
+            raw.delete_one({"_id": doc_id})
+            return
+        ids = [op["id"] for op in ops]
+        emptied = raw.update_one({"_id": doc_id, COUNTER_OPS: {"$size": len(ids)}, f"{COUNTER_OPS}.id": {"$all": ids}},
+                                 {"$unset": {COUNTER_OPS: ""}})
+        if not emptied.matched_count:  # others were added or taken meanwhile
+            raw.update_one({"_id": doc_id, f"{COUNTER_OPS}.id": {"$in": ids}},
+                           {"$pull": {COUNTER_OPS: {"id": {"$in": ids}}}})
+
+    def _apply(self, op: dict[str, Any]) -> None:
+        """One operation on its counter, unless the counter recorded its id."""
+        where = {"_id": op["name"], "ops": {"$ne": op["id"]}}
+        change = {"$inc": {"value": op["delta"]}} if "delta" in op else {"$set": {"value": op["value"]}}
+        update = {**change, "$push": {"ops": {"$each": [op["id"]], "$slice": -COUNTER_OPS_KEPT}}}
+        counters = self.db[COUNTERS]
+        try:
+            counters.update_one(where, update, upsert=True)
+        except MongoDuplicateKeyError:
+            # The counter exists now: it holds the id (nothing to do, and
+            # nothing matches), or another upsert created it first.
+            counters.update_one(where, update)
+
+    def settle_written(self, raw: Any, doc_id: Any, ops: Sequence[dict[str, Any]], carrier: bool = False) -> None:
+        """Settle the operations a write just stored. The write is done
+        whatever happens here: a server error leaves them pending for the
+        next ``counters()``, with a warning."""
+        try:
+            self.settle(raw, doc_id, ops, carrier)
+        except _DRIVER_ERRORS as exc:
+            log.warning("mongodb: %d counter changes of %s/%s are left pending (%s); the next read of the "
+                        "counters applies them", len(ops), raw.name, doc_id, exc)
+
+    def explain_counters(self, names: Sequence[str]) -> dict[str, Any]:
+        """The server's plans for the reads of ``counters(names)``: the search
+        for pending operations in each collection, and the counters' read."""
+        plans: dict[str, Any] = {}
+        try:
+            for raw, _ in self._counting_collections():
+                # The server's explain takes no read concern: asked without one.
+                unconcerned = raw.with_options(read_concern=ReadConcern())
+                plans[raw.name] = unconcerned.find(_PENDING_OPS, {COUNTER_OPS: 1}).explain()
+            counters = self.db[COUNTERS].with_options(read_concern=ReadConcern())
+            plans[COUNTERS] = counters.find({"_id": {"$in": list(names)}}, {"value": 1}).explain()
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return plans
+
     def ping(self) -> None:
         """A write with the store's write concern: it fails unless the
         primary answers, a majority takes it, the disk has room and the
@@ -590,6 +790,7 @@ class MongoCollection(Collection):
             MAIL_INDEX: ([(f"{MAILS_FIELD}.id", ASCENDING)], {"unique": True, "sparse": True}),
             MAIL_DUE_INDEX: ([(MAIL_DUE, ASCENDING)], {"sparse": True}),
             MAIL_RECIPIENT_INDEX: ([(f"{MAILS_FIELD}.recipient", ASCENDING)], {"sparse": True}),
+            COUNTER_OPS_INDEX: ([(f"{COUNTER_OPS}.id", ASCENDING)], {"sparse": True}),
         }
         for index in self.spec.indexes:
             keys = [(_mongo_path(path), direction) for path, direction in index.keys]
@@ -757,16 +958,20 @@ class MongoCollection(Collection):
         return bool(self._mail_ids_stored(mails))
 
     def insert(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any]:
-        events, outbox_mails = split_outbox(events)
+        items, changes = split_counters(events)
+        events, outbox_mails = split_outbox(items)
         self._check_outbox(events, outbox_mails)
         self._ensure()
         fields = self._fields(doc)
         now = mail_instant()
         mails = [_new_mail(m, now) for m in outbox_mails]
+        ops = _counter_ops(changes)
         for _ in range(MAIL_CHANGE_TRIES):
             stored = {"_id": doc["id"], **fields, "_rev": 1}
             if events:
                 stored[OUTBOX_FIELD] = [e.to_dict() for e in events]
+            if ops:
+                stored[COUNTER_OPS] = ops
             if mails:
                 stored[MAILS_FIELD] = mails
                 stored[MAIL_DUE] = _due(mails)
@@ -785,26 +990,32 @@ class MongoCollection(Collection):
                     raise self._duplicate(exc, doc) from exc
             except _DRIVER_ERRORS as exc:
                 raise translate(exc) from exc
+            self.store.settle_written(self.raw, doc["id"], ops)
             return {**doc, "_rev": 1}
         raise self._mails_unsettled()
 
     def replace(self, doc: dict[str, Any], events: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
-        events, outbox_mails = split_outbox(events)
+        items, changes = split_counters(events)
+        events, outbox_mails = split_outbox(items)
         self._check_outbox(events, outbox_mails)
         self._ensure()
         rev = doc.get("_rev")
         # Keep only the id and the adapter's fields, then set every field of
-        # the new version (as a literal) and the events and mails added now.
+        # the new version (as a literal) and the events, mails and counter
+        # operations added now.
         fields: dict[str, Any] = {name: {"$literal": value} for name, value in self._fields(doc).items()}
         fields["_rev"] = rev + 1
         now = mail_instant()
         mails = [_new_mail(m, now) for m in outbox_mails]
+        ops = _counter_ops(changes)
         for _ in range(MAIL_CHANGE_TRIES):
             new = dict(fields)
             match: dict[str, Any] = {"_id": doc["id"], "_rev": rev}
             if events:
                 new[OUTBOX_FIELD] = {"$concatArrays": [{"$ifNull": [f"${OUTBOX_FIELD}", []]},
                                                        {"$literal": [e.to_dict() for e in events]}]}
+            if ops:
+                new[COUNTER_OPS] = {"$concatArrays": [{"$ifNull": [f"${COUNTER_OPS}", []]}, {"$literal": ops}]}
             if mails:
                 new[MAILS_FIELD] = {"$concatArrays": [{"$ifNull": [f"${MAILS_FIELD}", []]}, {"$literal": mails}]}
                 new[MAIL_DUE] = {"$min": [f"${MAIL_DUE}", {"$literal": _due(mails)}]}
@@ -825,6 +1036,7 @@ class MongoCollection(Collection):
                         continue
                     raise self._duplicate(exc, doc) from exc
                 if result.matched_count == 1:
+                    self.store.settle_written(self.raw, doc["id"], ops)
                     return {**doc, "_rev": rev + 1}
                 # Why nothing matched: a newer revision, a mail the document holds already, or a full backlog.
                 current = self.latest.find_one({"_id": doc["id"]}, {"_rev": 1, OUTBOX_BYTES: 1})
@@ -981,10 +1193,20 @@ class MongoCollection(Collection):
 
     def delete(self, doc_id: str) -> bool:
         """The document's failed mails first: a delete cut between the two
-        writes leaves a document without them, never records without it."""
+        writes leaves a document without them, never records without it.
+        A document still carrying counter operations is deleted only once
+        they are settled: the writes that stored them returned."""
         self._ensure()
         try:
             self.store._failures().delete_many({"collection": self.spec.name, "doc_id": doc_id})
-            return self.raw.delete_one({"_id": doc_id}).deleted_count == 1
+            for _ in range(DELETE_TRIES):
+                if self.raw.delete_one({"_id": doc_id, f"{COUNTER_OPS}.id": {"$exists": False}}).deleted_count:
+                    return True
+                pending = self.latest.find_one({"_id": doc_id}, {COUNTER_OPS: 1})
+                if pending is None:
+                    return False
+                self.store.settle(self.raw, doc_id, pending.get(COUNTER_OPS) or [])
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
+        raise StorageUnavailable(f"mongodb: {self.spec.name}/{doc_id} took new counter changes "
+                                 f"{DELETE_TRIES} times in a row while being deleted; try again")

@@ -15,6 +15,11 @@ transaction; a failed mail stays as a row in state ``fallido`` without its
 body). Unlike the MongoDB
 and in-memory adapters, any collection may take events and mails: the
 tables do not depend on which collections a service declared.
+
+Counters are rows of ``counters (name, value)``, moved in the transaction of
+the change by one upsert per counter (``value = value + delta``), so a
+refused write, rolled back, moves none; ``counters(names)`` is one
+``SELECT ... WHERE name IN (...)`` on the primary key.
 """
 from __future__ import annotations
 
@@ -27,13 +32,14 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .base import (
     MAIL_FAILED,
     MAIL_PENDING,
     Collection,
     CollectionSpec,
+    CounterChange,
     DuplicateKeyError,
     Index,
     OutboxItem,
@@ -42,8 +48,12 @@ from .base import (
     Query,
     StorageUnavailable,
     Store,
+    counter_names,
+    counter_values,
     mail_error,
     mail_instant,
+    merge_counters,
+    split_counters,
     split_outbox,
 )
 from .doorbell import Bell, address_for
@@ -65,6 +75,13 @@ _MAIL_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS mail_outbox_document ON mail_outbox (collection, doc_id)",
     "CREATE INDEX IF NOT EXISTS mail_outbox_recipient ON mail_outbox (recipient)",
 )
+_COUNTERS_SCHEMA = "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+_MOVE_COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?)"
+                 " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value")
+_SET_COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+# Names asked in one SELECT (SQLite took at most 999 parameters before 3.32).
+_COUNTERS_PER_SELECT = 500
 _DUE_MAILS = (
     "SELECT id, recipient, body, attempts, next_attempt_at, created_at, seq FROM mail_outbox"
     f" WHERE state = '{MAIL_PENDING}' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?"
@@ -106,6 +123,7 @@ class SQLiteStore(Store):
         self._collections: dict[str, SQLiteCollection] = {}
         self._schema_ready = False
         self._bell = Bell(address_for(self.path))
+        self._mail_bell = Bell(address_for(self.path, "mail"))
 
     # -- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -195,12 +213,12 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             self._drop_connection()
             raise _translate(exc) from exc
-        self._local.events_added = False
+        self._local.events_added = self._local.mails_added = False
         try:
             yield conn
             conn.execute("COMMIT")
         except BaseException as exc:
-            self._local.events_added = False
+            self._local.events_added = self._local.mails_added = False
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
@@ -212,6 +230,9 @@ class SQLiteStore(Store):
         if self._local.events_added:
             self._local.events_added = False
             self._bell.ring()
+        if self._local.mails_added:
+            self._local.mails_added = False
+            self._mail_bell.ring()
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         try:
@@ -222,6 +243,7 @@ class SQLiteStore(Store):
             )
             for statement in _MAIL_SCHEMA:
                 conn.execute(statement)
+            conn.execute(_COUNTERS_SCHEMA)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         self._schema_ready = True
@@ -251,10 +273,14 @@ class SQLiteStore(Store):
 
     def add_outbox(self, conn: sqlite3.Connection, collection: str, doc_id: str,
                    items: Sequence[OutboxItem]) -> None:
-        """Store the events and the mails of one write, in its transaction."""
+        """Store the events and the mails of one write and move its
+        counters, in its transaction."""
+        items, changes = split_counters(items)
         events, mails = split_outbox(items)
+        self.move_counters(conn, changes)
         self.add_events(conn, events)
         if mails:
+            self._local.mails_added = True
             now = mail_instant()
             # A mail id already stored (the same change run again) is kept as it is.
             conn.executemany(
@@ -262,6 +288,42 @@ class SQLiteStore(Store):
                 " created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
                 [(m.id, collection, doc_id, m.recipient, m.body, now, now) for m in mails],
             )
+
+    @staticmethod
+    def move_counters(conn: sqlite3.Connection, changes: Sequence[CounterChange]) -> None:
+        """One upsert per counter moved, in the caller's transaction."""
+        if changes:
+            conn.executemany(_MOVE_COUNTER, [(c.name, c.delta) for c in changes])
+
+    # -- counters ------------------------------------------------------------
+    def counters(self, names: Iterable[str]) -> dict[str, int]:
+        names = counter_names(names)
+        values = dict.fromkeys(names, 0)
+        with self.read() as conn:
+            for start in range(0, len(names), _COUNTERS_PER_SELECT):
+                chunk = names[start:start + _COUNTERS_PER_SELECT]
+                values.update(conn.execute(
+                    f"SELECT name, value FROM counters WHERE name IN ({', '.join('?' * len(chunk))})", chunk))
+        return values
+
+    def explain_counters(self, names: Sequence[str]) -> list[str]:
+        """SQLite's plan for the read of ``counters(names)`` (``EXPLAIN QUERY PLAN``)."""
+        with self.read() as conn:
+            return [row[3] for row in conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT name, value FROM counters WHERE name IN ({', '.join('?' * len(names))})",
+                list(names)).fetchall()]
+
+    def adjust_counters(self, changes: Sequence[CounterChange]) -> None:
+        changes = merge_counters(changes)
+        if changes:
+            with self.transaction() as conn:
+                self.move_counters(conn, changes)
+
+    def set_counters(self, values: Mapping[str, int]) -> None:
+        values = counter_values(values)
+        if values:
+            with self.transaction() as conn:
+                conn.executemany(_SET_COUNTER, list(values.items()))
 
     def pending_events(self, limit: int = 100) -> list[OutboxMessage]:
         with self.read() as conn:
@@ -362,6 +424,9 @@ class SQLiteStore(Store):
 
     def relay_address(self) -> str | bytes:
         return address_for(self.path)
+
+    def mail_address(self) -> str | bytes:
+        return address_for(self.path, "mail")
 
 
 class SQLiteCollection(Collection):
