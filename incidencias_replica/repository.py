@@ -2,12 +2,20 @@
 the incident's snapshot plus the service's own side fields."""
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from common.errors import NotFound
 from common.idempotency import IdempotentRequest, fingerprinted, remember, replayed, without_fingerprints
 from common.messaging import Event
-from common.storage import CollectionSpec, DuplicateKeyError, OutboxMail, OutboxMessage, Query, Store
+from common.storage import (
+    CollectionSpec,
+    CounterChange,
+    DuplicateKeyError,
+    OutboxMail,
+    OutboxMessage,
+    Query,
+    Store,
+)
 from common.storage.retry import NotFound as NoDocument
 from common.storage.retry import TooMuchContention, update_document
 from incidencias_dominio import Incidencia, aplicar_snapshot
@@ -37,6 +45,8 @@ S = TypeVar("S", bound=SideFields)
 Change = Callable[[Incidencia, S], Sequence[Event | OutboxMail] | None]
 # guard(incidencia, side) -> None, or raises the refusal (Forbidden, NotFound)
 Guard = Callable[[Incidencia, S], None]
+# counted(document or None) -> what the document adds to the store's named counters
+Counted = Callable[[Mapping[str, Any] | None], Mapping[str, int]]
 
 
 def _outbox(items: Sequence[Event | OutboxMail]) -> list[OutboxMessage | OutboxMail]:
@@ -45,14 +55,36 @@ def _outbox(items: Sequence[Event | OutboxMail]) -> list[OutboxMessage | OutboxM
     return [item if isinstance(item, OutboxMail) else item.to_outbox() for item in items]
 
 
+def _nothing_counted(_doc: Mapping[str, Any] | None) -> Mapping[str, int]:
+    return {}
+
+
 class IncidenciaReplica(Generic[S]):
     """Reads and writes one service's incidents; ``conservar_internas`` says
-    whether internal notes are kept (resolucion) or dropped (apertura)."""
+    whether internal notes are kept (resolucion) or dropped (apertura).
 
-    def __init__(self, store: Store, spec: CollectionSpec, side: type[S], *, conservar_internas: bool):
+    ``counted`` says what a stored document adds to the store's named
+    counters (resolucion: one to its assignee's open load). Every write of a
+    document moves them by the difference between what it replaces and what
+    it stores, in the same atomic write, so a counter is always the count
+    over the stored documents: a redelivered or replayed event that changes
+    nothing moves nothing, and no write path can forget one."""
+
+    def __init__(self, store: Store, spec: CollectionSpec, side: type[S], *, conservar_internas: bool,
+                 counted: Counted = _nothing_counted):
+        self.store = store
         self.collection = store.collection(spec)
         self.side = side
         self.conservar_internas = conservar_internas
+        self.counted = counted
+
+    def counter_changes(self, before: Mapping[str, Any] | None,
+                        after: Mapping[str, Any] | None) -> list[CounterChange]:
+        """What replacing ``before`` (None: nothing stored) by ``after``
+        (None: deleted) moves in the counters."""
+        old, new = self.counted(before), self.counted(after)
+        return [CounterChange(name, new.get(name, 0) - old.get(name, 0))
+                for name in sorted(old.keys() | new.keys()) if new.get(name, 0) != old.get(name, 0)]
 
     def to_document(self, incidencia: Incidencia, side: S) -> dict[str, Any]:
         return {**incidencia.to_snapshot(incluir_internas=self.conservar_internas), **side.fields(incidencia)}
@@ -61,7 +93,8 @@ class IncidenciaReplica(Generic[S]):
         return Incidencia.from_snapshot(doc), self.side.of(doc)
 
     def add(self, incidencia: Incidencia, side: S, *events: Event | OutboxMail) -> None:
-        self.collection.insert(self.to_document(incidencia, side), _outbox(events))
+        document = self.to_document(incidencia, side)
+        self.collection.insert(document, [*_outbox(events), *self.counter_changes(None, document)])
 
     def get(self, incidencia_id: str) -> tuple[Incidencia, S] | None:
         doc = self.collection.get(incidencia_id)
@@ -110,7 +143,8 @@ class IncidenciaReplica(Generic[S]):
             document, previous = self.to_document(incidencia, side), doc
             if forgets:
                 document, previous = without_fingerprints(document), without_fingerprints(doc)
-            return remember(document, previous, idempotency), _outbox(events or ())
+            return (remember(document, previous, idempotency),
+                    [*_outbox(events or ()), *self.counter_changes(doc, document)])
 
         try:
             update_document(self.collection, incidencia_id, apply)
@@ -120,23 +154,31 @@ class IncidenciaReplica(Generic[S]):
             raise TooMuchContention(incidencia_id, CAMBIO_CONCURRENTE) from exc
         return result[0]
 
-    def apply_snapshot(self, snapshot: dict[str, Any]) -> tuple[Incidencia, bool]:
+    def apply_snapshot(self, snapshot: dict[str, Any], then: Change | None = None) -> tuple[Incidencia, bool]:
         """Merge the other service's snapshot into the replica (versions
-        decide, comments merge, side fields stay)."""
+        decide, comments merge, side fields stay). When the merge changes
+        the replica, ``then`` may change the merged incident further in the
+        same write, returning the events and mails of that change (resolucion
+        assigns an arriving incident so: one write, no second read). Returns
+        the incident as stored and whether anything was written."""
         for _ in range(20):
             current = self.collection.get(snapshot["id"])
             local = Incidencia.from_snapshot(current) if current else None
             merged, changed = aplicar_snapshot(local, snapshot, conservar_internas=self.conservar_internas)
             if not changed:
                 return merged, False
+            side = self.side.of(current)
+            items = _outbox((then(merged, side) if then is not None else None) or ())
             if current is None:
+                document = self.to_document(merged, side)
                 try:
-                    self.collection.insert(self.to_document(merged, self.side.of(None)))
+                    self.collection.insert(document, [*items, *self.counter_changes(None, document)])
                     return merged, True
                 except DuplicateKeyError:
                     continue
-            document = remember(self.to_document(merged, self.side.of(current)), current, None)
-            if self.collection.replace({**document, "_rev": current["_rev"]}):
+            document = remember(self.to_document(merged, side), current, None)
+            if self.collection.replace({**document, "_rev": current["_rev"]},
+                                       [*items, *self.counter_changes(current, document)]):
                 return merged, True
         raise TooMuchContention(snapshot["id"], CAMBIO_CONCURRENTE)
 

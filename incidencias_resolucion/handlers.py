@@ -52,7 +52,8 @@ class ResolucionHandlers:
         snapshot = event.datos.get("incidencia")
         if not isinstance(snapshot, dict):
             raise PermanentError("datos.incidencia must be an incident snapshot")
-        services.replicar_cambio(self.c.incidencias, self.c.empleados, snapshot, self.replay_parked, self.portal_url)
+        services.replicar_cambio(self.c.incidencias, self.c.empleados, snapshot, self.replay_parked, self.portal_url,
+                                 self.c.aparcados.any_for)
 
     def on_comment(self, event: Event) -> None:
         if events.EVENTS.is_own(event):

@@ -4,7 +4,7 @@ the incident they refer to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
@@ -38,6 +38,26 @@ APARCADOS = CollectionSpec("eventos_aparcados", (Index(("incidencia_id",)),))
 OUTBOX = (INCIDENCIAS,)
 """The collections whose writes carry events."""
 
+LOAD_STATES = frozenset(e.value for e in ESTADOS_CON_CARGA)
+LOADS_COUNTED = "carga:*"
+"""The counter that says the loads were counted from the documents once
+(``IncidenciaRepository.ensure_loads``)."""
+
+
+def carga_counter(empleado_id: str) -> str:
+    """The name of the counter of ``empleado_id``'s open load."""
+    return f"carga:{empleado_id}"
+
+
+def carga(doc: Mapping[str, Any] | None) -> dict[str, int]:
+    """What a stored incident adds to the loads: one to its assignee's, while
+    it is in a state that counts (``ESTADOS_CON_CARGA``)."""
+    if not doc or doc.get("estado") not in LOAD_STATES:
+        return {}
+    holder = (doc.get("asignada_a") or {}).get("id")
+    return {carga_counter(holder): 1} if isinstance(holder, str) else {}
+
+
 SORTS = {
     "antiguedad": (("creada_en", 1),),
     "recientes": (("creada_en", -1),),
@@ -60,7 +80,8 @@ class DatosResolucion:
 
 class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
     def __init__(self, store: Store):
-        super().__init__(store, INCIDENCIAS, DatosResolucion, conservar_internas=True)
+        super().__init__(store, INCIDENCIAS, DatosResolucion, conservar_internas=True, counted=carga)
+        self._loads_ensured = False
 
     @staticmethod
     def query(filters: dict[str, Any], orden: str = "antiguedad") -> Query:
@@ -89,11 +110,43 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         return self._ids(self.query(filters), limit=limit)
 
     def load_of(self, empleado_ids: Iterable[str]) -> dict[str, int]:
-        states = [e.value for e in ESTADOS_CON_CARGA]
+        """Each employee's open load, from the counters every write moves: one
+        read whatever the number of open incidents."""
+        ids = list(empleado_ids)
+        if not self._loads_ensured:
+            self.ensure_loads(ids)
+            self._loads_ensured = True
+        values = self.store.counters([carga_counter(i) for i in ids])
+        return {i: values.get(carga_counter(i), 0) for i in ids}
+
+    def recount_loads(self, empleado_ids: Iterable[str]) -> dict[str, int]:
+        """Each employee's open load counted from the documents (what the
+        counters must always equal)."""
+        states = sorted(LOAD_STATES)
         return {
             empleado_id: self._count(Query(equals={"asignada_a.id": empleado_id}, any_of={"estado": states}))
             for empleado_id in empleado_ids
         }
+
+    def ensure_loads(self, also: Iterable[str] = ()) -> bool:
+        """Count the loads from the documents once, for a store written before
+        the counters existed (the holders of open incidents, every employee
+        known, and ``also``); True if it did. A process asks the first time
+        it needs a load, so that it starts during a storage outage as before
+        (and answers 503 meanwhile). A write that assigns or
+        releases an incident while it counts can leave that employee's
+        counter off by one, so an upgrade should start the new version on a
+        quiet system (``docs/deploy.md``)."""
+        if self.store.counters([LOADS_COUNTED]).get(LOADS_COUNTED):
+            return False
+        holders = {(d.get("asignada_a") or {}).get("id") for d in self.collection.find(
+            Query(any_of={"estado": sorted(LOAD_STATES)}))}
+        # every employee too: a write before this count may have moved the
+        # counter of one who holds nothing now
+        known = holders | set(also) | {d.get("id") for d in self.store.collection(EMPLEADOS).find(Query())}
+        counted = self.recount_loads(sorted(i for i in known if isinstance(i, str)))
+        self.store.set_counters({**{carga_counter(i): n for i, n in counted.items()}, LOADS_COUNTED: 1})
+        return True
 
     def recent(self, limit: int) -> list[Incidencia]:
         return self._find(Query(sort=(("creada_en", -1),)), limit=limit)
@@ -116,6 +169,9 @@ class ParkedEvents:
             self.collection.insert({"id": event.id, "incidencia_id": incidencia_id, "evento": event.to_json()})
         except DuplicateKeyError:
             pass
+
+    def any_for(self, incidencia_id: str) -> bool:
+        return self.collection.find_one(Query(equals={"incidencia_id": incidencia_id})) is not None
 
     def take(self, incidencia_id: str) -> list[tuple[str, str]]:
         docs = self.collection.find(Query(equals={"incidencia_id": incidencia_id}))

@@ -101,32 +101,48 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
 
 
 # -- assignment: by hand and automatic, one way to give an incident -------------------
+def _asignacion(current: Incidencia, elegido: dict[str, Any], por: Actor, portal_url: str) -> list[Any]:
+    """Give ``current`` to ``elegido`` (their replica record): the event, and
+    the e-mail telling them (``correos``; none when no address of theirs is
+    known), its id the incident's new version."""
+    empleado = EmpleadoRef(elegido["id"], nombre_visible(elegido))
+    written: list[Any] = [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
+    email = direccion(elegido.get("email"))
+    if email is not None:
+        written.append(correos.correo_de_asignacion(current, email, portal_url)
+                       .outbox(correos.id_de_correo(current), empleado.id))
+    return written
+
+
 def _dar(incidencias: IncidenciaRepository, incidencia_id: str, elegido: dict[str, Any], por: Actor,
          admite: Callable[[Incidencia], bool], portal_url: str, idempotency: IdempotentRequest | None = None,
          puede: Callable[[Incidencia], None] | None = None) -> tuple[Incidencia, bool]:
-    """Give the incident to the employee ``elegido`` (their replica record)
-    if ``admite`` it as it is now; nothing is written otherwise. The same
-    write stores the e-mail telling them (``correos``; none when no address
-    of theirs is known), its id the incident's new version. ``puede``
-    refuses (raising) a caller who may not assign it, a keyed retry
-    included. Returns the incident and whether this call gave it."""
+    """Give the incident to the employee ``elegido`` if ``admite`` it as it
+    is now (``_asignacion``, in the same write); nothing is written
+    otherwise. ``puede`` refuses (raising) a caller who may not assign it, a
+    keyed retry included. Returns the incident and whether this call gave it."""
     given: list[bool] = [False]
-    empleado = EmpleadoRef(elegido["id"], nombre_visible(elegido))
 
     def change(current: Incidencia, _side):
         given[:] = [admite(current)]
-        if not given[0]:
-            return None
-        written: list[Any] = [events.snapshot(current.asignar(RESOLUCION, empleado, por, utc_now()), current)]
-        email = direccion(elegido.get("email"))
-        if email is not None:
-            written.append(correos.correo_de_asignacion(current, email, portal_url)
-                           .outbox(correos.id_de_correo(current), empleado.id))
-        return written
+        return _asignacion(current, elegido, por, portal_url) if given[0] else None
 
     guard = None if puede is None else (lambda current, _side: puede(current))
     incidencia, _side = incidencias.update(incidencia_id, change, idempotency, guard=guard)
     return incidencia, given[0]
+
+
+def _elegir(incidencias: IncidenciaRepository, empleados: PersonalReplica, current: Incidencia,
+            excluir: Collection[str] = frozenset()) -> dict[str, Any] | None:
+    """Who should take ``current``: a reopened incident back to its assignee
+    while still active, else the policy's choice (``asignacion``) by the
+    loads as they are now; None if nobody can."""
+    if current.estado == Estado.REABIERTA and current.asignada_a:
+        previo = empleados.get(current.asignada_a.id)
+        if previo and previo.get("activo") and previo["id"] not in excluir:
+            return previo
+    activos = empleados.active()
+    return elegir_empleado(current.categoria, activos, incidencias.load_of(e["id"] for e in activos), excluir)
 
 
 def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
@@ -161,15 +177,7 @@ def asignar_automaticamente(incidencias: IncidenciaRepository, empleados: Person
     found = incidencias.get(incidencia_id)
     if found is None:
         return None
-    current = found[0]
-    activos = empleados.active()
-    elegido = None
-    if current.estado == Estado.REABIERTA and current.asignada_a:
-        previo = empleados.get(current.asignada_a.id)
-        if previo and previo.get("activo") and previo["id"] not in excluir:
-            elegido = previo
-    if elegido is None:
-        elegido = elegir_empleado(current.categoria, activos, incidencias.load_of(e["id"] for e in activos), excluir)
+    elegido = _elegir(incidencias, empleados, found[0], excluir)
     if elegido is None:
         return None
 
@@ -246,17 +254,28 @@ def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id
 
 # -- what apertura and the other services did ----------------------------------------
 def replicar_cambio(incidencias: IncidenciaRepository, empleados: PersonalReplica, snapshot: dict[str, Any],
-                    reanudar: Callable[[str], None], portal_url: str) -> Incidencia:
+                    reanudar: Callable[[str], None], portal_url: str,
+                    aparcados: Callable[[str], bool] = lambda _incidencia_id: False) -> Incidencia:
     """A change made in apertura (opened, reopened, closed): into the replica;
     then the events parked for it are ``reanudar``ed, and a waiting incident
-    is assigned."""
+    is assigned. When nothing waits parked for it (``aparcados``), an
+    incident that arrives waiting is assigned in the same write that stores
+    it; otherwise its parked events (a cancellation, say) are replayed
+    first. Returns the incident as stored."""
+
+    def assign_on_arrival(merged: Incidencia, _side) -> list[Any] | None:
+        if merged.estado not in WAITING_STATES or aparcados(merged.id):
+            return None
+        elegido = _elegir(incidencias, empleados, merged)
+        return None if elegido is None else _asignacion(merged, elegido, SISTEMA, portal_url)
+
     try:
-        merged, _changed = incidencias.apply_snapshot(snapshot)
+        merged, _changed = incidencias.apply_snapshot(snapshot, then=assign_on_arrival)
     except ValueError as exc:
         raise PermanentError(f"invalid snapshot: {exc}") from exc
     reanudar(merged.id)
     if merged.estado in WAITING_STATES:
-        asignar_automaticamente(incidencias, empleados, merged.id, portal_url)
+        return asignar_automaticamente(incidencias, empleados, merged.id, portal_url) or merged
     return merged
 
 

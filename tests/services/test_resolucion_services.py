@@ -713,17 +713,32 @@ def test_the_assignee_still_gets_the_replay_of_their_request(rs, team, outbox):
 
 # -- what apertura sent ------------------------------------------------------------------------------
 
-def test_an_arriving_incident_is_stored_its_parked_events_replayed_and_then_it_is_assigned(rs, outbox):
+def test_an_arriving_incident_with_nothing_parked_is_stored_and_assigned_in_one_write(rs, outbox):
+    rs.registrar("e1")
+    incidencia = nueva_incidencia(rs.clock.now)
+    snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
+    seen = []
+    stored = services.replicar_cambio(rs.incidencias, rs.empleados, snapshot,
+                                      lambda i: seen.append((i, rs.get(i).estado, rs.holder(i))), PORTAL)
+    assert seen == [(incidencia.id, Estado.ASIGNADA, "e1")]
+    assigned = rs.get(incidencia.id)
+    assert stored == assigned and (assigned.estado, assigned.asignada_a) == (Estado.ASIGNADA, ref("e1"))
+    assert rs.incidencias.collection.get(incidencia.id)["_rev"] == 1  # one write: the insert
+    assert outbox.events() == [snapshot_event("incidencia.asignada", assigned)]
+    assert rs.incidencias.load_of(["e1"]) == {"e1": 1}
+
+
+def test_an_arriving_incident_with_events_parked_is_stored_they_are_replayed_and_then_it_is_assigned(rs, outbox):
     rs.registrar("e1")
     incidencia = nueva_incidencia(rs.clock.now)
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
     seen = []
     merged = services.replicar_cambio(rs.incidencias, rs.empleados, snapshot,
-                                      lambda i: seen.append((i, rs.get(i).estado, rs.holder(i))), PORTAL)
+                                      lambda i: seen.append((i, rs.get(i).estado, rs.holder(i))), PORTAL,
+                                      aparcados=lambda i: i == incidencia.id)
     assert seen == [(incidencia.id, Estado.ABIERTA, None)]  # replayed before the assignment
-    assert merged == incidencia  # what was replicated; the assignment came after
     assigned = rs.get(incidencia.id)
-    assert (assigned.estado, assigned.asignada_a) == (Estado.ASIGNADA, ref("e1"))
+    assert merged == assigned and (assigned.estado, assigned.asignada_a) == (Estado.ASIGNADA, ref("e1"))
     assert outbox.events() == [snapshot_event("incidencia.asignada", assigned)]
 
 
@@ -739,7 +754,8 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
                                              incidencias=rs.incidencias, empleados=rs.empleados,
                                              aparcados=rs.aparcados))
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
-    services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL)
+    services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL,
+                             rs.aparcados.any_for)
     cancelled = rs.get(incidencia.id)
     assert (cancelled.estado, cancelled.asignada_a, cancelled.version) == (Estado.CANCELADA, None, 2)
     assert cancelled.historial[-1].to_dict() == {"de": "abierta", "a": "cancelada",
