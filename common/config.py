@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     amqp_blocked_timeout: float = Field(30.0, gt=0)
     amqp_prefetch: int = Field(16, ge=1)
     max_deliveries: int = Field(5, ge=1)
-    relay_interval: float = Field(0.02, gt=0)
+    relay_interval: float = Field(0.02, gt=0)  # the outbox relay's poll while it finds events
+    relay_idle_interval: float = Field(5.0, gt=0)  # its longest wait for the doorbell (SQLite)
+    relay_poll_max: float = Field(0.5, gt=0)  # its longest wait between empty looks without one (MongoDB)
     dead_letter_check_interval: float = Field(60.0, gt=0)  # seconds between a worker's looks at its .dlq queues
     # Outgoing e-mail (common/mail): the server (smtp://user:pass@host:587 uses
     # STARTTLS, smtps:// implicit TLS; unset: mails wait in the outbox, and the
@@ -66,7 +68,8 @@ class Settings(BaseSettings):
     mail_from: str = "Incidencias <no-responder@incidencias.localhost>"
     portal_url: str = "http://127.0.0.1:8000"
     smtp_timeout: float = Field(10.0, gt=0)
-    mail_interval: float = Field(1.0, gt=0)  # longest wait between looks at the mail outbox
+    mail_interval: float = Field(1.0, gt=0)  # longest wait between looks while mails wait (or no doorbell)
+    mail_idle_interval: float = Field(30.0, gt=0)  # longest wait for the doorbell with the outbox empty (SQLite)
     mail_retry_base: float = Field(2.0, gt=0)  # first delay after a failed try; doubles each time
     mail_retry_max: float = Field(900.0, gt=0)  # longest delay between tries
     mail_max_attempts: int = Field(10, ge=1)  # 4xx answers to a mail; then it is final (fallido)

@@ -71,7 +71,7 @@ def run_worker(service: str, amqp_url: str, parts: list[Runnable], install_signa
     for thread in threads:
         thread.start()
     log.info("%s worker running %d parts", service, len(parts))
-    while not stopped.wait(0.5):
+    while not stopped.wait(2.0):  # a signal sets it at once; the wait bounds how late a dead part is seen
         for thread in threads:
             if not thread.is_alive():
                 log.error("%s worker: %s died, exiting so the supervisor restarts us", service, thread.name)
@@ -95,7 +95,9 @@ def run_worker(service: str, amqp_url: str, parts: list[Runnable], install_signa
 def relay_for(settings: Settings, store: Store) -> OutboxRelay:
     """The outbox relay of a service, as its settings say."""
     return OutboxRelay(store, settings.amqp_url, Topology(settings.exchange), settings.service_name,
-                       interval=settings.relay_interval, heartbeat=settings.amqp_heartbeat,
+                       interval=settings.relay_interval, idle_interval=settings.relay_idle_interval,
+                       poll_max=settings.relay_poll_max,
+                       heartbeat=settings.amqp_heartbeat,
                        blocked_timeout=settings.amqp_blocked_timeout)
 
 

@@ -46,14 +46,20 @@ import ssl
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, parseaddr
 from hashlib import sha256
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from common.clock import rfc3339, utc_now
 from common.config import Settings
-from common.storage import PendingMail, StorageError, Store
+from common.storage import MAIL_PENDING, PendingMail, StorageError, Store
+from common.storage.doorbell import Listener
 
 from .message import Mail
 
@@ -144,21 +150,61 @@ def message_id(mail_id: str, mail_from: str) -> str:
     return f"<{left}@{domain}>"
 
 
-def build_message(mail: Mail, mail_id: str, mail_from: str, now: datetime) -> EmailMessage:
-    """The RFC 5322 message of one try: text then HTML as multipart/alternative, UTF-8."""
-    message = EmailMessage()
-    message["From"] = mail_from
-    message["To"] = mail.to
-    message["Subject"] = mail.subject
+def build_message(mail: Mail, mail_id: str, mail_from: str, now: datetime) -> Message:
+    """The RFC 5322 message of one try: text then HTML as multipart/alternative, UTF-8.
+
+    Built with the ``email`` package's MIME classes and RFC 2047 headers,
+    which cost a fifth of ``EmailMessage``'s header parsing; a mail whose
+    own addresses are not ASCII (it needs SMTPUTF8) is built as an
+    ``EmailMessage``, which knows how to send those."""
+    if not (parseaddr(mail.to)[1].isascii() and parseaddr(mail_from)[1].isascii()):
+        message = EmailMessage()
+        _set_headers(message, mail, mail_id, mail_from, now, lambda _name, value: value)
+        message.set_content(mail.text, charset="utf-8")
+        message.add_alternative(mail.html, subtype="html", charset="utf-8")
+        return message
+    message = MIMEMultipart("alternative")
+    _set_headers(message, mail, mail_id, mail_from, now, _encoded)
+    message.attach(MIMEText(mail.text, "plain", _UTF8_QP))
+    message.attach(MIMEText(mail.html, "html", _UTF8_QP))
+    return message
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in the source of the mail, unlike base64
+_ADDRESS_HEADERS = {"from", "to"}
+
+
+def _set_headers(message: Message, mail: Mail, mail_id: str, mail_from: str, now: datetime,
+                 encode: Callable[[str, str], Any]) -> None:
+    """The headers of one try; a value with a line break in it (a header
+    smuggled in) makes the mail unsendable (ValueError)."""
+    message["From"] = encode("From", _no_line_breaks("From", mail_from))
+    message["To"] = encode("To", _no_line_breaks("To", mail.to))
+    message["Subject"] = encode("Subject", _no_line_breaks("Subject", mail.subject))
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(mail_id, mail_from)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to it
     for name, value in mail.headers.items():
         if name.lower() not in OWN_HEADERS:
-            message[name] = value
-    message.set_content(mail.text, charset="utf-8")
-    message.add_alternative(mail.html, subtype="html", charset="utf-8")
-    return message
+            message[name] = encode(name, _no_line_breaks(name, value))
+
+
+def _no_line_breaks(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"header {name} holds a line break")
+    return value
+
+
+def _encoded(name: str, value: str) -> Any:
+    """A header value as the MIME classes need it: ASCII as it is, else
+    RFC 2047 encoded (for an address, its display name only)."""
+    if value.isascii():
+        return value
+    if name.lower() in _ADDRESS_HEADERS:
+        display, address = parseaddr(value)
+        return formataddr((display, address), charset="utf-8")
+    return Header(value, "utf-8")
 
 
 class MailSender:
@@ -176,6 +222,7 @@ class MailSender:
         self.service = settings.service_name
         self.stopping = threading.Event()
         self._failures = 0  # looks in a row the server was at fault in: the loop backs off
+        self._listener: Listener | None = None
 
     @property
     def connection_failures(self) -> int:
@@ -185,16 +232,39 @@ class MailSender:
     # -- the loop ------------------------------------------------------------------
     def stop(self) -> None:
         self.stopping.set()
+        listener = self._listener
+        if listener is not None:
+            listener.wake()
 
     def run(self) -> None:
+        """Look, then wait: ``mail_interval`` while mails wait for a later
+        try; with nothing in the outbox and a doorbell to listen on
+        (``Store.mail_address``: SQLite), until a write stores a mail, or
+        ``mail_idle_interval`` at most, so an idle sender costs nothing."""
         log.info("mail sender: sending through %r", self.server, extra={"service": self.service})
-        while not self.stopping.is_set():
-            try:
-                wait = self.look()
-            except Exception:  # noqa: BLE001 - a bug must not stop the worker's other parts
-                log.exception("mail sender: unexpected error", extra={"service": self.service})
-                wait = self.settings.mail_interval
-            self.stopping.wait(wait)
+        listener = self._listener = Listener.open(self.store.mail_address())
+        try:
+            while not self.stopping.is_set():
+                try:
+                    wait = self.look()
+                    idle = listener is not None and wait == self.settings.mail_interval and self._outbox_empty()
+                except Exception:  # noqa: BLE001 - a bug must not stop the worker's other parts
+                    log.exception("mail sender: unexpected error", extra={"service": self.service})
+                    wait, idle = self.settings.mail_interval, False
+                if idle:
+                    listener.wait(self.settings.mail_idle_interval)
+                else:
+                    self.stopping.wait(wait)
+        finally:
+            self._listener = None
+            if listener is not None:
+                listener.close()
+
+    def _outbox_empty(self) -> bool:
+        try:
+            return not self.store.mail_counts().get(MAIL_PENDING)
+        except StorageError:
+            return False
 
     def retry_delay(self, attempts: int) -> float:
         """The wait after a mail's failed try number ``attempts + 1``:

@@ -32,6 +32,10 @@ from .link import BrokerLink
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+STOP_CHECK_SECONDS = 2.0
+"""How often a consumer with nothing to consume wakes to see whether it was
+asked to stop: the longest a stop waits for an idle consumer, and the only
+work an idle consumer does (more often would be a poll)."""
 
 
 class PermanentError(Exception):
@@ -72,7 +76,7 @@ class Consumer(BrokerLink):
         while not self.stopping.is_set():
             try:
                 channel, dead_letters = self._open()
-                for method, properties, body in channel.consume(self.queue, inactivity_timeout=0.5):
+                for method, properties, body in channel.consume(self.queue, inactivity_timeout=STOP_CHECK_SECONDS):
                     if self.stopping.is_set():
                         break
                     if method is None:

@@ -5,8 +5,15 @@ and only removed from the outbox after the broker confirmed it. A crash
 between the confirm and the removal publishes the event again, which the
 consumers' idempotency makes harmless (at-least-once delivery).
 
-Between batches the relay waits ``interval`` seconds, or less when its store
-offers a doorbell (``Store.relay_address``): a write of events wakes it.
+Between batches the relay waits. When its store offers a doorbell
+(``Store.relay_address``), a write of events wakes it, and with nothing to
+do it looks again only every ``idle_interval`` seconds (a ring is lost only
+when nobody listened or the socket's buffer was full, and then the relay was
+busy anyway). Without a doorbell (MongoDB, or a second relay of the same
+service) it polls every ``interval`` while it finds events, and after each
+empty look waits twice as long, up to ``poll_max``: an idle relay costs two
+looks a second instead of fifty, and the first event after a quiet spell
+waits at most ``poll_max``.
 """
 from __future__ import annotations
 
@@ -38,13 +45,16 @@ def message_properties(message: OutboxMessage, origin: str) -> pika.BasicPropert
 
 class OutboxRelay(BrokerLink):
     def __init__(self, store: Store, amqp_url: str, topology: Topology, origin: str, *,
-                 interval: float = 0.02, coalesce: float = 0.005, batch: int = 200,
+                 interval: float = 0.02, idle_interval: float = 5.0, poll_max: float = 0.5, coalesce: float = 0.005, batch: int = 200,
                  heartbeat: int = 30, blocked_timeout: float = 30.0, max_backoff: float = 10.0):
         super().__init__(amqp_url, heartbeat, blocked_timeout, max_backoff)
         self.store = store
         self.topology = topology
         self.origin = origin
         self.interval = interval
+        self.idle_interval = max(idle_interval, interval)
+        self.poll_max = max(poll_max, interval)
+        self._poll = interval
         self.coalesce = coalesce
         self.batch = batch
         self.published = 0
@@ -96,17 +106,18 @@ class OutboxRelay(BrokerLink):
         return len(confirmed)
 
     def _wait(self, listener: Listener | None, last_batch: int) -> None:
-        """Idle: wait for a write or the interval, keeping the connection
-        serviced (heartbeats, the broker's flow control).
+        """Between batches: wait for a write, keeping the connection serviced
+        (heartbeats, the broker's flow control).
 
         Woken by a write, publish at once, unless the last batch held more
         than one event: writes are then arriving faster than one at a time,
         and gathering them for ``coalesce`` seconds publishes them in one
         batch (one outbox read and one delete instead of one per event)."""
         if listener is None:
-            self._connection.sleep(self.interval)
+            self._poll = self.interval if last_batch else min(self._poll * 2, self.poll_max)
+            self._connection.sleep(self._poll)
             return
-        if listener.wait(self.interval) and last_batch > 1:
+        if listener.wait(self.idle_interval) and last_batch > 1:
             self._connection.sleep(self.coalesce)
         else:
             self._connection.process_data_events(time_limit=0)
