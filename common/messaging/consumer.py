@@ -32,6 +32,12 @@ from .link import BrokerLink
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+ACK_BATCH = 16
+"""The most applied messages whose acks wait for one ``multiple`` ack: acks
+are sent once no further delivered message is waiting in the buffer, or
+after this many, so a burst costs one ack per batch instead of one per
+message. An ack held back when the connection dies only means the broker
+delivers those messages again, which the processed-event record absorbs."""
 STOP_CHECK_SECONDS = 2.0
 """How often a consumer with nothing to consume wakes to see whether it was
 asked to stop: the longest a stop waits for an idle consumer, and the only
@@ -57,6 +63,7 @@ class Consumer(BrokerLink):
         self.max_deliveries = max_deliveries
         self.prefetch = prefetch
         self.ready = threading.Event()
+        self._held: list[int] = []  # delivery tags applied, their ack not sent yet
         self.handled = 0
         self.dead_lettered = 0
 
@@ -76,13 +83,18 @@ class Consumer(BrokerLink):
         while not self.stopping.is_set():
             try:
                 channel, dead_letters = self._open()
+                self._held.clear()  # a new channel: the old one's tags mean nothing on it
                 for method, properties, body in channel.consume(self.queue, inactivity_timeout=STOP_CHECK_SECONDS):
                     if self.stopping.is_set():
                         break
                     if method is None:
+                        self._send_acks(channel)
                         continue
                     self._deliver(channel, dead_letters, method, properties, body)
+                    if len(self._held) >= ACK_BATCH or not channel.get_waiting_message_count():
+                        self._send_acks(channel)
                 if channel.is_open:
+                    self._send_acks(channel)
                     channel.cancel()  # unacked prefetched messages go back to the queue
             except (BrokerUnavailable, AMQPError, OSError) as exc:
                 log.warning("consumer %s: broker unavailable, retrying in %.1fs: %s", self.queue, self._backoff, exc)
@@ -103,8 +115,9 @@ class Consumer(BrokerLink):
         token = set_correlation_id(event.correlation_id)
         try:
             if self._apply(event, handler):
-                channel.basic_ack(method.delivery_tag)
+                self._held.append(method.delivery_tag)
             else:
+                self._send_acks(channel)
                 channel.basic_nack(method.delivery_tag, requeue=True)  # stopping: give it back
         except (PermanentError, InvalidData) as exc:
             # InvalidData: the store can never take what this event asks for; retrying cannot help.
@@ -119,10 +132,21 @@ class Consumer(BrokerLink):
             deliveries = int((properties.headers or {}).get("x-delivery-count", 0)) + 1
             log.exception("handler failed for event %s (%s), delivery %d/%d: %s",
                           event.id, event.tipo, deliveries, self.max_deliveries, exc)
+            self._send_acks(channel)
             self._connection.sleep(min(0.05 * 2 ** deliveries, self.max_backoff))
             channel.basic_nack(method.delivery_tag, requeue=True)
         finally:
             reset_correlation_id(token)
+
+    def _send_acks(self, channel) -> None:
+        """Ack every applied message held back, with one ``multiple`` ack
+        (tags on one channel grow, and nothing between them is left
+        outstanding: a message refused or dead-lettered sends the held acks
+        first)."""
+        if self._held:
+            last = self._held[-1]
+            self._held.clear()
+            channel.basic_ack(last, multiple=True)
 
     def _apply(self, event: Event, handler: Handler) -> bool:
         """Run the handler, holding the message while the store is down.
@@ -145,6 +169,7 @@ class Consumer(BrokerLink):
                 backoff = min(backoff * 2, self.max_backoff)
 
     def _dead_letter(self, channel, dead_letters, method, properties, body: bytes, reason: str) -> None:
+        self._send_acks(channel)
         log.error("dead-lettering message from %s: %s", self.queue, reason)
         headers = dict(properties.headers or {})
         headers.update({
