@@ -212,7 +212,7 @@ class RecordingChannel:
     def __init__(self):
         self.acked, self.nacked, self.published = [], [], []
 
-    def basic_ack(self, tag):
+    def basic_ack(self, tag, multiple=False):
         self.acked.append(tag)
 
     def basic_nack(self, tag, requeue):
@@ -232,6 +232,7 @@ def deliver(handler) -> tuple[Consumer, RecordingChannel]:
                                  correlation_id=None, type=None)
     consumer._deliver(channel, channel, SimpleNamespace(delivery_tag=7, routing_key="x.y"), properties,
                       event.to_json().encode())
+    consumer._send_acks(channel)  # what the consume loop does once no other message waits
     return consumer, channel
 
 
