@@ -7,7 +7,8 @@ consumers' idempotency makes harmless (at-least-once delivery).
 
 Between batches the relay waits. When its store offers a doorbell
 (``Store.relay_address``), a write of events wakes it, and with nothing to
-do it looks again only every ``idle_interval`` seconds (a ring is lost only
+do it looks again only every ``idle_interval`` seconds (at most half the
+AMQP heartbeat, which it services then; a ring is lost only
 when nobody listened or the socket's buffer was full, and then the relay was
 busy anyway). Without a doorbell (MongoDB, or a second relay of the same
 service) it polls every ``interval`` while it finds events, and after each
@@ -52,7 +53,8 @@ class OutboxRelay(BrokerLink):
         self.topology = topology
         self.origin = origin
         self.interval = interval
-        self.idle_interval = max(idle_interval, interval)
+        # Waiting on the doorbell services no heartbeat: wake at least twice a heartbeat.
+        self.idle_interval = max(min(idle_interval, heartbeat / 2) if heartbeat else idle_interval, interval)
         self.poll_max = max(poll_max, interval)
         self._poll = interval
         self.coalesce = coalesce

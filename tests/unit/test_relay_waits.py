@@ -53,3 +53,10 @@ def test_with_a_doorbell_an_idle_relay_waits_the_idle_interval_for_a_ring():
     r._wait(listener, 0)
     assert listener.timeouts == [5.0, 5.0]
     assert r._connection.sleeps == [] and r._connection.serviced == 2
+
+
+def test_the_doorbell_wait_is_at_most_half_a_heartbeat_so_the_connection_stays_alive():
+    r = relay(interval=0.02, idle_interval=5.0, heartbeat=2)
+    listener = QuietListener()
+    r._wait(listener, 0)
+    assert listener.timeouts == [1.0] and r._connection.serviced == 1
