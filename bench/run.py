@@ -13,17 +13,24 @@ Phases (each printed as it runs):
 3. the list endpoints with 10,000 and 100,000 incidents stored (bulk
    fixtures written through the repositories, see ``bench.fixtures``,
    removed again afterwards);
-4. ceiling HTTP: closed-loop ramp on the bare ``POST /incidencias``, then a
+4. open load: 20 more agents, and at 0, 10,000 and 100,000 open incidents
+   held by them (fixtures again), one phase each at the same rate: CPU per
+   incident of every process (RabbitMQ included) and open -> asignada
+   (``Bench.open_loads``);
+5. idle: the settled system with no requests for 60 s, its CPU by process;
+6. ceiling HTTP: closed-loop ramp on the bare ``POST /incidencias``, then a
    steady run at its saturation point, driven by wrk when it is installed
    (``bench.wrk``: the generator must not take the CPU the server needs);
-5. the real ``POST /incidencias``: the same ramp and steady run, same generator;
-6. drain, then the raw pika publish -> consume ceiling on the same broker;
-7. half load: open incidents at 50 % of the measured saturation rate; a
-   sample of them ("probes") is followed by polling the customer API until
-   it shows ``asignada``, then resolved by its agent and followed until the
-   customer sees ``resuelta``;
-8. cost: CPU per incident, end to end, at half load;
-9. optional profiling pass (``--profile``, py-spy).
+7. the real ``POST /incidencias``: the same ramp and steady run, same
+   generator, the incidents that became visible as assigned meanwhile, and
+   how long the backlog took to drain once the load stopped;
+8. the raw pika publish -> consume ceiling on the same broker;
+9. propagation: open incidents at 80 % of the rate the system sustained at
+   saturation; a sample of them ("probes") is followed by polling the
+   customer API until it shows ``asignada``, then resolved by its agent and
+   followed until the customer sees ``resuelta``;
+10. cost: CPU per incident, end to end, at the propagation phase's rate;
+11. optional profiling pass (``--profile``, py-spy).
 
 Every phase records where the CPU went (``bench.cpu``); a phase whose load
 generator was its bottleneck is invalid, and a run passes only when it
@@ -96,11 +103,34 @@ def sign_up_customers(driver: Driver, count: int, parallel: int) -> list[Account
         return list(pool.map(sign_up, range(count)))
 
 
-def register_agents(driver: Driver, count: int) -> list[Account]:
+def register_agents(driver: Driver, count: int, prefix: str = "agente", parallel: int = 1) -> list[Account]:
+    """Have the admin register ``count`` agents through empleados' API (and log them in)."""
     admin = driver.admin_token()
-    return [driver.new_empleado("agente", [], f"Agente{n}", admin_token=admin, apellidos="Bench",
-                                email=f"agente.{RUN}.{n}@bench.example.com", password=PASSWORD)
-            for n in range(count)]
+
+    def register(n: int) -> Account:
+        return driver.new_empleado("agente", [], f"{prefix.capitalize()}{n}", admin_token=admin, apellidos="Bench",
+                                   email=f"{prefix}.{RUN}.{n}@bench.example.com", password=PASSWORD)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(register, range(count)))
+
+
+# What is not the system under test in a phase's CPU: the load generator
+# (this process, wrk), the bare app of the ceiling (idle beside the system).
+# RabbitMQ is the system's, and counted in the totals that say so.
+NOT_THE_SYSTEM = ("load_generator", "bare")
+
+
+def cost_per_incident(seconds: dict[str, float], incidents: int) -> dict:
+    """CPU one incident costs, by process (``bench.cpu.CpuMeter.seconds``),
+    in ms: ``system_cpu_ms_per_incident`` sums the services' own processes,
+    ``cpu_ms_per_incident_total`` adds RabbitMQ (every process of the
+    system); the load generator and the bare app are shown, never counted."""
+    n = max(incidents, 1)
+    per = {name: round(1000 * v / n, 2) for name, v in seconds.items()}
+    system = 1000 * sum(v for k, v in seconds.items() if k not in (*NOT_THE_SYSTEM, "rabbitmq")) / n
+    return {"incidents": incidents, "cpu_ms_per_incident": per, "system_cpu_ms_per_incident": round(system, 2),
+            "cpu_ms_per_incident_total": round(system + 1000 * seconds.get("rabbitmq", 0.0) / n, 2)}
 
 
 # -- the scenario ----------------------------------------------------------------
@@ -111,6 +141,7 @@ class Bench:
         self.port = {name: int(url.rsplit(":", 1)[1]) for name, url in system.urls.items()}
         self.customers: list[Account] = []
         self.agents: list[Account] = []
+        self.load_agents: list[Account] = []  # the open-load levels' (bench.run.Bench.open_loads)
         self.results: dict = {"phases": {}}
         self._stores: dict = {}
         self.keys = itertools.count()
@@ -158,6 +189,24 @@ class Bench:
                                  {"Idempotency-Key": f"bench-{RUN}-{next(keys)}"})
 
         return factory
+
+    async def drain_time(self, deadline: float, since: float | None = None) -> float | None:
+        """Seconds from ``since`` (default: now) until apertura's store holds
+        no ``abierta`` incident, that is until every accepted incident is
+        visible to its customer as assigned, polled every ``--drain-poll-ms``
+        (as ``count`` counts); None when that took more than ``deadline``."""
+        since = time.monotonic() if since is None else since
+        poll = self.args.drain_poll_ms / 1000
+        while True:
+            if self.count("apertura", "abierta") == 0:
+                return time.monotonic() - since
+            if time.monotonic() - since > deadline:
+                return None
+            await asyncio.sleep(poll)
+
+    def count_open(self) -> int:
+        """Open incidents held by someone, as resolucion stores them (asignada and en_curso)."""
+        return self.count("resolucion", "asignada") + self.count("resolucion", "en_curso")
 
     async def wait_drained(self, timeout: float = 300.0) -> float:
         """Until every opened incident shows as asignada to the customer
@@ -211,10 +260,10 @@ class Bench:
             if meter is not None:
                 meter.add_generator(run.cpu_seconds, run.threads, run.runnable)
             return {"rps": round(run.rate, 1), **run.latency_ms, "requests": run.ok, "errors": run.errors,
-                    "statuses": run.statuses, "window_s": round(run.window, 1)}
+                    "statuses": run.statuses, "window_s": round(run.window, 3)}
         sample = await closed_loop(port, self.open_request(port), concurrency, duration, warmup=0.0, expect=201)
         return {"rps": round(sample.rate, 1), **summary_ms(sample.latencies), "requests": sample.ok,
-                "errors": sample.errors, "statuses": sample.statuses, "window_s": round(sample.window, 1)}
+                "errors": sample.errors, "statuses": sample.statuses, "window_s": round(sample.window, 3)}
 
     def judge_saturation(self, label: str, cpu: dict) -> dict:
         """``bench.cpu.judge`` for a saturation run: the ceiling's server is the
@@ -231,7 +280,17 @@ class Bench:
         """Ramp the concurrency, pick the saturation point (the smallest
         concurrency within 5 % of the best throughput), then measure there.
         Every run is preceded by a warm-up run that is not counted, and its
-        CPU is measured: the generator's share says whether it limited it."""
+        CPU is measured: the generator's share says whether it limited it.
+
+        For the real endpoint (``open``) it also counts whether the pipeline
+        kept up: ``accepted_rps``, the 201 answers per second of the steady
+        run; ``assigned_visible_during_window``, the incidents apertura's
+        store shows ``asignada`` after it minus before it (over
+        ``assigned_counted_over_s``: their quotient is the sustained rate);
+        and ``backlog_drain_s``, from the end of the steady run until
+        apertura's store holds no ``abierta`` incident, polled every
+        ``--drain-poll-ms`` (None when it did not drain within
+        ``--drain-deadline`` seconds: the phase is then invalid)."""
         args = self.args
         ramp = []
         for level in args.levels:
@@ -255,10 +314,17 @@ class Bench:
         counted_from = time.monotonic()
         with CpuMeter(self.system, self.generator_name) as cpu:
             measured = await self.closed(port, chosen, args.duration, cpu)
+        ended = time.monotonic()
         result = {"concurrency": chosen, **measured, "cpu": cpu.result, "ramp": ramp}
         if label == "open":
             result["assigned_visible_during_window"] = self.count("apertura", "asignada") - visible_before
-            result["assigned_counted_over_s"] = round(time.monotonic() - counted_from, 2)
+            result["assigned_counted_over_s"] = round(time.monotonic() - counted_from, 3)
+            accepted = {int(k): v for k, v in measured["statuses"].items()}.get(201, 0)
+            result["accepted_rps"] = round(accepted / measured["window_s"], 1) if measured["window_s"] else 0.0
+            drained = await self.drain_time(args.drain_deadline, since=ended)
+            result["backlog_drain_s"] = None if drained is None else round(drained, 3)
+            log(f"  backlog after the load stopped: " + (f"drained in {drained:.2f}s" if drained is not None
+                                                          else f"not drained in {args.drain_deadline:g}s"))
         log(f"  {label:<8} saturation at c={chosen}: {result['rps']} req/s, p50 {result['p50_ms']} ms, "
             f"p99 {result['p99_ms']} ms (cpu: {cpu.result})")
         return result
@@ -276,14 +342,25 @@ class Bench:
             f"p99 {result['latency']['p99_ms']} ms")
         return result
 
-    async def half_load(self, open_rps: float) -> dict:
+    async def follow(self, rate: float, duration: float, *, label: str, resolve: bool = True,
+                     until_drained: bool = False, meter_name: str = "bench.loadgen (asyncio, open loop)") -> dict:
+        """Open incidents at a constant ``rate`` for ``duration`` seconds (an
+        open loop: whatever the answers' pace) and follow about
+        ``--probe-rate`` of them a second ("probes"): their customer polls
+        ``GET /incidencias/{id}`` every ``--poll-ms`` until it shows
+        ``asignada``; with ``resolve``, the probe is then resolved by its
+        agent and followed until the customer sees ``resuelta``.
+
+        With ``until_drained`` the CPU is counted until every opened incident
+        is visible as assigned too, and divided by the incidents
+        (``cost_per_incident``): the probes' polls are part of that cost, and
+        ``polls_per_incident`` says how many there were."""
         args = self.args
-        rate = args.half_rate or max(1.0, open_rps * args.half_fraction)
         probe_every = max(1, round(rate / args.probe_rate))
         aport, rport = self.port["apertura"], self.port["resolucion"]
         pool = Pool(aport, 256)
         rpool = Pool(rport, 64)
-        agent_tokens = {a.id: a.token for a in self.agents}
+        agent_tokens = {a.id: a.token for a in [*self.agents, *self.load_agents]}
         factory = self.open_request(aport)
         opens = Sample()
         probes: list[dict] = []
@@ -328,6 +405,11 @@ class Bench:
                 "assigned_to_visible": seen_at - instant(entry["en"]),
             }
             agent = agent_tokens.get(assigned["asignada_a"]["id"])
+            if not resolve or agent is None:
+                if resolve:
+                    failures["held_by_another_agent"] = failures.get("held_by_another_agent", 0) + 1
+                probes.append(probe)
+                return
             request = build_request("POST", f"/incidencias/{doc['id']}/resolucion", rport, agent, RESOLVE_BODY)
             sent = time.perf_counter()
             resolved = await rpool.request(request)
@@ -345,23 +427,26 @@ class Bench:
                 probe["resolved_to_visible"] = seen_at - instant(done["resuelta_en"])
             probes.append(probe)
 
-        log(f"half load: {rate:.1f} opens/s for {args.half_duration:.0f}s, one in {probe_every} followed "
-            f"(polling every {args.poll_ms:g} ms)")
-        with CpuMeter(self.system, "bench.loadgen (asyncio, open loop)") as cpu:
-            started, skipped = await open_loop(rate, args.half_duration, job)
+        log(f"{label}: {rate:.1f} opens/s for {duration:.0f}s, one in {probe_every} followed "
+            f"(polling every {args.poll_ms:g} ms{'' if resolve else ', not resolved'})"
+            + (", CPU counted until all are assigned" if until_drained else ""))
+        with CpuMeter(self.system, meter_name) as cpu:
+            started, skipped = await open_loop(rate, duration, job)
+            if until_drained:
+                await self.wait_drained()
         pool.close()
         rpool.close()
-        opens.window = args.half_duration
+        opens.window = duration
 
         def pick(key: str) -> list[float]:
             return [p[key] for p in probes if key in p]
 
         result = {
-            "target_rps": round(rate, 1), "achieved_rps": round(opens.rate, 1), "fraction": args.half_fraction,
+            "target_rps": round(rate, 1), "achieved_rps": round(opens.rate, 1), "duration_s": duration,
             "opens": {**summary_ms(opens.latencies), "statuses": opens.statuses, "errors": opens.errors,
                       "skipped": skipped},
             "probes": len(probes), "probe_every": probe_every, "poll_ms": args.poll_ms, "polls": polls["n"],
-            "failures": failures,
+            "resolved": resolve, "failures": failures,
             "open_to_assigned": summary_ms(pick("open_to_assigned")),
             "resolved_visible": summary_ms(pick("resolved_visible")),
             "breakdown": {key: summary_ms(pick(key)) for key in (
@@ -369,16 +454,38 @@ class Bench:
                 "resolve_request", "resolved_to_visible")},
             "cpu": cpu.result,
         }
+        if until_drained:
+            result.update(cost_per_incident(cpu.seconds, opens.ok))
+            result["polls_per_incident"] = round(polls["n"] / max(opens.ok, 1), 2)
         log(f"  open->assigned p50 {result['open_to_assigned']['p50_ms']} ms p99 "
-            f"{result['open_to_assigned']['p99_ms']} ms; resolved visible p50 "
-            f"{result['resolved_visible']['p50_ms']} ms p99 {result['resolved_visible']['p99_ms']} ms "
-            f"({len(probes)} probes, {failures or 'no failures'})")
+            f"{result['open_to_assigned']['p99_ms']} ms"
+            + (f"; resolved visible p50 {result['resolved_visible']['p50_ms']} ms p99 "
+               f"{result['resolved_visible']['p99_ms']} ms" if resolve else "")
+            + (f"; {result['cpu_ms_per_incident_total']} ms CPU per incident with RabbitMQ" if until_drained else "")
+            + f" ({len(probes)} probes, {failures or 'no failures'})")
+        return result
+
+    async def propagation(self, basis: float | None) -> dict:
+        """Open -> asignada (and resolve -> resuelta) as customers see them, at
+        ``--load-fraction`` (0.8) of ``basis``, the rate the system sustains
+        (the smaller of what the API accepted and what the pipeline assigned
+        at saturation), or at ``--half-rate`` when pinned (to compare two
+        versions at the same load)."""
+        args = self.args
+        rate = args.half_rate or max(1.0, (basis or 0.0) * args.half_fraction)
+        result = await self.follow(rate, args.half_duration, label=f"propagation ({args.half_fraction:.0%} load)")
+        result.update(fraction=None if args.half_rate else args.half_fraction,
+                      of_rps=None if basis is None else round(basis, 1),
+                      pinned=bool(args.half_rate))
         return result
 
     async def cost(self, rate: float, ceiling: dict) -> dict:
         """CPU spent per incident by each process, end to end: opens at
         ``rate`` (no probes, no polling) and the CPU is counted until the
-        last one is assigned and visible to its customer."""
+        last one is assigned and visible to its customer. ``system_*`` is
+        the services' own processes; ``cpu_ms_per_incident_total`` adds
+        RabbitMQ; the bare request's CPU is the bare app's in the ceiling's
+        steady run, per request."""
         args = self.args
         port = self.port["apertura"]
         pool = Pool(port, 256)
@@ -398,22 +505,179 @@ class Bench:
             await open_loop(rate, args.cost_duration, job)
             await self.wait_drained()
         pool.close()
-        n = max(opened.ok, 1)
-        per_incident = {name: round(1000 * v / n, 2) for name, v in cpu.seconds.items()}
         bare_seconds = ceiling["cpu"]["by_process_cores"].get("bare", 0) * ceiling["cpu"]["wall_s"]
         bare_per_request = round(1000 * bare_seconds / max(ceiling["requests"], 1), 3)
-        # The services' own processes; the load generator and RabbitMQ are reported beside them.
-        total = round(sum(v for k, v in per_incident.items() if k not in ("load_generator", "rabbitmq")), 2)
-        result = {"incidents": opened.ok, "cpu_ms_per_incident": per_incident,
-                  "system_cpu_ms_per_incident": total, "bare_cpu_ms_per_request": bare_per_request,
-                  "cpu": cpu.result,
-                  "cpu_bound_rps": round(1000 * (os.cpu_count() or 1) / total, 1) if total else None}
-        log(f"  {total} ms of CPU per incident end to end (bare request: {bare_per_request} ms): "
-            + ", ".join(f"{k} {v}" for k, v in sorted(per_incident.items(), key=lambda kv: -kv[1])))
+        costs = cost_per_incident(cpu.seconds, opened.ok)
+        system = costs["system_cpu_ms_per_incident"]
+        result = {**costs, "bare_cpu_ms_per_request": bare_per_request, "rate": round(rate, 1), "cpu": cpu.result,
+                  "cpu_bound_rps": round(1000 * (os.cpu_count() or 1) / system, 1) if system else None}
+        log(f"  {costs['cpu_ms_per_incident_total']} ms of CPU per incident end to end with RabbitMQ, {system} ms "
+            f"without (bare request: {bare_per_request} ms): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(costs["cpu_ms_per_incident"].items(), key=lambda kv: -kv[1])))
+        return result
+
+    # -- open load -------------------------------------------------------------------
+    async def register_load_agents(self) -> list[Account]:
+        """``--open-load-agents`` more agents through empleados (real, active
+        employees), once resolucion's replica knows them."""
+        args = self.args
+        log(f"open load: registering {args.open_load_agents} agents through empleados")
+        with Driver(self.system.urls, timeout=30) as driver:
+            agents = await asyncio.to_thread(register_agents, driver, args.open_load_agents, "cargado",
+                                             args.signup_parallel)
+            admin = await asyncio.to_thread(driver.admin_token)
+            await asyncio.to_thread(driver.wait_known_by_resolucion, admin, *agents, timeout=120)
+        return agents
+
+    async def open_load_rate(self) -> tuple[float, dict]:
+        """The one rate of every open-load level: ``--open-load-rate`` when
+        pinned, else ``--open-load-fraction`` (0.5) of what a short probe
+        found the system sustains: a closed loop of ``--open-load-probe``
+        seconds (4 clients) on ``POST /incidencias``, whose accepted
+        incidents per second and whose incidents per second from its start
+        until all are visible as assigned (the pipeline's rate) give the
+        smaller. The probe's incidents stay open (they are counted in the
+        open load of level 0)."""
+        args = self.args
+        if args.open_load_rate:
+            return args.open_load_rate, {"pinned": True}
+        await self.wait_drained()
+        start = time.monotonic()
+        with CpuMeter(self.system, self.generator_name) as cpu:
+            run = await self.closed(self.port["apertura"], 4, args.open_load_probe, cpu)
+        drained = await self.drain_time(args.drain_deadline)
+        if drained is None:
+            drained = await self.wait_drained()
+        through = run["requests"] / max(time.monotonic() - start, 1e-9)
+        basis = min(run["rps"], through)
+        rate = max(1.0, args.open_load_fraction * basis)
+        probe = {"pinned": False, "accepted_rps": run["rps"], "assigned_through_rps": round(through, 1),
+                 "incidents": run["requests"], "fraction": args.open_load_fraction, "cpu": cpu.result}
+        log(f"  probe: {run['rps']} accepted/s, {through:.1f} assigned/s through the pipeline: "
+            f"every level at {rate:.1f} opens/s")
+        return rate, probe
+
+    def loads_check(self, ids: list[str]) -> dict:
+        """Whether resolucion's load counters equal the loads counted from
+        its documents, for the employees ``ids`` (the fixtures moved the
+        counters themselves: this says they moved them right)."""
+        from incidencias_resolucion.repository import IncidenciaRepository, carga_counter
+
+        store = self.store("resolucion")
+        counted = IncidenciaRepository(store).recount_loads(ids)
+        kept = store.counters([carga_counter(i) for i in ids])
+        kept = {i: kept.get(carga_counter(i), 0) for i in ids}
+        wrong = {i: {"counter": kept[i], "documents": counted[i]} for i in ids if kept[i] != counted[i]}
+        return {"employees": len(ids), "held": sum(counted.values()), "counters_match": not wrong,
+                "mismatched": wrong}
+
+    def ensure_counted(self) -> None:
+        """resolucion counts its loads from the documents once (the first
+        time one is needed); it must have, before fixtures move the
+        counters, or it would count them twice."""
+        from incidencias_resolucion.repository import LOADS_COUNTED, IncidenciaRepository
+
+        store = self.store("resolucion")
+        if not store.counters([LOADS_COUNTED]).get(LOADS_COUNTED):
+            IncidenciaRepository(store).ensure_loads()
+
+    async def open_loads(self) -> dict:
+        """CPU per incident and open -> asignada at several open loads.
+
+        ``--open-load-agents`` (20) agents are registered; for each level of
+        ``--open-loads`` the stores are topped up with fixture incidents
+        (``bench.fixtures.OPEN_MIX``: asignada and en_curso, held by those
+        agents, customers ``fixture-cliente-*``, both stores, counters
+        moved) until resolucion holds that many open incidents (fewer are
+        never removed: level 0 holds what the run opened so far, reported as
+        ``open``), then one phase at the same rate for every level
+        (``open_load_rate``), ``--open-load-duration`` seconds: opens with
+        probes (not resolved, so the open load stays put), the CPU of every
+        process counted until all are visible as assigned. The new incidents
+        go to the least loaded agents, as the assignment decides. The
+        fixtures are removed after the last level, and their counters moved back."""
+        from .fixtures import OPEN_MIX, Fixtures
+
+        args = self.args
+        self.ensure_counted()
+        load_agents = self.load_agents = await self.register_load_agents()
+        employees = [a.id for a in [*self.agents, *load_agents]]
+        rate, probe = await self.open_load_rate()
+        fixtures = Fixtures(self.system.storage_url("apertura"), self.system.storage_url("resolucion"))
+        customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
+        holders = [(a.id, f"{a.nombre} Bench") for a in load_agents]
+        levels: dict[str, dict] = {}
+        try:
+            for level in args.open_loads:
+                await self.wait_drained()
+                have = self.count_open()
+                if have < level:
+                    start = time.monotonic()
+                    written = fixtures.fill(level - have, customers, holders, mix=OPEN_MIX)
+                    log(f"  stored {written['incidencias_resolucion']} open fixture incidents in "
+                        f"{time.monotonic() - start:.1f}s")
+                loads = self.loads_check(employees)
+                if not loads["counters_match"]:
+                    log(f"  WARNING: resolucion's load counters differ from its documents: {loads['mismatched']}")
+                actual = self.count_open()
+                phase = await self.follow(rate, args.open_load_duration, label=f"open load {actual:,}",
+                                          resolve=False, until_drained=True)
+                levels[str(level)] = {"level": level, "open": actual, "loads": loads, **phase}
+        finally:
+            removed = fixtures.remove()
+        after = self.loads_check(employees)
+        log(f"  removed the {removed} open fixture documents again (load counters right: {after['counters_match']})")
+        return {"rate": round(rate, 1), "rate_from": probe, "agents": len(load_agents), "levels": levels,
+                "removed": removed, "loads_after_removal": after}
+
+    # -- idle ------------------------------------------------------------------------
+    async def settle(self, timeout: float = 60.0) -> dict:
+        """Until nothing is left to do: every opened incident assigned, and no
+        event or mail waiting in any service's outbox (``timeout`` at most)."""
+        from common.storage import MAIL_PENDING
+
+        await self.wait_drained()
+        start = time.monotonic()
+        while True:
+            left = {}
+            for name in ("clientes", "apertura", "resolucion", "empleados"):
+                store = self.store(name)
+                events, mails = len(store.pending_events(limit=1)), store.mail_counts().get(MAIL_PENDING, 0)
+                if events or mails:
+                    left[name] = {"events": events, "mails": mails}
+            if not left or time.monotonic() - start > timeout:
+                return {"waited_s": round(time.monotonic() - start, 2), "left": left}
+            await asyncio.sleep(0.25)
+
+    async def idle(self) -> dict:
+        """The whole system with nothing to do for ``--idle-seconds``: once it
+        settled (``settle``; a phase that began with work left is invalid),
+        no request at all, and the CPU of every process
+        of the system and of RabbitMQ. ``idle_cores`` is their sum (the
+        services' processes and RabbitMQ; not this process, not the bare
+        app). RabbitMQ's CPU is all of the local broker's: a colleague's
+        traffic on it would count too (``others_cores`` shows the rest of
+        the machine)."""
+        args = self.args
+        settled = await self.settle()
+        await asyncio.sleep(1.0)  # the last relay and consumer wake-ups of that work
+        log(f"idle: {args.idle_seconds:g}s with no requests")
+        with CpuMeter(self.system, "none (idle)") as cpu:
+            await asyncio.sleep(args.idle_seconds)
+        wall = max(cpu.result["wall_s"], 1e-9)
+        by_process = {name: round(v / wall, 4) for name, v in cpu.seconds.items() if name not in NOT_THE_SYSTEM}
+        services = sum(v for name, v in cpu.seconds.items() if name not in (*NOT_THE_SYSTEM, "rabbitmq")) / wall
+        broker = cpu.seconds.get("rabbitmq", 0.0) / wall
+        result = {"seconds": args.idle_seconds, "settled": settled, "idle_cores": round(services + broker, 4),
+                  "services_cores": round(services, 4), "rabbitmq_cores": round(broker, 4),
+                  "by_process_cores": by_process, "cpu": cpu.result}
+        log(f"  idle: {result['idle_cores']} cores (services {result['services_cores']}, RabbitMQ "
+            f"{result['rabbitmq_cores']}): " + ", ".join(f"{k} {v}" for k, v in sorted(
+                by_process.items(), key=lambda kv: -kv[1])))
         return result
 
     async def lists(self, bare_port: int) -> dict:
-        from .fixtures import fill
+        from .fixtures import Fixtures
         from .portal import session_cookie
 
         args = self.args
@@ -447,13 +711,13 @@ class Bench:
         }
         fixture_customers = [f"fixture-cliente-{n:05d}" for n in range(args.fixture_customers)]
         fixture_agents = [(f"fixture-agente-{n:02d}", f"Agente Histórico {n}") for n in range(20)]
+        fixtures = Fixtures(self.system.storage_url("apertura"), self.system.storage_url("resolucion"))
         results = {}
         for size in args.list_sizes:
             have = self.count("apertura")
             if have < size:
                 start = time.monotonic()
-                written = fill(self.system.storage_url("apertura"), self.system.storage_url("resolucion"),
-                               size - have, fixture_customers, fixture_agents)
+                written = fixtures.fill(size - have, fixture_customers, fixture_agents)
                 log(f"  stored {written} fixture incidents in {time.monotonic() - start:.1f}s")
             stored = {"apertura": self.count("apertura"), "resolucion": self.count("resolucion")}
             by_endpoint = {}
@@ -494,13 +758,11 @@ class Bench:
                                   "cpu": meter.result}
             log(f"  {stored['apertura']} incidents stored: " + ", ".join(
                 f"{name} p50 {v['p50_ms']} / p99 {v['p99_ms']} ms" for name, v in by_endpoint.items()))
-        from .fixtures import remove
-
-        removed = remove(self.system.storage_url("apertura"), self.system.storage_url("resolucion"))
+        removed = fixtures.remove()
         log(f"  removed the {removed} fixture documents again")
         return results
 
-    async def profile(self, out: Path, bare_port: int, concurrency: int, half_rps: float) -> dict:
+    async def profile(self, out: Path, bare_port: int, concurrency: int, rate: float) -> dict:
         from .profile import record
 
         args = self.args
@@ -511,17 +773,12 @@ class Bench:
                           args.profile_seconds + 1, warmup=0.5)
         summaries = recording.finish()
         await self.wait_drained()
-        log(f"profiling: py-spy on both incident workers during {args.profile_seconds:.0f}s at half load")
+        log(f"profiling: py-spy on both incident workers during {args.profile_seconds:.0f}s at {rate:.1f} opens/s")
         targets = {"apertura-worker": self.system.processes["apertura_worker"].pid,
                    "resolucion-worker": self.system.processes["resolucion_worker"].pid,
                    "resolucion-web": self.system.processes["resolucion"].pid}
         recording = record(targets, args.profile_seconds, out, subprocesses=True)
-        saved = args.half_duration
-        args.half_duration = args.profile_seconds
-        try:
-            await self.half_load(half_rps / args.half_fraction)
-        finally:
-            args.half_duration = saved
+        await self.follow(rate, args.profile_seconds, label="profiling load")
         summaries.update(recording.finish())
         await self.wait_drained()
         return summaries
@@ -620,6 +877,12 @@ def whole_system(cpu: dict) -> dict:
     return judge(cpu, server_cores=cpu["system_under_test_cores"] + cpu["broker_cores"], capacity=cpu["cores"])
 
 
+def fail(verdict: dict, why: str) -> None:
+    """Mark a phase's verdict invalid for ``why`` (besides what ``judge`` found)."""
+    verdict["why"] = "; ".join(filter(None, [verdict["why"] if not verdict["valid"] else "", why]))
+    verdict["valid"] = False
+
+
 def report_verdicts(verdicts: dict[str, dict]) -> list[str]:
     """Log the phases that do not stand; their names."""
     invalid = [name for name, verdict in verdicts.items() if not verdict["valid"]]
@@ -652,6 +915,11 @@ async def run_main(args) -> dict:
         # (the load phases below open tens of thousands of incidents).
         log("list endpoints with large stores")
         lists = await bench.lists(bare_port)
+        # The open-load levels next, while the run itself has opened next to nothing.
+        open_loads = await bench.open_loads()
+        bench.check_broker("open load")
+        idle = await bench.idle()
+        bench.check_broker("idle")
         log("ceiling: bare Flask POST /incidencias under the same gunicorn settings")
         ceiling = await bench.saturate("ceiling", bare_port)
         log("POST /incidencias at saturation")
@@ -659,29 +927,46 @@ async def run_main(args) -> dict:
         opened = await bench.saturate("open", bench.port["apertura"])
         bench.check_broker("saturation")
         drain = await bench.wait_drained()
-        log(f"  backlog drained {drain:.1f}s after the load stopped")
-        opened["drain_after_load_s"] = round(drain, 1)
+        opened["drain_after_load_s"] = round(drain if opened["backlog_drain_s"] is None
+                                             else max(drain, opened["backlog_drain_s"]), 1)
         broker = bench.broker_ceiling()
-        half = await bench.half_load(opened["rps"])
-        bench.check_broker("half load")
+        sustained = min(opened["accepted_rps"], report.sustained_rps(opened))
+        propagation = await bench.propagation(sustained)
+        bench.check_broker("propagation")
         await bench.wait_drained()
-        cost = await bench.cost(half["target_rps"], ceiling)
+        cost = await bench.cost(propagation["target_rps"], ceiling)
         bench.check_broker("cost")
-        phase_cpu = {**{f"lists_{size}": data["cpu"] for size, data in lists.items()},
-                     "ceiling": ceiling["cpu"], "open": opened["cpu"], "broker": broker["cpu"],
-                     "half_load": half["cpu"], "cost": cost["cpu"]}
+        phase_cpu = {**{f"lists_{size}": data["cpu"] for size, data in lists.items()}}
+        if open_loads["rate_from"].get("cpu"):
+            phase_cpu["open_load_probe"] = open_loads["rate_from"]["cpu"]
+        phase_cpu.update({f"open_load_{level}": data["cpu"] for level, data in open_loads["levels"].items()})
+        phase_cpu.update({"idle": idle["cpu"], "ceiling": ceiling["cpu"], "open": opened["cpu"],
+                          "broker": broker["cpu"], "propagation": propagation["cpu"], "cost": cost["cpu"]})
         verdicts = {name: whole_system(cpu) for name, cpu in phase_cpu.items()}
         verdicts["ceiling"] = bench.judge_saturation("ceiling", ceiling["cpu"])
         verdicts["open"] = bench.judge_saturation("open", opened["cpu"])
+        if "open_load_probe" in verdicts:
+            verdicts["open_load_probe"] = bench.judge_saturation("open", phase_cpu["open_load_probe"])
         verdicts["broker"] = judge(broker["cpu"], server_cores=broker["cpu"]["broker_cores"],
                                    capacity=broker["cpu"]["cores"])
+        if opened["backlog_drain_s"] is None:
+            fail(verdicts["open"], f"the backlog did not drain within {args.drain_deadline:g} s of the load's end")
+        if idle["settled"]["left"]:
+            fail(verdicts["idle"], f"work was left when it began: {idle['settled']['left']}")
+        for level, data in open_loads["levels"].items():
+            if not data["loads"]["counters_match"]:
+                fail(verdicts[f"open_load_{level}"], "resolucion's load counters differed from its documents")
+        if open_loads["levels"] and not open_loads["loads_after_removal"]["counters_match"]:
+            fail(verdicts[f"open_load_{list(open_loads['levels'])[-1]}"],
+                 "resolucion's load counters differed from its documents once the fixtures were removed")
         invalid = report_verdicts(verdicts)
         machine["loadavg_at_end"] = loadavg()
         machine["quiet"] = quietness(phase_cpu, limit=args.quiet_others,
                                      test_runs={"at_start": runs_at_start, "at_end": test_runs()})
         profile = None
         if args.profile:
-            profile = await bench.profile(Path(args.output), bare_port, opened["concurrency"], half["target_rps"])
+            profile = await bench.profile(Path(args.output), bare_port, opened["concurrency"],
+                                          propagation["target_rps"])
         valid = not bench.broker_outages and not invalid
         unchanged = code_fingerprint() == code
         if not unchanged:
@@ -689,7 +974,8 @@ async def run_main(args) -> dict:
         if bench.broker_outages:
             log("WARNING: RabbitMQ went down during this run; its figures are not comparable")
         results = report.assemble(args=args, machine=machine, storage=system.storage, ceiling=ceiling,
-                                  opened=opened, broker=broker, half=half, lists=lists, cost=cost,
+                                  opened=opened, broker=broker, half=propagation, lists=lists, cost=cost,
+                                  open_loads=open_loads, idle=idle,
                                   setup=bench.results["setup"], gunicorn=gunicorn_env(args), started=started,
                                   phases=verdicts, profile=profile,
                                   provenance=provenance(passed=valid and unchanged, storage_used=system.storage))
@@ -732,7 +1018,8 @@ async def run_sweep(args) -> dict:
             await bench.setup()
             ceiling = await bench.saturate("ceiling", bare_port)
             opened = await bench.saturate("open", bench.port["apertura"])
-            drain = await bench.wait_drained()
+            rest = await bench.wait_drained()
+            drain = opened["backlog_drain_s"] if opened["backlog_drain_s"] is not None else args.drain_deadline + rest
             bench.check_broker(spec)
             verdicts = {"ceiling": bench.judge_saturation("ceiling", ceiling["cpu"]),
                         "open": bench.judge_saturation("open", opened["cpu"])}
@@ -775,12 +1062,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of the steady saturation runs (default 20; quick 6)")
     parser.add_argument("--ramp-step", type=float, help="seconds per concurrency level of the ramp (default 4; quick 2)")
     parser.add_argument("--levels", default="1,2,4,8,16,32", help="concurrency levels of the ramp")
-    parser.add_argument("--half-duration", type=float, help="seconds of the half-load phase (default 60; quick 15)")
-    parser.add_argument("--half-fraction", type=float, default=0.5, help="the half load, as a fraction of saturation")
+    parser.add_argument("--half-duration", "--propagation-duration", dest="half_duration", type=float,
+                        help="seconds of the propagation phase (default 60; quick 15)")
+    parser.add_argument("--load-fraction", "--half-fraction", dest="half_fraction", type=float, default=0.8,
+                        help="the propagation and cost phases' load, as a fraction of the sustained rate (the "
+                             "smaller of accepted and assigned per second at saturation); default 0.8")
     parser.add_argument("--half-rate", type=float,
-                        help="opens/s of the half-load and cost phases instead of half the measured saturation "
-                             "(to compare two versions at the same load)")
-    parser.add_argument("--probe-rate", type=float, default=10.0, help="incidents followed per second at half load")
+                        help="opens/s of the propagation and cost phases instead of the fraction of the sustained "
+                             "rate (to compare two versions at the same load)")
+    parser.add_argument("--probe-rate", type=float, default=10.0,
+                        help="incidents followed per second in the propagation and open-load phases")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="how often a followed incident is polled")
     parser.add_argument("--cost-duration", type=float, help="seconds of the CPU-cost phase (default 15; quick 6)")
     parser.add_argument("--customers", type=int, help="customers signed up through the API (default 300; quick 60)")
@@ -791,6 +1082,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fixture-customers", type=int, default=2000)
     parser.add_argument("--own-incidents", type=int, default=30,
                         help="incidents the measured customer opens before the list measurements")
+    parser.add_argument("--open-loads", help="open (assigned, unresolved) incidents held by the open-load agents at "
+                                              "each level (default 0,10000,100000; quick 0,5000,20000)")
+    parser.add_argument("--open-load-agents", type=int, help="agents who hold the open load (default 20; smoke 4)")
+    parser.add_argument("--open-load-rate", type=float,
+                        help="opens/s of every open-load level instead of --open-load-fraction of a short probe's "
+                             "sustained rate")
+    parser.add_argument("--open-load-fraction", type=float, default=0.5,
+                        help="the open-load levels' rate, as a fraction of the probe's sustained rate")
+    parser.add_argument("--open-load-probe", type=float, help="seconds of that probe (default 2; smoke 1)")
+    parser.add_argument("--open-load-duration", type=float,
+                        help="seconds of opens at each open-load level (default 15; quick 6)")
+    parser.add_argument("--idle-seconds", type=float, help="seconds the idle system is measured (default 60; quick 15)")
+    parser.add_argument("--drain-deadline", type=float, default=120.0,
+                        help="seconds the saturation's backlog may take to drain before the phase is invalid")
+    parser.add_argument("--drain-poll-ms", type=float, default=25.0, help="how often the backlog is counted")
     parser.add_argument("--broker-seconds", type=float, default=5.0)
     parser.add_argument("--broker-messages", type=int, default=300)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)),
@@ -834,9 +1140,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "duration": 6 if quick else 20, "ramp_step": 2 if quick else 4, "half_duration": 15 if quick else 60,
         "customers": 60 if quick else 300, "cost_duration": 6 if quick else 15, "list_sizes": "10000,100000" if not args.smoke else "2000",
         "list_requests": 100 if quick else 300,
+        "open_loads": "0,5000,20000" if quick else "0,10000,100000", "open_load_probe": 2.0,
+        "open_load_duration": 6 if quick else 15, "idle_seconds": 15 if quick else 60, "open_load_agents": 20,
     }
     if args.smoke:
-        defaults.update(duration=3, ramp_step=1.5, half_duration=6, cost_duration=3, customers=12, list_requests=30)
+        defaults.update(duration=3, ramp_step=1.5, half_duration=6, cost_duration=3, customers=12, list_requests=30,
+                        open_loads="0,300,1000", open_load_probe=1.0, open_load_duration=3, idle_seconds=5,
+                        open_load_agents=4)
         args.levels = "2,8"
         args.broker_seconds, args.broker_messages = 1.0, 50
         args.fixture_customers = 200
@@ -845,6 +1155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, value)
     args.levels = [int(x) for x in str(args.levels).split(",")]
     args.list_sizes = [int(x) for x in str(args.list_sizes).split(",")]
+    args.open_loads = [int(x) for x in str(args.open_loads).split(",")]
     return args
 
 
