@@ -64,7 +64,7 @@ test-provision: venv
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-## Throughput and latency against the stack's own ceiling (needs RabbitMQ; about 6 min; writes docs/benchmarks/)
+## Throughput, latency, cost by open load and idle, against the stack's own ceiling (needs RabbitMQ; about 10 min; writes docs/benchmarks/)
 bench: venv wrk
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench --profile --wait-quiet 900 $(BENCH_ARGS)

@@ -38,6 +38,7 @@ def _first(r: dict, *keys: str) -> Any:
 
 
 ROWS: list[tuple[str, Callable[[dict], Any]]] = [
+    ("bare ceiling, POST req/s (the machine's speed that day)", lambda r: r.get("ceiling_rps")),
     ("incidents accepted per second at saturation", lambda r: _first(r, "accepted_rps", "open_rps")),
     ("visible as asignada per second during that run",
      lambda r: _first(r, "sustained_assigned_rps", "assigned_rps_at_saturation")),
@@ -65,6 +66,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
+        if abs(value) < 0.1:
+            return f"{value:.4f}"
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
     return str(value)
 
