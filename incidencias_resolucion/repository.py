@@ -139,13 +139,14 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         quiet system (``docs/deploy.md``)."""
         if self.store.counters([LOADS_COUNTED]).get(LOADS_COUNTED):
             return False
-        holders = {(d.get("asignada_a") or {}).get("id") for d in self.collection.find(
-            Query(any_of={"estado": sorted(LOAD_STATES)}))}
-        # every employee too: a write before this count may have moved the
-        # counter of one who holds nothing now
-        known = holders | set(also) | {d.get("id") for d in self.store.collection(EMPLEADOS).find(Query())}
-        counted = self.recount_loads(sorted(i for i in known if isinstance(i, str)))
-        self.store.set_counters({**{carga_counter(i): n for i, n in counted.items()}, LOADS_COUNTED: 1})
+        # Zero for every employee known and asked for: a write before this
+        # count may have moved the counter of one who holds nothing now.
+        known = set(also) | {d.get("id") for d in self.store.collection(EMPLEADOS).find(Query())}
+        values = {carga_counter(i): 0 for i in known if isinstance(i, str)}
+        for doc in self.collection.find(Query(any_of={"estado": sorted(LOAD_STATES)})):
+            for name, n in self.counted(doc).items():  # the same rule every write counts by
+                values[name] = values.get(name, 0) + n
+        self.store.set_counters({**values, LOADS_COUNTED: 1})
         return True
 
     def recent(self, limit: int) -> list[Incidencia]:
