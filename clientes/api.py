@@ -26,7 +26,7 @@ def _clientes():
     return components().clientes
 
 
-@operation(blp, "POST", "/clientes", ANYONE, ClienteSchema, status=201, body=ClienteCreateSchema,
+@operation(blp, "POST", "/clientes", ANYONE, ClienteSchema, name="registrarCliente", status=201, body=ClienteCreateSchema,
            refusals={409: "Email already registered"}, idempotent=True)
 def register(data, idempotency):
     """Register a customer account
@@ -45,7 +45,7 @@ add_login(blp, "/clientes/login", "login_cliente", "Log in and get a customer to
           _clientes)
 
 
-@operation(blp, "POST", "/clientes/verificacion", ANYONE, VerificacionSchema, body=EnlaceSchema,
+@operation(blp, "POST", "/clientes/verificacion", ANYONE, VerificacionSchema, name="verificarEmail", body=EnlaceSchema,
            refusals={400: "The link is not valid or has expired"}, idempotent=True)
 def verify_email(data, idempotency):
     """Verify the account's e-mail through the link mailed to it (no token needed)"""
@@ -53,7 +53,7 @@ def verify_email(data, idempotency):
     return {"email_verificado": cliente.email_verificado}
 
 
-@operation(blp, "POST", "/clientes/yo/verificacion/reenvio", (CLIENTE,), AceptadoSchema, status=202,
+@operation(blp, "POST", "/clientes/yo/verificacion/reenvio", (CLIENTE,), AceptadoSchema, name="reenviarVerificacion", status=202,
            body=NoBodySchema, refusals={409: "The e-mail is verified already",
                                         429: "A verification mail went out too recently"}, idempotent=True)
 def resend_verification(_body, idempotency):
@@ -69,7 +69,7 @@ add_password_reset(blp, "/clientes/password", "password_cliente",
                    lambda token, password, key: services.restablecer_password(_clientes(), token, password, key))
 
 
-@operation(blp, "POST", "/clientes/email/confirmacion", ANYONE, ClienteSchema, body=EnlaceSchema,
+@operation(blp, "POST", "/clientes/email/confirmacion", ANYONE, ClienteSchema, name="confirmarEmail", body=EnlaceSchema,
            refusals={400: "The link is not valid or has expired",
                      409: "Another account took that e-mail meanwhile"}, idempotent=True)
 def confirm_email(data, idempotency):
@@ -78,6 +78,7 @@ def confirm_email(data, idempotency):
 
 
 @blp.get("/clientes/yo")
+@blp.doc(operationId="verPerfil")
 @requires(CLIENTE)
 @blp.response(200, ClienteSchema)
 def get_me():
@@ -86,6 +87,7 @@ def get_me():
 
 
 @blp.patch("/clientes/yo")
+@blp.doc(operationId="actualizarPerfil")
 @requires(CLIENTE)
 @blp.arguments(ClientePatchSchema)
 @blp.response(200, ClienteSchema)
@@ -103,6 +105,7 @@ def update_me(data):
 
 
 @blp.delete("/clientes/yo")
+@blp.doc(operationId="eliminarCuenta")
 @requires(CLIENTE)
 @blp.response(204)
 def delete_me():
@@ -111,6 +114,7 @@ def delete_me():
 
 
 @blp.get("/clientes")
+@blp.doc(operationId="listarClientes")
 @requires(*ROLES_PERSONAL)
 @blp.arguments(ClientesQuerySchema, location="query")
 @blp.response(200, page_schema(ClienteSchema, "ClientesPage"))
@@ -119,7 +123,8 @@ def list_clientes(args):
     return paginate(args, services.listar_clientes(_clientes(), args.get("q")))
 
 
-@blp.get("/clientes/<cliente_id>")
+@blp.get("/clientes/<cuenta:cliente_id>")
+@blp.doc(operationId="verCliente")
 @requires(CLIENTE, *ROLES_PERSONAL)
 @blp.response(200, ClienteSchema)
 def get_cliente(cliente_id: str):

@@ -12,7 +12,7 @@ from .config import ClientesSettings
 
 def create_app(settings: ClientesSettings | None = None) -> Flask:
     app, _api = build_service_app(
-        settings or ClientesSettings(), bootstrap.build, "Incidencias · clientes",
+        settings or ClientesSettings(), bootstrap.build, "Incidencias clientes",
         "Customer accounts: registration, login, profile and erasure. Issues customer tokens.",
         [blp, keys],
     )

@@ -53,6 +53,7 @@ def add_login(blp: Blueprint, path: str, endpoint: str, summary: str, refused: s
         return iniciar_sesion(cuentas(), data["email"], data["password"])
 
     view.__name__, view.__doc__ = endpoint, summary
+    view = blp.doc(operationId="iniciarSesion")(view)
     view = blp.alt_response(429, description="Too many failed attempts")(view)
     view = blp.alt_response(401, description=refused)(view)
     view = blp.response(200, TokenSchema)(view)
@@ -69,7 +70,7 @@ def keys_blueprint(tokens: str) -> Blueprint:
         return components().issuer.jwks()
 
     jwks.__doc__ = f"Public keys that verify {tokens} tokens"
-    keys.get("/.well-known/jwks.json")(keys.response(200, JwksSchema)(jwks))
+    keys.get("/.well-known/jwks.json")(keys.doc(operationId="obtenerClaves")(keys.response(200, JwksSchema)(jwks)))
     return keys
 
 
@@ -110,8 +111,9 @@ def add_password_reset(blp: Blueprint, path: str, endpoint: str,
 
     Always 202 with the same empty body, whether or not the e-mail has an
     account (which then gets a link valid 30 minutes, at most 3 an hour)."""
-    operation(blp, "POST", f"{path}/solicitud", ANYONE, AceptadoSchema, status=202,
-              body=SolicitudPasswordSchema, refusals={429: "Too many requests from this address"})(request_reset)
+    operation(blp, "POST", f"{path}/solicitud", ANYONE, AceptadoSchema, name="solicitarRestablecimiento",
+              status=202, body=SolicitudPasswordSchema,
+              refusals={429: "Too many requests from this address"})(request_reset)
 
     def reset(data: dict[str, Any], idempotency: IdempotentRequest | None) -> None:
         restablecer(data["token"], data["password"], idempotency)
@@ -120,5 +122,6 @@ def add_password_reset(blp: Blueprint, path: str, endpoint: str,
     reset.__doc__ = """Set a new password through a reset link
 
     Every link of the account and every session opened before stop working."""
-    operation(blp, "POST", f"{path}/restablecimiento", ANYONE, None, status=204, body=PasswordEnlaceSchema,
+    operation(blp, "POST", f"{path}/restablecimiento", ANYONE, None, name="restablecerPassword", status=204,
+              body=PasswordEnlaceSchema,
               refusals={400: "The link is not valid or has expired"}, idempotent=True)(reset)

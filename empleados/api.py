@@ -60,7 +60,7 @@ def _empleados():
     return components().empleados
 
 
-@operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema, status=201, body=EmpleadoCreateSchema,
+@operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema, name="crearEmpleado", status=201, body=EmpleadoCreateSchema,
            refusals={409: "Email already registered"}, idempotent=True)
 def register(data, idempotency):
     """Register an employee (admins only)
@@ -78,7 +78,7 @@ add_login(blp, "/empleados/login", "login_empleado", "Log in and get an employee
           "Wrong credentials, or a deactivated account", _empleados)
 
 
-@operation(blp, "POST", "/empleados/invitacion/aceptacion", ANYONE, EmpleadoSchema, body=PasswordEnlaceSchema,
+@operation(blp, "POST", "/empleados/invitacion/aceptacion", ANYONE, EmpleadoSchema, name="aceptarInvitacion", body=PasswordEnlaceSchema,
            refusals={400: "The link is not valid or has expired"}, idempotent=True)
 def accept_invitation(data, idempotency):
     """Accept an invitation: choose the password through the link mailed (no token needed)"""
@@ -91,6 +91,7 @@ add_password_reset(blp, "/empleados/password", "password_empleado",
 
 
 @blp.get("/empleados/yo")
+@blp.doc(operationId="verPerfil")
 @requires(*ROLES_PERSONAL)
 @blp.response(200, EmpleadoSchema)
 def get_me():
@@ -99,11 +100,12 @@ def get_me():
     return services.ver_empleado(_empleados(), principal, principal.id)
 
 
-def _account_patch(path: str):
-    """``PATCH path``, the one update of an employee account (for any
-    employee; who may change what is the use case's rule)."""
+def _account_patch(path: str, name: str):
+    """``PATCH path`` (operation ``name``), the one update of an employee
+    account (for any employee; who may change what is the use case's rule)."""
 
     def decorate(view):
+        view = blp.doc(operationId=name)(view)
         view = blp.response(200, EmpleadoSchema)(view)
         view = blp.arguments(EmpleadoPatchSchema)(view)
         return blp.patch(path)(requires(*ROLES_PERSONAL)(view))
@@ -111,7 +113,7 @@ def _account_patch(path: str):
     return decorate
 
 
-@_account_patch("/empleados/yo")
+@_account_patch("/empleados/yo", "actualizarPerfil")
 @blp.alt_response(403, description="A field the caller may not change")
 @blp.alt_response(409, description="It would leave no active admin")
 def update_me(data):
@@ -120,6 +122,7 @@ def update_me(data):
 
 
 @blp.get("/empleados")
+@blp.doc(operationId="listarEmpleados")
 @requires(*ROLES_GESTION)
 @blp.arguments(EmpleadosQuerySchema, location="query")
 @blp.response(200, page_schema(EmpleadoSchema, "EmpleadosPage"))
@@ -131,7 +134,8 @@ def list_empleados(args):
                                                     args.get("q")))
 
 
-@blp.get("/empleados/<empleado_id>")
+@blp.get("/empleados/<cuenta:empleado_id>")
+@blp.doc(operationId="verEmpleado")
 @requires(*ROLES_PERSONAL)
 @blp.response(200, EmpleadoSchema)
 @blp.alt_response(403, description="An agent asking for another employee")
@@ -141,7 +145,7 @@ def get_empleado(empleado_id: str):
     return services.ver_empleado(_empleados(), current_principal(), empleado_id)
 
 
-@_account_patch("/empleados/<empleado_id>")
+@_account_patch("/empleados/<cuenta:empleado_id>", "actualizarEmpleado")
 @blp.alt_response(403, description="A field or an employee the caller may not change")
 @blp.alt_response(404, description="No such employee")
 @blp.alt_response(409, description="Deactivated account, or it would leave no active admin")
@@ -160,7 +164,7 @@ def _update(empleado_id: str, data: dict):
                                         password_actual)
 
 
-@operation(blp, "POST", "/empleados/<empleado_id>/baja", (ADMIN,), EmpleadoSchema, body=NoBodySchema,
+@operation(blp, "POST", "/empleados/<cuenta:empleado_id>/baja", (ADMIN,), EmpleadoSchema, name="darDeBajaEmpleado", body=NoBodySchema,
            refusals={404: "No such employee", 409: "It is the last active admin"}, idempotent=True)
 def deactivate(_body, empleado_id: str, idempotency):
     """Deactivate an employee (admins only)

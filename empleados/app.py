@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: EmpleadosSettings | None = None) -> Flask:
     settings = settings or EmpleadosSettings()
     app, _api = build_service_app(
-        settings, bootstrap.build, "Incidencias · empleados",
+        settings, bootstrap.build, "Incidencias empleados",
         "Employee accounts: registration by admins, login, profile, roles, categories and "
         "deactivation. Issues employee tokens.",
         [blp, keys], PROBLEMS,

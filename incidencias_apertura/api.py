@@ -40,7 +40,7 @@ def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, heade
     return as_documented(public_view(*registro), status, headers)
 
 
-@operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema, status=201, body=IncidenciaCreateSchema,
+@operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema, name="abrirIncidencia", status=201, body=IncidenciaCreateSchema,
            idempotent=True)
 def open_incidencia(data, idempotency):
     """Open an incident about a product the customer bought"""
@@ -52,7 +52,7 @@ def open_incidencia(data, idempotency):
 
 
 @operation(blp, "GET", "/incidencias", ROLES_CLIENTE, page_schema(IncidenciaSchema, "IncidenciasPage"),
-           query=IncidenciasQuerySchema)
+           name="listarIncidencias", query=IncidenciasQuerySchema)
 def list_incidencias(args):
     """The caller's incidents, newest first"""
     page = paginate(args, services.incidencias_del_cliente(components().incidencias, current_principal().id,
@@ -61,13 +61,13 @@ def list_incidencias(args):
     return as_documented(page)
 
 
-@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_CLIENTE, IncidenciaSchema)
+@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_CLIENTE, IncidenciaSchema, name="verIncidencia")
 def get_incidencia(incidencia_id: str):
     """One of the caller's incidents, with its history and public comments"""
     return _answer(services.incidencia_del_cliente(components().incidencias, current_principal().id, incidencia_id))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_CLIENTE, IncidenciaSchema, status=201,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_CLIENTE, IncidenciaSchema, name="comentarIncidencia", status=201,
            body=ComentarioCreateSchema, idempotent=True)
 def comment(data, incidencia_id: str, idempotency):
     """Add a comment for the employee handling the incident"""
@@ -75,7 +75,7 @@ def comment(data, incidencia_id: str, idempotency):
                                      idempotency), 201)
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema, body=NoBodySchema,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema, name="cerrarIncidencia", body=NoBodySchema,
            refusals=NOT_RESUELTA, idempotent=True)
 def close(_body, incidencia_id: str, idempotency):
     """Accept the proposed solution: the incident is closed"""
@@ -83,14 +83,14 @@ def close(_body, incidencia_id: str, idempotency):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/reapertura", ROLES_CLIENTE, IncidenciaSchema,
-           body=ReaperturaSchema, refusals=NOT_RESUELTA, idempotent=True)
+           name="reabrirIncidencia", body=ReaperturaSchema, refusals=NOT_RESUELTA, idempotent=True)
 def reopen(data, incidencia_id: str, idempotency):
     """Reject the proposed solution, saying why: it goes back to the employee"""
     return _answer(services.reabrir(components().incidencias, current_actor(), incidencia_id, data["motivo"],
                                     idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema, status=202,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema, name="cancelarIncidencia", status=202,
            body=CancelacionSchema, refusals={409: "Not cancellable in its current state"}, idempotent=True)
 def cancel(data, incidencia_id: str, idempotency):
     """Ask to withdraw the incident; it becomes cancelada once incidencias_resolucion applies it"""
@@ -99,7 +99,7 @@ def cancel(data, incidencia_id: str, idempotency):
 
 
 @operation(notificaciones, "GET", "/notificaciones", ROLES_CLIENTE,
-           page_schema(NotificacionSchema, "NotificacionesPage"), query=NotificacionesQuerySchema)
+           page_schema(NotificacionSchema, "NotificacionesPage"), name="listarNotificaciones", query=NotificacionesQuerySchema)
 def list_notificaciones(args):
     """What happened to the caller's incidents, newest first"""
     return paginate(args, services.notificaciones_del_cliente(components().notificaciones, current_principal().id,
@@ -107,14 +107,14 @@ def list_notificaciones(args):
 
 
 @operation(notificaciones, "POST", "/notificaciones/<notificacion_id>/lectura", ROLES_CLIENTE, NotificacionSchema,
-           body=NoBodySchema, idempotent=True)
+           name="marcarNotificacionLeida", body=NoBodySchema, idempotent=True)
 def mark_read(_body, notificacion_id: str, idempotency):
     """Mark one notification as read"""
     return services.marcar_leida(components().notificaciones, current_principal().id, notificacion_id,
                                  idempotency)
 
 
-@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema, body=NoBodySchema,
+@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema, name="marcarNotificacionesLeidas", body=NoBodySchema,
            idempotent=True)
 def mark_all_read(_body, idempotency):
     """Mark every notification of the caller as read (`marcadas`: how many were unread)"""

@@ -14,7 +14,7 @@ from .config import AperturaSettings
 
 def create_app(settings: AperturaSettings | None = None) -> Flask:
     app, _api = build_service_app(
-        settings or AperturaSettings(), bootstrap.build, "Incidencias · apertura",
+        settings or AperturaSettings(), bootstrap.build, "Incidencias apertura",
         "Customers open incidents about products they bought, follow them, "
         "and confirm or reject the proposed solution.",
         [blp, notificaciones], PROBLEMS,

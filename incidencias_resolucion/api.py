@@ -35,7 +35,7 @@ def _answer(incidencia: Incidencia, status: int = 200):
 
 
 @operation(blp, "GET", "/incidencias", ROLES_PERSONAL, page_schema(IncidenciaSchema, "IncidenciasStaffPage"),
-           query=IncidenciasQuerySchema)
+           name="listarIncidencias", query=IncidenciasQuerySchema)
 def list_incidencias(args):
     """Incidents, filtered and sorted (oldest first by default)"""
     page = paginate(args, services.buscar_incidencias(components().incidencias, current_actor(), args, args["orden"]))
@@ -43,14 +43,14 @@ def list_incidencias(args):
     return as_documented(page)
 
 
-@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema)
+@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema, name="verIncidencia")
 def get_incidencia(incidencia_id: str):
     """An incident with its history, comments and internal notes"""
     return _answer(services.incidencia(components().incidencias, incidencia_id))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/asignacion", ROLES_PERSONAL, IncidenciaSchema,
-           body=AsignacionSchema, refusals={409: "Not assignable in its current state"}, idempotent=True)
+           name="asignarIncidencia", body=AsignacionSchema, refusals={409: "Not assignable in its current state"}, idempotent=True)
 def assign(data, incidencia_id: str, idempotency):
     """Assign: an agent takes an unassigned incident; supervisors and admins assign anyone's to anyone"""
     c = components()
@@ -58,7 +58,7 @@ def assign(data, incidencia_id: str, idempotency):
                                     c.settings.portal_url, idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, body=NoBodySchema,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, name="iniciarIncidencia", body=NoBodySchema,
            refusals={409: "Not in asignada"}, idempotent=True)
 def start(_body, incidencia_id: str, idempotency):
     """Start working on the incident (asignada → en_curso)"""
@@ -66,14 +66,14 @@ def start(_body, incidencia_id: str, idempotency):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/resolucion", ROLES_PERSONAL, IncidenciaSchema,
-           body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"}, idempotent=True)
+           name="resolverIncidencia", body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"}, idempotent=True)
 def resolve(data, incidencia_id: str, idempotency):
     """Propose a solution: the customer then closes or reopens it"""
     return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"],
                                      idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema, status=201,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema, name="comentarIncidencia", status=201,
            body=ComentarioCreateSchema, idempotent=True)
 def comment(data, incidencia_id: str, idempotency):
     """Comment for the customer, or write an internal note (`interna: true`)"""
@@ -82,13 +82,13 @@ def comment(data, incidencia_id: str, idempotency):
 
 
 @operation(blp, "PATCH", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema,
-           body=IncidenciaPatchSchema, refusals={409: "Not editable in its current state"})
+           name="actualizarIncidencia", body=IncidenciaPatchSchema, refusals={409: "Not editable in its current state"})
 def patch(data, incidencia_id: str):
     """Change the priority or the category"""
     return _answer(services.cambiar_datos(components().incidencias, current_actor(), incidencia_id, data))
 
 
-@operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema)
+@operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas")
 def stats():
     """Counts by state and priority, open load per employee, time to first assignment and to resolution"""
     c = components()

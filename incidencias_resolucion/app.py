@@ -14,7 +14,7 @@ from .config import ResolucionSettings
 
 def create_app(settings: ResolucionSettings | None = None) -> Flask:
     app, _api = build_service_app(
-        settings or ResolucionSettings(), bootstrap.build, "Incidencias · resolución",
+        settings or ResolucionSettings(), bootstrap.build, "Incidencias resolucion",
         "Employees get incidents assigned automatically by load, work on them and resolve them.",
         [blp, estadisticas], PROBLEMS,
     )

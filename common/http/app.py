@@ -13,6 +13,7 @@ import flask_smorest
 from flask_smorest.utils import prepare_response
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from common.config import Settings
 from common.errors import ApplicationError
@@ -50,6 +51,16 @@ class ServiceState(Protocol):
     verifier: TokenVerifier
 
     def is_revoked(self, principal: Principal) -> bool: ...
+
+
+class AccountIdConverter(BaseConverter):
+    """``<cuenta:...>``: an account's id in a path, any segment but the
+    fixed words the account routes use beside it (``login``, ``yo``).
+    Without it ``GET /clientes/login`` matched ``GET /clientes/<id>`` and
+    answered "no such customer", and ``OPTIONS`` advertised GET there; with
+    it such a request finds only the fixed route, and gets its 405."""
+
+    regex = r"(?!(?:login|yo)(?![^/]))[^/]+"
 
 
 def components() -> Any:
@@ -159,7 +170,12 @@ def create_service_app(
     """The Flask app of one service. ``problems`` maps the service's own
     domain errors to their problem documents; with the application errors
     (``common.errors``) they are answered here, once, for every view."""
+    if not title.isascii():
+        # Client generators make the package name of the title; a non-ASCII
+        # one gives a name pip refuses to install.
+        raise ValueError(f"the API title must be ASCII: {title!r}")
     app = Flask(service)
+    app.url_map.converters["cuenta"] = AccountIdConverter
     app.config.update(
         MAX_CONTENT_LENGTH=state.settings.max_body_bytes,
         API_TITLE=title,

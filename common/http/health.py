@@ -52,12 +52,14 @@ def health_blueprint(service: str, checks: dict[str, Callable[[], dict | None]])
     blp = Blueprint("salud", __name__, description="Liveness and readiness")
 
     @blp.get("/salud/vivo")
+    @blp.doc(operationId="comprobarVida")
     @blp.response(200, HealthSchema)
     def liveness():
         """Liveness: 200 while the process answers"""
         return {"servicio": service, "estado": "vivo"}
 
     @blp.get("/salud")
+    @blp.doc(operationId="comprobarDisponibilidad")
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="Storage or RabbitMQ not ready")
     def readiness():
