@@ -26,7 +26,8 @@ def _clientes():
     return components().clientes
 
 
-@operation(blp, "POST", "/clientes", ANYONE, ClienteSchema, name="registrarCliente", status=201, body=ClienteCreateSchema,
+@operation(blp, "POST", "/clientes", ANYONE, ClienteSchema,
+           name="registrarCliente", status=201, body=ClienteCreateSchema,
            refusals={409: "Email already registered"}, idempotent=True)
 def register(data, idempotency):
     """Register a customer account
@@ -53,7 +54,8 @@ def verify_email(data, idempotency):
     return {"email_verificado": cliente.email_verificado}
 
 
-@operation(blp, "POST", "/clientes/yo/verificacion/reenvio", (CLIENTE,), AceptadoSchema, name="reenviarVerificacion", status=202,
+@operation(blp, "POST", "/clientes/yo/verificacion/reenvio", (CLIENTE,), AceptadoSchema,
+           name="reenviarVerificacion", status=202,
            body=NoBodySchema, refusals={409: "The e-mail is verified already",
                                         429: "A verification mail went out too recently"}, idempotent=True)
 def resend_verification(_body, idempotency):

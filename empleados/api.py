@@ -60,7 +60,8 @@ def _empleados():
     return components().empleados
 
 
-@operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema, name="crearEmpleado", status=201, body=EmpleadoCreateSchema,
+@operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema,
+           name="crearEmpleado", status=201, body=EmpleadoCreateSchema,
            refusals={409: "Email already registered"}, idempotent=True)
 def register(data, idempotency):
     """Register an employee (admins only)
@@ -78,7 +79,8 @@ add_login(blp, "/empleados/login", "login_empleado", "Log in and get an employee
           "Wrong credentials, or a deactivated account", _empleados)
 
 
-@operation(blp, "POST", "/empleados/invitacion/aceptacion", ANYONE, EmpleadoSchema, name="aceptarInvitacion", body=PasswordEnlaceSchema,
+@operation(blp, "POST", "/empleados/invitacion/aceptacion", ANYONE, EmpleadoSchema,
+           name="aceptarInvitacion", body=PasswordEnlaceSchema,
            refusals={400: "The link is not valid or has expired"}, idempotent=True)
 def accept_invitation(data, idempotency):
     """Accept an invitation: choose the password through the link mailed (no token needed)"""
@@ -164,7 +166,8 @@ def _update(empleado_id: str, data: dict):
                                         password_actual)
 
 
-@operation(blp, "POST", "/empleados/<cuenta:empleado_id>/baja", (ADMIN,), EmpleadoSchema, name="darDeBajaEmpleado", body=NoBodySchema,
+@operation(blp, "POST", "/empleados/<cuenta:empleado_id>/baja", (ADMIN,), EmpleadoSchema,
+           name="darDeBajaEmpleado", body=NoBodySchema,
            refusals={404: "No such employee", 409: "It is the last active admin"}, idempotent=True)
 def deactivate(_body, empleado_id: str, idempotency):
     """Deactivate an employee (admins only)

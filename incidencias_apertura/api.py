@@ -40,7 +40,8 @@ def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, heade
     return as_documented(public_view(*registro), status, headers)
 
 
-@operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema, name="abrirIncidencia", status=201, body=IncidenciaCreateSchema,
+@operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema,
+           name="abrirIncidencia", status=201, body=IncidenciaCreateSchema,
            idempotent=True)
 def open_incidencia(data, idempotency):
     """Open an incident about a product the customer bought"""
@@ -67,7 +68,8 @@ def get_incidencia(incidencia_id: str):
     return _answer(services.incidencia_del_cliente(components().incidencias, current_principal().id, incidencia_id))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_CLIENTE, IncidenciaSchema, name="comentarIncidencia", status=201,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_CLIENTE, IncidenciaSchema,
+           name="comentarIncidencia", status=201,
            body=ComentarioCreateSchema, idempotent=True)
 def comment(data, incidencia_id: str, idempotency):
     """Add a comment for the employee handling the incident"""
@@ -75,7 +77,8 @@ def comment(data, incidencia_id: str, idempotency):
                                      idempotency), 201)
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema, name="cerrarIncidencia", body=NoBodySchema,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/cierre", ROLES_CLIENTE, IncidenciaSchema,
+           name="cerrarIncidencia", body=NoBodySchema,
            refusals=NOT_RESUELTA, idempotent=True)
 def close(_body, incidencia_id: str, idempotency):
     """Accept the proposed solution: the incident is closed"""
@@ -90,7 +93,8 @@ def reopen(data, incidencia_id: str, idempotency):
                                     idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema, name="cancelarIncidencia", status=202,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/cancelacion", ROLES_CLIENTE, IncidenciaSchema,
+           name="cancelarIncidencia", status=202,
            body=CancelacionSchema, refusals={409: "Not cancellable in its current state"}, idempotent=True)
 def cancel(data, incidencia_id: str, idempotency):
     """Ask to withdraw the incident; it becomes cancelada once incidencias_resolucion applies it"""
@@ -99,7 +103,8 @@ def cancel(data, incidencia_id: str, idempotency):
 
 
 @operation(notificaciones, "GET", "/notificaciones", ROLES_CLIENTE,
-           page_schema(NotificacionSchema, "NotificacionesPage"), name="listarNotificaciones", query=NotificacionesQuerySchema)
+           page_schema(NotificacionSchema, "NotificacionesPage"), name="listarNotificaciones",
+           query=NotificacionesQuerySchema)
 def list_notificaciones(args):
     """What happened to the caller's incidents, newest first"""
     return paginate(args, services.notificaciones_del_cliente(components().notificaciones, current_principal().id,
@@ -114,7 +119,8 @@ def mark_read(_body, notificacion_id: str, idempotency):
                                  idempotency)
 
 
-@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema, name="marcarNotificacionesLeidas", body=NoBodySchema,
+@operation(notificaciones, "POST", "/notificaciones/lectura", ROLES_CLIENTE, LecturaSchema,
+           name="marcarNotificacionesLeidas", body=NoBodySchema,
            idempotent=True)
 def mark_all_read(_body, idempotency):
     """Mark every notification of the caller as read (`marcadas`: how many were unread)"""

@@ -50,7 +50,8 @@ def get_incidencia(incidencia_id: str):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/asignacion", ROLES_PERSONAL, IncidenciaSchema,
-           name="asignarIncidencia", body=AsignacionSchema, refusals={409: "Not assignable in its current state"}, idempotent=True)
+           name="asignarIncidencia", body=AsignacionSchema, refusals={409: "Not assignable in its current state"},
+           idempotent=True)
 def assign(data, incidencia_id: str, idempotency):
     """Assign: an agent takes an unassigned incident; supervisors and admins assign anyone's to anyone"""
     c = components()
@@ -58,7 +59,8 @@ def assign(data, incidencia_id: str, idempotency):
                                     c.settings.portal_url, idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema, name="iniciarIncidencia", body=NoBodySchema,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema,
+           name="iniciarIncidencia", body=NoBodySchema,
            refusals={409: "Not in asignada"}, idempotent=True)
 def start(_body, incidencia_id: str, idempotency):
     """Start working on the incident (asignada → en_curso)"""
@@ -66,14 +68,16 @@ def start(_body, incidencia_id: str, idempotency):
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/resolucion", ROLES_PERSONAL, IncidenciaSchema,
-           name="resolverIncidencia", body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"}, idempotent=True)
+           name="resolverIncidencia", body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"},
+           idempotent=True)
 def resolve(data, incidencia_id: str, idempotency):
     """Propose a solution: the customer then closes or reopens it"""
     return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"],
                                      idempotency))
 
 
-@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema, name="comentarIncidencia", status=201,
+@operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema,
+           name="comentarIncidencia", status=201,
            body=ComentarioCreateSchema, idempotent=True)
 def comment(data, incidencia_id: str, idempotency):
     """Comment for the customer, or write an internal note (`interna: true`)"""

@@ -210,7 +210,8 @@ def metrics_blueprint() -> Blueprint:
     blp = Blueprint("metricas", __name__, description="Prometheus metrics")
 
     @blp.get("/metrics")
-    @blp.doc(operationId="leerMetricas", responses={"200": {"description": "Prometheus text exposition format",
+    @blp.doc(operationId="leerMetricas",
+             responses={"200": {"description": "Prometheus text exposition format",
                                 "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics():
         """Request counts and latencies, aggregated over every worker of this service, the depth of

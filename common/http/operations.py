@@ -60,4 +60,4 @@ def operation(blp: Blueprint, method: str, rule: str, roles: tuple[str, ...] | N
 
 
 def _requires_a_body(schema: type[ma.Schema]) -> bool:
-    return any(field.required for field in schema._declared_fields.values())  # noqa: SLF001
+    return any(field.required for field in schema().fields.values())
