@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal, requires
-from common.http.operations import ANYONE, operation
+from common.http.operations import ANYONE, LOCATION, created, operation
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema
 from cuentas.http import add_login, add_password_reset, keys_blueprint, portal_url
@@ -28,7 +28,8 @@ def _clientes():
 
 @operation(blp, "POST", "/clientes", ANYONE, ClienteSchema,
            name="registrarCliente", status=201, body=ClienteCreateSchema,
-           refusals={409: "Email already registered"}, idempotent=True)
+           refusals={409: "Email already registered"}, idempotent=True,
+           headers=LOCATION, links=created("cliente_id", "verCliente"))
 def register(data, idempotency):
     """Register a customer account
 

@@ -6,8 +6,9 @@ import datetime as dt
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import search_text, text
-from cuentas.schemas import CuentaCreateSchema, CuentaSchema, PasswordChange, email_field, password_field
+from common.http.schemas import AnswerSchema, ChangesSchema, instant, search_text, text
+from cuentas.schemas import (EMAIL_FORMAT, CuentaCreateSchema, CuentaSchema, PasswordChange, email_field,
+                             new_password_field, password_field)
 
 PHONE = ma.validate.Regexp(r"^\+?[0-9][0-9 ()-]{5,19}$", error="Teléfono no válido.")
 
@@ -23,31 +24,31 @@ class ClienteCreateSchema(CuentaCreateSchema):
     telefono = ma.fields.String(allow_none=True, validate=PHONE)
 
 
-class ClientePatchSchema(PasswordChange, ClienteCreateSchema):
-    class Meta:
+class ClientePatchSchema(PasswordChange, ChangesSchema, ClienteCreateSchema):
+    class Meta(ChangesSchema.Meta):
         partial = True
 
     nombre = text(100)
     apellidos = text(150)
     email = email_field()
-    password = password_field()
+    password = new_password_field()
     password_actual = password_field()
     avisos_por_correo = ma.fields.Boolean(truthy={True}, falsy={False}, metadata={"description": "Whether notifications also come by e-mail"})
 
 
 class ClienteSchema(CuentaSchema):
-    fecha_nacimiento = ma.fields.String(allow_none=True)
+    fecha_nacimiento = ma.fields.String(allow_none=True, metadata={"format": "date"})
     direccion = ma.fields.String(allow_none=True)
     telefono = ma.fields.String(allow_none=True)
     email_verificado = ma.fields.Boolean(metadata={"description": "Whether the owner confirmed the e-mail"})
-    email_pendiente = ma.fields.String(allow_none=True, metadata={
+    email_pendiente = ma.fields.String(allow_none=True, metadata={**EMAIL_FORMAT,
         "description": "A new e-mail waiting for its confirmation through the link mailed to it"})
     avisos_por_correo = ma.fields.Boolean(metadata={"description": "Whether notifications also come by e-mail"})
-    creado_en = ma.fields.String()
-    actualizado_en = ma.fields.String()
+    creado_en = instant()
+    actualizado_en = instant()
 
 
-class VerificacionSchema(ma.Schema):
+class VerificacionSchema(AnswerSchema):
     email_verificado = ma.fields.Boolean()
 
 

@@ -13,6 +13,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REQUEST_LINE_LIMIT = 4094
+"""Bytes of a request line (method, URL with its query, version) the web
+server takes: gunicorn refuses a longer one with its own HTML 414 before
+any application code runs, as every OpenAPI document says."""
+
 PLACEHOLDER_SECRETS = {
     "", "changeme", "change-me", "change_me", "secret", "password", "admin",
     "example", "xxx", "todo", "placeholder",

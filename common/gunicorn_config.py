@@ -16,6 +16,8 @@ import multiprocessing
 import os
 import tempfile
 
+from common.config import REQUEST_LINE_LIMIT
+
 bind = os.environ.get("BIND") or f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() + 1)))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
@@ -23,6 +25,7 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
+limit_request_line = REQUEST_LINE_LIMIT
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"

@@ -7,17 +7,47 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from common.http.schemas import StrictSchema, text
-from common.passwords import WeakPassword, check_password_strength
+from common.http.openapi import ENUM_NAME
+from common.http.schemas import AnswerSchema, StrictSchema, text
+from common.passwords import PASSWORD_RULE, WeakPassword, check_password_strength
+
+from .roles import ROLES_PERSONAL
+
+NEW_PASSWORD = {"minLength": 10, "pattern": r"^(?=.*[^\W\d_])(?=.*\d)",
+                "description": f"{PASSWORD_RULE} (the e-mail part is checked by the server only)"}
+r"""The password rule in JSON Schema, as far as it can say it: a letter is
+``[^\W\d_]``, Unicode-aware as Python and the JSON Schema validators that
+follow it read it (an ECMA-262 engine without the ``u`` flag reads ASCII
+letters only, so it may refuse a password of only non-ASCII letters the
+server takes)."""
+
+
+EMAIL_FORMAT = {"format": "idn-email"}
+"""The addresses taken are internationalized (``josé@example.com``): JSON
+Schema's ``email`` is ASCII only, ``idn-email`` is what the server takes."""
 
 
 def email_field(**kwargs) -> ma.fields.Email:
-    return ma.fields.Email(validate=ma.validate.Length(max=254), **kwargs)
+    return ma.fields.Email(validate=ma.validate.Length(max=254), metadata=dict(EMAIL_FORMAT), **kwargs)
+
+
+def rol_empleado_field(**kwargs) -> ma.fields.String:
+    """A staff role: the ``RolEmpleado`` enum of the documents."""
+    return ma.fields.String(validate=ma.validate.OneOf(ROLES_PERSONAL, error="Debe ser uno de: {choices}."),
+                            metadata={ENUM_NAME: "RolEmpleado"}, **kwargs)
 
 
 def password_field(**kwargs) -> ma.fields.String:
     """Never answered back (load only)."""
     return ma.fields.String(load_only=True, validate=ma.validate.Length(max=128), **kwargs)
+
+
+def new_password_field(description: str | None = None, **kwargs) -> ma.fields.String:
+    """A password being chosen: the rule documented (``NEW_PASSWORD``); the
+    schema or use case that takes it checks it (``check_password_strength``)."""
+    rule = NEW_PASSWORD["description"]
+    return password_field(metadata={**NEW_PASSWORD, "description": f"{description}. {rule}" if description else rule},
+                          **kwargs)
 
 
 class CuentaCreateSchema(StrictSchema):
@@ -26,7 +56,7 @@ class CuentaCreateSchema(StrictSchema):
     nombre = text(100, required=True)
     apellidos = text(150, required=True)
     email = email_field(required=True)
-    password = password_field(required=True)
+    password = new_password_field(required=True)
 
     @ma.validates_schema(skip_on_field_errors=False)
     def _strong_password(self, data, **_kwargs):
@@ -48,19 +78,20 @@ class PasswordChange:
                                      "password_actual")
 
 
-class CuentaSchema(ma.Schema):
+class CuentaSchema(AnswerSchema):
     """The members every account answer starts with."""
 
     id = ma.fields.String()
     nombre = ma.fields.String()
     apellidos = ma.fields.String()
-    email = ma.fields.String()
+    email = ma.fields.String(metadata=dict(EMAIL_FORMAT))
 
 
 def strong_password_field(**kwargs) -> ma.fields.String:
     """A new password meeting the rule (checked again against the account's
     e-mail by the use case, which knows it)."""
-    return ma.fields.String(load_only=True, validate=[ma.validate.Length(max=128), _strong], **kwargs)
+    return ma.fields.String(load_only=True, validate=[ma.validate.Length(max=128), _strong],
+                            metadata=dict(NEW_PASSWORD), **kwargs)
 
 
 def _strong(value: str) -> None:
@@ -94,5 +125,5 @@ class SolicitudPasswordSchema(StrictSchema):
     email = email_field(required=True)
 
 
-class AceptadoSchema(ma.Schema):
+class AceptadoSchema(AnswerSchema):
     """The empty answer of a request taken (202)."""

@@ -30,7 +30,7 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal, requires
-from common.http.operations import ANYONE, operation
+from common.http.operations import ANYONE, LOCATION, created, operation
 from common.http.pagination import page_schema, paginate
 from common.http.problems import Problem
 from common.http.schemas import NoBodySchema
@@ -62,7 +62,8 @@ def _empleados():
 
 @operation(blp, "POST", "/empleados", (ADMIN,), EmpleadoSchema,
            name="crearEmpleado", status=201, body=EmpleadoCreateSchema,
-           refusals={409: "Email already registered"}, idempotent=True)
+           refusals={409: "Email already registered"}, idempotent=True, headers=LOCATION,
+           links=created("empleado_id", "verEmpleado", "actualizarEmpleado", "darDeBajaEmpleado"))
 def register(data, idempotency):
     """Register an employee (admins only)
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import StrictSchema, search_text, text
-from cuentas.roles import ROLES_PERSONAL
-from cuentas.schemas import CuentaCreateSchema, CuentaSchema, PasswordChange, password_field
+from common.http.schemas import ChangesSchema, instant, search_text, text
+from cuentas.schemas import (CuentaCreateSchema, CuentaSchema, PasswordChange, new_password_field, password_field,
+                             rol_empleado_field)
 
 from .domain import MAX_CATEGORIA_LENGTH, MAX_CATEGORIAS, EmpleadoNoValido, normalize_categorias
-
-ROL = ma.validate.OneOf(ROLES_PERSONAL, error="Debe ser uno de: {choices}.")
-
-
-def _rol(**kwargs) -> ma.fields.String:
-    return ma.fields.String(validate=ROL, **kwargs)
 
 
 def _not_blank(value: str) -> None:
@@ -51,20 +45,20 @@ class EmpleadoCreateSchema(_NormalizedCategorias, CuentaCreateSchema):
     """Without ``password``, an invitation: the employee chooses it through
     the link mailed to them."""
 
-    password = password_field(metadata={"description": "Omit it to invite the employee by e-mail instead"})
-    rol = _rol(required=True)
+    password = new_password_field("Omit it to invite the employee by e-mail instead")
+    rol = rol_empleado_field(required=True)
     categorias = _categorias(load_default=list)
 
 
-class EmpleadoPatchSchema(_NormalizedCategorias, PasswordChange, StrictSchema):
+class EmpleadoPatchSchema(_NormalizedCategorias, PasswordChange, ChangesSchema):
     """Admins change nombre, apellidos, rol and categorias; the employee
     themself nombre, apellidos and (with password_actual) the password."""
 
     nombre = text(100)
     apellidos = text(150)
-    rol = _rol()
+    rol = rol_empleado_field()
     categorias = _categorias()
-    password = password_field()
+    password = new_password_field()
     password_actual = password_field()
 
     @ma.validates_schema
@@ -75,18 +69,18 @@ class EmpleadoPatchSchema(_NormalizedCategorias, PasswordChange, StrictSchema):
 
 
 class EmpleadoSchema(CuentaSchema):
-    rol = ma.fields.String(metadata={"enum": list(ROLES_PERSONAL)})
+    rol = rol_empleado_field()
     categorias = ma.fields.List(ma.fields.String())
     activo = ma.fields.Boolean()
-    creado_en = ma.fields.String()
-    actualizado_en = ma.fields.String()
-    baja_en = ma.fields.String(allow_none=True, metadata={"description": "When it was deactivated"})
+    creado_en = instant()
+    actualizado_en = instant()
+    baja_en = instant(allow_none=True, metadata={"description": "When it was deactivated"})
     invitacion_pendiente = ma.fields.Boolean(metadata={
         "description": "Invited and the password not chosen yet: the account cannot log in"})
 
 
 class EmpleadosQuerySchema(PaginationArgs):
-    rol = _rol()
+    rol = rol_empleado_field()
     activo = ma.fields.Boolean(metadata={"description": "true: active accounts only; false: deactivated only"})
     q = search_text(100, metadata={"description": "Text contained in the email, name or surnames "
                                                   "(no control characters)"})

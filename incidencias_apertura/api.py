@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from common.http.app import components
 from common.http.auth import current_principal
-from common.http.operations import operation
+from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_CLIENTE
@@ -27,6 +27,7 @@ from .schemas import (
 blp = Blueprint("incidencias", __name__, description="The customer's incidents")
 notificaciones = Blueprint("notificaciones", __name__, description="What happened to the customer's incidents")
 NOT_RESUELTA = {409: "Not in resuelta"}
+_ACTIONS = ("comentarIncidencia", "cerrarIncidencia", "reabrirIncidencia", "cancelarIncidencia")
 
 
 def public_view(incidencia: Incidencia, side: DatosApertura | None = None) -> dict:
@@ -41,8 +42,8 @@ def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, heade
 
 
 @operation(blp, "POST", "/incidencias", ROLES_CLIENTE, IncidenciaSchema,
-           name="abrirIncidencia", status=201, body=IncidenciaCreateSchema,
-           idempotent=True)
+           name="abrirIncidencia", status=201, body=IncidenciaCreateSchema, idempotent=True,
+           headers=LOCATION, links=created("incidencia_id", "verIncidencia", *_ACTIONS))
 def open_incidencia(data, idempotency):
     """Open an incident about a product the customer bought"""
     principal = current_principal()
@@ -62,7 +63,8 @@ def list_incidencias(args):
     return as_documented(page)
 
 
-@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_CLIENTE, IncidenciaSchema, name="verIncidencia")
+@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_CLIENTE, IncidenciaSchema, name="verIncidencia",
+           links=same_resource("incidencia_id", *_ACTIONS))
 def get_incidencia(incidencia_id: str):
     """One of the caller's incidents, with its history and public comments"""
     return _answer(services.incidencia_del_cliente(components().incidencias, current_principal().id, incidencia_id))

@@ -31,6 +31,8 @@ _MESSAGES = {
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado de prioridad o categoría.",
     EVENTO_COMENTADA: "Hay un nuevo comentario en su incidencia «{titulo}».",
 }
+TIPOS_NOTIFICACION = tuple(_MESSAGES)
+"""The kinds of notification a customer gets: the events they are told about."""
 # Who closed it, as the closing entry of the history says (the plain
 # sentence above when it says neither, e.g. an older snapshot).
 _CERRADA_POR_EL_CLIENTE = "Ha confirmado la solución de su incidencia «{titulo}»: la incidencia está cerrada."

@@ -4,9 +4,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import StrictSchema, text
+from common.http.schemas import AnswerSchema, StrictSchema, instant, one_of, text
 from incidencias_replica import schemas as replica
-from incidencias_replica.schemas import ESTADOS, PRIORIDADES
+from incidencias_replica.schemas import estado_field, prioridad_field
+
+from .notificaciones import TIPOS_NOTIFICACION
 
 
 class ProductoInSchema(StrictSchema):
@@ -21,7 +23,7 @@ class IncidenciaCreateSchema(StrictSchema):
     producto = ma.fields.Nested(ProductoInSchema, required=True)
     pedido = text(100, allow_none=True, metadata={"description": "Order the product came in"})
     categoria = text(50, allow_none=True)
-    prioridad = ma.fields.String(load_default="media", validate=ma.validate.OneOf(PRIORIDADES))
+    prioridad = prioridad_field(load_default="media")
 
 
 class ReaperturaSchema(StrictSchema):
@@ -33,7 +35,7 @@ class CancelacionSchema(StrictSchema):
 
 
 class IncidenciasQuerySchema(PaginationArgs):
-    estado = ma.fields.String(validate=ma.validate.OneOf(ESTADOS))
+    estado = estado_field()
 
 
 class NotificacionesQuerySchema(PaginationArgs):
@@ -42,17 +44,18 @@ class NotificacionesQuerySchema(PaginationArgs):
 
 # -- answers ------------------------------------------------------------------
 class IncidenciaSchema(replica.IncidenciaSchema):
-    cancelacion_solicitada_en = ma.fields.String(allow_none=True)
+    cancelacion_solicitada_en = instant(allow_none=True, metadata={
+        "description": "When the customer asked to cancel an incident staff are working on"})
 
 
-class NotificacionSchema(ma.Schema):
+class NotificacionSchema(AnswerSchema):
     id = ma.fields.String()
     incidencia_id = ma.fields.String()
-    tipo = ma.fields.String()
+    tipo = one_of(TIPOS_NOTIFICACION, "TipoNotificacion")
     mensaje = ma.fields.String()
-    creada_en = ma.fields.String()
+    creada_en = instant()
     leida = ma.fields.Boolean()
 
 
-class LecturaSchema(ma.Schema):
+class LecturaSchema(AnswerSchema):
     marcadas = ma.fields.Integer()

@@ -213,16 +213,14 @@ class EntradaHistorial:
     cambios: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        return {
             "de": None if self.de is None else self.de.value,
             "a": self.a.value,
             "por": {"id": self.por.id, "rol": self.por.rol},
             "en": format_instant(self.en),
             "motivo": self.motivo,
+            "cambios": copy.deepcopy(self.cambios),
         }
-        if self.cambios is not None:
-            d["cambios"] = copy.deepcopy(self.cambios)
-        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EntradaHistorial:

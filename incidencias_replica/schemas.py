@@ -5,70 +5,92 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from common.http.schemas import StrictSchema, text
-from incidencias_dominio import Estado, Prioridad
+from common.http.schemas import AnswerSchema, StrictSchema, instant, one_of, text
+from cuentas.roles import ROLES_CLIENTE, ROLES_PERSONAL
+from incidencias_dominio import SISTEMA, Estado, Prioridad
 
 ESTADOS = [e.value for e in Estado]
 PRIORIDADES = [p.value for p in Prioridad]
+ROLES_ACTOR = [*ROLES_CLIENTE, *ROLES_PERSONAL, SISTEMA.rol]
+"""Who can act on an incident: the roles of the tokens, and the system."""
+
+
+def estado_field(**kwargs) -> ma.fields.String:
+    """An incident's state: the ``Estado`` enum of the documents."""
+    return one_of(ESTADOS, "Estado", **kwargs)
+
+
+def prioridad_field(**kwargs) -> ma.fields.String:
+    """An incident's priority: the ``Prioridad`` enum of the documents."""
+    return one_of(PRIORIDADES, "Prioridad", **kwargs)
 
 
 class ComentarioCreateSchema(StrictSchema):
     texto = text(5000, required=True)
 
 
-class PersonaSchema(ma.Schema):
+class PersonaSchema(AnswerSchema):
     id = ma.fields.String()
     nombre = ma.fields.String(allow_none=True)
 
 
 class ActorSchema(PersonaSchema):
-    rol = ma.fields.String()
+    rol = one_of(ROLES_ACTOR, name="Rol")
 
 
-class ProductoSchema(ma.Schema):
+class ActorCambioSchema(AnswerSchema):
+    """Who made a change in the history: their id and role (the names are
+    in the comments and the assignee, which say who someone is)."""
+
+    id = ma.fields.String()
+    rol = one_of(ROLES_ACTOR, name="Rol")
+
+
+class ProductoSchema(AnswerSchema):
     referencia = ma.fields.String()
     nombre = ma.fields.String()
     pedido = ma.fields.String(allow_none=True)
 
 
-class HistorialSchema(ma.Schema):
-    de = ma.fields.String(allow_none=True)
-    a = ma.fields.String()
-    por = ma.fields.Nested(ActorSchema)
-    en = ma.fields.String()
+class HistorialSchema(AnswerSchema):
+    de = estado_field(allow_none=True)
+    a = estado_field()
+    por = ma.fields.Nested(ActorCambioSchema)
+    en = instant()
     motivo = ma.fields.String(allow_none=True)
-    cambios = ma.fields.Dict(allow_none=True)
+    cambios = ma.fields.Dict(allow_none=True, metadata={
+        "description": "What a change of data or of assignee changed: {campo: {de, a}}"})
 
 
-class ComentarioSchema(ma.Schema):
+class ComentarioSchema(AnswerSchema):
     id = ma.fields.String()
     autor = ma.fields.Nested(ActorSchema)
     texto = ma.fields.String()
-    creado_en = ma.fields.String()
+    creado_en = instant()
 
 
-class ResolucionSchema(ma.Schema):
+class ResolucionSchema(AnswerSchema):
     texto = ma.fields.String()
     por = ma.fields.Nested(PersonaSchema)
-    en = ma.fields.String()
+    en = instant()
 
 
-class IncidenciaSchema(ma.Schema):
+class IncidenciaSchema(AnswerSchema):
     id = ma.fields.String()
     cliente = ma.fields.Nested(PersonaSchema)
     producto = ma.fields.Nested(ProductoSchema)
     titulo = ma.fields.String()
     descripcion = ma.fields.String()
     categoria = ma.fields.String(allow_none=True)
-    prioridad = ma.fields.String()
-    estado = ma.fields.String()
+    prioridad = prioridad_field()
+    estado = estado_field()
     asignada_a = ma.fields.Nested(PersonaSchema, allow_none=True)
     version = ma.fields.Integer()
     historial = ma.fields.List(ma.fields.Nested(HistorialSchema))
     comentarios = ma.fields.List(ma.fields.Nested(ComentarioSchema))
     resolucion = ma.fields.Nested(ResolucionSchema, allow_none=True)
-    creada_en = ma.fields.String()
-    actualizada_en = ma.fields.String()
-    resuelta_en = ma.fields.String(allow_none=True)
-    cerrada_en = ma.fields.String(allow_none=True)
+    creada_en = instant()
+    actualizada_en = instant()
+    resuelta_en = instant(allow_none=True)
+    cerrada_en = instant(allow_none=True)
     motivo_reapertura = ma.fields.String(allow_none=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from common.http.app import components
-from common.http.operations import operation
+from common.http.operations import operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_PERSONAL
@@ -43,7 +43,9 @@ def list_incidencias(args):
     return as_documented(page)
 
 
-@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema, name="verIncidencia")
+@operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema, name="verIncidencia",
+           links=same_resource("incidencia_id", "asignarIncidencia", "iniciarIncidencia", "resolverIncidencia",
+                               "comentarIncidencia", "actualizarIncidencia"))
 def get_incidencia(incidencia_id: str):
     """An incident with its history, comments and internal notes"""
     return _answer(services.incidencia(components().incidencias, incidencia_id))

@@ -4,18 +4,19 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import StrictSchema, text
+from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, text
+from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
-from incidencias_replica.schemas import ESTADOS, PRIORIDADES
+from incidencias_replica.schemas import ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
 
 
 class IncidenciasQuerySchema(PaginationArgs):
-    estado = ma.fields.String(validate=ma.validate.OneOf(ESTADOS))
+    estado = estado_field()
     asignada_a = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
                                   metadata={"description": "An employee id, or `yo`"})
-    prioridad = ma.fields.String(validate=ma.validate.OneOf(PRIORIDADES))
+    prioridad = prioridad_field()
     categoria = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
     sin_asignar = ma.fields.Boolean()
     orden = ma.fields.String(load_default="antiguedad", validate=ma.validate.OneOf(list(SORTS)),
@@ -35,14 +36,9 @@ class ComentarioCreateSchema(replica.ComentarioCreateSchema):
     interna = ma.fields.Boolean(load_default=False, metadata={"description": "Internal note, never shown to the customer"})
 
 
-class IncidenciaPatchSchema(StrictSchema):
-    prioridad = ma.fields.String(validate=ma.validate.OneOf(PRIORIDADES))
+class IncidenciaPatchSchema(ChangesSchema):
+    prioridad = prioridad_field()
     categoria = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=50))
-
-    @ma.validates_schema
-    def _something(self, data, **_kwargs):
-        if not data:
-            raise ma.ValidationError("Envíe prioridad o categoria.", "_schema")
 
 
 # -- answers ------------------------------------------------------------------
@@ -54,16 +50,28 @@ class IncidenciaSchema(replica.IncidenciaSchema):
     comentarios = ma.fields.List(ma.fields.Nested(ComentarioSchema))
 
 
-class DuracionesSchema(ma.Schema):
+class DuracionesSchema(AnswerSchema):
     mediana_s = ma.fields.Float(allow_none=True)
     p90_s = ma.fields.Float(allow_none=True)
     muestras = ma.fields.Integer()
 
 
-class EstadisticasSchema(ma.Schema):
-    por_estado = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
-    por_prioridad = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
-    carga_por_empleado = ma.fields.List(ma.fields.Dict())
+class CargaSchema(AnswerSchema):
+    id = ma.fields.String()
+    nombre = ma.fields.String()
+    rol = rol_empleado_field()
+    abiertas = ma.fields.Integer(metadata={"description": "Open incidents assigned to the employee"})
+
+
+PorEstadoSchema = AnswerSchema.from_dict({estado: ma.fields.Integer() for estado in ESTADOS}, name="PorEstado")
+PorPrioridadSchema = AnswerSchema.from_dict({prioridad: ma.fields.Integer() for prioridad in PRIORIDADES},
+                                            name="PorPrioridad")
+
+
+class EstadisticasSchema(AnswerSchema):
+    por_estado = ma.fields.Nested(PorEstadoSchema, metadata={"description": "Incidents in each state"})
+    por_prioridad = ma.fields.Nested(PorPrioridadSchema, metadata={"description": "Incidents of each priority"})
+    carga_por_empleado = ma.fields.List(ma.fields.Nested(CargaSchema))
     hasta_primera_asignacion = ma.fields.Nested(DuracionesSchema)
     hasta_resolucion = ma.fields.Nested(DuracionesSchema)
     muestra = ma.fields.Integer(metadata={"description": "How many recent incidents the durations cover"})

@@ -8,7 +8,6 @@ import logging
 import re
 from typing import Any, Callable, Protocol
 
-import apispec
 import flask_smorest
 from flask_smorest.utils import prepare_response
 from flask import Flask, current_app, g, request
@@ -24,6 +23,7 @@ from common.tokens import Principal, TokenVerifier
 
 from .health import health_blueprint
 from .metrics import init_metrics, metrics_blueprint
+from .openapi import CONVENTIONS, PROBLEM_JSON, ContractPlugin
 from .problems import Problem, ProblemSchema, validation_problem
 from .service import readiness_checks
 
@@ -68,26 +68,11 @@ def components() -> Any:
     return current_app.extensions["incidencias"]
 
 
-class ProblemResponses(apispec.BasePlugin):
-    """Error responses documented by description only (``alt_response(409,
-    description=...)``) get the body they are sent with: a problem document."""
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        for operation in (operations or {}).values():
-            if not isinstance(operation, dict):
-                continue
-            for status, response in operation.get("responses", {}).items():
-                is_error = str(status).startswith(("4", "5")) or status == "default"
-                if is_error and isinstance(response, dict) and "$ref" not in response and "content" not in response:
-                    response["content"] = {ProblemApi.PROBLEM_CONTENT_TYPE: {
-                        "schema": {"$ref": "#/components/schemas/Problem"}}}
-
-
 class ProblemApi(flask_smorest.Api):
     """flask-smorest's Api answering every HTTP error as RFC 9457 problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
-    PROBLEM_CONTENT_TYPE = "application/problem+json"
+    PROBLEM_CONTENT_TYPE = PROBLEM_JSON
 
     def _register_responses(self):
         """The error responses every operation refers to, documented with
@@ -180,17 +165,21 @@ def create_service_app(
         MAX_CONTENT_LENGTH=state.settings.max_body_bytes,
         API_TITLE=title,
         API_VERSION="1.0.0",
-        OPENAPI_VERSION="3.0.3",
+        # 3.1: its schemas are JSON Schema, so a nullable reference is
+        # ``anyOf: [$ref, {type: null}]`` and generators type it as the
+        # referenced model or None (3.0's ``nullable`` beside a ``$ref``
+        # is ignored, and apispec's 3.0 form matches any object).
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        API_SPEC_OPTIONS={"info": {"description": description}},
+        API_SPEC_OPTIONS={"info": {"description": f"{description}\n{CONVENTIONS}"}},
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["incidencias"] = state
-    api = ProblemApi(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
+    api = ProblemApi(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

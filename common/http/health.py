@@ -9,6 +9,8 @@ from typing import Callable
 import marshmallow as ma
 from flask_smorest import Blueprint
 
+from .schemas import AnswerSchema, one_of
+
 Check = Callable[[], dict | None]
 
 
@@ -35,17 +37,19 @@ class CachedCheck:
                 raise RuntimeError(self._result)
 
 
-class CheckSchema(ma.Schema):
-    estado = ma.fields.String()
-    detalle = ma.fields.String()
-    tipo = ma.fields.String(metadata={"description": "storage kind: sqlite or mongodb"})
-    eventos_pendientes = ma.fields.Integer(metadata={"description": "events not yet published (up to 1000)"})
+class CheckSchema(AnswerSchema):
+    estado = one_of(["ok", "no disponible"])
+    detalle = ma.fields.String(metadata={"sometimes": True, "description": "Why it is not available"})
+    tipo = ma.fields.String(metadata={"sometimes": True, "description": "storage kind: sqlite or mongodb"})
+    eventos_pendientes = ma.fields.Integer(metadata={"sometimes": True,
+                                                     "description": "events not yet published (up to 1000)"})
 
 
-class HealthSchema(ma.Schema):
+class HealthSchema(AnswerSchema):
     servicio = ma.fields.String()
-    estado = ma.fields.String(metadata={"description": "vivo, listo or no listo"})
-    comprobaciones = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CheckSchema))
+    estado = one_of(["vivo", "listo", "no listo"])
+    comprobaciones = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CheckSchema),
+                                    metadata={"sometimes": True, "description": "Readiness only: each check"})
 
 
 def health_blueprint(service: str, checks: dict[str, Callable[[], dict | None]]) -> Blueprint:

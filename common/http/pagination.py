@@ -9,6 +9,8 @@ from flask import request
 
 from common.listing import Listing
 
+from .schemas import AnswerSchema
+
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
@@ -22,7 +24,7 @@ class PaginationArgs(ma.Schema):
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     """The envelope of a page of ``item_schema`` items."""
-    return ma.Schema.from_dict(
+    return AnswerSchema.from_dict(
         {
             "elementos": ma.fields.List(ma.fields.Nested(item_schema)),
             "pagina": ma.fields.Integer(),

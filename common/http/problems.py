@@ -92,6 +92,16 @@ def validation_problem(messages_by_location: dict[str, Any], status: int = 422) 
     )
 
 
+class FieldErrorSchema(ma.Schema):
+    """One invalid field of a validation problem."""
+
+    campo = ma.fields.String(required=True, metadata={
+        "description": "The field, dotted inside nested ones (`producto.nombre`); `(cuerpo)` for the body as a whole"})
+    mensaje = ma.fields.String(required=True)
+    ubicacion = ma.fields.String(validate=ma.validate.OneOf(["cuerpo", "consulta", "ruta", "cabeceras"]), metadata={
+        "description": "Where the field was sent"})
+
+
 class ProblemSchema(ma.Schema):
     """Documents the error payload in the OpenAPI document. RFC 9457 lets a
     problem carry extension members (a state conflict names ``estado`` and
@@ -100,11 +110,11 @@ class ProblemSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    type = ma.fields.String(metadata={"example": "urn:incidencias:problema:validacion"})
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String()
+    type = ma.fields.String(required=True, metadata={"example": "urn:incidencias:problema:validacion"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
     errores = ma.fields.List(
-        ma.fields.Dict(),
-        metadata={"description": "Each invalid field: campo, mensaje, ubicacion"},
+        ma.fields.Nested(FieldErrorSchema),
+        metadata={"description": "A validation problem's invalid fields, each named"},
     )

@@ -144,7 +144,7 @@ def test_opening_an_incident_answers_201_with_the_incident(api):
     assert body["titulo"] == "La radio no enciende" and body["prioridad"] == "alta"
     assert body["categoria"] == "sonido" and body["asignada_a"] is None
     assert body["historial"] == [{"de": None, "a": "abierta", "por": {"id": "c1", "rol": "cliente"},
-                                  "en": body["creada_en"], "motivo": None}]
+                                  "en": body["creada_en"], "motivo": None, "cambios": None}]
     assert body["comentarios"] == [] and body["resolucion"] is None
     assert body["creada_en"] == body["actualizada_en"] >= before.strftime("%Y-%m-%dT%H:%M:%S")
     assert not {"idempotency_key", "idempotency_hash", "_rev", "_outbox"} & set(body)

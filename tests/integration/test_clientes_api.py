@@ -717,6 +717,8 @@ def test_patch_email_to_a_taken_one_is_409(app, client, ana, seed_hash):
         ({"fecha_nacimiento": "26/07/1990"}, {"fecha_nacimiento"}),
         ({"telefono": "abc"}, {"telefono"}),
         ([{"nombre": "x"}], {"(cuerpo)"}),
+        ({}, {"(cuerpo)"}),  # nothing to change (documented minProperties: 1)
+        (None, {"(cuerpo)"}),  # no body at all (documented required)
     ],
 )
 def test_bad_patch_is_422_and_changes_nothing(app, client, ana, body, fields):

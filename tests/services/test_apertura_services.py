@@ -149,7 +149,8 @@ def test_opening_stores_the_incident_and_records_incidencia_abierta(ap, outbox):
     assert incidencia.creada_en == incidencia.actualizada_en == ap.clock.now
     assert (incidencia.asignada_a, incidencia.comentarios, incidencia.resolucion) == (None, [], None)
     assert [e.to_dict() for e in incidencia.historial] == [
-        {"de": None, "a": "abierta", "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap), "motivo": None}]
+        {"de": None, "a": "abierta", "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap), "motivo": None,
+         "cambios": None}]
     assert side == DatosApertura(None, None, None)
     assert ap.incidencias.get(incidencia.id) == (incidencia, side)
     assert outbox.events() == [("incidencia.abierta", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
@@ -343,7 +344,7 @@ def test_the_customer_closes_a_resolved_incident(ap, outbox):
     assert (incidencia.estado, incidencia.version, incidencia.cerrada_en) == (Estado.CERRADA, 4, ap.clock.now)
     assert incidencia.historial[-1].to_dict() == {"de": "resuelta", "a": "cerrada",
                                                   "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap),
-                                                  "motivo": None}
+                                                  "motivo": None, "cambios": None}
     assert ap.incidencias.get(incidencia_id) == (incidencia, side)
     assert outbox.events() == [("incidencia.cerrada", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
 
@@ -357,7 +358,7 @@ def test_the_customer_reopens_a_resolved_incident_saying_why_and_it_keeps_its_em
     assert incidencia.asignada_a == EVA and incidencia.resolucion.texto == SOLUCION
     assert incidencia.historial[-1].to_dict() == {"de": "resuelta", "a": "reabierta",
                                                   "por": {"id": "c1", "rol": "cliente"}, "en": instant(ap),
-                                                  "motivo": "Sigue sin ir"}
+                                                  "motivo": "Sigue sin ir", "cambios": None}
     assert ap.get(incidencia_id) == incidencia
     assert outbox.events() == [("incidencia.reabierta", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
 
@@ -759,7 +760,7 @@ def test_erasing_a_customer(ap, outbox):
     closed = ap.get(resuelta)
     assert (closed.cerrada_en, closed.historial[-1].to_dict()) == (ap.clock.now, {
         "de": "resuelta", "a": "cerrada", "por": {"id": "sistema", "rol": "sistema"}, "en": instant(ap),
-        "motivo": None})
+        "motivo": None, "cambios": None})
     assert outbox.take() == [("incidencia.cerrada", {"incidencia": closed.to_snapshot(incluir_internas=False)})]
     assert ap.notas("c1") == [] and len(ap.notas("c2")) == 1
     assert ap.get(otra).cliente == Cliente("c2", "Bruno Díaz")
@@ -847,7 +848,7 @@ def test_cerrar_vencidas_closes_only_what_stayed_resuelta_more_than_the_days_giv
     assert (closed.estado, closed.cerrada_en) == (Estado.CERRADA, ap.clock.now)
     assert closed.historial[-1].to_dict() == {"de": "resuelta", "a": "cerrada",
                                               "por": {"id": "sistema", "rol": "sistema"}, "en": instant(ap),
-                                              "motivo": "cierre automático"}
+                                              "motivo": "cierre automático", "cambios": None}
     assert outbox.take() == [("incidencia.cerrada", {"incidencia": closed.to_snapshot(incluir_internas=False)})]
     assert [ap.get(i).estado for i in (reciente, en_curso)] == [Estado.RESUELTA, Estado.EN_CURSO]
     assert services.cerrar_vencidas(ap.incidencias, dias=3) == 0 and outbox.events() == []

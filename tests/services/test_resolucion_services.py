@@ -493,7 +493,7 @@ def test_the_assignee_starts_and_resolves(rs, team, outbox):
     started = services.iniciar(rs.incidencias, rs.actor("e1"), team)
     assert (started.estado, started.version) == (Estado.EN_CURSO, 3)
     assert started.historial[-1].to_dict() == {"de": "asignada", "a": "en_curso", "por": {"id": "e1", "rol": "agente"},
-                                               "en": instant(rs), "motivo": None}
+                                               "en": instant(rs), "motivo": None, "cambios": None}
     assert outbox.take() == [snapshot_event("incidencia.en_curso", started)]
     rs.clock.advance(minutes=30)
     resolved = services.resolver(rs.incidencias, rs.actor("e1"), team, " Cambie las pilas\n")
@@ -760,7 +760,7 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
     assert (cancelled.estado, cancelled.asignada_a, cancelled.version) == (Estado.CANCELADA, None, 2)
     assert cancelled.historial[-1].to_dict() == {"de": "abierta", "a": "cancelada",
                                                  "por": {"id": "c1", "rol": "cliente"}, "en": instant(rs),
-                                                 "motivo": "Me equivoqué"}
+                                                 "motivo": "Me equivoqué", "cambios": None}
     assert outbox.events() == [snapshot_event("incidencia.cancelada", cancelled)]
     assert rs.aparcados.take(incidencia.id) == []
 
@@ -824,7 +824,7 @@ def test_a_cancellation_is_applied_while_the_incident_is_cancellable(rs, outbox,
     assert (cancelled.estado, cancelled.version, cancelled.cerrada_en) == (Estado.CANCELADA, version + 1,
                                                                            rs.clock.now)
     assert cancelled.historial[-1].to_dict() == {"de": estado, "a": "cancelada", "por": {"id": "c1", "rol": "cliente"},
-                                                 "en": instant(rs), "motivo": "Ya no"}
+                                                 "en": instant(rs), "motivo": "Ya no", "cambios": None}
     assert outbox.events() == [snapshot_event("incidencia.cancelada", cancelled)]
 
 
@@ -863,7 +863,8 @@ def test_erasing_a_customer_anonymises_their_incidents_and_cancels_the_cancellab
     for incidencia_id in ids[:2]:
         assert rs.get(incidencia_id).historial[-1].to_dict() == {
             "de": rs.get(incidencia_id).historial[-2].a.value, "a": "cancelada",
-            "por": {"id": "sistema", "rol": "sistema"}, "en": instant(rs), "motivo": "cuenta del cliente eliminada"}
+            "por": {"id": "sistema", "rol": "sistema"}, "en": instant(rs), "motivo": "cuenta del cliente eliminada",
+            "cambios": None}
     [comentario] = rs.get(por_estado["en_curso"]).comentarios
     assert (comentario.autor, comentario.texto) == (Actor("c1", "cliente", "Cliente eliminado"),
                                                     "Llámenme al 600 000 000")

@@ -552,7 +552,7 @@ def test_snapshot_is_json_safe_with_utc_strings():
     }
     assert snap["historial"][0] == {
         "de": None, "a": "abierta", "por": {"id": "c-1", "rol": "cliente"},
-        "en": "2024-05-01T10:00:00.000000Z", "motivo": None,
+        "en": "2024-05-01T10:00:00.000000Z", "motivo": None, "cambios": None,
     }
 
 
