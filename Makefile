@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-faults test-security test-provision screenshots chromium wrk bench bench-quick bench-smoke bench-sweep dead-letters clean venv
+.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-client test-faults test-security test-provision screenshots chromium wrk bench bench-quick bench-smoke bench-sweep dead-letters clean venv
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ test-browser: venv chromium
 
 test-e2e: venv
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+## A client generated from each service's OpenAPI document, and the README's tour through them (mypy --strict, then run)
+test-client: venv
+	$(PY) -m pytest tests/client $(PYTEST_ARGS)
 
 ## Fault injection against the running system (stops and blocks the local RabbitMQ; several minutes)
 test-faults: venv

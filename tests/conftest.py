@@ -28,7 +28,7 @@ from common.storage import memory
 from common.storage.memory import MemoryStore
 from common.storage.mongo import MongoStore
 from common.storage.sqlite import SQLiteStore
-from harness import processes
+from harness import System, processes
 
 STORE_KINDS = ["sqlite", "mongomock", "memory"] + (["mongodb"] if os.environ.get("MONGO_URL") else [])
 
@@ -112,6 +112,18 @@ def reopen_store(store, store_database) -> Callable[..., Store]:
 
 
 # -- nothing left running -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory) -> Iterable[System]:
+    """The whole system as ``make run`` starts it (``harness.System``), one
+    for the tiers that drive it over HTTP (e2e, client); a tier that needs
+    its own (the browser's, with the portal's settings) defines its own."""
+    instance = System.launch(tmp_path_factory.mktemp("system"))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Before anything starts: every process of the run inherits the mark.
