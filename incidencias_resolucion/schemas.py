@@ -19,6 +19,9 @@ class IncidenciasQuerySchema(PaginationArgs):
     prioridad = prioridad_field()
     categoria = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
     sin_asignar = ma.fields.Boolean()
+    cliente_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
+                                  metadata={"description": "A customer's id: their incidents, the history of "
+                                                           "everything they reported"})
     orden = ma.fields.String(load_default="antiguedad", validate=ma.validate.OneOf(list(SORTS)),
                              metadata={"description": "antiguedad (oldest first), recientes, prioridad"})
 

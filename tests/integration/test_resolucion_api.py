@@ -200,6 +200,26 @@ def test_list_filters(api):
     assert listed("estado=asignada&asignada_a=s1&categoria=pantalla&prioridad=baja") == [pantalla]
 
 
+def test_a_customers_history_lists_every_incident_of_theirs_in_any_state(api):
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    primera = api.arrive(cliente="c1", creada_en=t0)
+    ajena = api.arrive(cliente="c2", creada_en=t0 + timedelta(minutes=1))
+    segunda = api.arrive(cliente="c1", creada_en=t0 + timedelta(minutes=2))
+    api.register("e1")  # takes the waiting ones
+    api.ok("POST", f"/incidencias/{primera}/resolucion", "e1", json={"texto": "Hecho"})
+    api.from_apertura(primera, "cerrada")
+
+    def history(query: str, who: str = "e1") -> list[str]:
+        page = api.ok("GET", f"/incidencias?{query}", who)
+        assert page["total"] == len(page["elementos"])
+        return ids(page)
+
+    assert history("cliente_id=c1&orden=recientes") == [segunda, primera]
+    assert history("cliente_id=c1&estado=cerrada") == [primera]
+    assert history("cliente_id=c2", "a1") == [ajena]
+    assert history("cliente_id=nadie") == []
+
+
 def test_list_orders(api):
     t0 = datetime.now(timezone.utc) - timedelta(hours=1)
     baja = api.arrive(prioridad="baja", creada_en=t0)
@@ -235,6 +255,7 @@ def test_list_paginates(api):
     ("estado=perdida", "estado"), ("prioridad=urgente", "prioridad"), ("orden=alfabetico", "orden"),
     ("sin_asignar=quizas", "sin_asignar"), ("por_pagina=101", "por_pagina"), ("pagina=0", "pagina"),
     ("asignada_a=", "asignada_a"), ("categoria=" + "c" * 51, "categoria"), ("asignada_a=" + "x" * 65, "asignada_a"),
+    ("cliente_id=", "cliente_id"), ("cliente_id=" + "c" * 65, "cliente_id"),
 ])
 def test_bad_list_queries_are_422(api, query, field):
     response = api.request("GET", f"/incidencias?{query}")
