@@ -63,6 +63,18 @@ NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
 
 
+class Canal(str, Enum):
+    """How an incident came in: the portal or the API, a phone call staff
+    took, an e-mail."""
+
+    WEB = "web"
+    TELEFONO = "telefono"
+    EMAIL = "email"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Prioridad(str, Enum):
     BAJA = "baja"
     MEDIA = "media"
@@ -329,6 +341,7 @@ class Incidencia:
     resuelta_en: datetime | None = None
     cerrada_en: datetime | None = None
     motivo_reapertura: str | None = None
+    canal: Canal = Canal.WEB
 
     @property
     def propietario(self) -> str | None:
@@ -350,6 +363,8 @@ class Incidencia:
         categoria: str | None,
         prioridad: Prioridad | str,
         en: datetime,
+        *,
+        canal: Canal | str = Canal.WEB,
     ) -> Incidencia:
         """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``."""
         cliente = Cliente.of(cliente)
@@ -363,6 +378,7 @@ class Incidencia:
             categoria=_categoria(categoria),
             prioridad=Prioridad(prioridad),
             estado=Estado.ABIERTA,
+            canal=Canal(canal),
             version=1,
             creada_en=en,
             actualizada_en=en,
@@ -533,6 +549,7 @@ class Incidencia:
             "resuelta_en": _format_opt(self.resuelta_en),
             "cerrada_en": _format_opt(self.cerrada_en),
             "motivo_reapertura": self.motivo_reapertura,
+            "canal": self.canal.value,
         }
 
     @classmethod
@@ -567,6 +584,8 @@ class Incidencia:
                 resuelta_en=_parse_opt(d.get("resuelta_en")),
                 cerrada_en=_parse_opt(d.get("cerrada_en")),
                 motivo_reapertura=_opt_text(d.get("motivo_reapertura"), "motivo_reapertura"),
+                # Incidents opened before the channel was recorded came in by the web.
+                canal=Canal(d.get("canal") or Canal.WEB),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid incident snapshot: {exc!r}") from None

@@ -7,10 +7,11 @@ import marshmallow as ma
 
 from common.http.schemas import AnswerSchema, StrictSchema, instant, one_of, text
 from cuentas.roles import ROLES_CLIENTE, ROLES_PERSONAL
-from incidencias_dominio import SISTEMA, Estado, Prioridad
+from incidencias_dominio import SISTEMA, Canal, Estado, Prioridad
 
 ESTADOS = [e.value for e in Estado]
 PRIORIDADES = [p.value for p in Prioridad]
+CANALES = [c.value for c in Canal]
 ROLES_ACTOR = [*ROLES_CLIENTE, *ROLES_PERSONAL, SISTEMA.rol]
 """Who can act on an incident: the roles of the tokens, and the system."""
 
@@ -94,3 +95,5 @@ class IncidenciaSchema(AnswerSchema):
     resuelta_en = instant(allow_none=True)
     cerrada_en = instant(allow_none=True)
     motivo_reapertura = ma.fields.String(allow_none=True)
+    canal = one_of(CANALES, "Canal", metadata={
+        "description": "How it came in: the portal or the API (web), a phone call staff took (telefono), e-mail"})

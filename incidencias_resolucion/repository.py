@@ -4,12 +4,13 @@ the incident they refer to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from cuentas.personal import PersonalReplica
-from incidencias_dominio import Incidencia
+from incidencias_dominio import Canal, Incidencia, format_instant
 from incidencias_replica.repository import IncidenciaReplica
 
 from .asignacion import ESTADOS_CON_CARGA
@@ -30,6 +31,8 @@ INCIDENCIAS = CollectionSpec(
         Index(("asignada_a.id", "estado", "prioridad_rank", "creada_en"), descending=("prioridad_rank",)),
         Index(("categoria", "creada_en")),
         Index(("cliente.id", "estado")),
+        Index(("cliente.id", "creada_en")),  # a customer's history, by age either way
+        Index(("canal", "creada_en")),  # the incidents by channel and week of /estadisticas
     ),
 )
 # resolucion has always called its staff replica "empleados".
@@ -105,6 +108,14 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
 
     def list(self, filters: dict[str, Any], orden: str, skip: int, limit: int) -> list[Incidencia]:
         return self._find(self.query(filters, orden), skip, limit)
+
+    def count_opened(self, desde: datetime, hasta: datetime, canal: Canal | None = None) -> int:
+        """Incidents opened in [desde, hasta), by one channel or all. (The
+        ones stored before the channel was recorded have no ``canal``: they
+        came in by the web, and count in the total only.)"""
+        return self._count(Query(equals={"canal": canal.value} if canal else {},
+                                 at_least={"creada_en": format_instant(desde)},
+                                 less_than={"creada_en": format_instant(hasta)}))
 
     def ids(self, filters: dict[str, Any], limit: int | None = None) -> list[str]:
         return self._ids(self.query(filters), limit=limit)

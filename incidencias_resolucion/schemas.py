@@ -4,12 +4,13 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, text
+from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
 from incidencias_replica.schemas import ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
+from .statistics import SEMANAS
 
 
 class IncidenciasQuerySchema(PaginationArgs):
@@ -71,6 +72,15 @@ PorPrioridadSchema = AnswerSchema.from_dict({prioridad: ma.fields.Integer() for 
                                             name="PorPrioridad")
 
 
+class SemanaPorCanalSchema(AnswerSchema):
+    semana = ma.fields.String(metadata={"description": "The ISO week (weeks start on Monday, 00:00 UTC)",
+                                        "example": "2026-W49"})
+    desde = instant(metadata={"description": "When the week starts"})
+    web = ma.fields.Integer()
+    telefono = ma.fields.Integer()
+    email = ma.fields.Integer()
+
+
 class EstadisticasSchema(AnswerSchema):
     por_estado = ma.fields.Nested(PorEstadoSchema, metadata={"description": "Incidents in each state"})
     por_prioridad = ma.fields.Nested(PorPrioridadSchema, metadata={"description": "Incidents of each priority"})
@@ -78,3 +88,5 @@ class EstadisticasSchema(AnswerSchema):
     hasta_primera_asignacion = ma.fields.Nested(DuracionesSchema)
     hasta_resolucion = ma.fields.Nested(DuracionesSchema)
     muestra = ma.fields.Integer(metadata={"description": "How many recent incidents the durations cover"})
+    por_canal_y_semana = ma.fields.List(ma.fields.Nested(SemanaPorCanalSchema), metadata={
+        "description": f"Incidents opened by channel in each of the last {SEMANAS} weeks, oldest first"})

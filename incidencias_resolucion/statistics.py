@@ -1,10 +1,29 @@
-"""Durations for /estadisticas, computed from the incidents' history."""
+"""Durations for /estadisticas, computed from the incidents' history, and
+the weeks the channel figures count."""
 from __future__ import annotations
 
 import statistics
+from datetime import datetime, time, timedelta
 from typing import Iterable
 
-from incidencias_dominio import Estado, Incidencia
+from incidencias_dominio import Estado, Incidencia, utc
+
+SEMANAS = 8
+"""How many weeks (this one included) the incidents by channel cover."""
+
+
+def semanas(ahora: datetime, cuantas: int = SEMANAS) -> list[tuple[datetime, datetime]]:
+    """The last ``cuantas`` ISO weeks up to ``ahora``'s, oldest first: each
+    from its Monday 00:00 UTC to the next one."""
+    hoy = utc(ahora).date()
+    lunes = datetime.combine(hoy - timedelta(days=hoy.weekday()), time(), tzinfo=utc(ahora).tzinfo)
+    return [(lunes - timedelta(weeks=n), lunes - timedelta(weeks=n - 1)) for n in range(cuantas - 1, -1, -1)]
+
+
+def nombre_de_semana(inicio: datetime) -> str:
+    """``2026-W49``: the ISO week ``inicio`` falls in."""
+    year, week, _ = inicio.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

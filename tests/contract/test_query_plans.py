@@ -52,6 +52,9 @@ LISTS: dict[str, Callable[[Any], Any]] = {
     **{f"resolucion: {filters or 'all'} by {orden}":
        (lambda store, filters=filters, orden=orden: ResolucionRepository(store).list(filters, orden, 0, 20))
        for filters in RESOLUCION_VIEWS for orden in SORTS},
+    **{f"resolucion: a customer's history by {orden}":
+       (lambda store, orden=orden: ResolucionRepository(store).list({"cliente_id": "c1"}, orden, 0, 20))
+       for orden in ("antiguedad", "recientes")},
     **{f"resolucion: by category by {orden}":
        (lambda store, orden=orden: ResolucionRepository(store).list({"categoria": "envios"}, orden, 0, 20))
        for orden in ("antiguedad", "recientes")},

@@ -650,8 +650,23 @@ def test_inicio_rejects_unknown_fields_like_every_other_endpoint(api, team):
 
 # --- statistics ------------------------------------------------------------------------------
 
+def week_rows(now: datetime, counted: datetime | None = None, web: int = 0) -> list[dict[str, Any]]:
+    """The eight weeks up to ``now``'s, oldest first, with ``web`` incidents
+    in the week of ``counted``."""
+    monday = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), timezone.utc)
+    rows = []
+    for n in range(7, -1, -1):
+        start = monday - timedelta(weeks=n)
+        year, week, _ = start.isocalendar()
+        inside = counted is not None and start <= counted < start + timedelta(weeks=1)
+        rows.append({"semana": f"{year}-W{week:02d}", "desde": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                     "web": web if inside else 0, "telefono": 0, "email": 0})
+    return rows
+
+
 def test_statistics_shape_and_counts(api):
     empty = api.ok("GET", "/estadisticas", "a1")
+    assert empty.pop("por_canal_y_semana") == week_rows(datetime.now(timezone.utc))
     assert empty == {
         "por_estado": {e: 0 for e in
                        ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada")},
@@ -685,6 +700,7 @@ def test_statistics_shape_and_counts(api):
         {"id": "e1", "nombre": "Eva Soporte", "rol": "agente", "abiertas": 2},
     ]
     assert stats["muestra"] == 4
+    assert stats["por_canal_y_semana"] == week_rows(datetime.now(timezone.utc), hour_ago, web=4)
     assignment, resolution = stats["hasta_primera_asignacion"], stats["hasta_resolucion"]
     assert assignment["muestras"] == 4 and resolution["muestras"] == 1
     for value in (assignment["mediana_s"], assignment["p90_s"], resolution["mediana_s"], resolution["p90_s"]):

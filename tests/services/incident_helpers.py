@@ -18,10 +18,10 @@ MOTIVO_REAPERTURA = "Sigue sin encender"
 
 
 def nueva_incidencia(en: datetime, cliente_id: str = "c1", categoria: str | None = None,
-                     prioridad: str = "media", titulo: str = "La radio no enciende") -> Incidencia:
+                     prioridad: str = "media", titulo: str = "La radio no enciende", canal: str = "web") -> Incidencia:
     """An incident as apertura opens it (abierta, version 1)."""
     return Incidencia.abrir(new_id(), {"id": cliente_id, "nombre": NOMBRES.get(cliente_id, "Cliente")}, PRODUCTO,
-                            titulo, "Desde ayer no da señal de vida.", categoria, prioridad, en)
+                            titulo, "Desde ayer no da señal de vida.", categoria, prioridad, en, canal=canal)
 
 
 def avanzar(incidencia: Incidencia, paso: str, en: datetime, empleado: EmpleadoRef = EVA,

@@ -10,6 +10,7 @@ with the repository's ``apply_snapshot`` alone, the replication step without
 the automatic assignment that follows it."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
@@ -39,7 +40,9 @@ from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_resolucion import services
 from incidencias_resolucion.bootstrap import Components
 from incidencias_resolucion.handlers import ResolucionHandlers
-from incidencias_resolucion.repository import OUTBOX, IncidenciaRepository, ParkedEvents, empleado_replica
+from incidencias_resolucion.repository import (OUTBOX, DatosResolucion, IncidenciaRepository, ParkedEvents,
+                                               empleado_replica)
+from tests.services.conftest import T0
 from tests.services.incident_helpers import avanzar, nueva_incidencia
 from tests.services.keyed import keyed
 
@@ -938,6 +941,17 @@ def test_an_event_older_than_the_replica_changes_nothing_and_assigns_nothing(rs,
 
 
 # -- statistics ----------------------------------------------------------------------------------------
+# The eight ISO weeks up to the clock's (T0, Sunday 1 November 2026: week 44), oldest first.
+WEEKS = [(week, f"2026-{month:02d}-{day:02d}T00:00:00.000000Z") for week, month, day in (
+    (37, 9, 7), (38, 9, 14), (39, 9, 21), (40, 9, 28), (41, 10, 5), (42, 10, 12), (43, 10, 19), (44, 10, 26))]
+
+
+def by_channel(**this_week: int) -> list[dict[str, Any]]:
+    """The channel rows with nothing in them but ``this_week``'s counts."""
+    rows = [{"semana": f"2026-W{week}", "desde": desde, "web": 0, "telefono": 0, "email": 0} for week, desde in WEEKS]
+    rows[-1].update(this_week)
+    return rows
+
 
 def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_history(rs):
     assert services.estadisticas(rs.incidencias, rs.empleados) == {
@@ -948,6 +962,7 @@ def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_histo
         "hasta_primera_asignacion": {"mediana_s": None, "p90_s": None, "muestras": 0},
         "hasta_resolucion": {"mediana_s": None, "p90_s": None, "muestras": 0},
         "muestra": 0,
+        "por_canal_y_semana": by_channel(),
     }
     rs.registrar("a1")
     rs.registrar("e9")
@@ -978,4 +993,31 @@ def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_histo
         "hasta_primera_asignacion": {"mediana_s": 0.0, "p90_s": 600.0, "muestras": 3},
         "hasta_resolucion": {"mediana_s": 2400.0, "p90_s": 2400.0, "muestras": 1},
         "muestra": 3,
+        "por_canal_y_semana": by_channel(web=3),
     }
+
+
+def test_estadisticas_counts_the_incidents_opened_by_channel_in_each_of_the_last_eight_weeks(rs):
+    rs.llega(canal="telefono")  # this week (Sunday)
+    rs.llega(canal="email")
+    rs.clock.advance(hours=14)  # Monday 00:00: the next week
+    rs.llega(canal="telefono")
+    rs.clock.advance(weeks=-1, seconds=-1)  # Sunday 23:59:59 a week before: week 43
+    rs.llega()
+    rs.clock.advance(weeks=-8)  # too old to count
+    rs.llega(canal="telefono")
+    # Stored before the channel was recorded (no canal), on Saturday of week 44: it came in by the web.
+    stored_before = rs.incidencias.to_document(nueva_incidencia(T0 - timedelta(days=1)), DatosResolucion())
+    del stored_before["canal"]
+    rs.incidencias.collection.insert(stored_before, [])
+    rs.clock.advance(weeks=9, seconds=1)  # back to Monday 00:00 of week 45
+
+    rows = services.estadisticas(rs.incidencias, rs.empleados)["por_canal_y_semana"]
+    assert [row["semana"] for row in rows] == [f"2026-W{week}" for week in range(38, 46)]
+    assert rows[-1] == {"semana": "2026-W45", "desde": "2026-11-02T00:00:00.000000Z", "web": 0, "telefono": 1,
+                        "email": 0}
+    assert rows[-2] == {"semana": "2026-W44", "desde": "2026-10-26T00:00:00.000000Z", "web": 1, "telefono": 1,
+                        "email": 1}
+    assert rows[-3] == {"semana": "2026-W43", "desde": "2026-10-19T00:00:00.000000Z", "web": 1, "telefono": 0,
+                        "email": 0}
+    assert all(row["web"] == row["telefono"] == row["email"] == 0 for row in rows[:-3])

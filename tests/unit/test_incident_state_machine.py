@@ -23,6 +23,7 @@ from incidencias_dominio import (
     RESOLUCION,
     SISTEMA,
     TRANSICIONES_PERMITIDAS,
+    Canal,
     ConflictoDeEstado,
     EmpleadoRef,
     Estado,
@@ -548,12 +549,28 @@ def test_snapshot_is_json_safe_with_utc_strings():
     assert set(snap) == {
         "id", "cliente", "producto", "titulo", "descripcion", "categoria", "prioridad",
         "estado", "asignada_a", "version", "historial", "comentarios", "resolucion",
-        "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura",
+        "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal",
     }
+    assert snap["canal"] == "web"
     assert snap["historial"][0] == {
         "de": None, "a": "abierta", "por": {"id": "c-1", "rol": "cliente"},
         "en": "2024-05-01T10:00:00.000000Z", "motivo": None, "cambios": None,
     }
+
+
+def test_the_channel_is_kept_through_a_snapshot_and_an_old_snapshot_came_by_the_web():
+    phoned = Incidencia.abrir("i-9", {"id": "c-1", "nombre": "Ana"}, {"referencia": "R", "nombre": "Radio"},
+                              "No va", "Nada", None, "media", T0, canal="telefono")
+    assert phoned.canal == Canal.TELEFONO
+    assert Incidencia.from_snapshot(phoned.to_snapshot(True)).canal == Canal.TELEFONO
+    old = phoned.to_snapshot(True)
+    del old["canal"]
+    assert Incidencia.from_snapshot(old).canal == Canal.WEB
+    with pytest.raises(ValueError):
+        Incidencia.from_snapshot({**phoned.to_snapshot(True), "canal": "fax"})
+    with pytest.raises(ValueError):
+        Incidencia.abrir("i-9", {"id": "c-1", "nombre": "Ana"}, {"referencia": "R", "nombre": "Radio"},
+                         "No va", "Nada", None, "media", T0, canal="fax")
 
 
 @pytest.mark.parametrize("estado", list(Estado))
