@@ -122,7 +122,7 @@ def delete_me():
 @blp.arguments(ClientesQuerySchema, location="query")
 @blp.response(200, page_schema(ClienteSchema, "ClientesPage"))
 def list_clientes(args):
-    """Customers, newest first (employees only); `q` searches email and name"""
+    """Customers, newest first (employees only); `q` searches email, name and phone"""
     return paginate(args, services.listar_clientes(_clientes(), args.get("q")))
 
 

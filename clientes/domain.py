@@ -1,6 +1,7 @@
 """Customer accounts: the rules, free of any framework."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -8,6 +9,29 @@ from cuentas.cuenta import VERIFICACION, Cuenta, normalize_email
 from cuentas.roles import CLIENTE
 
 ERASED_NAME = "Cliente eliminado"
+PHONE_DIGITS = "telefono_digitos"
+"""The stored field holding the phone's digits (``digitos_de_telefono``)."""
+_LOOKS_LIKE_A_PHONE = re.compile(r"\+?[\d\s().-]+")
+_MIN_PHONE_DIGITS = 3
+
+
+def digitos_de_telefono(telefono: str | None) -> str | None:
+    """A phone's digits, however it was written: ``"+34 600-12 34 56"`` →
+    ``"34600123456"``; None without any. Accounts are found by phone by
+    these, so a caller's number matches whatever spacing either side used."""
+    digits = re.sub(r"\D", "", telefono or "")
+    return digits or None
+
+
+def texto_de_busqueda(texto: str) -> str:
+    """What a search of accounts looks for: a text written like a phone
+    number (digits, spaces, dashes, brackets, a leading +; three digits at
+    least) by its digits, anything else as it is."""
+    if _LOOKS_LIKE_A_PHONE.fullmatch(texto.strip()):
+        digits = digitos_de_telefono(texto) or ""
+        if len(digits) >= _MIN_PHONE_DIGITS:
+            return digits
+    return texto
 
 
 @dataclass
@@ -55,6 +79,10 @@ class Cliente(Cuenta):
     @property
     def puede_iniciar_sesion(self) -> bool:
         return not self.eliminado
+
+    def to_document(self) -> dict[str, Any]:
+        """Also the phone's digits, which a search by phone reads."""
+        return {**super().to_document(), PHONE_DIGITS: digitos_de_telefono(self.telefono)}
 
     def actualizar_perfil(self, cambios: dict[str, Any], en: str) -> bool:
         """Apply the given profile fields (the email normalised); True when

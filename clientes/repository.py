@@ -5,7 +5,7 @@ from common.idempotency import CREATION_INDEX
 from common.storage import CollectionSpec, Index, Query
 from cuentas.repository import ConcurrentUpdate, CuentaRepository
 
-from .domain import Cliente
+from .domain import PHONE_DIGITS, Cliente, digitos_de_telefono, texto_de_busqueda
 
 __all__ = ["CLIENTES", "OUTBOX", "ClienteRepository", "ConcurrentUpdate"]
 
@@ -16,16 +16,20 @@ CLIENTES = CollectionSpec(
 )
 OUTBOX = (CLIENTES,)
 """The collections whose writes carry clientes' events."""
+PHONE_DIGITS_KEPT = "telefono_digitos:*"
+"""The counter that says every stored account has its phone's digits
+(``ClienteRepository.ensure_phone_digits``)."""
 
 
 class ClienteRepository(CuentaRepository[Cliente]):
     spec, model = CLIENTES, Cliente
 
-    @staticmethod
-    def _query(search: str | None) -> Query:
+    def _query(self, search: str | None) -> Query:
+        if search:
+            self.ensure_phone_digits()
         return Query(
             equals={"eliminado": False},
-            search=(("email", "nombre", "apellidos"), search) if search else None,
+            search=(("email", "nombre", "apellidos", PHONE_DIGITS), texto_de_busqueda(search)) if search else None,
             sort=(("creado_en", -1),),
         )
 
@@ -34,3 +38,16 @@ class ClienteRepository(CuentaRepository[Cliente]):
 
     def list(self, search: str | None, skip: int, limit: int) -> list[Cliente]:
         return [Cliente.from_document(d) for d in self.collection.find(self._query(search), skip, limit)]
+
+    def ensure_phone_digits(self) -> bool:
+        """Store the phone's digits of every account written before they
+        were kept, once (the first search asks); True if it did. An
+        account written meanwhile already has them (its write stored
+        them), so a lost race only skips it."""
+        if self.store.counters([PHONE_DIGITS_KEPT]).get(PHONE_DIGITS_KEPT):
+            return False
+        for doc in self.collection.find(Query(equals={PHONE_DIGITS: None})):
+            if PHONE_DIGITS not in doc and doc.get("telefono"):
+                self.collection.replace({**doc, PHONE_DIGITS: digitos_de_telefono(doc["telefono"])})
+        self.store.set_counters({PHONE_DIGITS_KEPT: 1})
+        return True

@@ -53,5 +53,7 @@ class VerificacionSchema(AnswerSchema):
 
 
 class ClientesQuerySchema(PaginationArgs):
-    q = search_text(100, metadata={"description": "Text contained in the email, name or surnames "
-                                                  "(no control characters)"})
+    q = search_text(100, metadata={"description": "Text contained in the email, name or surnames, or a "
+                                                  "phone number written any way (`600 12 34 56`, "
+                                                  "`+34-600123456`: its digits are looked for); no control "
+                                                  "characters"})

@@ -191,6 +191,37 @@ def test_search_matches_email_and_names_case_insensitively(repo):
     assert ids("zzz") == []
 
 
+def test_a_caller_is_found_by_phone_however_either_side_wrote_it(repo):
+    repo.add(cliente(1, telefono="+34 600 12 34 56"))
+    repo.add(cliente(2, telefono="(91) 555-0101"))
+    repo.add(cliente(3, telefono=None))
+
+    def ids(text: str) -> list[str]:
+        found = [c.id for c in repo.list(text, 0, 10)]
+        assert repo.count(text) == len(found)
+        return found
+
+    assert ids("600123456") == ["c01"]
+    assert ids("600 12 34 56") == ["c01"]
+    assert ids("+34 600-123-456") == ["c01"]
+    assert ids("91 555 01 01") == ["c02"]
+    assert ids("(91) 555") == ["c02"]
+    assert ids("555 0102") == []
+    assert ids("Nombre3") == ["c03"]  # a name is still a name
+
+
+def test_accounts_stored_before_the_phone_digits_get_them_at_the_first_search(repo, store):
+    collection = store.collection(CLIENTES)
+    for i, telefono in ((1, "600 11 22 33"), (2, None)):
+        doc = cliente(i, telefono=telefono).to_document()
+        del doc["telefono_digitos"]
+        collection.insert(doc)
+    assert [c.id for c in repo.list("600112233", 0, 10)] == ["c01"]
+    assert collection.get("c01")["telefono_digitos"] == "600112233"
+    assert "telefono_digitos" not in collection.get("c02")  # nothing to keep: left as it was
+    assert repo.ensure_phone_digits() is False  # once
+
+
 @pytest.mark.parametrize("text", ["%", "_", ".*", "^", "(", "\\", "[a-z]", "$ne"])
 def test_search_treats_special_characters_literally(repo, text):
     repo.add(cliente(1))

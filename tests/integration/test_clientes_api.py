@@ -870,6 +870,11 @@ def test_list_search_matches_email_and_names_case_insensitively(app, client, sta
     assert search("nombre1") == ["persona1@example.com"]
     assert search("APELLIDO") == ["persona2@example.com", "persona1@example.com", "persona0@example.com"]
     assert search("%") == [] and search("_") == ["lucia@tienda.es"] and search(".*") == []
+    assert search("+34 600 12 34 56") == search("600123456") == []
+    lucia = repo.get(extra.id)
+    lucia.actualizar_perfil({"telefono": "+34 600-12-34-56"}, "2026-04-02T00:00:00.000000Z")
+    repo.save(lucia)
+    assert search("600 12 34 56") == search("(34) 600123456") == ["lucia@tienda.es"]  # a caller, by phone
     paged = client.get("/clientes?q=persona&por_pagina=2", headers=staff.headers()).get_json()
     assert paged["total"] == 3
     assert link(paged["siguiente"]) == ("/clientes", {"q": ["persona"], "pagina": ["2"], "por_pagina": ["2"]})
