@@ -39,6 +39,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.context import reset_correlation_id, set_correlation_id
 from common.logs import configure_logging
+from incidencias_dominio import NOMBRE_ANONIMO
 
 from . import auth, charts, display
 from .api import ApiClient, ServiceUnavailable, SessionEnded
@@ -105,7 +106,7 @@ def create_app(settings: PortalSettings | None = None, transport=None) -> Flask:
         x_content_type_options=True,
     )
 
-    from . import cuenta, equipo_cuenta  # noqa: F401 - the pages of the mailed links join the two blueprints
+    from . import cuenta, equipo_clientes, equipo_cuenta  # noqa: F401 - their pages join the two blueprints
     from .cliente import bp as cliente
     from .equipo import bp as equipo
 
@@ -185,7 +186,7 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
         static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
         categorias=settings.categorias,
         ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
-        ORDENES=display.ORDENES, clave_formulario=form_key_for,
+        ORDENES=display.ORDENES, NOMBRE_ANONIMO=NOMBRE_ANONIMO, clave_formulario=form_key_for,
     )
     app.jinja_env.filters.update(
         estado=display.estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,

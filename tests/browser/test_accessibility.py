@@ -103,7 +103,7 @@ def nothing(_page: Page) -> None:
     pass
 
 
-# (who is signed in, path with {resuelta}/{en_curso}/{agente} in it, what to do there first)
+# (who is signed in, path with {resuelta}/{en_curso}/{agente}/{cliente} in it, what to do there first)
 PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     (None, "/", nothing),
     (None, "/entrar", nothing),
@@ -128,6 +128,9 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("admin", "/equipo/incidencias/{resuelta}", nothing),
     ("agente", "/equipo/incidencias?vista=mias", nothing),
     ("agente", "/equipo/incidencias/{en_curso}", nothing),
+    ("agente", "/equipo/clientes", nothing),
+    ("agente", "/equipo/clientes?q=Accesible", nothing),
+    ("agente", "/equipo/clientes/{cliente}", nothing),
     ("admin", "/equipo/estadisticas", nothing),
     ("admin", "/equipo/empleados", nothing),
     ("admin", "/equipo/empleados/nuevo", nothing),
@@ -148,7 +151,8 @@ def test_every_page_has_no_serious_accessibility_violation(contexts, world, entr
     who, path, before = entry
     context = contexts(storage_state=world.states[who] if who else None)
     page = context.new_page()
-    page.goto(path.format(resuelta=world.resuelta, en_curso=world.en_curso, agente=world.agente.id))
+    page.goto(path.format(resuelta=world.resuelta, en_curso=world.en_curso, agente=world.agente.id,
+                          cliente=world.cliente.id))
     before(page)
 
     expect(page.locator("html")).to_have_attribute("lang", "es")

@@ -708,6 +708,35 @@ def test_the_statistics_are_charts_with_their_numbers_as_tables(app):
     assert "Mediana" in page and "Percentil 90" in page
 
 
+def test_an_agent_finds_a_caller_by_phone_and_sees_everything_they_reported(app, api):
+    categoria = new_categoria()
+    agente = api.new_empleado("agente", [categoria], nombre="Rosa", apellidos="Mar")
+    api.wait_known_by_resolucion(api.admin_token(), agente)
+    lola = api.new_cliente("Lola", apellidos="Flores")
+    digits = f"6{uuid.uuid4().int % 10**8:08d}"
+    telefono = f"+34 {digits[:3]} {digits[3:5]} {digits[5:7]} {digits[7:]}"
+    assert api.call("PATCH", "clientes", "/clientes/yo", lola.token, json={"telefono": telefono}).status_code == 200
+    primera = api.new_incidencia(lola, categoria, titulo="La tostadora no calienta")["id"]
+    segunda = api.new_incidencia(lola, categoria, titulo="Falta el cable")["id"]
+    for incidencia_id in (primera, segunda):
+        api.wait_customer_sees(lola, incidencia_id, "asignada")
+
+    rosa = staff(app, agente.email, agente.password)
+    found = rosa.get("/equipo/clientes", query_string={"q": f"{digits[:3]}-{digits[3:]}"}).get_data(as_text=True)
+    assert re.findall(r'<tr data-cliente-id="([^"]+)">', found) == [lola.id]  # the call's number, written otherwise
+    assert 'aria-current="page">Clientes</a>' in found
+    page = rosa.get(f"/equipo/clientes/{lola.id}").get_data(as_text=True)
+    assert "<h1>Lola Flores</h1>" in page and text_of(page, "cliente-telefono") == telefono
+    assert [text_of(page, f"cliente-{grupo}") for grupo in ("abiertas", "resueltas", "cerradas", "canceladas")] == [
+        "2", "0", "0", "0"]
+    assert re.findall(r'<tr data-incidencia-id="([^"]+)">', page) == [segunda, primera]  # the newest first
+    incidencia = rosa.get(f"/equipo/incidencias/{primera}").get_data(as_text=True)
+    assert f'<a href="/equipo/clientes/{lola.id}">Lola Flores</a>' in incidencia
+    assert "0 clientes" in rosa.get("/equipo/clientes", query_string={"q": "+34 000 00 00 01"}).get_data(as_text=True)
+    assert rosa.get("/equipo/clientes/no-existe").status_code == 404
+    assert customer(app)[0].get("/equipo/clientes").status_code == 302  # a customer's session never opens it
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)
