@@ -13,6 +13,10 @@ PHONE_DIGITS = "telefono_digitos"
 """The stored field holding the phone's digits (``digitos_de_telefono``)."""
 _LOOKS_LIKE_A_PHONE = re.compile(r"\+?[\d\s().-]+")
 _MIN_PHONE_DIGITS = 3
+NATIONAL_DIGITS = 9
+"""The digits of a number without its country code (Spain's): a caller's
+line shows +34 or not, the account may hold it either way, and these last
+digits are in both."""
 
 
 def digitos_de_telefono(telefono: str | None) -> str | None:
@@ -26,11 +30,13 @@ def digitos_de_telefono(telefono: str | None) -> str | None:
 def texto_de_busqueda(texto: str) -> str:
     """What a search of accounts looks for: a text written like a phone
     number (digits, spaces, dashes, brackets, a leading +; three digits at
-    least) by its digits, anything else as it is."""
+    least) by its digits, the last ``NATIONAL_DIGITS`` of a longer one (so
+    ``+34 600 12 34 56`` finds an account holding ``600 123 456``, and the
+    other way round); anything else as it is."""
     if _LOOKS_LIKE_A_PHONE.fullmatch(texto.strip()):
         digits = digitos_de_telefono(texto) or ""
         if len(digits) >= _MIN_PHONE_DIGITS:
-            return digits
+            return digits[-NATIONAL_DIGITS:]
     return texto
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from common.idempotency import CREATION_INDEX
-from common.storage import CollectionSpec, Index, Query
+from common.storage import CollectionSpec, Index, Query, Store
 from cuentas.repository import ConcurrentUpdate, CuentaRepository
 
 from .domain import PHONE_DIGITS, Cliente, digitos_de_telefono, texto_de_busqueda
@@ -24,9 +24,14 @@ PHONE_DIGITS_KEPT = "telefono_digitos:*"
 class ClienteRepository(CuentaRepository[Cliente]):
     spec, model = CLIENTES, Cliente
 
+    def __init__(self, store: Store):
+        super().__init__(store)
+        self._phone_digits_ensured = False
+
     def _query(self, search: str | None) -> Query:
-        if search:
+        if search and not self._phone_digits_ensured:
             self.ensure_phone_digits()
+            self._phone_digits_ensured = True
         return Query(
             equals={"eliminado": False},
             search=(("email", "nombre", "apellidos", PHONE_DIGITS), texto_de_busqueda(search)) if search else None,
@@ -41,9 +46,10 @@ class ClienteRepository(CuentaRepository[Cliente]):
 
     def ensure_phone_digits(self) -> bool:
         """Store the phone's digits of every account written before they
-        were kept, once (the first search asks); True if it did. An
-        account written meanwhile already has them (its write stored
-        them), so a lost race only skips it."""
+        were kept, once (the first search of a process asks); True if it
+        did. An account written meanwhile by this version has them already
+        (a lost race only skips it); one written by an older version does
+        not (``docs/deploy.md``: no rolling upgrade across this)."""
         if self.store.counters([PHONE_DIGITS_KEPT]).get(PHONE_DIGITS_KEPT):
             return False
         for doc in self.collection.find(Query(equals={PHONE_DIGITS: None})):

@@ -242,7 +242,8 @@ def eliminar_cuenta(clientes: ClienteRepository, cliente_id: str) -> None:
 
 
 def listar_clientes(clientes: ClienteRepository, texto: str | None = None) -> Listing[Cliente]:
-    """Customers not erased, newest first; ``texto`` searches email, name and surnames."""
+    """Customers not erased, newest first; ``texto`` searches email, name,
+    surnames and phone (``domain.texto_de_busqueda``)."""
     return Listing(lambda: clientes.count(texto), lambda skip, limit: clientes.list(texto, skip, limit))
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from common.http.openapi import ENUM_NAME
-from common.http.schemas import AnswerSchema, StrictSchema, text
+from common.http.schemas import AnswerSchema, StrictSchema, one_of, text
 from common.passwords import PASSWORD_RULE, WeakPassword, check_password_strength
 
 from .roles import ROLES_PERSONAL
@@ -33,8 +32,7 @@ def email_field(**kwargs) -> ma.fields.Email:
 
 def rol_empleado_field(**kwargs) -> ma.fields.String:
     """A staff role: the ``RolEmpleado`` enum of the documents."""
-    return ma.fields.String(validate=ma.validate.OneOf(ROLES_PERSONAL, error="Debe ser uno de: {choices}."),
-                            metadata={ENUM_NAME: "RolEmpleado"}, **kwargs)
+    return one_of(ROLES_PERSONAL, "RolEmpleado", error="Debe ser uno de: {choices}.", **kwargs)
 
 
 def password_field(**kwargs) -> ma.fields.String:

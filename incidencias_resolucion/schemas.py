@@ -7,7 +7,7 @@ from common.http.pagination import PaginationArgs
 from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
-from incidencias_replica.schemas import ESTADOS, PRIORIDADES, estado_field, prioridad_field
+from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
 from .statistics import SEMANAS
@@ -72,13 +72,13 @@ PorPrioridadSchema = AnswerSchema.from_dict({prioridad: ma.fields.Integer() for 
                                             name="PorPrioridad")
 
 
-class SemanaPorCanalSchema(AnswerSchema):
-    semana = ma.fields.String(metadata={"description": "The ISO week (weeks start on Monday, 00:00 UTC)",
-                                        "example": "2026-W49"})
-    desde = instant(metadata={"description": "When the week starts"})
-    web = ma.fields.Integer()
-    telefono = ma.fields.Integer()
-    email = ma.fields.Integer()
+SemanaPorCanalSchema = AnswerSchema.from_dict({
+    "semana": ma.fields.String(metadata={"description": "The ISO week (weeks start on Monday, 00:00 UTC)",
+                                         "example": "2026-W49"}),
+    "desde": instant(metadata={"description": "When the week starts"}),
+    **{canal: ma.fields.Integer(metadata={"description": f"Incidents opened that week by {canal}"})
+       for canal in CANALES},
+}, name="SemanaPorCanal")
 
 
 class EstadisticasSchema(AnswerSchema):

@@ -4,9 +4,7 @@ and see who they are and everything they ever reported, the counts by
 where each incident stands and the latest ones."""
 from __future__ import annotations
 
-from typing import Any
-
-from flask import abort, render_template, request
+from flask import render_template, request
 
 from incidencias_dominio import ESTADOS_FINALES, Estado
 
@@ -42,15 +40,9 @@ def clientes():
 @requires(EQUIPO)
 def cliente(cliente_id: str):
     cuenta = read("clientes", f"/clientes/{segment(cliente_id)}")
-    resumen = {grupo: sum(_incidencias(cuenta["id"], estado=estado, por_pagina=1)["total"] for estado in estados)
+    # A page of one says how many there are in a state.
+    resumen = {grupo: sum(read("resolucion", "/incidencias", cliente_id=cuenta["id"], estado=estado,
+                               por_pagina=1)["total"] for estado in estados)
                for grupo, estados in GRUPOS.items()}
-    ultimas = _incidencias(cuenta["id"], orden="recientes", por_pagina=ULTIMAS)
+    ultimas = read("resolucion", "/incidencias", cliente_id=cuenta["id"], orden="recientes", por_pagina=ULTIMAS)
     return render_template("equipo/cliente.html", cuenta=cuenta, resumen=resumen, ultimas=ultimas)
-
-
-def _incidencias(cliente_id: str, **params: Any) -> dict:
-    """A page of the customer's incidents (a page of one says how many)."""
-    answer = call("resolucion", "GET", "/incidencias", params={"cliente_id": cliente_id, **params})
-    if not answer.ok:
-        abort(400)
-    return answer.data

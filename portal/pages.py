@@ -89,9 +89,10 @@ def no_store(response):
     return response
 
 
-def read(service: str, path: str) -> dict:
-    """GET ``path`` of ``service`` in the person's name; 404 when it does not exist for them."""
-    answer = call(service, "GET", path)
+def read(service: str, path: str, **params: Any) -> dict:
+    """GET ``path`` of ``service`` (with the query ``params``) in the
+    person's name; 404 when it does not exist for them."""
+    answer = call(service, "GET", path, **({"params": params} if params else {}))
     if answer.status == 404:
         abort(404)
     if not answer.ok:

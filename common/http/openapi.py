@@ -21,8 +21,9 @@ CONVENTIONS = f"""
 Every error is answered as an RFC 9457 problem document
 (`application/problem+json`) with `type`, `title`, `status` and `detail`;
 a validation problem (400/422) names each invalid field in `errores`
-(`campo`, `mensaje`, `ubicacion`). 429 and 503 carry `Retry-After`
-(seconds). One answer is not this API's: a request line (the URL with its
+(`campo`, `mensaje`, `ubicacion`). A 429 or a problem 503 carries
+`Retry-After` (seconds). The readiness check (`/salud`) answers its 503 with
+its own report, which names what is not ready. One answer is not this API's: a request line (the URL with its
 query) over {REQUEST_LINE_LIMIT} bytes is refused by the web server in
 front of it, before the API runs, with `414 URI Too Long` and a short HTML
 body; a gateway in front may refuse longer ones itself the same way.
@@ -39,12 +40,9 @@ _WAIT_STATUSES = ("429", "503")
 """Answers that always carry ``Retry-After``."""
 
 
-def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
         PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    if headers:
-        response["headers"] = dict(headers)
-    return response
 
 
 # The answers any operation may get besides its own refusals, and when.
@@ -55,6 +53,9 @@ _WITH_BODY = {"400": "The body is not valid JSON, or holds what no database can 
               "415": "The body is not sent as application/json"}
 _WITH_PATH_ID = {"404": "No such resource, or none the caller may see"}
 _ALWAYS = {"503": "The storage (or the token issuer) is not available; nothing was done"}
+WITHOUT_STORAGE = {"comprobarVida", "comprobarDisponibilidad", "leerMetricas", "obtenerClaves"}
+"""The operations that read no storage (liveness, metrics, the public keys)
+or report on it in their own shape (readiness): no storage 503 added."""
 
 
 class ContractPlugin(apispec.BasePlugin):
@@ -94,7 +95,7 @@ class ContractPlugin(apispec.BasePlugin):
         responses = operation.setdefault("responses", {})
         for status, links in operation.pop(LINKS_KEY, {}).items():
             responses[int(status) if int(status) in responses else status]["links"] = links
-        expected = dict(_ALWAYS)
+        expected = {} if operation.get("operationId") in WITHOUT_STORAGE else dict(_ALWAYS)
         if operation.get("security"):
             expected.update(_SIGNED_IN)
         if "requestBody" in operation:

@@ -75,12 +75,13 @@ def instant(**kwargs) -> ma.fields.String:
     return ma.fields.String(metadata={"format": "date-time", **kwargs.pop("metadata", {})}, **kwargs)
 
 
-def one_of(choices, name: str | None = None, **kwargs) -> ma.fields.String:
+def one_of(choices, name: str | None = None, *, error: str | None = None, **kwargs) -> ma.fields.String:
     """A string from a closed set, documented as its enum; with a ``name``,
-    as the one schema of that name every use of the set refers to."""
+    as the one schema of that name every use of the set refers to;
+    ``error``, the message of a value outside it (marshmallow's otherwise)."""
     if name is not None:
         kwargs["metadata"] = {ENUM_NAME: name, **kwargs.get("metadata", {})}
-    return ma.fields.String(validate=ma.validate.OneOf(list(choices)), **kwargs)
+    return ma.fields.String(validate=ma.validate.OneOf(list(choices), error=error), **kwargs)
 
 
 class LoginSchema(StrictSchema):

@@ -120,7 +120,8 @@ def _operations(document: dict):
 def test_every_operation_documents_each_status_it_can_get_with_its_problem_and_headers(documents, service):
     for path, method, operation in _operations(documents[service]):
         responses = operation["responses"]
-        expected = {"503"} | ({"401", "403"} if operation.get("security") else set()) \
+        storage = set() if operation["operationId"] in WITHOUT_STORAGE else {"503"}
+        expected = storage | ({"401", "403"} if operation.get("security") else set()) \
             | ({"400", "413", "415"} if "requestBody" in operation else set()) | ({"404"} if "{" in path else set())
         assert expected <= set(responses), f"{method.upper()} {path} lacks {sorted(expected - set(responses))}"
         for status, response in responses.items():
@@ -133,8 +134,12 @@ def test_every_operation_documents_each_status_it_can_get_with_its_problem_and_h
                     assert response["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 0}
         if operation["operationId"] in CREATIONS:
             assert "Location" in responses["201"]["headers"]
+        if operation["operationId"] in WITHOUT_STORAGE - {"comprobarDisponibilidad"}:
+            assert "503" not in responses, f"{method.upper()} {path} reads no storage"
 
 
+WITHOUT_STORAGE = {"comprobarVida", "comprobarDisponibilidad", "leerMetricas", "obtenerClaves"}
+"""Operations that read no storage, or (readiness) answer its outage with their own report."""
 CREATIONS = {
     "abrirIncidencia": {"verIncidencia", "comentarIncidencia", "cerrarIncidencia", "reabrirIncidencia",
                         "cancelarIncidencia"},

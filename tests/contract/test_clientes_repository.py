@@ -207,6 +207,9 @@ def test_a_caller_is_found_by_phone_however_either_side_wrote_it(repo):
     assert ids("91 555 01 01") == ["c02"]
     assert ids("(91) 555") == ["c02"]
     assert ids("555 0102") == []
+    repo.add(cliente(4, telefono="611 22 33 44"))  # held without its country code ...
+    assert ids("+34 611 22 33 44") == ["c04"]  # ... found by a caller's line showing it
+    assert ids("0034 600 12 34 56") == ["c01"]
     assert ids("Nombre3") == ["c03"]  # a name is still a name
 
 
