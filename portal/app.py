@@ -186,11 +186,12 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
         static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
         categorias=settings.categorias,
         ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
-        ORDENES=display.ORDENES, NOMBRE_ANONIMO=NOMBRE_ANONIMO, clave_formulario=form_key_for,
+        ORDENES=display.ORDENES, CANALES=display.CANALES, NOMBRE_ANONIMO=NOMBRE_ANONIMO,
+        clave_formulario=form_key_for,
     )
     app.jinja_env.filters.update(
         estado=display.estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,
-        instante=display.instant, duracion=display.duration, cifra=charts.figure,
+        instante=display.instant, duracion=display.duration, cifra=charts.figure, semana=display.week_of,
     )
 
 

@@ -87,6 +87,25 @@ def instant(text: str | None) -> tuple[str, str] | None:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ"), at.strftime("%d/%m/%Y %H:%M UTC")
 
 
+CANALES = {"web": "Web", "telefono": "Teléfono", "email": "Email"}
+
+
+def week_of(text: str | None) -> str:
+    """The week an API instant (its Monday, 00:00 UTC) starts: "del 30/11/2026"."""
+    at = parse_instant(text)
+    return "" if at is None else at.strftime("del %d/%m/%Y")
+
+
+def week_by_channel(semana: Mapping[str, Any]) -> dict[str, Any]:
+    """A week of ``/estadisticas``' ``por_canal_y_semana`` as its row shows
+    it: each channel's count and the share that came by phone (None in a
+    week without incidents), so the falling phone share can be read."""
+    cuentas = [(nombre, int(semana.get(canal) or 0)) for canal, nombre in CANALES.items()]
+    total = sum(n for _, n in cuentas)
+    pct = round(100 * int(semana.get("telefono") or 0) / total) if total else None
+    return {"semana": semana.get("semana"), "desde": semana.get("desde"), "cuentas": cuentas, "telefono_pct": pct}
+
+
 def duration(seconds: float | None) -> str:
     """``None`` → "sin datos"; otherwise the two largest units: "3 min 20 s", "2 h 5 min", "4 d 1 h"."""
     if seconds is None:

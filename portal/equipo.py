@@ -268,7 +268,8 @@ def estadisticas():
     por_empleado = charts.horizontal_bars(
         (e["id"], e.get("nombre") or e["id"], e.get("abiertas", 0)) for e in carga)
     return render_template("equipo/estadisticas.html", datos=datos, por_estado=por_estado,
-                           por_prioridad=por_prioridad, por_empleado=por_empleado, carga=carga)
+                           por_prioridad=por_prioridad, por_empleado=por_empleado, carga=carga,
+                           canales=[display.week_by_channel(s) for s in datos.get("por_canal_y_semana") or []])
 
 
 # -- employees (admins) -------------------------------------------------------------------------------

@@ -706,6 +706,9 @@ def test_the_statistics_are_charts_with_their_numbers_as_tables(app):
         assert f'<title id="{title_id}">' in page
     assert page.count('<table class="solo-lectores">') == 3
     assert "Mediana" in page and "Percentil 90" in page
+    weeks = re.findall(r'<tr data-semana="(\d{4}-W\d{2})">', page)
+    assert len(weeks) == 8 and weeks == sorted(weeks)  # the channel table: the last 8 weeks, the latest last
+    assert '<th scope="col">Teléfono</th>' in page and "Por teléfono" in page
 
 
 def test_an_agent_finds_a_caller_by_phone_and_sees_everything_they_reported(app, api):

@@ -78,3 +78,13 @@ def test_words_of_states_priorities_categories_and_roles():
     assert display.categoria("envios") == "Envíos"
     assert display.categoria("muebles") == "Muebles"
     assert display.rol("admin") == "Administrador"
+
+
+def test_a_week_by_channel_shows_each_count_and_the_share_that_came_by_phone():
+    semana = {"semana": "2026-W49", "desde": "2026-11-30T00:00:00.000000Z", "web": 6, "telefono": 3, "email": 1}
+    assert display.week_by_channel(semana) == {
+        "semana": "2026-W49", "desde": "2026-11-30T00:00:00.000000Z",
+        "cuentas": [("Web", 6), ("Teléfono", 3), ("Email", 1)], "telefono_pct": 30}
+    empty = display.week_by_channel({**semana, "web": 0, "telefono": 0, "email": 0})
+    assert empty["telefono_pct"] is None
+    assert display.week_of("2026-11-30T00:00:00.000000Z") == "del 30/11/2026" and display.week_of(None) == ""
