@@ -23,10 +23,12 @@ Every error is answered as an RFC 9457 problem document
 a validation problem (400/422) names each invalid field in `errores`
 (`campo`, `mensaje`, `ubicacion`). A 429 or a problem 503 carries
 `Retry-After` (seconds). The readiness check (`/salud`) answers its 503 with
-its own report, which names what is not ready. One answer is not this API's: a request line (the URL with its
-query) over {REQUEST_LINE_LIMIT} bytes is refused by the web server in
-front of it, before the API runs, with `414 URI Too Long` and a short HTML
-body; a gateway in front may refuse longer ones itself the same way.
+its own report, which names what is not ready.
+
+One answer is not this API's: a request line (the URL with its query) over
+{REQUEST_LINE_LIMIT} bytes is refused by the web server in front of it,
+before the API runs, with `414 URI Too Long` and a short HTML body; a
+gateway in front may refuse longer ones itself the same way.
 """
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before sending the request again",
                                "schema": {"type": "integer", "minimum": 0}}}
@@ -62,9 +64,9 @@ class ContractPlugin(apispec.BasePlugin):
     """Completes each operation's responses: error statuses documented by
     description only get their problem+json body; the statuses every
     operation of its kind can get (401/403 with a token, 400/413/415 with a
-    body, 404 with an id in the path, 503 always) are added where the
-    operation does not document them itself; 429 and 503 declare
-    ``Retry-After``, and so does the 409 of an operation taking an
+    body, 404 with an id in the path, 503 unless it reads no storage) are
+    added where the operation does not document them itself; 429 and 503
+    declare ``Retry-After``, and so does the 409 of an operation taking an
     ``Idempotency-Key`` (a request with that key still in progress).
 
     A schema's ``Meta.json_schema`` is added to its JSON Schema
