@@ -15,8 +15,9 @@ SEMANAS = 8
 def semanas(ahora: datetime, cuantas: int = SEMANAS) -> list[tuple[datetime, datetime]]:
     """The last ``cuantas`` ISO weeks up to ``ahora``'s, oldest first: each
     from its Monday 00:00 UTC to the next one."""
-    hoy = utc(ahora).date()
-    lunes = datetime.combine(hoy - timedelta(days=hoy.weekday()), time(), tzinfo=utc(ahora).tzinfo)
+    ahora = utc(ahora)
+    hoy = ahora.date()
+    lunes = datetime.combine(hoy - timedelta(days=hoy.weekday()), time(), tzinfo=ahora.tzinfo)
     return [(lunes - timedelta(weeks=n), lunes - timedelta(weeks=n - 1)) for n in range(cuantas - 1, -1, -1)]
 
 

@@ -37,8 +37,14 @@ class CachedCheck:
                 raise RuntimeError(self._result)
 
 
+CHECK_OK, CHECK_DOWN = "ok", "no disponible"
+"""What each readiness check reports."""
+ALIVE, READY, NOT_READY = "vivo", "listo", "no listo"
+"""What liveness and readiness answer as a whole."""
+
+
 class CheckSchema(AnswerSchema):
-    estado = one_of(["ok", "no disponible"])
+    estado = one_of([CHECK_OK, CHECK_DOWN])
     detalle = ma.fields.String(metadata={"sometimes": True, "description": "Why it is not available"})
     tipo = ma.fields.String(metadata={"sometimes": True, "description": "storage kind: sqlite or mongodb"})
     eventos_pendientes = ma.fields.Integer(metadata={"sometimes": True,
@@ -47,7 +53,7 @@ class CheckSchema(AnswerSchema):
 
 class HealthSchema(AnswerSchema):
     servicio = ma.fields.String()
-    estado = one_of(["vivo", "listo", "no listo"])
+    estado = one_of([ALIVE, READY, NOT_READY])
     comprobaciones = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CheckSchema),
                                     metadata={"sometimes": True, "description": "Readiness only: each check"})
 
@@ -60,7 +66,7 @@ def health_blueprint(service: str, checks: dict[str, Callable[[], dict | None]])
     @blp.response(200, HealthSchema)
     def liveness():
         """Liveness: 200 while the process answers"""
-        return {"servicio": service, "estado": "vivo"}
+        return {"servicio": service, "estado": ALIVE}
 
     @blp.get("/salud")
     @blp.doc(operationId="comprobarDisponibilidad")
@@ -73,11 +79,11 @@ def health_blueprint(service: str, checks: dict[str, Callable[[], dict | None]])
         for name, check in checks.items():
             try:
                 extra = check() or {}
-                results[name] = {"estado": "ok", **extra}
+                results[name] = {"estado": CHECK_OK, **extra}
             except Exception as exc:  # noqa: BLE001
                 ready = False
-                results[name] = {"estado": "no disponible", "detalle": str(exc)[:300]}
-        body = {"servicio": service, "estado": "listo" if ready else "no listo", "comprobaciones": results}
+                results[name] = {"estado": CHECK_DOWN, "detalle": str(exc)[:300]}
+        body = {"servicio": service, "estado": READY if ready else NOT_READY, "comprobaciones": results}
         return body, 200 if ready else 503
 
     return blp
