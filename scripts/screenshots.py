@@ -8,7 +8,9 @@ docs/screenshots/:
 
 - cliente-lista.png, cliente-nueva.png, cliente-incidencia.png (and
   cliente-incidencia-movil.png, the same page on a 360px-wide phone);
-- equipo-cola.png, equipo-incidencia.png, equipo-estadisticas.png;
+- equipo-cola.png, equipo-incidencia.png, equipo-clientes.png (a customer
+  searched for), equipo-cliente.png (her page: what she reported),
+  equipo-estadisticas.png;
 - the pages of the account mails' links, each opened from its mail (the
   system's own SMTP server): cuenta-verificar.png (with the reminder of an
   unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
@@ -185,6 +187,11 @@ def main() -> int:
                 shoot(agente, "equipo-cola")
                 agente.goto(f"/equipo/incidencias/{ids['en_curso']}")
                 shoot(agente, "equipo-incidencia")
+                agente.goto("/equipo/clientes?q=Gómez Prieto")
+                shoot(agente, "equipo-clientes")
+                agente.locator("#lista-clientes a").first.click()
+                expect(agente.locator("#resumen-cliente")).to_be_visible()
+                shoot(agente, "equipo-cliente")
 
                 admin = person()
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
