@@ -121,6 +121,11 @@ class DeadLetterGauge:
         return [messages, ok]
 
 
+# How long a process serves one reading of its mail outbox: a scrape may show
+# counts this old (each gunicorn worker holds its own reading).
+MAIL_COUNTS_TTL = 5.0
+
+
 class MailOutboxGauge:
     """``mails_pending`` and ``mails_failed`` (final: kept in the outbox for
     operators) of a service, from ``Store.mail_counts`` read at most once per
@@ -129,7 +134,7 @@ class MailOutboxGauge:
     than zero). One scrape reads at a time; the others answer with the last
     reading (bounded by the store's own timeouts), so a scrape never fails."""
 
-    def __init__(self, store: Store, service: str, ttl: float = 5.0):
+    def __init__(self, store: Store, service: str, ttl: float = MAIL_COUNTS_TTL):
         self.store = store
         self.service = service
         self.ttl = ttl

@@ -19,6 +19,7 @@ from email.message import EmailMessage
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.http.metrics import MAIL_COUNTS_TTL
 from harness import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -28,6 +29,12 @@ OUTAGE_S = 30.0
 # Looks again every 0.5 s doubling up to 2 s (an unreachable server costs no
 # try), so the mails go out within about 2 s of the server's return.
 SYSTEM_ENV = {"MAIL_RETRY_BASE": "0.5", "MAIL_RETRY_MAX": "2"}
+# A service's /metrics may answer with a reading of its outbox up to
+# MAIL_COUNTS_TTL old (each gunicorn worker keeps its own): only an answer
+# given this long after a wait began was read after it. Without this, a wait
+# begun a few seconds after the last "nothing pending" could end on that old
+# reading while the mails it waits for are still in the outbox.
+READ_AFTER_S = MAIL_COUNTS_TTL + 1.0
 
 
 def outbox_id(message: EmailMessage) -> str:
@@ -52,6 +59,11 @@ def mail_counts(world) -> dict[str, tuple[float, float]]:
     return counts
 
 
+def read_after(began: float) -> bool:
+    """Whether every /metrics answer from now on was read after ``began``."""
+    return time.monotonic() - began >= READ_AFTER_S
+
+
 def welcomed(world, clientes) -> None:
     """Until each new customer's verification mail arrived: /metrics counts
     are up to a few seconds old, so "nothing pending" alone could be read
@@ -63,7 +75,9 @@ def welcomed(world, clientes) -> None:
 
 def settled(world, timeout: float = 120.0) -> dict[str, int]:
     """Once no service has a mail pending: each one's final (failed) mails so far."""
-    counts = wait_until(lambda: (c := mail_counts(world)) and all(p == 0 for p, _f in c.values()) and c,
+    began = time.monotonic()
+    counts = wait_until(lambda: read_after(began) and (c := mail_counts(world))
+                        and all(p == 0 for p, _f in c.values()) and c,
                         timeout=timeout, interval=0.5, message="no mail pending in any service")
     return {service: int(failed) for service, (_p, failed) in counts.items()}
 
@@ -73,7 +87,8 @@ def wait_outboxes(world, before: dict[str, int], *, failed: dict[str, int] | Non
     """Until no service has a mail pending, and each has ``failed`` more final
     ones than ``before`` (none unless named)."""
     wanted = {s: (0.0, float(before[s] + (failed or {}).get(s, 0))) for s in MAIL_SERVICES}
-    wait_until(lambda: mail_counts(world) == wanted, timeout=timeout, interval=0.5,
+    began = time.monotonic()
+    wait_until(lambda: read_after(began) and mail_counts(world) == wanted, timeout=timeout, interval=0.5,
                message=f"every mail outbox settled as {wanted}")
 
 
