@@ -11,7 +11,7 @@ from common.http.auth import current_principal
 from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
-from cuentas.roles import ROLES_CLIENTE
+from cuentas.roles import ROLES_CLIENTE, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
 from incidencias_replica.schemas import ComentarioCreateSchema
 from incidencias_replica.http import current_actor
@@ -25,6 +25,7 @@ from .schemas import (
 )
 
 blp = Blueprint("incidencias", __name__, description="The customer's incidents")
+telefono = Blueprint("telefono", __name__, description="Incidents staff open for a customer who calls")
 notificaciones = Blueprint("notificaciones", __name__, description="What happened to the customer's incidents")
 NOT_RESUELTA = {409: "Not in resuelta"}
 _ACTIONS = ("comentarIncidencia", "cerrarIncidencia", "reabrirIncidencia", "cancelarIncidencia")
@@ -51,6 +52,19 @@ def open_incidencia(data, idempotency):
                                          {"id": principal.id, "nombre": principal.nombre or ""},
                                          data, idempotency)
     return _answer(registro, 201, {"Location": url_for("incidencias.get_incidencia", incidencia_id=registro[0].id)})
+
+
+@operation(telefono, "POST", "/clientes/<cliente_id>/incidencias", ROLES_PERSONAL, IncidenciaSchema,
+           name="abrirIncidenciaPorTelefono", status=201, body=IncidenciaCreateSchema, idempotent=True,
+           refusals={404: "No such customer (or erased)"})
+def open_for_cliente(data, cliente_id: str, idempotency):
+    """Open an incident for a customer who called (canal telefono). The
+    customer sees it and is notified as if they had opened it; its history
+    names the employee. Staff follow it on incidencias_resolucion, under the
+    same id. The Idempotency-Key is looked up among that customer's incidents."""
+    registro = services.abrir_por_telefono(components().incidencias, components().clientes, current_actor(),
+                                           cliente_id, data, idempotency)
+    return _answer(registro, 201)
 
 
 @operation(blp, "GET", "/incidencias", ROLES_CLIENTE, page_schema(IncidenciaSchema, "IncidenciasPage"),

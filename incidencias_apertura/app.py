@@ -8,7 +8,7 @@ from common.http.app import build_service_app
 from incidencias_replica.http import PROBLEMS
 
 from . import bootstrap
-from .api import blp, notificaciones
+from .api import blp, notificaciones, telefono
 from .config import AperturaSettings
 
 
@@ -17,6 +17,6 @@ def create_app(settings: AperturaSettings | None = None) -> Flask:
         settings or AperturaSettings(), bootstrap.build, "Incidencias apertura",
         "Customers open incidents about products they bought, follow them, "
         "and confirm or reject the proposed solution.",
-        [blp, notificaciones], PROBLEMS,
+        [blp, notificaciones, telefono], PROBLEMS,
     )
     return app

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from common.http.service import build_store
 from common.storage import Store
 from common.tokens import Principal, TokenVerifier
-from cuentas.emisores import trusted_issuers
-from cuentas.roles import CLIENTE
+from cuentas.emisores import CLIENTES, trusted_issuers
+from cuentas.personal import PersonalReplica
 
 from .config import AperturaSettings
 from .repository import OUTBOX, ClienteReplica, IncidenciaRepository, NotificacionRepository
@@ -22,12 +22,17 @@ class Components:
     incidencias: IncidenciaRepository
     clientes: ClienteReplica
     notificaciones: NotificacionRepository
+    personal: PersonalReplica
 
     def is_revoked(self, principal: Principal) -> bool:
         """A customer deleted in clientes loses access here as soon as the
         event arrives, and a session issued before their last password change
-        as soon as the ``cliente.actualizado`` that says so does."""
-        return principal.rol == CLIENTE and self.clientes.revokes(principal)
+        as soon as the ``cliente.actualizado`` that says so does; a staff
+        token (an employee taking a call) once its employee is deactivated or
+        given another role."""
+        if principal.issuer == CLIENTES:
+            return self.clientes.revokes(principal)
+        return self.personal.revokes(principal)
 
 
 def build(settings: AperturaSettings) -> Components:
@@ -36,5 +41,5 @@ def build(settings: AperturaSettings) -> Components:
         settings=settings, store=store,
         verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
         incidencias=IncidenciaRepository(store), clientes=ClienteReplica(store),
-        notificaciones=NotificacionRepository(store),
+        notificaciones=NotificacionRepository(store), personal=PersonalReplica(store),
     )

@@ -13,7 +13,7 @@ ORIGIN = "incidencias_apertura"
 # name → the AperturaHandlers method giving its {event tipo: handler}. Here, not in
 # worker.py, so that /metrics and the dead-letter command know the service's
 # queues without importing its worker.
-CONSUMERS = {"incidencias": "routes", "clientes": "cliente_routes"}
+CONSUMERS = {"incidencias": "routes", "clientes": "cliente_routes", "empleados": "empleado_routes"}
 
 EVENTS = IncidentEvents(ORIGIN)
 snapshot = EVENTS.snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.messaging import Event, PermanentError
-from cuentas.personal import optional_instant
+from cuentas.personal import EVENTOS_EMPLEADO, optional_instant
 from incidencias_dominio import EVENTO_COMENTADA, Comentario
 
 from . import events, services
@@ -38,6 +38,13 @@ class AperturaHandlers:
 
     def cliente_routes(self) -> dict[str, Any]:
         return {tipo: self.on_cliente for tipo in CLIENTE_EVENTS}
+
+    def empleado_routes(self) -> dict[str, Any]:
+        """The staff this service trusts to open incidents for customers (``cuentas.personal``)."""
+        return {tipo: self.on_empleado for tipo in EVENTOS_EMPLEADO}
+
+    def on_empleado(self, event: Event) -> None:
+        self.c.personal.apply(event)
 
     def on_snapshot(self, event: Event) -> None:
         snapshot = event.datos.get("incidencia")

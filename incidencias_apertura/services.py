@@ -14,6 +14,7 @@ from common.idempotency import IdempotentRequest, create_once
 from common.listing import Listing
 from common.messaging import Event, PermanentError, new_id, utc_now
 from common.storage.retry import NotFound as NoDocument
+from cuentas.personal import nombre_visible
 from cuentas.roles import CLIENTE
 from incidencias_dominio import (
     APERTURA,
@@ -21,6 +22,7 @@ from incidencias_dominio import (
     RESOLUCION,
     SISTEMA,
     Actor,
+    Canal,
     Comentario,
     Estado,
     Incidencia,
@@ -42,16 +44,19 @@ Registro = tuple[Incidencia, DatosApertura]
 
 # -- the customer's incidents ------------------------------------------------
 def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str], datos: dict[str, Any],
-                     idempotency: IdempotentRequest | None = None) -> Registro:
+                     idempotency: IdempotentRequest | None = None, *, canal: Canal = Canal.WEB,
+                     por: Actor | None = None) -> Registro:
     """Open an incident and its ``incidencia.abierta`` in one write. A retry
     with the same ``idempotency`` key returns the first incident as it is
-    now; the same key for another request is refused (KeyReused)."""
+    now; the same key for another request is refused (KeyReused). The key
+    is the customer's: keys are looked up among their incidents, whoever
+    opened them (``por``, when not the customer)."""
     producto = {**datos["producto"]}
     if datos.get("pedido") and not producto.get("pedido"):
         producto["pedido"] = datos["pedido"]
     incidencia = Incidencia.abrir(
         new_id(), cliente, producto, datos["titulo"].strip(), datos["descripcion"].strip(),
-        datos.get("categoria"), datos["prioridad"], utc_now(),
+        datos.get("categoria"), datos["prioridad"], utc_now(), canal=canal, por=por,
     )
     side = DatosApertura(idempotency.key, idempotency.fingerprint) if idempotency else DatosApertura()
 
@@ -64,6 +69,21 @@ def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str],
         return (found, found[1].idempotency_hash) if found else None
 
     return create_once(idempotency, insert, first)
+
+
+def abrir_por_telefono(incidencias: IncidenciaRepository, clientes: ClienteReplica, empleado: Actor,
+                       cliente_id: str, datos: dict[str, Any],
+                       idempotency: IdempotentRequest | None = None) -> Registro:
+    """An employee taking a customer's call opens the incident for them
+    (``canal`` telefono): the same incident, event and notifications as if
+    the customer had opened it, its history naming the employee. Only a
+    customer this service knows (from ``cliente.*`` events) and not erased:
+    any other is "not found", as in clientes."""
+    cliente = clientes.get(cliente_id)
+    if cliente is None or cliente.get("eliminado"):
+        raise NotFound("El cliente no existe", slug="cliente-no-encontrado", title="Cliente no encontrado")
+    return abrir_incidencia(incidencias, {"id": cliente_id, "nombre": nombre_visible(cliente) or ""}, datos,
+                            idempotency, canal=Canal.TELEFONO, por=empleado)
 
 
 def _del_cliente(incidencia: Incidencia, cliente_id: str) -> None:

@@ -365,10 +365,14 @@ class Incidencia:
         en: datetime,
         *,
         canal: Canal | str = Canal.WEB,
+        por: Actor | None = None,
     ) -> Incidencia:
-        """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``."""
+        """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``.
+        ``por``: who opened it when not the customer themselves (an employee
+        taking their call), as the history's first entry records."""
         cliente = Cliente.of(cliente)
         en = utc(en)
+        por = por or Actor(cliente.id, CLIENTE)
         return cls(
             id=_text(id, "id"),
             cliente=cliente,
@@ -382,7 +386,7 @@ class Incidencia:
             version=1,
             creada_en=en,
             actualizada_en=en,
-            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(cliente.id, CLIENTE), en)],
+            historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(por.id, por.rol), en)],
         )
 
     # -- transitions: each validates everything before changing anything --

@@ -494,8 +494,9 @@ def test_a_read_mark_takes_no_body_and_its_key_belongs_to_what_it_marked(api):
 def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
     spec = api.client.get("/openapi.json").get_json()
     posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
-    assert set(posts) == {"/incidencias", "/incidencias/{incidencia_id}/comentarios",
-                          "/incidencias/{incidencia_id}/cierre", "/incidencias/{incidencia_id}/reapertura",
+    assert set(posts) == {"/incidencias", "/clientes/{cliente_id}/incidencias",
+                          "/incidencias/{incidencia_id}/comentarios", "/incidencias/{incidencia_id}/cierre",
+                          "/incidencias/{incidencia_id}/reapertura",
                           "/incidencias/{incidencia_id}/cancelacion", "/notificaciones/{notificacion_id}/lectura",
                           "/notificaciones/lectura"}
     for path, operation in posts.items():

@@ -13,6 +13,7 @@ import pytest
 from common.mail import Mail
 from common.messaging import Event, make_event
 from common.storage.sqlite import SQLiteStore
+from cuentas.personal import PersonalReplica
 from incidencias_apertura import events as apertura_events
 from incidencias_apertura import services
 from incidencias_apertura.handlers import AperturaHandlers
@@ -60,11 +61,11 @@ def world(tmp_path):
     apertura = AperturaHandlers(AperturaComponents(
         settings=AperturaSettings(portal_url=PORTAL, autocierre_dias=2), store=a_store, verifier=None,
         incidencias=AperturaIncidencias(a_store), clientes=ClienteReplica(a_store),
-        notificaciones=NotificacionRepository(a_store)))
+        notificaciones=NotificacionRepository(a_store), personal=PersonalReplica(a_store)))
     resolucion = ResolucionHandlers(ResolucionComponents(
         settings=ResolucionSettings(portal_url=PORTAL), store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
         empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store)))
-    a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes()})
+    a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes(), **apertura.empleado_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
     yield apertura, resolucion, a_side, r_side
     a_store.close()

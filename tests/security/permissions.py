@@ -44,6 +44,7 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("empleados", "PATCH", "/empleados/{empleado_id}"): STAFF,
     ("empleados", "POST", "/empleados/{empleado_id}/baja"): ("admin",),
     ("apertura", "POST", "/incidencias"): ("cliente",),
+    ("apertura", "POST", "/clientes/{cliente_id}/incidencias"): STAFF,
     ("apertura", "GET", "/incidencias"): ("cliente",),
     ("apertura", "GET", "/incidencias/{incidencia_id}"): ("cliente",),
     ("apertura", "POST", "/incidencias/{incidencia_id}/comentarios"): ("cliente",),

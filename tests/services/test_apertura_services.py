@@ -19,6 +19,7 @@ from common.idempotency import FIELD, MAX_KEYS, KeyInProgress, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query, StorageError
 from common.tokens import Principal
+from cuentas.personal import PersonalReplica
 from incidencias_apertura import services
 from incidencias_apertura.bootstrap import Components
 from incidencias_apertura.handlers import AperturaHandlers
@@ -31,6 +32,7 @@ from incidencias_apertura.repository import (
 )
 from incidencias_dominio import (
     Actor,
+    Canal,
     Cliente,
     Comentario,
     ConflictoDeEstado,
@@ -179,6 +181,28 @@ def test_a_top_level_pedido_goes_into_the_product(ap, producto, pedido, esperado
     assert incidencia.producto == Producto("TV-1", "Tele", esperado)
     assert ap.get(incidencia.id).producto == Producto("TV-1", "Tele", esperado)
     assert datos["producto"] == producto  # the request itself is left as it came
+
+
+def test_an_employee_opens_one_for_a_customer_who_called(ap, outbox):
+    services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
+    incidencia, _ = services.abrir_por_telefono(ap.incidencias, ap.clientes, EVA_ACTOR, "c1", cuerpo(), None)
+    assert (incidencia.canal, incidencia.cliente) == (Canal.TELEFONO, Cliente("c1", "Ana Pérez"))
+    assert [e.to_dict() for e in incidencia.historial] == [
+        {"de": None, "a": "abierta", "por": {"id": EVA_ACTOR.id, "rol": "agente"}, "en": instant(ap),
+         "motivo": None, "cambios": None}]
+    assert outbox.events() == [("incidencia.abierta", {"incidencia": incidencia.to_snapshot(incluir_internas=False)})]
+    # Hers, as if she had opened it.
+    assert [i.id for i in services.incidencias_del_cliente(ap.incidencias, "c1", None).fetch(0, 10)] == [incidencia.id]
+
+
+@pytest.mark.parametrize("erased", [False, True], ids=["never heard of", "erased"])
+def test_no_incident_for_a_customer_apertura_does_not_know(ap, outbox, erased):
+    if erased:
+        services.replicar_cliente(ap.clientes, ANA_EN_CLIENTES, "1")
+        services.borrar_cliente(ap.incidencias, ap.clientes, ap.notificaciones, "c1")
+    with pytest.raises(NotFound, match="El cliente no existe"):
+        services.abrir_por_telefono(ap.incidencias, ap.clientes, EVA_ACTOR, "c1", cuerpo(), None)
+    assert ap.count() == 0 and outbox.events() == []
 
 
 # -- idempotency ---------------------------------------------------------------------------------
@@ -520,7 +544,8 @@ def test_a_comment_on_an_unknown_incident_is_not_found_and_notifies_nothing(ap):
 def test_internal_notes_are_refused_by_the_handler_before_any_use_case(ap):
     opened = ap.abrir()
     handlers = AperturaHandlers(Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
-                                           clientes=ap.clientes, notificaciones=ap.notificaciones))
+                                           clientes=ap.clientes, notificaciones=ap.notificaciones,
+                                           personal=PersonalReplica(ap.store)))
     nota = Comentario("n1", EVA_ACTOR, "NOTA INTERNA", True, ap.clock.now).to_dict()
     event = make_event("incidencia.comentada", {"incidencia_id": opened.id, "comentario": nota},
                        "incidencias_resolucion")
@@ -767,7 +792,7 @@ def test_erasing_a_customer(ap, outbox):
 
     # The token is refused from now on; only that customer's, and a customer's only.
     components = Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
-                            clientes=ap.clientes, notificaciones=ap.notificaciones)
+                            clientes=ap.clientes, notificaciones=ap.notificaciones, personal=PersonalReplica(ap.store))
     assert [components.is_revoked(p) for p in (
         Principal("c1", "cliente", "clientes"), Principal("c2", "cliente", "clientes"),
         Principal("c3", "cliente", "clientes"), Principal("c1", "agente", "empleados"))] == [True, False, False, False]

@@ -98,7 +98,7 @@ def test_a_replayed_message_dead_lettered_again_counts_its_replays():
 
 def test_each_service_names_its_consumers_once_in_its_events_module():
     assert consumer_names("incidencias_resolucion") == ("incidencias", "empleados", "clientes")
-    assert consumer_names("incidencias_apertura") == ("incidencias", "clientes")
+    assert consumer_names("incidencias_apertura") == ("incidencias", "clientes", "empleados")
     assert consumer_names("clientes") == ("empleados",)
     assert consumer_names("empleados") == ()  # its worker only relays
     assert consumer_names("portal") == ()  # no worker at all

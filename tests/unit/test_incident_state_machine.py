@@ -9,6 +9,7 @@ import pytest
 
 from incidencias_dominio import (
     APERTURA,
+    Actor,
     EVENTO_ACTUALIZADA,
     EVENTO_ASIGNADA,
     EVENTO_CANCELADA,
@@ -571,6 +572,15 @@ def test_the_channel_is_kept_through_a_snapshot_and_an_old_snapshot_came_by_the_
     with pytest.raises(ValueError):
         Incidencia.abrir("i-9", {"id": "c-1", "nombre": "Ana"}, {"referencia": "R", "nombre": "Radio"},
                          "No va", "Nada", None, "media", T0, canal="fax")
+
+
+def test_an_incident_opened_by_an_employee_names_them_first_in_its_history():
+    por = Actor("e-3", "agente", "Eva Soporte")
+    phoned = Incidencia.abrir("i-9", {"id": "c-1", "nombre": "Ana"}, {"referencia": "R", "nombre": "Radio"},
+                              "No va", "Nada", None, "media", T0, canal="telefono", por=por)
+    assert phoned.cliente.id == "c-1"
+    assert [(h.de, h.a, h.por) for h in phoned.historial] == [(None, Estado.ABIERTA, Actor("e-3", "agente"))]
+    assert Incidencia.from_snapshot(phoned.to_snapshot(False)).historial == phoned.historial
 
 
 @pytest.mark.parametrize("estado", list(Estado))
