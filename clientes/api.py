@@ -11,11 +11,12 @@ from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema
 from cuentas.http import add_login, add_password_reset, keys_blueprint, portal_url
 from cuentas.roles import CLIENTE, ROLES_PERSONAL
-from cuentas.schemas import AceptadoSchema, EnlaceSchema
+from cuentas.schemas import AceptadoSchema, EnlaceSchema, PasswordEnlaceSchema
 
 from . import services
 from .schemas import (
-    ClienteCreateSchema, ClientePatchSchema, ClienteSchema, ClientesQuerySchema, VerificacionSchema,
+    ClienteCreateSchema, ClienteInvitacionSchema, ClientePatchSchema, ClienteSchema, ClientesQuerySchema,
+    VerificacionSchema,
 )
 
 blp = Blueprint("clientes", __name__, description="Customer accounts")
@@ -41,6 +42,32 @@ def register(data, idempotency):
         portal_url=portal_url(),
     )
     return cliente, 201, {"Location": url_for("clientes.get_cliente", cliente_id=cliente.id)}
+
+
+@operation(blp, "POST", "/clientes/invitacion", ROLES_PERSONAL, ClienteSchema,
+           name="invitarCliente", status=201, body=ClienteInvitacionSchema,
+           refusals={409: "Email already registered"}, idempotent=True,
+           headers=LOCATION, links=created("cliente_id", "verCliente"))
+def invite(data, idempotency):
+    """Register a caller who has no account (employees only)
+
+    The account has no password (`invitacion_pendiente`) until its owner
+    chooses one through the link mailed to them (72 h), which also
+    verifies the e-mail; staff can open incidents for them at once."""
+    cliente = services.invitar_cliente(
+        _clientes(), data["nombre"], data["apellidos"], data["email"], data.get("direccion"),
+        data.get("telefono"), idempotency, portal_url=portal_url(),
+    )
+    return cliente, 201, {"Location": url_for("clientes.get_cliente", cliente_id=cliente.id)}
+
+
+@operation(blp, "POST", "/clientes/invitacion/aceptacion", ANYONE, ClienteSchema, name="aceptarInvitacionCliente",
+           body=PasswordEnlaceSchema, refusals={400: "The link is not valid or has expired"}, idempotent=True)
+def accept_invitation(data, idempotency):
+    """Choose the password through the link mailed to an invited customer (no token needed)
+
+    Every session and link before stop working; the e-mail counts as verified."""
+    return services.aceptar_invitacion(_clientes(), data["token"], data["password"], idempotency)
 
 
 add_login(blp, "/clientes/login", "login_cliente", "Log in and get a customer token", "Wrong credentials",

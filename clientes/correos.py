@@ -23,6 +23,19 @@ def verificacion(cliente: Cliente, token: str, portal_url: str) -> Mail:
     ], [("Confirmar mi email", portal_link(portal_url, "/cuenta/verificar", token=token))])
 
 
+def invitacion(cliente: Cliente, token: str, portal_url: str) -> Mail:
+    """To a caller staff registered: the link where they choose their password (72 h)."""
+    return compose(cliente.email or "", "Su cuenta en Incidencias", [
+        saludo(cliente),
+        "Al atender su llamada le hemos abierto una cuenta en Incidencias con este email. En ella puede "
+        "seguir sus incidencias, escribir al equipo de soporte y confirmar cuando estén resueltas.",
+        "Para entrar, abra el enlace de abajo y elija su contraseña. Caduca en 72 horas y solo sirve una "
+        "vez; si caduca, pida otro con «He olvidado mi contraseña» en la entrada.",
+        "Si no ha llamado usted, ignore este mensaje.",
+    ], [("Elegir mi contraseña", portal_link(portal_url, "/cuenta/invitacion", token=token)),
+        ("Pedir otro enlace", portal_link(portal_url, "/cuenta/olvido"))])
+
+
 def restablecimiento(cliente: Cliente, token: str, portal_url: str) -> Mail:
     """The link that sets a new password (30 min)."""
     return cuentas_correos.restablecimiento(cliente, token, portal_url, seccion="/cuenta",

@@ -86,6 +86,12 @@ class Cliente(Cuenta):
     def puede_iniciar_sesion(self) -> bool:
         return not self.eliminado
 
+    @property
+    def invitacion_pendiente(self) -> bool:
+        """Registered by staff for a caller and no password chosen yet: the
+        account cannot log in until its owner sets one through the link."""
+        return self.password_hash is None and not self.eliminado
+
     def to_document(self) -> dict[str, Any]:
         """Also the phone's digits, which a search by phone reads."""
         return {**super().to_document(), PHONE_DIGITS: digitos_de_telefono(self.telefono)}

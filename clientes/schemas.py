@@ -6,7 +6,7 @@ import datetime as dt
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import AnswerSchema, ChangesSchema, instant, search_text, text
+from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, search_text, text
 from cuentas.schemas import (EMAIL_FORMAT, CuentaCreateSchema, CuentaSchema, PasswordChange, email_field,
                              new_password_field, password_field)
 
@@ -20,6 +20,16 @@ def _birth_date(value: dt.date) -> None:
 
 class ClienteCreateSchema(CuentaCreateSchema):
     fecha_nacimiento = ma.fields.Date(allow_none=True, validate=_birth_date, metadata={"example": "1990-07-26"})
+    direccion = text(300, allow_none=True)
+    telefono = ma.fields.String(allow_none=True, validate=PHONE)
+
+
+class ClienteInvitacionSchema(StrictSchema):
+    """A caller staff register: who they are and how to reach them, no password."""
+
+    nombre = text(100, required=True)
+    apellidos = text(150, required=True)
+    email = email_field(required=True)
     direccion = text(300, allow_none=True)
     telefono = ma.fields.String(allow_none=True, validate=PHONE)
 
@@ -44,6 +54,8 @@ class ClienteSchema(CuentaSchema):
     email_pendiente = ma.fields.String(allow_none=True, metadata={**EMAIL_FORMAT,
         "description": "A new e-mail waiting for its confirmation through the link mailed to it"})
     avisos_por_correo = ma.fields.Boolean(metadata={"description": "Whether notifications also come by e-mail"})
+    invitacion_pendiente = ma.fields.Boolean(metadata={
+        "description": "Registered by staff and the password not chosen yet: the account cannot log in"})
     creado_en = instant()
     actualizado_en = instant()
 

@@ -22,7 +22,7 @@ from common.passwords import hash_password
 from common.storage import DuplicateKeyError
 from common.tokens import Principal
 from cuentas import enlaces
-from cuentas.cuenta import CAMBIO_EMAIL, RESTABLECIMIENTO, VERIFICACION, normalize_email
+from cuentas.cuenta import CAMBIO_EMAIL, INVITACION, RESTABLECIMIENTO, VERIFICACION, normalize_email
 from cuentas.roles import CLIENTE
 from cuentas.services import (
     Canje, DemasiadosEnvios, EmailDuplicado, ahora, cambiar_password, canjear_y_guardar, correo,
@@ -64,6 +64,36 @@ def registrar_cliente(clientes: ClienteRepository, nombre: str, apellidos: str, 
     mail = _verificacion(cliente, now, portal_url)
     return registrar(clientes, cliente, events.registrado(cliente), EMAIL_EN_USO, password, idempotency,
                      mails=(mail,))
+
+
+def invitar_cliente(clientes: ClienteRepository, nombre: str, apellidos: str, email: str,
+                    direccion: str | None = None, telefono: str | None = None,
+                    idempotency: IdempotentRequest | None = None, *, portal_url: str) -> Cliente:
+    """Staff register a caller who has no account: the account has no
+    password (it cannot log in) until its owner chooses one through the
+    link mailed in the same write (``aceptar_invitacion``), which also
+    verifies the e-mail. ``cliente.registrado`` goes out at once, so the
+    incident services know the customer and staff can open their incident
+    while they are still on the phone."""
+    en = rfc3339(now := utc_now())
+    cliente = Cliente(
+        id=new_id(), nombre=nombre.strip(), apellidos=apellidos.strip(), email=normalize_email(email),
+        password_hash=None, creado_en=en, actualizado_en=en, direccion=direccion, telefono=telefono,
+        email_verificado=False,
+    )
+    token = enlaces.emitir(cliente, INVITACION, now)
+    mail = correo(correos.invitacion(cliente, token, portal_url), cliente)
+    return registrar(clientes, cliente, events.registrado(cliente), EMAIL_EN_USO, None, idempotency,
+                     mails=(mail,))
+
+
+def aceptar_invitacion(clientes: ClienteRepository, token: str, password: str,
+                       idempotency: IdempotentRequest | None = None) -> Cliente:
+    """The invited customer sets their password through the link (an account
+    not erased only): they can log in from now on, and the e-mail the link
+    came to counts as verified (``cliente.actualizado``)."""
+    return fijar_password_con_enlace(clientes, token, INVITACION, password, events.actualizado, idempotency,
+                                     _vigente, ademas=Cliente.verificar_email)
 
 
 def _verificacion(cliente: Cliente, now: dt.datetime, portal_url: str):

@@ -55,12 +55,13 @@ class ServiceState(Protocol):
 
 class AccountIdConverter(BaseConverter):
     """``<cuenta:...>``: an account's id in a path, any segment but the
-    fixed words the account routes use beside it (``login``, ``yo``).
+    fixed words the account routes use beside it (``login``, ``yo``,
+    ``invitacion``).
     Without it ``GET /clientes/login`` matched ``GET /clientes/<id>`` and
     answered "no such customer", and ``OPTIONS`` advertised GET there; with
     it such a request finds only the fixed route, and gets its 405."""
 
-    regex = r"(?!(?:login|yo)(?![^/]))[^/]+"
+    regex = r"(?!(?:login|yo|invitacion)(?![^/]))[^/]+"
 
 
 def components() -> Any:

@@ -244,7 +244,8 @@ def ana(client):
 # -- registration ------------------------------------------------------------------
 
 PUBLIC_FIELDS = {"id", "nombre", "apellidos", "email", "fecha_nacimiento", "direccion", "telefono",
-                 "email_verificado", "email_pendiente", "avisos_por_correo", "creado_en", "actualizado_en"}
+                 "email_verificado", "email_pendiente", "avisos_por_correo", "invitacion_pendiente", "creado_en",
+                 "actualizado_en"}
 
 
 def test_register_answers_201_with_location_and_no_secrets(app, client):
@@ -257,7 +258,7 @@ def test_register_answers_201_with_location_and_no_secrets(app, client):
     assert response.headers["Location"].endswith(f"/clientes/{body['id']}")
     assert body["email"] == "ana.perez@example.com"
     assert body["nombre"] == "Ana"
-    assert body["fecha_nacimiento"] == "1990-07-26"
+    assert body["fecha_nacimiento"] == "1990-07-26" and body["invitacion_pendiente"] is False
     assert RFC3339_UTC.match(body["creado_en"])
     text = response.get_data(as_text=True)
     assert PASSWORD not in text and "argon2" not in text and "password" not in text
@@ -1076,7 +1077,7 @@ def test_openapi_documents_every_api_route_and_marks_the_protected_ones(app, cli
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     documented = _documented(spec)
     blueprint_rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(("clientes.", "claves."))]
-    assert len(blueprint_rules) == 13
+    assert len(blueprint_rules) == 15
     for rule in blueprint_rules:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         [method] = [m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}]

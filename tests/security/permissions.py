@@ -25,6 +25,8 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("clientes", "POST", "/clientes/password/restablecimiento"): None,
     ("clientes", "POST", "/clientes/email/confirmacion"): None,
     ("clientes", "GET", "/.well-known/jwks.json"): None,
+    ("clientes", "POST", "/clientes/invitacion/aceptacion"): None,
+    ("clientes", "POST", "/clientes/invitacion"): STAFF,
     ("clientes", "GET", "/clientes"): STAFF,
     ("clientes", "GET", "/clientes/yo"): ("cliente",),
     ("clientes", "PATCH", "/clientes/yo"): ("cliente",),

@@ -31,6 +31,7 @@ PASSWORD = "clave-segura-2024"
 NUEVA = "otra-clave-2025"
 PORTAL = "https://portal.example.com"
 VERIFICAR, RESTABLECER, CONFIRMAR = "/cuenta/verificar", "/cuenta/restablecer", "/cuenta/confirmar-email"
+INVITACION = "/cuenta/invitacion"
 
 
 @pytest.fixture
@@ -62,6 +63,36 @@ def assert_link_refused(refused) -> None:
         400, "Enlace no válido", "enlace-no-valido", "El enlace no es válido o ha caducado")
     assert problem.errores == [{"campo": "token", "mensaje": "El enlace no es válido o ha caducado",
                                 "ubicacion": "cuerpo"}]
+
+
+# -- a caller staff register ------------------------------------------------------------
+
+def test_a_caller_registered_by_staff_has_no_password_until_the_link_mailed_sets_one(clientes, mailbox, clock):
+    cliente = services.invitar_cliente(clientes, "Ramón", "Llama", "Ramon@Example.com", None, "600 11 22 33",
+                                       portal_url=PORTAL)
+    assert (cliente.password_hash, cliente.invitacion_pendiente, cliente.email_verificado) == (None, True, False)
+    [sent] = mailbox.take()
+    assert (sent.recipient, sent.mail.to, sent.mail.subject) == (cliente.id, "ramon@example.com",
+                                                                 "Su cuenta en Incidencias")
+    token = sent.token(INVITACION)
+    assert clientes.collection.get(cliente.id)["enlaces"]["invitacion"]["caduca_en"] == "2026-11-04T10:00:00.000000Z"
+    clock.advance(hours=71, minutes=59)
+    aceptada = services.aceptar_invitacion(clientes, token, PASSWORD)
+    assert verify_password(aceptada.password_hash, PASSWORD)
+    assert (aceptada.invitacion_pendiente, aceptada.email_verificado) == (False, True)
+    with pytest.raises(EnlaceNoValido) as again:
+        services.aceptar_invitacion(clientes, token, NUEVA)
+    assert_link_refused(again)
+
+
+def test_an_invitation_link_expires_after_72_hours(clientes, mailbox, clock):
+    cliente = services.invitar_cliente(clientes, "Ramón", "Llama", "ramon@example.com", portal_url=PORTAL)
+    token = mailbox.take()[0].token(INVITACION)
+    clock.advance(hours=72)
+    with pytest.raises(EnlaceNoValido) as refused:
+        services.aceptar_invitacion(clientes, token, PASSWORD)
+    assert_link_refused(refused)
+    assert clientes.get(cliente.id).password_hash is None
 
 
 # -- verifying the e-mail ---------------------------------------------------------------
