@@ -12,7 +12,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 
 from . import auth, display
 from .auth import CLIENTE, anonymous_call, call, requires
-from .forms import FormErrors, field_errors, put_present, refusal, safe_next, text_or_none, typed
+from .forms import (
+    CAMPOS_INCIDENCIA, FormErrors, field_errors, incidencia_nueva, put_present, refusal, safe_next, text_or_none, typed
+)
 from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("cliente", __name__)
@@ -21,8 +23,6 @@ CAMPOS_REGISTRO = ("nombre", "apellidos", "email", "password", "fecha_nacimiento
 CAMPOS_PERFIL = ("nombre", "apellidos", "email", "fecha_nacimiento")
 CAMPOS_PASSWORD = ("password_actual", "password")
 VERIFICADO = "email_verificado"  # the session's copy of the account's flag (the reminder: portal.cuenta)
-CAMPOS_INCIDENCIA = ("producto.referencia", "producto.nombre", "pedido", "titulo", "descripcion", "categoria",
-                     "prioridad")
 
 
 def _inicio_cliente():
@@ -50,7 +50,7 @@ def _entrar_form(valores: dict, errores: FormErrors, status: int = 200):
     return render_template("cliente/entrar.html", valores=valores, errores=errores, siguiente=siguiente), status
 
 
-def _abrir_sesion(token: str, expires_in: int) -> None:
+def abrir_sesion(token: str, expires_in: int) -> None:
     me = auth.api().call("clientes", "GET", "/clientes/yo", token=token)
     if not me.ok:
         abort(502)
@@ -83,7 +83,7 @@ def entrar():
     answer = anonymous_call("clientes", "POST", "/clientes/login", json=body)
     if not answer.ok:
         return _entrar_form(valores, login_errors(answer), answer.status)
-    _abrir_sesion(answer.data["access_token"], answer.data.get("expires_in", 3600))
+    abrir_sesion(answer.data["access_token"], answer.data.get("expires_in", 3600))
     return redirect(safe_next(request.form.get("siguiente"), url_for(".incidencias")))
 
 
@@ -113,7 +113,7 @@ def registro():
     if not login.ok:
         flash("Su cuenta se ha creado; entre con su email y su contraseña.", "ok")
         return redirect(url_for(".entrar"))
-    _abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
+    abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
     flash("Su cuenta se ha creado. Ya puede abrir una incidencia.", "ok")
     return _inicio_cliente()
 
@@ -158,17 +158,8 @@ def _nueva_form(valores: dict, errores: FormErrors, status: int = 200):
 def nueva():
     if request.method == "GET":
         return _nueva_form({"prioridad": "media"}, FormErrors())
-    form = request.form
-    valores = typed(form, CAMPOS_INCIDENCIA)
-    producto: dict[str, Any] = {}
-    put_present(producto, "referencia", form.get("producto.referencia"))
-    put_present(producto, "nombre", form.get("producto.nombre"))
-    body: dict[str, Any] = {"producto": producto, "prioridad": form.get("prioridad") or "media"}
-    for name in ("titulo", "descripcion"):
-        put_present(body, name, form.get(name))
-    body["pedido"] = text_or_none(form, "pedido")
-    body["categoria"] = text_or_none(form, "categoria")
-    answer = form_call("apertura", "POST", "/incidencias", json=body)
+    valores = typed(request.form, CAMPOS_INCIDENCIA)
+    answer = form_call("apertura", "POST", "/incidencias", json=incidencia_nueva(request.form))
     if not answer.ok:
         return _nueva_form(valores, field_errors(answer.problem, CAMPOS_INCIDENCIA), answer.status)
     flash("Incidencia abierta", "ok")
@@ -342,7 +333,7 @@ def cambiar_password():
         auth.sign_out()
         flash("Su contraseña se ha cambiado; entre con la nueva.", "ok")
         return redirect(url_for(".entrar"))
-    _abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
+    abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
     flash("Su contraseña se ha cambiado. Las sesiones abiertas con la anterior en otros dispositivos se han "
           "cerrado.", "ok")
     return redirect(url_for(".perfil"))

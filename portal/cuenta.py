@@ -1,5 +1,6 @@
 """The customers' account pages reached from a mail (``/cuenta/…``): verify
-the e-mail, forgotten password, choose a new one, confirm a new e-mail; and
+the e-mail, forgotten password, choose a new one, confirm a new e-mail,
+choose the first password of an account staff opened on a call; and
 the reminder a signed-in customer sees while their e-mail is unverified,
 with its "send it again" button. How a link's page works (never redeemed on
 GET, one page for every bad link): ``portal.enlaces``.
@@ -11,14 +12,15 @@ and stops asking once the account is verified: a verified customer's pages
 cost no extra call."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from flask import flash, g, redirect, render_template, request, session, url_for
 
 from . import auth, enlaces
 from .api import ServiceUnavailable, SessionEnded
-from .auth import CLIENTE, requires
-from .cliente import VERIFICADO, bp, recordar_verificacion
+from .auth import CLIENTE, anonymous_call, requires
+from .cliente import VERIFICADO, abrir_sesion, bp, recordar_verificacion
 from .forms import FormErrors, field_errors, put_present, refusal, safe_next, typed
 from .pages import form_call
 
@@ -186,6 +188,65 @@ def restablecida_page(entrar: str):
 @bp.get("/cuenta/restablecer/hecho")
 def restablecida():
     return restablecida_page(".entrar")
+
+
+# -- the first password of an invited account ---------------------------------------------------
+@dataclass(frozen=True)
+class Invitacion:
+    """What differs between the areas' invitation pages: the service that
+    takes the password, the page's words, the link to ask for a new one,
+    how a session opens and where the new account lands."""
+
+    servicio: str
+    titulo: str
+    texto: str
+    destino: str
+    renovar: enlaces.Renovar
+    abrir_sesion: Callable[[str, int], None]
+    entrar: str
+    inicio: Callable[[], str]
+    bienvenida: str
+
+
+def invitacion_form(invitacion: Invitacion):
+    """An invitation link's page (either area): the password twice, then
+    signed in with it and on to the area's first page."""
+    token = enlaces.token()
+    if token is None:
+        return enlaces.invalid(invitacion.renovar)
+    pagina = (invitacion.titulo, invitacion.texto, "Guardar y entrar", invitacion.destino, token)
+    if request.method == "GET":
+        return nueva_password_page(*pagina)
+    errores = enlaces.new_password_errors(request.form)
+    if errores:
+        return nueva_password_page(*pagina, errores, 422)
+    password, servicio = request.form["password"], invitacion.servicio
+    answer = form_call(servicio, "POST", f"/{servicio}/invitacion/aceptacion",
+                       json={"token": token, "password": password}, anonymous=True)
+    if enlaces.is_invalid_link(answer):
+        return enlaces.invalid(invitacion.renovar)
+    if not answer.ok:
+        return nueva_password_page(*pagina, enlaces.password_refused(answer), answer.status)
+    email = str((answer.data or {}).get("email") or "")
+    login = anonymous_call(servicio, "POST", f"/{servicio}/login", json={"email": email, "password": password})
+    if not login.ok:
+        auth.sign_out()
+        flash("Su contraseña se ha guardado; entre con su e-mail y ella.", "ok")
+        return redirect(url_for(invitacion.entrar))
+    invitacion.abrir_sesion(login.data["access_token"], login.data.get("expires_in", 3600))
+    flash(invitacion.bienvenida, "ok")
+    return redirect(invitacion.inicio())
+
+
+@bp.route("/cuenta/invitacion", methods=["GET", "POST"])
+def invitacion():
+    """The link mailed to a caller staff registered (their incident is
+    already among theirs)."""
+    return invitacion_form(Invitacion(
+        "clientes", "Elija su contraseña", "Le abrimos una cuenta al atender su llamada. Elija la contraseña "
+        "con la que entrará y escríbala dos veces; su e-mail será su usuario.", "cliente.invitacion",
+        enlaces.INVITACION_CLIENTE, abrir_sesion, ".entrar", lambda: url_for(".incidencias"),
+        "Su contraseña se ha guardado. Estas son sus incidencias."))
 
 
 # -- confirming a new e-mail --------------------------------------------------------------------

@@ -50,6 +50,10 @@ RESTABLECIMIENTO_CLIENTE = Renovar(
 CAMBIO_EMAIL = Renovar(
     "Si todavía quiere cambiar su e-mail, vuelva a escribir la nueva dirección en su perfil y le enviaremos "
     "un enlace nuevo.", "Ir a mi perfil", "cliente.perfil")
+INVITACION_CLIENTE = Renovar(
+    "Si ya eligió su contraseña, entre en su cuenta con ella. Si no, pida un enlace para elegirla con su "
+    "e-mail: caduca a las 72 horas y solo sirve una vez.", "Pedir un enlace para elegir mi contraseña",
+    "cliente.olvido")
 RESTABLECIMIENTO_EQUIPO = Renovar(
     "Pida un enlace nuevo: caduca a los 30 minutos y solo sirve el último que le enviamos.",
     "Pedir un enlace nuevo", "equipo.olvido")

@@ -132,3 +132,21 @@ def safe_next(target: str | None, default: str) -> str:
             or any(ord(c) < 32 for c in target)):
         return default
     return target
+
+
+CAMPOS_INCIDENCIA = ("producto.referencia", "producto.nombre", "pedido", "titulo", "descripcion", "categoria",
+                     "prioridad")
+"""The fields of the form that opens an incident, the customer's own or the one staff fill in on a call."""
+
+
+def incidencia_nueva(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The body that opens an incident, from its form (``CAMPOS_INCIDENCIA``)."""
+    producto: dict[str, Any] = {}
+    put_present(producto, "referencia", form.get("producto.referencia"))
+    put_present(producto, "nombre", form.get("producto.nombre"))
+    body: dict[str, Any] = {"producto": producto, "prioridad": form.get("prioridad") or "media"}
+    for name in ("titulo", "descripcion"):
+        put_present(body, name, form.get(name))
+    body["pedido"] = text_or_none(form, "pedido")
+    body["categoria"] = text_or_none(form, "categoria")
+    return body

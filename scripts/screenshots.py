@@ -10,7 +10,8 @@ docs/screenshots/:
   cliente-incidencia-movil.png, the same page on a 360px-wide phone);
 - equipo-cola.png, equipo-incidencia.png, equipo-clientes.png (a customer
   searched for), equipo-cliente.png (her page: what she reported),
-  equipo-estadisticas.png;
+  equipo-telefono.png (an incident she tells about on the phone, being
+  filled in), equipo-estadisticas.png;
 - the pages of the account mails' links, each opened from its mail (the
   system's own SMTP server): cuenta-verificar.png (with the reminder of an
   unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
@@ -192,6 +193,10 @@ def main() -> int:
                 agente.locator("#lista-clientes a").first.click()
                 expect(agente.locator("#resumen-cliente")).to_be_visible()
                 shoot(agente, "equipo-cliente")
+                agente.locator("#abrir-por-telefono").click()
+                for name, value in incident_fields("La batidora hace un ruido raro").items():
+                    field(agente, name).fill(value)
+                shoot(agente, "equipo-telefono")
 
                 admin = person()
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)

@@ -99,6 +99,12 @@ def new_employee_errors(page: Page) -> None:
     expect(page.locator("p.error-campo").first).to_be_visible()
 
 
+def phone_incident_errors(page: Page) -> None:
+    field(page, "producto.nombre").fill("Batidora")
+    submit_of(page.locator("form").filter(has=field(page, "titulo"))).click()
+    expect(page.locator("p.error-campo").first).to_be_visible()
+
+
 def nothing(_page: Page) -> None:
     pass
 
@@ -131,6 +137,8 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("agente", "/equipo/clientes", nothing),
     ("agente", "/equipo/clientes?q=Accesible", nothing),
     ("agente", "/equipo/clientes/{cliente}", nothing),
+    ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", nothing),
+    ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", phone_incident_errors),
     ("admin", "/equipo/estadisticas", nothing),
     ("admin", "/equipo/empleados", nothing),
     ("admin", "/equipo/empleados/nuevo", nothing),

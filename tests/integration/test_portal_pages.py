@@ -740,6 +740,43 @@ def test_an_agent_finds_a_caller_by_phone_and_sees_everything_they_reported(app,
     assert customer(app)[0].get("/equipo/clientes").status_code == 302  # a customer's session never opens it
 
 
+def test_an_agent_opens_an_incident_for_a_caller_who_then_sees_it_and_is_notified(app, api):
+    categoria = new_categoria()
+    agente = api.new_empleado("agente", [categoria], nombre="Nuria", apellidos="Llamadas")
+    api.wait_known_by_resolucion(api.admin_token(), agente)
+    pepe = api.new_cliente("Pepe", apellidos="Llama")
+    nuria = staff(app, agente.email, agente.password)
+    form = f"/equipo/clientes/{pepe.id}/incidencias/nueva"
+    page = nuria.get(f"/equipo/clientes/{pepe.id}").get_data(as_text=True)
+    assert f'id="abrir-por-telefono" class="boton boton-principal" href="{form}"' in page
+    # apertura learns of a new customer from cliente.registrado: until then it is "not found" there.
+    wait_until(lambda: api.call("POST", "apertura", f"/clientes/{pepe.id}/incidencias", agente.token,
+                                json={}).status_code == 422, timeout=20, interval=0.1,
+               message="apertura knows the customer")
+    nuria.get(form)
+    assert 'aria-current="page">Clientes</a>' in nuria.page
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', nuria.page).group(1)
+    data = {"idempotency_key": key, "producto.referencia": "CAF-9", "producto.nombre": "Cafetera",
+            "pedido": "P-77", "titulo": "", "descripcion": "Pierde agua por debajo", "categoria": categoria,
+            "prioridad": "alta"}
+    response = nuria.post(form, data)
+    assert response.status_code == 422
+    assert 'id="titulo-error">Este campo es obligatorio.</p>' in nuria.page and 'value="Cafetera"' in nuria.page
+    response = nuria.post(form, {**data, "titulo": "La cafetera pierde agua"})
+    assert response.status_code == 302 and response.headers["Location"] == f"/equipo/clientes/{pepe.id}"
+    assert "Incidencia «La cafetera pierde agua» abierta por teléfono" in nuria.get(
+        response.headers["Location"]).get_data(as_text=True)
+
+    [mine] = api.list_all("apertura", "/incidencias", pepe.token).values()
+    assert (mine["titulo"], mine["canal"], mine["producto"]["pedido"]) == ("La cafetera pierde agua", "telefono", "P-77")
+    assert mine["historial"][0]["por"] == {"id": agente.id, "rol": "agente"}
+    seen = api.wait_customer_sees(pepe, mine["id"], "asignada")
+    assert seen["asignada_a"]["id"] == agente.id
+    wait_until(lambda: [n["incidencia_id"] for n in api.list_all("apertura", "/notificaciones", pepe.token).values()]
+               == [mine["id"]], timeout=20, interval=0.1, message="the customer is told it was assigned")
+    assert customer(app)[0].get(form).status_code == 302  # a customer's session never opens it
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)
