@@ -12,13 +12,14 @@ from common.passwords import PASSWORD_RULE, WeakPassword, check_password_strengt
 
 from .roles import ROLES_PERSONAL
 
-NEW_PASSWORD = {"minLength": 10, "pattern": r"^(?=.*[^\W\d_])(?=.*\d)",
+NEW_PASSWORD = {"minLength": 10, "pattern": r"^(?=[\s\S]*[^\W\d_])(?=[\s\S]*\d)",
                 "description": f"{PASSWORD_RULE} (the e-mail part is checked by the server only)"}
 r"""The password rule in JSON Schema, as far as it can say it: a letter is
 ``[^\W\d_]``, Unicode-aware as Python and the JSON Schema validators that
 follow it read it (an ECMA-262 engine without the ``u`` flag reads ASCII
 letters only, so it may refuse a password of only non-ASCII letters the
-server takes)."""
+server takes). ``[\s\S]*``, not ``.*``: the server takes a password with a
+line break in it, and ``.`` stops at one."""
 
 
 EMAIL_FORMAT = {"format": "idn-email"}

@@ -115,6 +115,7 @@ def test_weak_passwords_are_refused_with_the_rule(password, email):
 @example("sin-numeros-aqui")
 @example("corta-1")
 @example("x1" * 64 + "y")
+@example("00000000\n¹")  # a line break before the letter: ``.`` would not look past it
 def test_the_documented_rule_accepts_exactly_what_the_server_accepts_but_for_the_email(password):
     """``NEW_PASSWORD`` is the rule as the OpenAPI documents state it (length
     and pattern, read as Python and JSON Schema validators read them): with
