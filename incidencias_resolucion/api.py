@@ -3,13 +3,14 @@ authenticates, parses, calls one use case (``services``) and shapes the
 answer; refusals are answered by the HTTP plumbing."""
 from __future__ import annotations
 
+from flask import url_for
 from flask_smorest import Blueprint
 
 from common.http.app import components
-from common.http.operations import operation, same_resource
+from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
-from cuentas.roles import ROLES_PERSONAL
+from cuentas.roles import ROLES_GESTION, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
 from incidencias_replica.http import current_actor
 from incidencias_replica.views import incident_view
@@ -17,11 +18,13 @@ from incidencias_replica.views import incident_view
 from . import services
 from .schemas import (
     AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
-    IncidenciasQuerySchema, ResolucionInSchema
+    IncidenciasQuerySchema, ResolucionInSchema, RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema,
+    RespuestasQuerySchema
 )
 
 blp = Blueprint("incidencias", __name__, description="Incidents, for the employees who resolve them")
 estadisticas = Blueprint("estadisticas", __name__, description="Workload and response times")
+respuestas = Blueprint("respuestas", __name__, description="Canned replies agents send when they comment or resolve")
 
 
 def staff_view(incidencia: Incidencia) -> dict:
@@ -73,18 +76,21 @@ def start(_body, incidencia_id: str, idempotency):
            name="resolverIncidencia", body=ResolucionInSchema, refusals={409: "Not in asignada or en_curso"},
            idempotent=True)
 def resolve(data, incidencia_id: str, idempotency):
-    """Propose a solution: the customer then closes or reopens it"""
-    return _answer(services.resolver(components().incidencias, current_actor(), incidencia_id, data["texto"],
-                                     idempotency))
+    """Propose a solution: the customer then closes or reopens it (`texto`, or a canned reply's `respuesta_id`)"""
+    c = components()
+    texto = services.texto_a_enviar(c.respuestas, data.get("texto"), data.get("respuesta_id"))
+    return _answer(services.resolver(c.incidencias, current_actor(), incidencia_id, texto, idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema,
            name="comentarIncidencia", status=201,
            body=ComentarioCreateSchema, idempotent=True)
 def comment(data, incidencia_id: str, idempotency):
-    """Comment for the customer, or write an internal note (`interna: true`)"""
-    return _answer(services.comentar(components().incidencias, current_actor(), incidencia_id, data["texto"],
-                                     data["interna"], idempotency), 201)
+    """Comment for the customer, or write an internal note (`interna: true`); `texto`, or a canned reply's `respuesta_id`"""
+    c = components()
+    texto = services.texto_a_enviar(c.respuestas, data.get("texto"), data.get("respuesta_id"))
+    return _answer(services.comentar(c.incidencias, current_actor(), incidencia_id, texto, data["interna"],
+                                     idempotency), 201)
 
 
 @operation(blp, "PATCH", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema,
@@ -99,3 +105,43 @@ def stats():
     """Counts by state and priority, open load per employee, time to first assignment and to resolution"""
     c = components()
     return services.estadisticas(c.incidencias, c.empleados)
+
+
+_RESPUESTA_ACTIONS = ("verRespuesta", "actualizarRespuesta", "retirarRespuesta")
+
+
+@operation(respuestas, "GET", "/respuestas", ROLES_PERSONAL, page_schema(RespuestaSchema, "RespuestasPage"),
+           name="listarRespuestas", query=RespuestasQuerySchema)
+def list_respuestas(args):
+    """The canned replies, by title (only those offered, unless `incluir_retiradas`)"""
+    return paginate(args, services.listar_respuestas(components().respuestas, args["incluir_retiradas"]))
+
+
+@operation(respuestas, "POST", "/respuestas", ROLES_GESTION, RespuestaSchema, name="crearRespuesta", status=201,
+           body=RespuestaCreateSchema, idempotent=True, headers=LOCATION,
+           links=created("respuesta_id", *_RESPUESTA_ACTIONS))
+def create_respuesta(data, idempotency):
+    """Write a canned reply (supervisors and admins)"""
+    respuesta = services.crear_respuesta(components().respuestas, data, idempotency)
+    return respuesta, 201, {"Location": url_for("respuestas.get_respuesta", respuesta_id=respuesta.id)}
+
+
+@operation(respuestas, "GET", "/respuestas/<respuesta_id>", ROLES_PERSONAL, RespuestaSchema, name="verRespuesta",
+           links=same_resource("respuesta_id", "actualizarRespuesta", "retirarRespuesta"))
+def get_respuesta(respuesta_id: str):
+    """One canned reply"""
+    return services.respuesta(components().respuestas, respuesta_id)
+
+
+@operation(respuestas, "PATCH", "/respuestas/<respuesta_id>", ROLES_GESTION, RespuestaSchema,
+           name="actualizarRespuesta", body=RespuestaPatchSchema)
+def patch_respuesta(data, respuesta_id: str):
+    """Edit a canned reply's title, text or category (what was sent with it stays as sent)"""
+    return services.cambiar_respuesta(components().respuestas, respuesta_id, data)
+
+
+@operation(respuestas, "POST", "/respuestas/<respuesta_id>/retirada", ROLES_GESTION, RespuestaSchema,
+           name="retirarRespuesta", body=NoBodySchema, idempotent=True)
+def retire_respuesta(_body, respuesta_id: str, idempotency):
+    """Retire a canned reply: agents are not offered it any more; it is kept (retiring it again changes nothing)"""
+    return services.retirar_respuesta(components().respuestas, respuesta_id, idempotency)

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
+from common.idempotency import (
+    CREATION_FINGERPRINT, CREATION_INDEX, IdempotentRequest, creation_fields, creation_query, remember, replayed,
+)
 from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
+from common.storage.retry import update_document
 from cuentas.personal import PersonalReplica
 from incidencias_dominio import Canal, Incidencia, format_instant
 from incidencias_replica.repository import IncidenciaReplica
 
 from .asignacion import ESTADOS_CON_CARGA
+from .respuestas import RespuestaPredefinida
 
 INCIDENCIAS = CollectionSpec(
     "incidencias",
@@ -38,6 +43,7 @@ INCIDENCIAS = CollectionSpec(
 # resolucion has always called its staff replica "empleados".
 EMPLEADOS = CollectionSpec("empleados", (Index(("activo", "rol")),))
 APARCADOS = CollectionSpec("eventos_aparcados", (Index(("incidencia_id",)),))
+RESPUESTAS = CollectionSpec("respuestas_predefinidas", (Index(("activa", "titulo")), Index(("titulo",)), CREATION_INDEX))
 OUTBOX = (INCIDENCIAS,)
 """The collections whose writes carry events."""
 
@@ -191,3 +197,48 @@ class ParkedEvents:
 
     def done(self, event_id: str) -> None:
         self.collection.delete(event_id)
+
+
+class RespuestaRepository:
+    """The canned replies, by title; a retired one is kept (``activa`` false)."""
+
+    def __init__(self, store: Store):
+        self.collection = store.collection(RESPUESTAS)
+
+    def add(self, respuesta: RespuestaPredefinida, idempotency: IdempotentRequest | None = None) -> None:
+        """Store a new reply (with the key of the request creating it);
+        DuplicateKeyError (nothing written) when that key is taken."""
+        self.collection.insert({**respuesta.to_document(), **creation_fields(idempotency)})
+
+    def created_by(self, idempotency: IdempotentRequest) -> tuple[RespuestaPredefinida, str | None] | None:
+        doc = self.collection.find_one(creation_query(idempotency))
+        return (RespuestaPredefinida.from_document(doc), doc.get(CREATION_FINGERPRINT)) if doc else None
+
+    def get(self, respuesta_id: str) -> RespuestaPredefinida | None:
+        doc = self.collection.get(respuesta_id)
+        return RespuestaPredefinida.from_document(doc) if doc else None
+
+    def update(self, respuesta_id: str, change: Callable[[RespuestaPredefinida], RespuestaPredefinida],
+               idempotency: IdempotentRequest | None = None) -> RespuestaPredefinida:
+        """Apply ``change`` to the stored reply, again if someone wrote it
+        meanwhile (with the key of the request, whose retry changes nothing);
+        NotFound when there is none."""
+        def apply(doc: dict[str, Any]):
+            if replayed(doc, idempotency):
+                return None
+            new = change(RespuestaPredefinida.from_document(doc))
+            return remember(new.to_document(), doc, idempotency), []
+
+        return RespuestaPredefinida.from_document(update_document(self.collection, respuesta_id, apply))
+
+    @staticmethod
+    def _query(incluir_retiradas: bool) -> Query:
+        return Query(sort=(("titulo", 1),)) if incluir_retiradas else Query(equals={"activa": True},
+                                                                            sort=(("titulo", 1),))
+
+    def count(self, incluir_retiradas: bool = False) -> int:
+        return self.collection.count(self._query(incluir_retiradas))
+
+    def list(self, incluir_retiradas: bool, skip: int, limit: int) -> list[RespuestaPredefinida]:
+        return [RespuestaPredefinida.from_document(d)
+                for d in self.collection.find(self._query(incluir_retiradas), skip, limit)]

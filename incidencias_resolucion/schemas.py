@@ -10,6 +10,7 @@ from incidencias_replica import schemas as replica
 from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
+from .respuestas import PLACEHOLDERS, unknown_placeholders
 from .statistics import SEMANAS
 
 
@@ -32,12 +33,73 @@ class AsignacionSchema(StrictSchema):
                                    metadata={"description": "Omitted: the caller takes it"})
 
 
-class ResolucionInSchema(StrictSchema):
-    texto = text(5000, required=True)
+RESPUESTA_ID = {"description": "A canned reply to send instead of `texto` (`GET /respuestas`): the server "
+                               "puts in its placeholders for this incident and records the text sent"}
 
 
-class ComentarioCreateSchema(replica.ComentarioCreateSchema):
+class TextoOPlantilla(StrictSchema):
+    """Exactly one of ``texto`` (the employee's words) and ``respuesta_id`` (a canned reply)."""
+
+    texto = text(5000)
+    respuesta_id = ma.fields.String(validate=ma.validate.Length(min=1, max=100), metadata=RESPUESTA_ID)
+
+    class Meta(StrictSchema.Meta):
+        json_schema = {"oneOf": [{"required": ["texto"]}, {"required": ["respuesta_id"]}]}
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _exactly_one(self, data, **_kwargs):
+        if "texto" in data and "respuesta_id" in data:
+            raise ma.ValidationError("Envíe texto o respuesta_id, no los dos.", "respuesta_id")
+        if "texto" not in data and "respuesta_id" not in data:
+            raise ma.ValidationError("Este campo es obligatorio (o respuesta_id).", "texto")
+
+
+class ResolucionInSchema(TextoOPlantilla):
+    pass
+
+
+class ComentarioCreateSchema(TextoOPlantilla):
     interna = ma.fields.Boolean(load_default=False, metadata={"description": "Internal note, never shown to the customer"})
+
+
+def _placeholders_known(texto: str) -> None:
+    unknown = unknown_placeholders(texto)
+    if unknown:
+        raise ma.ValidationError(
+            f"Marcadores desconocidos: {', '.join('{' + u + '}' for u in unknown)}. Se admiten "
+            f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
+
+
+PLANTILLA = {"description": "The text sent; {cliente}, {titulo} and {agente} are put in for the incident it is "
+                            "sent on (any other {word} is refused)"}
+
+
+class RespuestaCreateSchema(StrictSchema):
+    titulo = text(100, required=True)
+    texto = text(5000, required=True, validate=_placeholders_known, metadata=PLANTILLA)
+    categoria = text(50, allow_none=True)
+
+
+class RespuestaPatchSchema(ChangesSchema):
+    titulo = text(100)
+    texto = text(5000, validate=_placeholders_known, metadata=PLANTILLA)
+    categoria = text(50, allow_none=True)
+
+
+class RespuestasQuerySchema(PaginationArgs):
+    incluir_retiradas = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Also the retired ones (not offered any more)"})
+
+
+class RespuestaSchema(AnswerSchema):
+    id = ma.fields.String()
+    titulo = ma.fields.String()
+    texto = ma.fields.String()
+    categoria = ma.fields.String(allow_none=True)
+    activa = ma.fields.Boolean(metadata={"description": "Offered to agents (false: retired)"})
+    creada_en = instant()
+    actualizada_en = instant()
+    retirada_en = instant(allow_none=True)
 
 
 class IncidenciaPatchSchema(ChangesSchema):

@@ -9,10 +9,11 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Collection
 
-from common.errors import Forbidden, Invalid
-from common.idempotency import IdempotentRequest
+from common.errors import Forbidden, Invalid, NotFound
+from common.idempotency import IdempotentRequest, create_once
 from common.listing import Listing
 from common.messaging import PermanentError, new_id, utc_now
+from common.storage.retry import NotFound as NoDocument
 from cuentas.personal import PersonalReplica, nombre_visible
 from cuentas.roles import CLIENTE, ROLES_GESTION
 from incidencias_dominio import (
@@ -34,7 +35,8 @@ from incidencias_replica.repository import IncidenciaNoEncontrada
 
 from . import correos, events
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
-from .repository import IncidenciaRepository
+from .repository import IncidenciaRepository, RespuestaRepository
+from .respuestas import RespuestaPredefinida, render
 from .statistics import durations, nombre_de_semana, semanas, summary
 
 log = logging.getLogger(__name__)
@@ -228,21 +230,31 @@ def iniciar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
                     lambda i: [events.snapshot(i.iniciar(RESOLUCION, actor, utc_now()), i)], idempotency)
 
 
-def resolver(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
+Texto = str | RespuestaPredefinida
+"""What an employee sends: their own words, or a canned reply the server
+fills in for the incident (``respuestas.render``)."""
+
+
+def _texto(texto: Texto, incidencia: Incidencia, actor: Actor) -> str:
+    if isinstance(texto, RespuestaPredefinida):
+        return render(texto.texto, incidencia, actor).strip()
+    return texto.strip()
+
+
+def resolver(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: Texto,
              idempotency: IdempotentRequest | None = None) -> Incidencia:
     """Propose a solution: the incident passes to apertura, where the customer decides."""
-    texto = texto.strip()
-    return _cambiar(incidencias, actor, incidencia_id,
-                    lambda i: [events.snapshot(i.resolver(RESOLUCION, texto, actor, utc_now()), i)], idempotency)
+    return _cambiar(incidencias, actor, incidencia_id, lambda i: [events.snapshot(
+        i.resolver(RESOLUCION, _texto(texto, i, actor), actor, utc_now()), i)], idempotency)
 
 
-def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
+def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: Texto,
              interna: bool, idempotency: IdempotentRequest | None = None) -> Incidencia:
     """A comment for the customer, or an internal note that never leaves this service."""
     comentario_id, en = new_id(), utc_now()
 
     def change(incidencia: Incidencia):
-        incidencia.comentar(comentario_id, actor, texto.strip(), interna, en)
+        incidencia.comentar(comentario_id, actor, _texto(texto, incidencia, actor), interna, en)
         if interna:
             return []
         added = next(c for c in incidencia.comentarios if c.id == comentario_id)
@@ -335,3 +347,71 @@ def replicar_empleado(incidencias: IncidenciaRepository, empleados: PersonalRepl
     (a new, returning or departed employee), what waits is assigned again."""
     if empleados.apply(event):
         repartir_pendientes(incidencias, empleados, portal_url)
+
+
+# -- canned replies ----------------------------------------------------------------
+RESPUESTA_NO_EXISTE = "La respuesta predefinida no existe"
+
+
+def crear_respuesta(respuestas: RespuestaRepository, datos: dict[str, Any],
+                    idempotency: IdempotentRequest | None = None) -> RespuestaPredefinida:
+    """A supervisor or admin writes a canned reply; a retry of a keyed request returns the one it created."""
+    en = format_instant(utc_now())
+    respuesta = RespuestaPredefinida(new_id(), datos["titulo"].strip(), datos["texto"].strip(),
+                                     datos.get("categoria"), True, en, en)
+
+    def insert() -> RespuestaPredefinida:
+        respuestas.add(respuesta, idempotency)
+        return respuesta
+
+    return create_once(idempotency, insert, respuestas.created_by)
+
+
+def respuesta(respuestas: RespuestaRepository, respuesta_id: str) -> RespuestaPredefinida:
+    found = respuestas.get(respuesta_id)
+    if found is None:
+        raise NotFound(RESPUESTA_NO_EXISTE)
+    return found
+
+
+def listar_respuestas(respuestas: RespuestaRepository, incluir_retiradas: bool) -> Listing[RespuestaPredefinida]:
+    """The canned replies by title: those offered, or every one ever written."""
+    return Listing(lambda: respuestas.count(incluir_retiradas),
+                   lambda skip, limit: respuestas.list(incluir_retiradas, skip, limit))
+
+
+def cambiar_respuesta(respuestas: RespuestaRepository, respuesta_id: str,
+                      cambios: dict[str, Any]) -> RespuestaPredefinida:
+    """Edit a reply's title, text or category (what was sent with it before stays as it was sent)."""
+    cambios = {k: v.strip() if isinstance(v, str) and k != "categoria" else v for k, v in cambios.items()}
+    en = format_instant(utc_now())
+    return _actualizar_respuesta(respuestas, respuesta_id, lambda r: r.cambiar(cambios, en))
+
+
+def retirar_respuesta(respuestas: RespuestaRepository, respuesta_id: str,
+                      idempotency: IdempotentRequest | None = None) -> RespuestaPredefinida:
+    """Offer a reply no more; it is kept, and retiring it again changes nothing."""
+    en = format_instant(utc_now())
+    return _actualizar_respuesta(respuestas, respuesta_id, lambda r: r.retirar(en), idempotency)
+
+
+def _actualizar_respuesta(respuestas: RespuestaRepository, respuesta_id: str, change,
+                          idempotency: IdempotentRequest | None = None) -> RespuestaPredefinida:
+    try:
+        return respuestas.update(respuesta_id, change, idempotency)
+    except NoDocument:
+        raise NotFound(RESPUESTA_NO_EXISTE) from None
+
+
+def texto_a_enviar(respuestas: RespuestaRepository, texto: str | None, respuesta_id: str | None) -> Texto:
+    """The employee's own ``texto``, or the canned reply ``respuesta_id``
+    names, which must be offered (422 naming it otherwise): the schema lets
+    exactly one through."""
+    if respuesta_id is None:
+        return texto or ""
+    found = respuestas.get(respuesta_id)
+    if found is None:
+        raise Invalid("respuesta_id", RESPUESTA_NO_EXISTE)
+    if not found.activa:
+        raise Invalid("respuesta_id", "La respuesta predefinida está retirada")
+    return found

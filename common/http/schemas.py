@@ -9,10 +9,13 @@ from common.storage import has_control_characters
 from .openapi import ENUM_NAME
 
 
-def text(max_length: int, **kwargs) -> ma.fields.String:
-    """A string of 1..max_length characters that is not only white space."""
+def text(max_length: int, *, validate=None, **kwargs) -> ma.fields.String:
+    """A string of 1..max_length characters that is not only white space
+    (and whatever ``validate`` adds)."""
+    extra = [] if validate is None else list(validate) if isinstance(validate, (list, tuple)) else [validate]
     return ma.fields.String(
-        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"[\s\S]*\S", error="No puede estar vacío.")],
+        validate=[ma.validate.Length(min=1, max=max_length), ma.validate.Regexp(r"[\s\S]*\S", error="No puede estar vacío."),
+                  *extra],
         **kwargs,
     )
 

@@ -64,6 +64,11 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"): STAFF,
     ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"): STAFF,
     ("resolucion", "GET", "/estadisticas"): STAFF,
+    ("resolucion", "GET", "/respuestas"): STAFF,
+    ("resolucion", "POST", "/respuestas"): MANAGERS,
+    ("resolucion", "GET", "/respuestas/{respuesta_id}"): STAFF,
+    ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): MANAGERS,
+    ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"): MANAGERS,
 }
 # Every service also serves its probes and metrics, documented and public.
 for _service in ("clientes", "empleados", "apertura", "resolucion"):

@@ -43,6 +43,7 @@ def _fill(path: str, world) -> str:
         "empleado_id": world.a1.id,  # agents may only name themselves: a1 is the agent role's actor
         "incidencia_id": world.incidents["leer"],
         "notificacion_id": world.notifications[0],
+        "respuesta_id": world.respuesta,
     }
     return re.sub(r"{([^}]+)}", lambda m: values[m.group(1)], path)
 

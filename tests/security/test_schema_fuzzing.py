@@ -128,14 +128,14 @@ def fuzzers(world) -> Fuzzers:
         world.client.wait_customer_sees(customer, incidencia_id, "asignada")
     notifications = world.client.call("GET", "apertura", "/notificaciones", customer.token).json()["elementos"]
     team.ids = {"incidencia_id": incidents, "notificacion_id": [n["id"] for n in notifications][:2],
-                "cliente_id": [customer.id], "empleado_id": [team.employee.id]}
+                "cliente_id": [customer.id], "empleado_id": [team.employee.id], "respuesta_id": [world.respuesta]}
     return team
 
 
 def _token(team: Fuzzers, service: str, method: str, path: str, security: bool) -> str | None:
     if not security:
         return None
-    if service == "apertura" or path.startswith("/clientes/yo"):
+    if (service == "apertura" and not path.startswith("/clientes/")) or path.startswith("/clientes/yo"):
         return team.customer.token
     if service == "clientes" or path.startswith("/empleados/yo"):
         return team.agent.token

@@ -49,6 +49,7 @@ class World:
     c2: Account
     incidents: dict[str, str] = field(default_factory=dict)
     notifications: list[str] = field(default_factory=list)
+    respuesta: str = ""  # a canned reply the supervisor wrote
 
     # -- accounts ------------------------------------------------------------
     def new_empleado(self, rol: str, categorias: list[str] | None = None, nombre: str = "Empleado") -> Account:
@@ -137,6 +138,10 @@ def build_world(system: System) -> World:
         items = response.json()["elementos"] if response.status_code == 200 else []
         return len(items) >= 3 and items
     world.notifications = [n["id"] for n in wait_until(notifications, timeout=30, message="c1's notifications")]
+    written = client.call("POST", "resolucion", "/respuestas", world.supervisor.token,
+                          json={"titulo": "Saludo", "texto": "Hola {cliente}, soy {agente}."})
+    assert written.status_code == 201, written.text
+    world.respuesta = written.json()["id"]
     return world
 
 

@@ -46,6 +46,7 @@ from incidencias_resolucion.repository import (
     DatosResolucion,
     IncidenciaRepository,
     ParkedEvents,
+    RespuestaRepository,
     carga_counter,
     empleado_replica,
 )
@@ -99,7 +100,7 @@ class Resolucion:
         self.aparcados = ParkedEvents(store)
         self.handlers = ResolucionHandlers(Components(settings=None, store=store, verifier=None,
                                                       incidencias=self.incidencias, empleados=self.empleados,
-                                                      aparcados=self.aparcados))
+                                                      aparcados=self.aparcados, respuestas=RespuestaRepository(store)))
         self.versions: dict[str, int] = {}
 
     def empleado(self, empleado_id: str, activo: bool, categorias: list[str]) -> None:

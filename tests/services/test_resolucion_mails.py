@@ -22,7 +22,9 @@ from incidencias_resolucion import services
 from incidencias_resolucion.bootstrap import Components
 from incidencias_resolucion.config import ResolucionSettings
 from incidencias_resolucion.handlers import ResolucionHandlers
-from incidencias_resolucion.repository import OUTBOX, IncidenciaRepository, ParkedEvents, empleado_replica
+from incidencias_resolucion.repository import (
+    OUTBOX, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica,
+)
 from tests.services.incident_helpers import avanzar, nueva_incidencia
 from tests.services.keyed import keyed
 
@@ -41,7 +43,7 @@ class Resolucion:
         self.empleados = empleado_replica(store)
         self.components = Components(settings=ResolucionSettings(portal_url=PORTAL), store=store, verifier=None,
                                      incidencias=self.incidencias, empleados=self.empleados,
-                                     aparcados=ParkedEvents(store))
+                                     aparcados=ParkedEvents(store), respuestas=RespuestaRepository(store))
         self.handlers = ResolucionHandlers(self.components)
         self.versions: dict[str, int] = {}
 
