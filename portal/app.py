@@ -106,7 +106,8 @@ def create_app(settings: PortalSettings | None = None, transport=None) -> Flask:
         x_content_type_options=True,
     )
 
-    from . import cuenta, equipo_clientes, equipo_cuenta  # noqa: F401 - their pages join the two blueprints
+    # Their pages join the two blueprints.
+    from . import cuenta, equipo_clientes, equipo_cuenta, equipo_respuestas  # noqa: F401
     from .cliente import bp as cliente
     from .equipo import bp as equipo
 

@@ -179,14 +179,30 @@ def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores:
     persona = auth.persona()
     permitido = acciones(incidencia, persona.id, persona.rol)
     empleados = _empleados_activos() if permitido["asignar"] else []
+    respuestas = _respuestas_ofrecidas() if permitido["comentar"] or permitido["resolver"] else []
     categorias = list(current_app.extensions["portal"].settings.categorias)
     if incidencia.get("categoria") and incidencia["categoria"] not in categorias:
         categorias.append(incidencia["categoria"])
     return render_template(
         "equipo/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
-        acciones=permitido, empleados=empleados, categorias_incidencia=categorias, formulario=formulario,
+        acciones=permitido, empleados=empleados, respuestas=respuestas, categorias_incidencia=categorias,
+        formulario=formulario,
         valores=valores or {}, errores=errores or FormErrors(), final=incidencia["estado"] in display.FINALES,
     ), status
+
+
+def _respuestas_ofrecidas() -> list[dict]:
+    """The canned replies an agent may send, by title (none shown when resolucion cannot say)."""
+    answer = call("resolucion", "GET", "/respuestas", params={"por_pagina": 100})
+    return answer.data["elementos"] if answer.ok else []
+
+
+def _texto_o_respuesta(body: dict[str, Any]) -> None:
+    """The form's own text, or the canned reply chosen instead (the service refuses both at once)."""
+    put_present(body, "texto", request.form.get("texto"))
+    respuesta_id = text_or_none(request.form, "respuesta_id")
+    if respuesta_id:
+        body["respuesta_id"] = respuesta_id
 
 
 @bp.get("/incidencias/<incidencia_id>")
@@ -228,8 +244,8 @@ def empezar(incidencia_id: str):
 @requires(EQUIPO)
 def resolver(incidencia_id: str):
     body: dict[str, Any] = {}
-    put_present(body, "texto", request.form.get("texto"))
-    return _accion(incidencia_id, "resolucion", "POST", "/resolucion", body, ("texto",),
+    _texto_o_respuesta(body)
+    return _accion(incidencia_id, "resolucion", "POST", "/resolucion", body, ("texto", "respuesta_id"),
                    "Solución propuesta al cliente")
 
 
@@ -238,8 +254,8 @@ def resolver(incidencia_id: str):
 def comentar(incidencia_id: str):
     interna = request.form.get("interna") == "si"
     body: dict[str, Any] = {"interna": interna}
-    put_present(body, "texto", request.form.get("texto"))
-    return _accion(incidencia_id, "comentario", "POST", "/comentarios", body, ("texto", "interna"),
+    _texto_o_respuesta(body)
+    return _accion(incidencia_id, "comentario", "POST", "/comentarios", body, ("texto", "respuesta_id", "interna"),
                    "Nota interna añadida" if interna else "Comentario añadido")
 
 

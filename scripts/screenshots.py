@@ -11,7 +11,8 @@ docs/screenshots/:
 - equipo-cola.png, equipo-incidencia.png, equipo-clientes.png (a customer
   searched for), equipo-cliente.png (her page: what she reported),
   equipo-telefono.png (an incident she tells about on the phone, being
-  filled in), equipo-estadisticas.png;
+  filled in), equipo-estadisticas.png, equipo-respuestas.png (the canned
+  replies, which the incident's forms offer);
 - the pages of the account mails' links, each opened from its mail (the
   system's own SMTP server): cuenta-verificar.png (with the reminder of an
   unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
@@ -102,6 +103,16 @@ def seed(api: Driver) -> dict[str, str]:
     api.new_empleado("agente", [], nombre="Jorge", apellidos="Marín", admin_token=admin.token)
     api.wait_known_by_resolucion(admin, eva)
     lucia = api.new_cliente("Lucía", apellidos="Gómez Prieto", email="lucia.gomez@example.com")
+    for titulo, texto, categoria in (
+            ("Pedimos una foto", "Hola {cliente}: para revisar «{titulo}», ¿puede enviarnos una foto del producto "
+                                 "y de la caja? Gracias. {agente}", None),
+            ("Reembolso aprobado", "Hola {cliente}: le devolvemos el importe en 3 a 5 días laborables. {agente}",
+             None),
+            ("Reenvío del pedido", "Hola {cliente}: le enviamos el pedido de nuevo; le llegará en 48 horas.",
+             "envios")):
+        written = api.call("POST", "resolucion", "/respuestas", admin.token,
+                           json={"titulo": titulo, "texto": texto, "categoria": categoria})
+        assert written.status_code == 201, written.text
 
     def abrir(titulo: str, categoria: str | None, prioridad: str, descripcion: str, referencia: str,
               producto: str, pedido: str) -> str:
@@ -202,6 +213,8 @@ def main() -> int:
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
                 admin.goto("/equipo/estadisticas")
                 shoot(admin, "equipo-estadisticas")
+                admin.goto("/equipo/respuestas")
+                shoot(admin, "equipo-respuestas")
 
                 with Driver(system.urls, patience=30) as api:
                     accounts(api, system, person)

@@ -105,6 +105,12 @@ def phone_incident_errors(page: Page) -> None:
     expect(page.locator("p.error-campo").first).to_be_visible()
 
 
+def canned_reply_errors(page: Page) -> None:
+    field(page, "texto").fill("Hola {nombre}")
+    submit_of(page.locator("form").filter(has=field(page, "titulo"))).click()
+    expect(page.locator("p.error-campo").first).to_be_visible()
+
+
 def nothing(_page: Page) -> None:
     pass
 
@@ -140,6 +146,9 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", nothing),
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", phone_incident_errors),
     ("admin", "/equipo/estadisticas", nothing),
+    ("admin", "/equipo/respuestas", nothing),
+    ("admin", "/equipo/respuestas/nueva", nothing),
+    ("admin", "/equipo/respuestas/nueva", canned_reply_errors),
     ("admin", "/equipo/empleados", nothing),
     ("admin", "/equipo/empleados/nuevo", nothing),
     ("admin", "/equipo/empleados/nuevo", new_employee_errors),

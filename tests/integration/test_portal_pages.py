@@ -777,6 +777,47 @@ def test_an_agent_opens_an_incident_for_a_caller_who_then_sees_it_and_is_notifie
     assert customer(app)[0].get(form).status_code == 302  # a customer's session never opens it
 
 
+def test_a_supervisor_writes_a_canned_reply_an_agent_sends_it_filled_in_and_it_is_retired(app, api):
+    categoria = new_categoria()
+    admin_token = api.admin_token()
+    agente = api.new_empleado("agente", [categoria], nombre="Rita", apellidos="Plantillas", admin_token=admin_token)
+    jefa = api.new_empleado("supervisor", [new_categoria()], nombre="Julia", admin_token=admin_token)
+    api.wait_known_by_resolucion(admin_token, agente, jefa)
+    titulo = f"Reembolso {uuid.uuid4().hex[:6]}"
+    julia = staff(app, jefa.email, jefa.password)
+    assert 'aria-current="page">Respuestas</a>' in julia.get("/equipo/respuestas").get_data(as_text=True)
+    julia.get("/equipo/respuestas/nueva")
+    response = julia.post("/equipo/respuestas/nueva", {"titulo": titulo, "texto": "Hola {cliente}, pedido {pedido}",
+                                                       "categoria": ""})
+    assert response.status_code == 422
+    assert re.search(r'id="texto-error">Marcadores desconocidos: \{pedido\}\. Se admiten', julia.page)
+    response = julia.post("/equipo/respuestas/nueva", {
+        "titulo": titulo, "texto": "Hola {cliente}: sobre «{titulo}», le devolvemos el importe. {agente}",
+        "categoria": ""})
+    assert response.status_code == 302 and response.headers["Location"] == "/equipo/respuestas"
+    listed = julia.get("/equipo/respuestas").get_data(as_text=True)
+    [respuesta_id] = re.findall(rf'<tr data-respuesta-id="([^"]+)">\s*<td data-etiqueta="Título"><a href="[^"]+" '
+                                rf'class="titulo-fila">{titulo}</a>', listed)
+
+    ana, _email = customer(app)
+    incidencia_id = open_incident(ana, categoria, titulo="El paquete no llegó")
+    api.wait_customer_sees(ana.session()["token"], incidencia_id, "asignada")
+    rita = staff(app, agente.email, agente.password)
+    page = rita.get(f"/equipo/incidencias/{incidencia_id}").get_data(as_text=True)
+    assert f'<option value="{respuesta_id}">{titulo}</option>' in page and ">Respuestas</a>" not in page
+    assert rita.post(f"/equipo/incidencias/{incidencia_id}/comentarios",
+                     {"texto": "", "respuesta_id": respuesta_id}).status_code == 302
+    page = rita.get(f"/equipo/incidencias/{incidencia_id}").get_data(as_text=True)
+    assert "Hola Ana García: sobre «El paquete no llegó», le devolvemos el importe. Rita Plantillas" in page
+    assert rita.get("/equipo/respuestas").status_code == 403
+
+    assert julia.post(f"/equipo/respuestas/{respuesta_id}/retirada", page=f"/equipo/respuestas/{respuesta_id}"
+                      ).status_code == 302
+    assert "Retirada" in text_of(julia.get("/equipo/respuestas").get_data(as_text=True), "lista-respuestas")
+    page = rita.get(f"/equipo/incidencias/{incidencia_id}").get_data(as_text=True)
+    assert f'<option value="{respuesta_id}">' not in page
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)
