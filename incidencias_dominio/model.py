@@ -31,6 +31,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
@@ -321,6 +322,24 @@ def _ref_dict(ref: EmpleadoRef | None) -> dict[str, Any] | None:
 
 # --- the aggregate ---------------------------------------------------------------
 
+MAX_ETIQUETAS = 20
+"""The most tags one incident holds."""
+_ETIQUETA = re.compile(r"[^\W_](?:[\w-]{0,28}[^\W_])?")
+
+
+def etiqueta(texto: str) -> str:
+    """A tag as it is kept: trimmed, in lower case, inner white space as
+    ``-`` ("Rotura en transporte" → "rotura-en-transporte"); 1 to 30
+    letters, digits, ``-`` and ``_``, a letter or digit at both ends.
+    ValueError for anything else."""
+    if not isinstance(texto, str):
+        raise ValueError("a tag is a text")
+    kept = "-".join(texto.split()).casefold()
+    if not _ETIQUETA.fullmatch(kept):
+        raise ValueError("a tag is 1 to 30 letters, digits, - or _, starting and ending with a letter or digit")
+    return kept
+
+
 @dataclass
 class Incidencia:
     id: str
@@ -342,6 +361,9 @@ class Incidencia:
     cerrada_en: datetime | None = None
     motivo_reapertura: str | None = None
     canal: Canal = Canal.WEB
+    etiquetas: list[str] = field(default_factory=list)
+    """Staff's own labels (``etiqueta``): like internal notes, in a snapshot
+    only with ``incluir_internas``; never a change of state, no version."""
 
     @property
     def propietario(self) -> str | None:
@@ -529,6 +551,25 @@ class Incidencia:
 
     # -- snapshots --
 
+    def etiquetar(self, texto: str) -> bool:
+        """Add the tag ``texto`` (as ``etiqueta`` writes it); False when it
+        was there. ValueError past ``MAX_ETIQUETAS``."""
+        nueva = etiqueta(texto)
+        if nueva in self.etiquetas:
+            return False
+        if len(self.etiquetas) >= MAX_ETIQUETAS:
+            raise ValueError(f"an incident holds at most {MAX_ETIQUETAS} tags")
+        self.etiquetas = sorted([*self.etiquetas, nueva])
+        return True
+
+    def quitar_etiqueta(self, texto: str) -> bool:
+        """Remove the tag ``texto``; False when it was not there."""
+        quitada = etiqueta(texto)
+        if quitada not in self.etiquetas:
+            return False
+        self.etiquetas = [e for e in self.etiquetas if e != quitada]
+        return True
+
     def to_snapshot(self, incluir_internas: bool) -> dict[str, Any]:
         """The JSON-safe full state. Internal notes only if ``incluir_internas``:
         pass False for anything the customer-facing side may see."""
@@ -554,6 +595,7 @@ class Incidencia:
             "cerrada_en": _format_opt(self.cerrada_en),
             "motivo_reapertura": self.motivo_reapertura,
             "canal": self.canal.value,
+            **({"etiquetas": list(self.etiquetas)} if incluir_internas else {}),
         }
 
     @classmethod
@@ -590,6 +632,7 @@ class Incidencia:
                 motivo_reapertura=_opt_text(d.get("motivo_reapertura"), "motivo_reapertura"),
                 # Incidents opened before the channel was recorded came in by the web.
                 canal=Canal(d.get("canal") or Canal.WEB),
+                etiquetas=sorted({etiqueta(e) for e in d.get("etiquetas") or ()}),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid incident snapshot: {exc!r}") from None

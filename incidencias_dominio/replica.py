@@ -10,7 +10,9 @@ The rule that makes duplicates and out-of-order deliveries harmless:
   result stays anonymised, whatever the version (names never come back);
 - internal notes are kept only where the caller says so
   (``conservar_internas``); the customer-facing replica passes False and then
-  holds none, whatever the snapshot carries.
+  holds none, whatever the snapshot carries;
+- tags (``etiquetas``) are the local replica's own: kept as they are,
+  whatever the snapshot carries (the other side never has any).
 
 Being a max (state), a union (comments) and an or (anonymisation), applying
 any set of snapshots in any order, any number of times, gives one result.
@@ -59,7 +61,8 @@ def aplicar_snapshot(
 
     if local is None or entrante.version > local.version:
         previos = [] if local is None else list(local.comentarios)
-        resultado = dataclasses.replace(entrante, comentarios=previos)
+        resultado = dataclasses.replace(entrante, comentarios=previos,
+                                        etiquetas=[] if local is None else list(local.etiquetas))
     else:
         resultado = copy.deepcopy(local)
 

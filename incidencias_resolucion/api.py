@@ -18,8 +18,8 @@ from incidencias_replica.views import incident_view
 from . import services
 from .schemas import (
     AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
-    IncidenciasQuerySchema, ResolucionInSchema, RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema,
-    RespuestasQuerySchema
+    EtiquetasSchema, IncidenciasQuerySchema, ResolucionInSchema, RespuestaCreateSchema, RespuestaPatchSchema,
+    RespuestaSchema, RespuestasQuerySchema
 )
 
 blp = Blueprint("incidencias", __name__, description="Incidents, for the employees who resolve them")
@@ -98,6 +98,27 @@ def comment(data, incidencia_id: str, idempotency):
 def patch(data, incidencia_id: str):
     """Change the priority or the category"""
     return _answer(services.cambiar_datos(components().incidencias, current_actor(), incidencia_id, data))
+
+
+@operation(blp, "PUT", "/incidencias/<incidencia_id>/etiquetas/<etiqueta>", ROLES_PERSONAL, IncidenciaSchema,
+           name="etiquetarIncidencia")
+def tag(incidencia_id: str, etiqueta: str):
+    """Tag the incident (staff only; written any case, kept in lower case, spaces as `-`); again: no change"""
+    c = components()
+    return _answer(services.etiquetar(c.incidencias, c.etiquetas, current_actor(), incidencia_id, etiqueta))
+
+
+@operation(blp, "DELETE", "/incidencias/<incidencia_id>/etiquetas/<etiqueta>", ROLES_PERSONAL, IncidenciaSchema,
+           name="quitarEtiqueta")
+def untag(incidencia_id: str, etiqueta: str):
+    """Take a tag off the incident; one it does not carry: no change"""
+    return _answer(services.quitar_etiqueta(components().incidencias, current_actor(), incidencia_id, etiqueta))
+
+
+@operation(blp, "GET", "/etiquetas", ROLES_PERSONAL, EtiquetasSchema, name="listarEtiquetas")
+def list_etiquetas():
+    """The tags in use, with how many incidents carry each"""
+    return {"etiquetas": services.etiquetas_en_uso(components().etiquetas)}
 
 
 @operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas")

@@ -11,7 +11,9 @@ from cuentas.emisores import trusted_issuers
 from cuentas.personal import PersonalReplica
 
 from .config import ResolucionSettings
-from .repository import OUTBOX, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica
+from .repository import (
+    OUTBOX, EtiquetaRepository, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica,
+)
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Components:
     empleados: PersonalReplica
     aparcados: ParkedEvents
     respuestas: RespuestaRepository
+    etiquetas: EtiquetaRepository
 
     def is_revoked(self, principal: Principal) -> bool:
         """A deactivated or demoted employee's token stops working as soon as
@@ -36,5 +39,5 @@ def build(settings: ResolucionSettings) -> Components:
         settings=settings, store=store,
         verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
         incidencias=IncidenciaRepository(store), empleados=empleado_replica(store), aparcados=ParkedEvents(store),
-        respuestas=RespuestaRepository(store),
+        respuestas=RespuestaRepository(store), etiquetas=EtiquetaRepository(store),
     )

@@ -43,6 +43,10 @@ INCIDENCIAS = CollectionSpec(
 # resolucion has always called its staff replica "empleados".
 EMPLEADOS = CollectionSpec("empleados", (Index(("activo", "rol")),))
 APARCADOS = CollectionSpec("eventos_aparcados", (Index(("incidencia_id",)),))
+ETIQUETAS = CollectionSpec("etiquetas")
+"""Every tag ever used (its id is the tag): the names whose counters
+``etiquetas_en_uso`` reads. Written before the first incident carrying it,
+so a tag is never counted without being listed."""
 RESPUESTAS = CollectionSpec("respuestas_predefinidas", (Index(("activa", "titulo")), Index(("titulo",)), CREATION_INDEX))
 OUTBOX = (INCIDENCIAS,)
 """The collections whose writes carry events."""
@@ -67,6 +71,18 @@ def carga(doc: Mapping[str, Any] | None) -> dict[str, int]:
     return {carga_counter(holder): 1} if isinstance(holder, str) else {}
 
 
+def etiqueta_counter(etiqueta: str) -> str:
+    """The name of the counter of the incidents tagged ``etiqueta``."""
+    return f"etiqueta:{etiqueta}"
+
+
+def contados(doc: Mapping[str, Any] | None) -> dict[str, int]:
+    """What a stored incident adds to the store's counters: its assignee's
+    load (``carga``) and one to each of its tags."""
+    tags = (doc or {}).get("etiquetas") or ()
+    return {**carga(doc), **{etiqueta_counter(t): 1 for t in tags if isinstance(t, str)}}
+
+
 SORTS = {
     "antiguedad": (("creada_en", 1),),
     "recientes": (("creada_en", -1),),
@@ -89,7 +105,7 @@ class DatosResolucion:
 
 class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
     def __init__(self, store: Store):
-        super().__init__(store, INCIDENCIAS, DatosResolucion, conservar_internas=True, counted=carga)
+        super().__init__(store, INCIDENCIAS, DatosResolucion, conservar_internas=True, counted=contados)
         self._loads_ensured = False
 
     @staticmethod
@@ -107,7 +123,8 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
             equals["cliente.id"] = filters["cliente_id"]
         if filters.get("estados"):
             any_of["estado"] = list(filters["estados"])
-        return Query(equals=equals, any_of=any_of, sort=SORTS[orden])
+        contains = {"etiquetas": filters["etiqueta"]} if filters.get("etiqueta") else {}
+        return Query(equals=equals, any_of=any_of, contains=contains, sort=SORTS[orden])
 
     def count(self, filters: dict[str, Any]) -> int:
         return self._count(self.query(filters))
@@ -161,7 +178,7 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         known = set(also) | {d.get("id") for d in self.store.collection(EMPLEADOS).find(Query())}
         values = {carga_counter(i): 0 for i in known if isinstance(i, str)}
         for doc in self.collection.find(Query(any_of={"estado": sorted(LOAD_STATES)})):
-            for name, n in self.counted(doc).items():  # the same rule every write counts by
+            for name, n in carga(doc).items():  # the same rule every write counts the loads by
                 values[name] = values.get(name, 0) + n
         self.store.set_counters({**values, LOADS_COUNTED: 1})
         return True
@@ -242,3 +259,26 @@ class RespuestaRepository:
     def list(self, incluir_retiradas: bool, skip: int, limit: int) -> list[RespuestaPredefinida]:
         return [RespuestaPredefinida.from_document(d)
                 for d in self.collection.find(self._query(incluir_retiradas), skip, limit)]
+
+
+class EtiquetaRepository:
+    """The tags in use and how many incidents carry each (the counters every
+    write of an incident moves, ``contados``)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.collection = store.collection(ETIQUETAS)
+
+    def register(self, etiqueta: str) -> None:
+        """Know ``etiqueta`` from now on (before an incident carries it; once)."""
+        if self.collection.get(etiqueta) is None:
+            try:
+                self.collection.insert({"id": etiqueta})
+            except DuplicateKeyError:
+                pass  # another request registered it first
+
+    def in_use(self) -> dict[str, int]:
+        """Each tag some incident carries, with how many do."""
+        names = [d["id"] for d in self.collection.find(Query())]
+        counts = self.store.counters(etiqueta_counter(n) for n in names)
+        return {n: counts[etiqueta_counter(n)] for n in names if counts[etiqueta_counter(n)] > 0}

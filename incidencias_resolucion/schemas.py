@@ -7,11 +7,24 @@ from common.http.pagination import PaginationArgs
 from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
+from incidencias_dominio import etiqueta
 from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
 from .respuestas import PLACEHOLDERS, unknown_placeholders
 from .statistics import SEMANAS
+
+
+class EtiquetaField(ma.fields.String):
+    """A tag, as it is kept (``incidencias_dominio.etiqueta``: "VIP" is "vip")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        texto = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return etiqueta(texto)
+        except ValueError:
+            raise ma.ValidationError("Una etiqueta tiene de 1 a 30 letras, números, - o _, y empieza y acaba por "
+                                     "letra o número.") from None
 
 
 class IncidenciasQuerySchema(PaginationArgs):
@@ -24,6 +37,8 @@ class IncidenciasQuerySchema(PaginationArgs):
     cliente_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
                                   metadata={"description": "A customer's id: their incidents, the history of "
                                                            "everything they reported"})
+    etiqueta = EtiquetaField(validate=ma.validate.Length(max=100), metadata={
+        "description": "Only the incidents carrying this tag (written any case: `VIP` is `vip`)"})
     orden = ma.fields.String(load_default="antiguedad", validate=ma.validate.OneOf(list(SORTS)),
                              metadata={"description": "antiguedad (oldest first), recientes, prioridad"})
 
@@ -114,6 +129,18 @@ class ComentarioSchema(replica.ComentarioSchema):
 
 class IncidenciaSchema(replica.IncidenciaSchema):
     comentarios = ma.fields.List(ma.fields.Nested(ComentarioSchema))
+    etiquetas = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Staff's tags, in alphabetical order (never shown to the customer)"})
+
+
+class EtiquetaEnUsoSchema(AnswerSchema):
+    etiqueta = ma.fields.String()
+    total = ma.fields.Integer(metadata={"description": "How many incidents carry it"})
+
+
+class EtiquetasSchema(AnswerSchema):
+    etiquetas = ma.fields.List(ma.fields.Nested(EtiquetaEnUsoSchema), metadata={
+        "description": "Every tag some incident carries, the most used first"})
 
 
 class DuracionesSchema(AnswerSchema):

@@ -27,6 +27,8 @@ from incidencias_dominio import (
     Estado,
     Incidencia,
     Prioridad,
+    MAX_ETIQUETAS,
+    etiqueta,
     format_instant,
     fusionar_comentarios,
 )
@@ -35,7 +37,7 @@ from incidencias_replica.repository import IncidenciaNoEncontrada
 
 from . import correos, events
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
-from .repository import IncidenciaRepository, RespuestaRepository
+from .repository import EtiquetaRepository, IncidenciaRepository, RespuestaRepository
 from .respuestas import RespuestaPredefinida, render
 from .statistics import durations, nombre_de_semana, semanas, summary
 
@@ -415,3 +417,40 @@ def texto_a_enviar(respuestas: RespuestaRepository, texto: str | None, respuesta
     if not found.activa:
         raise Invalid("respuesta_id", "La respuesta predefinida está retirada")
     return found
+
+
+# -- tags ---------------------------------------------------------------------------
+def _etiqueta(texto: str) -> str:
+    try:
+        return etiqueta(texto)
+    except ValueError:
+        raise Invalid("etiqueta", "Una etiqueta tiene de 1 a 30 letras, números, - o _, y empieza y acaba por letra "
+                                  "o número", ubicacion="ruta") from None
+
+
+def etiquetar(incidencias: IncidenciaRepository, etiquetas: EtiquetaRepository, actor: Actor, incidencia_id: str,
+              texto: str) -> Incidencia:
+    """Tag the incident (staff only ever see tags); tagging it again changes nothing."""
+    nueva = _etiqueta(texto)
+    etiquetas.register(nueva)
+
+    def change(incidencia: Incidencia):
+        try:
+            return [] if incidencia.etiquetar(nueva) else None
+        except ValueError:
+            raise Invalid("etiqueta", f"Una incidencia lleva como mucho {MAX_ETIQUETAS} etiquetas",
+                          ubicacion="ruta") from None
+
+    return _cambiar(incidencias, actor, incidencia_id, change)
+
+
+def quitar_etiqueta(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Incidencia:
+    """Take the tag off; taking off one it does not carry changes nothing."""
+    quitada = _etiqueta(texto)
+    return _cambiar(incidencias, actor, incidencia_id, lambda i: [] if i.quitar_etiqueta(quitada) else None)
+
+
+def etiquetas_en_uso(etiquetas: EtiquetaRepository) -> list[dict[str, Any]]:
+    """Each tag some incident carries with how many do, the most used first."""
+    return [{"etiqueta": e, "total": n}
+            for e, n in sorted(etiquetas.in_use().items(), key=lambda item: (-item[1], item[0]))]

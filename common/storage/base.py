@@ -277,7 +277,9 @@ class Query:
     """A small, adapter-neutral query.
 
     ``equals``: path -> value (``None`` matches null or missing);
-    ``any_of``: path -> allowed values; ``less_than``/``at_least``: path ->
+    ``any_of``: path -> allowed values; ``contains``: path -> a value the
+    list at that path holds (a document without the list matches none);
+    ``less_than``/``at_least``: path ->
     bound; ``search``: (paths, text), case-insensitive substring in any path
     (text without control characters, else ``InvalidData``);
     ``sort``: (path, 1 | -1) pairs, the id is always the last tie-breaker,
@@ -288,6 +290,7 @@ class Query:
 
     equals: dict[str, Any] = field(default_factory=dict)
     any_of: dict[str, Sequence[Any]] = field(default_factory=dict)
+    contains: dict[str, Any] = field(default_factory=dict)
     less_than: dict[str, Any] = field(default_factory=dict)
     at_least: dict[str, Any] = field(default_factory=dict)
     search: tuple[tuple[str, ...], str] | None = None
@@ -296,7 +299,7 @@ class Query:
     def __post_init__(self) -> None:
         # Only scalars may be compared: a dict such as {"$ne": None} coming from
         # a request must never reach MongoDB as an operator.
-        values = [*self.equals.values(), *self.less_than.values(), *self.at_least.values()]
+        values = [*self.equals.values(), *self.contains.values(), *self.less_than.values(), *self.at_least.values()]
         for allowed in self.any_of.values():
             values.extend(allowed)
         if self.search:
@@ -304,6 +307,8 @@ class Query:
         for value in values:
             if value is not None and not isinstance(value, _SCALARS):
                 raise TypeError(f"query values must be scalars, got {type(value).__name__}")
+        if any(value is None for value in self.contains.values()):
+            raise TypeError("a list holds a value: contains takes no None")
         if self.search and has_control_characters(self.search[1]):
             raise InvalidData("a search text must not contain control characters")
 

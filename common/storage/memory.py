@@ -482,6 +482,10 @@ class MemoryCollection(Collection):
             stored = _lookup(doc, path)
             if not any(_equal(stored, value) for value in allowed):
                 return False
+        for path, value in query.contains.items():
+            stored = _lookup(doc, path)
+            if value is None or not isinstance(stored, list) or not any(_equal(item, value) for item in stored):
+                return False
         for path, bound in query.less_than.items():
             stored = _lookup(doc, path)
             if not (_comparable(stored, bound) and stored < bound):
@@ -502,7 +506,7 @@ class MemoryCollection(Collection):
 
     @staticmethod
     def _check_query(query: Query) -> None:
-        for path in itertools.chain(query.equals, query.any_of, query.less_than, query.at_least,
+        for path in itertools.chain(query.equals, query.any_of, query.contains, query.less_than, query.at_least,
                                     (p for p, _ in query.sort), query.search[0] if query.search else ()):
             _check_path(path)
 

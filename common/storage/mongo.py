@@ -1148,6 +1148,8 @@ class MongoCollection(Collection):
             conditions.append({_mongo_path(path): {"$eq": value}})
         for path, values in query.any_of.items():
             conditions.append({_mongo_path(path): {"$in": list(values)}})
+        for path, value in query.contains.items():
+            conditions.append({_mongo_path(path): {"$elemMatch": {"$eq": value}}})
         for path, bound in query.less_than.items():
             conditions.append({_mongo_path(path): {"$lt": bound}})
         for path, bound in query.at_least.items():

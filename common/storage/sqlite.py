@@ -590,6 +590,12 @@ class SQLiteCollection(Collection):
                 continue
             clauses.append(f"{_expr(path)} IN ({', '.join('?' * len(values))})")
             params.extend(values)
+        for path, value in query.contains.items():
+            _expr(path)  # the path checked like any other
+            # json_each of a scalar is that scalar: only a list holds values.
+            clauses.append(f"(json_type(doc, '$.{path}') = 'array' AND EXISTS "
+                           f"(SELECT 1 FROM json_each(doc, '$.{path}') WHERE json_each.value = ?))")
+            params.append(value)
         for path, bound in query.less_than.items():
             clauses.append(f"{_expr(path)} < ?")
             params.append(bound)

@@ -55,6 +55,9 @@ LISTS: dict[str, Callable[[Any], Any]] = {
     **{f"resolucion: a customer's history by {orden}":
        (lambda store, orden=orden: ResolucionRepository(store).list({"cliente_id": "c1"}, orden, 0, 20))
        for orden in ("antiguedad", "recientes")},
+    **{f"resolucion: by tag by {orden}":
+       (lambda store, orden=orden: ResolucionRepository(store).list({"etiqueta": "vip"}, orden, 0, 20))
+       for orden in SORTS},
     **{f"resolucion: by category by {orden}":
        (lambda store, orden=orden: ResolucionRepository(store).list({"categoria": "envios"}, orden, 0, 20))
        for orden in ("antiguedad", "recientes")},

@@ -102,6 +102,27 @@ def test_find_filters_sorts_and_paginates_stably(store):
     assert people.count(Query(at_least={"created": "2026-01-20"})) == 2
 
 
+def test_contains_matches_the_documents_whose_list_holds_the_value(store):
+    people = store.collection(PEOPLE)
+    people.insert(person(1, tags=["vip", "envíos"]))
+    people.insert(person(2, tags=["envíos"]))
+    people.insert(person(3, tags=[]))
+    people.insert(person(4, tags="vip"))  # not a list: holds nothing
+    people.insert(person(5))
+    def ids(query: Query) -> list[str]:
+        return [p["id"] for p in people.find(query)]
+    assert ids(Query(contains={"tags": "envíos"}, sort=(("email", 1),))) == ["p001", "p002"]
+    assert ids(Query(contains={"tags": "vip"})) == ["p001"]
+    assert ids(Query(contains={"tags": "VIP"})) == []
+    assert ids(Query(contains={"tags": "vip"}, equals={"team.id": "t2"})) == []
+    assert people.count(Query(contains={"tags": "envíos"}, equals={"team.id": "t1"})) == 1
+    assert ids(Query(contains={"missing": "vip"})) == []
+    with pytest.raises(TypeError):
+        Query(contains={"tags": None})
+    with pytest.raises(TypeError):
+        Query(contains={"tags": {"$ne": ""}})
+
+
 def test_search_is_case_insensitive_substring_and_literal(store):
     people = store.collection(PEOPLE)
     people.insert(person(1, name="Ana María"))

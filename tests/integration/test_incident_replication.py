@@ -27,7 +27,7 @@ from incidencias_dominio import APERTURA, Actor, Estado, Incidencia
 from incidencias_resolucion import events as r_events
 from incidencias_resolucion.handlers import ResolucionHandlers
 from incidencias_resolucion.repository import IncidenciaRepository as ResolucionIncidencias
-from incidencias_resolucion.repository import ParkedEvents, RespuestaRepository, empleado_replica
+from incidencias_resolucion.repository import EtiquetaRepository, ParkedEvents, RespuestaRepository, empleado_replica
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
 
@@ -64,7 +64,8 @@ def world(tmp_path):
     resolucion = ResolucionHandlers(ResolucionComponents(
         settings=ResolucionSettings(portal_url=PORTAL), store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
         empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store),
-        respuestas=RespuestaRepository(r_store)))
+        respuestas=RespuestaRepository(r_store),
+        etiquetas=EtiquetaRepository(r_store)))
     a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes(), **apertura.empleado_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
     yield apertura, resolucion, a_side, r_side

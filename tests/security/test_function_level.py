@@ -44,6 +44,7 @@ def _fill(path: str, world) -> str:
         "incidencia_id": world.incidents["leer"],
         "notificacion_id": world.notifications[0],
         "respuesta_id": world.respuesta,
+        "etiqueta": "sonda",  # a staff-only tag on the incident "leer": put on, taken off, both harmless
     }
     return re.sub(r"{([^}]+)}", lambda m: values[m.group(1)], path)
 

@@ -128,7 +128,8 @@ def fuzzers(world) -> Fuzzers:
         world.client.wait_customer_sees(customer, incidencia_id, "asignada")
     notifications = world.client.call("GET", "apertura", "/notificaciones", customer.token).json()["elementos"]
     team.ids = {"incidencia_id": incidents, "notificacion_id": [n["id"] for n in notifications][:2],
-                "cliente_id": [customer.id], "empleado_id": [team.employee.id], "respuesta_id": [world.respuesta]}
+                "cliente_id": [customer.id], "empleado_id": [team.employee.id], "respuesta_id": [world.respuesta],
+                "etiqueta": ["vip"]}
     return team
 
 

@@ -135,7 +135,8 @@ def forged_tokens(forge: Forge, world) -> dict[str, str]:
 
 def _fill(path: str, world) -> str:
     values = {"cliente_id": world.c1.id, "empleado_id": world.a1.id, "incidencia_id": world.incidents["leer"],
-              "notificacion_id": world.notifications[0], "respuesta_id": world.respuesta}
+              "notificacion_id": world.notifications[0], "respuesta_id": world.respuesta,
+              "etiqueta": "vip"}
     for name in path_parameters(path):
         path = path.replace("{" + name + "}", values[name])
     return path

@@ -45,6 +45,7 @@ from incidencias_resolucion.repository import (
     OUTBOX,
     DatosResolucion,
     IncidenciaRepository,
+    EtiquetaRepository,
     ParkedEvents,
     RespuestaRepository,
     carga_counter,
@@ -100,7 +101,8 @@ class Resolucion:
         self.aparcados = ParkedEvents(store)
         self.handlers = ResolucionHandlers(Components(settings=None, store=store, verifier=None,
                                                       incidencias=self.incidencias, empleados=self.empleados,
-                                                      aparcados=self.aparcados, respuestas=RespuestaRepository(store)))
+                                                      aparcados=self.aparcados, respuestas=RespuestaRepository(store),
+                                                      etiquetas=EtiquetaRepository(store)))
         self.versions: dict[str, int] = {}
 
     def empleado(self, empleado_id: str, activo: bool, categorias: list[str]) -> None:

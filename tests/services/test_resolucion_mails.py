@@ -23,7 +23,7 @@ from incidencias_resolucion.bootstrap import Components
 from incidencias_resolucion.config import ResolucionSettings
 from incidencias_resolucion.handlers import ResolucionHandlers
 from incidencias_resolucion.repository import (
-    OUTBOX, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica,
+    OUTBOX, EtiquetaRepository, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica,
 )
 from tests.services.incident_helpers import avanzar, nueva_incidencia
 from tests.services.keyed import keyed
@@ -43,7 +43,8 @@ class Resolucion:
         self.empleados = empleado_replica(store)
         self.components = Components(settings=ResolucionSettings(portal_url=PORTAL), store=store, verifier=None,
                                      incidencias=self.incidencias, empleados=self.empleados,
-                                     aparcados=ParkedEvents(store), respuestas=RespuestaRepository(store))
+                                     aparcados=ParkedEvents(store), respuestas=RespuestaRepository(store),
+                                     etiquetas=EtiquetaRepository(store))
         self.handlers = ResolucionHandlers(self.components)
         self.versions: dict[str, int] = {}
 

@@ -41,7 +41,7 @@ from incidencias_resolucion import services
 from incidencias_resolucion.bootstrap import Components
 from incidencias_resolucion.handlers import ResolucionHandlers
 from incidencias_resolucion.repository import (OUTBOX, DatosResolucion, IncidenciaRepository, ParkedEvents,
-                                               RespuestaRepository, empleado_replica)
+                                               EtiquetaRepository, RespuestaRepository, empleado_replica)
 from tests.services.conftest import T0
 from tests.services.incident_helpers import avanzar, nueva_incidencia
 from tests.services.keyed import keyed
@@ -755,7 +755,8 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
     rs.aparcados.park(incidencia.id, solicitud)  # what the handler does on IncidenciaNoEncontrada
     handlers = ResolucionHandlers(Components(settings=None, store=rs.store, verifier=None,
                                              incidencias=rs.incidencias, empleados=rs.empleados,
-                                             aparcados=rs.aparcados, respuestas=RespuestaRepository(rs.store)))
+                                             aparcados=rs.aparcados, respuestas=RespuestaRepository(rs.store),
+                                             etiquetas=EtiquetaRepository(rs.store)))
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
     services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL,
                              rs.aparcados.any_for)

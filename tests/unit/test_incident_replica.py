@@ -98,7 +98,8 @@ def aplicar_todos(snaps, *, conservar_internas, local=None):
 
 
 def esperado(snaps, *, conservar_internas) -> dict:
-    """Highest version's state + union of comments (+ sticky anonymisation)."""
+    """Highest version's state + union of comments (+ sticky anonymisation), as
+    the staff side stores it (``to_snapshot(incluir_internas=True)``)."""
     top = copy.deepcopy(max(snaps, key=lambda s: s["version"]))
     union = {}
     for snap in snaps:
@@ -111,6 +112,7 @@ def esperado(snaps, *, conservar_internas) -> dict:
             if c["autor"]["rol"] == "cliente":
                 c["autor"]["nombre"] = NOMBRE_ANONIMO
     top["comentarios"] = sorted(union.values(), key=lambda c: (c["creado_en"], c["id"]))
+    top["etiquetas"] = []  # the replica's own: none come in a snapshot
     return top
 
 
@@ -197,7 +199,7 @@ def test_malformed_snapshot_is_refused():
 def test_snapshot_survives_a_json_trip():
     wire = json.loads(json.dumps(SNAPS[4]))
     inc, _ = aplicar_snapshot(None, wire, conservar_internas=False)
-    assert inc.to_snapshot(incluir_internas=True) == SNAPS[4]
+    assert inc.to_snapshot(incluir_internas=False) == SNAPS[4]
 
 
 # --- internal notes -------------------------------------------------------------------
@@ -346,3 +348,20 @@ def test_any_delivery_sequence_converges(entregas, conservar_internas, data):
         inc, changed = aplicar_snapshot(inc, snap, conservar_internas=conservar_internas)
         assert changed is False
     assert inc.to_snapshot(incluir_internas=True) == expected
+
+
+def test_tags_are_the_local_replicas_own_whatever_a_snapshot_carries():
+    local = Incidencia.from_snapshot(SNAPS[1])
+    local.etiquetar("Rotura en transporte")
+    local.etiquetar("vip")
+    assert local.etiquetas == ["rotura-en-transporte", "vip"]
+    newer = {**SNAPS[4], "etiquetas": ["otra"]}  # a newer version from the other side
+    merged, changed = aplicar_snapshot(local, newer, conservar_internas=True)
+    assert changed and merged.version == SNAPS[4]["version"] and merged.etiquetas == ["rotura-en-transporte", "vip"]
+    older, _ = aplicar_snapshot(merged, SNAPS[0], conservar_internas=True)
+    assert older.etiquetas == merged.etiquetas
+    fresh, _ = aplicar_snapshot(None, newer, conservar_internas=True)
+    assert fresh.etiquetas == []
+    # Never in what the customer's side is sent.
+    assert "etiquetas" not in merged.to_snapshot(incluir_internas=False)
+    assert merged.to_snapshot(incluir_internas=True)["etiquetas"] == ["rotura-en-transporte", "vip"]

@@ -9,6 +9,7 @@ import pytest
 
 from incidencias_dominio import (
     APERTURA,
+    MAX_ETIQUETAS,
     Actor,
     EVENTO_ACTUALIZADA,
     EVENTO_ASIGNADA,
@@ -34,6 +35,7 @@ from incidencias_dominio import (
     Prioridad,
     TransicionNoPermitida,
     comprobar_transicion,
+    etiqueta,
     format_instant,
     parse_instant,
     transicion_permitida,
@@ -550,8 +552,9 @@ def test_snapshot_is_json_safe_with_utc_strings():
     assert set(snap) == {
         "id", "cliente", "producto", "titulo", "descripcion", "categoria", "prioridad",
         "estado", "asignada_a", "version", "historial", "comentarios", "resolucion",
-        "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal",
+        "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal", "etiquetas",
     }
+    assert set(vivida().to_snapshot(incluir_internas=False)) == set(snap) - {"etiquetas"}  # staff-only
     assert snap["canal"] == "web"
     assert snap["historial"][0] == {
         "de": None, "a": "abierta", "por": {"id": "c-1", "rol": "cliente"},
@@ -701,3 +704,30 @@ def test_anonymised_customer_comments_stay_anonymous():
 def test_anonymisation_works_in_final_states():
     inc = en_estado(Estado.CERRADA)
     assert inc.anonimizar_cliente() is True and inc.estado is Estado.CERRADA
+
+
+@pytest.mark.parametrize("texto, guardada", [
+    ("vip", "vip"), ("  Rotura en   Transporte ", "rotura-en-transporte"), ("Envío_urgente", "envío_urgente"),
+    ("a", "a"), ("x" * 30, "x" * 30), ("2026", "2026"),
+])
+def test_a_tag_is_kept_trimmed_in_lower_case_with_dashes(texto, guardada):
+    assert etiqueta(texto) == guardada
+
+
+@pytest.mark.parametrize("texto", ["", "   ", "-vip", "vip-", "_x", "x" * 31, "a/b", "a,b", "¿qué?", "a\x00b", "#vip"])
+def test_anything_else_is_no_tag(texto):
+    with pytest.raises(ValueError):
+        etiqueta(texto)
+
+
+def test_tagging_adds_once_removes_and_stops_at_the_limit():
+    inc = en_estado(Estado.ASIGNADA)
+    version, historial = inc.version, list(inc.historial)
+    assert inc.etiquetar("VIP") and not inc.etiquetar("vip")
+    assert inc.etiquetas == ["vip"] and (inc.version, inc.historial) == (version, historial)  # no change of state
+    assert inc.quitar_etiqueta("Vip") and not inc.quitar_etiqueta("vip") and inc.etiquetas == []
+    for n in range(MAX_ETIQUETAS):
+        inc.etiquetar(f"t{n:02d}")
+    with pytest.raises(ValueError):
+        inc.etiquetar("una-mas")
+    assert len(inc.etiquetas) == MAX_ETIQUETAS and inc.etiquetas == sorted(inc.etiquetas)
