@@ -38,7 +38,9 @@ class IncidenciasQuerySchema(PaginationArgs):
                                   metadata={"description": "A customer's id: their incidents, the history of "
                                                            "everything they reported"})
     etiqueta = EtiquetaField(validate=ma.validate.Length(max=100), metadata={
-        "description": "Only the incidents carrying this tag (written any case: `VIP` is `vip`)"})
+        "pattern": r"^\s*[^\W_][\w\s-]*$",
+        "description": "Only the incidents carrying this tag (written any case: `VIP` is `vip`; letters, digits, "
+                       "`-`, `_` and spaces, at most 30 once spaces are dashes)"})
     orden = ma.fields.String(load_default="antiguedad", validate=ma.validate.OneOf(list(SORTS)),
                              metadata={"description": "antiguedad (oldest first), recientes, prioridad"})
 

@@ -430,24 +430,25 @@ def _etiqueta(texto: str) -> str:
 
 def etiquetar(incidencias: IncidenciaRepository, etiquetas: EtiquetaRepository, actor: Actor, incidencia_id: str,
               texto: str) -> Incidencia:
-    """Tag the incident (staff only ever see tags); tagging it again changes nothing."""
-    nueva = _etiqueta(texto)
-    etiquetas.register(nueva)
-
+    """Tag the incident (staff only ever see tags); tagging it again changes
+    nothing. The incident and who may act on it come first (404, 403), the
+    tag's text after (422)."""
     def change(incidencia: Incidencia):
-        try:
-            return [] if incidencia.etiquetar(nueva) else None
-        except ValueError:
-            raise Invalid("etiqueta", f"Una incidencia lleva como mucho {MAX_ETIQUETAS} etiquetas",
-                          ubicacion="ruta") from None
+        nueva = _etiqueta(texto)
+        if nueva in incidencia.etiquetas:
+            return None
+        if len(incidencia.etiquetas) >= MAX_ETIQUETAS:
+            raise Invalid("etiqueta", f"Una incidencia lleva como mucho {MAX_ETIQUETAS} etiquetas", ubicacion="ruta")
+        etiquetas.register(nueva)  # listed before any incident carries it
+        incidencia.etiquetar(nueva)
+        return []
 
     return _cambiar(incidencias, actor, incidencia_id, change)
 
 
 def quitar_etiqueta(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str) -> Incidencia:
     """Take the tag off; taking off one it does not carry changes nothing."""
-    quitada = _etiqueta(texto)
-    return _cambiar(incidencias, actor, incidencia_id, lambda i: [] if i.quitar_etiqueta(quitada) else None)
+    return _cambiar(incidencias, actor, incidencia_id, lambda i: [] if i.quitar_etiqueta(_etiqueta(texto)) else None)
 
 
 def etiquetas_en_uso(etiquetas: EtiquetaRepository) -> list[dict[str, Any]]:

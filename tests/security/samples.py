@@ -72,6 +72,18 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
         return _json(client.call("GET", "apertura", "/incidencias", world.c1.token))["total"]
 
     oldest_notification = world.notifications[-1]
+    invited_email = f"invitada.{marker}@example.com"
+
+    def incidents_of_target() -> Any:
+        return _json(client.call("GET", "resolucion", "/incidencias", admin.token,
+                                 params={"cliente_id": cliente.id}))["total"]
+
+    def canned_replies() -> Any:
+        return _json(client.call("GET", "resolucion", "/respuestas", admin.token,
+                                 params={"incluir_retiradas": "true", "por_pagina": 100}))
+
+    def canned_reply() -> Any:
+        return _json(client.call("GET", "resolucion", f"/respuestas/{world.respuesta}", admin.token))
 
     def unread() -> Any:
         items = _json(client.call("GET", "apertura", "/notificaciones", world.c1.token,
@@ -137,6 +149,23 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
         ("apertura", "POST", "/notificaciones/{notificacion_id}/lectura"): Sample(
             world.c1, f"/notificaciones/{oldest_notification}/lectura", {}, unread),
         ("apertura", "POST", "/notificaciones/lectura"): Sample(world.c1, "/notificaciones/lectura", {}, unread),
+        ("apertura", "POST", "/clientes/{cliente_id}/incidencias"): Sample(admin, f"/clientes/{cliente.id}/incidencias", {
+            "titulo": "Llama por la radio", "descripcion": "No enciende", "categoria": "otra",
+            "producto": {"referencia": "SKU-9", "nombre": "Radio", "pedido": "P-1"}, "prioridad": "alta",
+        }, incidents_of_target),
+        ("clientes", "POST", "/clientes/invitacion"): Sample(admin, "/clientes/invitacion", {
+            "nombre": "Nueva", "apellidos": "Llamada", "email": invited_email, "telefono": "+34 600 000 001",
+            "direccion": "Calle Mayor 2",
+        }, customers_with(invited_email)),
+        ("clientes", "POST", "/clientes/invitacion/aceptacion"): Sample(
+            None, "/clientes/invitacion/aceptacion", {"token": cliente_link, "password": CLIENTE_PASSWORD}, profile),
+        ("resolucion", "POST", "/respuestas"): Sample(admin, "/respuestas", {
+            "titulo": f"Masiva {marker}", "texto": "Hola {cliente}", "categoria": "otra"}, canned_replies),
+        ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): Sample(
+            admin, f"/respuestas/{world.respuesta}", {"titulo": "Otro", "texto": "Hola {agente}", "categoria": "otra"},
+            canned_reply),
+        ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"): Sample(
+            admin, f"/respuestas/{world.respuesta}/retirada", {}, canned_reply),
         ("resolucion", "PATCH", "/incidencias/{incidencia_id}"): Sample(
             admin, f"/incidencias/{closed}", {"prioridad": "critica", "categoria": "otra"}, incident),
         ("resolucion", "POST", "/incidencias/{incidencia_id}/asignacion"): Sample(
@@ -179,6 +208,12 @@ SAMPLE_KEYS: list[Key] = [
     ("resolucion", "POST", "/incidencias/{incidencia_id}/inicio"),
     ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"),
     ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"),
+    ("apertura", "POST", "/clientes/{cliente_id}/incidencias"),
+    ("clientes", "POST", "/clientes/invitacion"),
+    ("clientes", "POST", "/clientes/invitacion/aceptacion"),
+    ("resolucion", "POST", "/respuestas"),
+    ("resolucion", "PATCH", "/respuestas/{respuesta_id}"),
+    ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"),
 ]
 
 

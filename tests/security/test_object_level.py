@@ -48,6 +48,17 @@ COVERED = {
         "test_an_agent_cannot_move_another_agents_incident",
     ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"):
         "test_an_agent_cannot_change_another_agents_incident",
+    ("resolucion", "PUT", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"):
+        "test_an_agent_cannot_tag_another_agents_incident_and_no_customer_sees_a_tag",
+    ("resolucion", "DELETE", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"):
+        "test_an_agent_cannot_tag_another_agents_incident_and_no_customer_sees_a_tag",
+    # Canned replies are the team's: every employee reads them, managers change them.
+    ("resolucion", "GET", "/respuestas/{respuesta_id}"): "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
+    ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
+    ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"):
+        "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
+    ("apertura", "POST", "/clientes/{cliente_id}/incidencias"):
+        "test_a_customer_cannot_open_an_incident_in_another_customers_name",
 }
 
 
@@ -273,4 +284,51 @@ def test_an_agent_cannot_read_or_change_another_employee(world, client, attacks)
     assert after == before
     assert client.call("GET", "empleados", f"/empleados/{target.id}", world.supervisor.token).status_code == 200
     assert client.call("GET", "empleados", f"/empleados/{target.id}", target.token).status_code == 200
+    rec.check()
+
+
+def test_an_agent_cannot_tag_another_agents_incident_and_no_customer_sees_a_tag(world, client, attacks):
+    rec = attacks("object_level")
+    target = world.incidents["leer"]
+    before = world.settled_state(target)
+    for method in ("PUT", "DELETE"):
+        response = client.call(method, "resolucion", f"/incidencias/{target}/etiquetas/intrusa", world.a2.token)
+        rec.expect(f"a2 {method} a tag on a1's incident", response, 403)
+    assert world.state_of(target) == before, "the refused requests changed the incident"
+    owner = client.call("PUT", "resolucion", f"/incidencias/{target}/etiquetas/seguimiento", world.a1.token)
+    assert owner.status_code == 200 and "seguimiento" in owner.json()["etiquetas"], owner.text
+    seen = client.call("GET", "apertura", f"/incidencias/{target}", world.c1.token).json()
+    rec.record("the customer's view of a tagged incident has no tags", "etiquetas" not in seen, str(sorted(seen)))
+    customer = client.call("GET", "resolucion", "/etiquetas", world.c1.token)
+    rec.expect("c1 GET the tags in use", customer, 403)
+    assert client.call("DELETE", "resolucion", f"/incidencias/{target}/etiquetas/seguimiento",
+                       world.a1.token).status_code == 200
+    rec.check()
+
+
+def test_an_agent_reads_a_canned_reply_but_cannot_change_it(world, client, attacks):
+    rec = attacks("object_level")
+    path = f"/respuestas/{world.respuesta}"
+    before = client.call("GET", "resolucion", path, world.supervisor.token).json()
+    assert client.call("GET", "resolucion", path, world.a1.token).json() == before
+    rec.expect("a1 PATCH a canned reply", client.call("PATCH", "resolucion", path, world.a1.token,
+                                                      json={"texto": "Otra cosa"}), 403)
+    rec.expect("a1 retires a canned reply", client.call("POST", "resolucion", f"{path}/retirada", world.a1.token,
+                                                        json={}), 403)
+    assert client.call("GET", "resolucion", path, world.supervisor.token).json() == before
+    owner = client.call("PATCH", "resolucion", path, world.supervisor.token, json={"titulo": before["titulo"]})
+    assert owner.status_code == 200, owner.text
+    rec.check()
+
+
+def test_a_customer_cannot_open_an_incident_in_another_customers_name(world, client, attacks):
+    rec = attacks("object_level")
+    body = {"titulo": "En nombre de otro", "descripcion": "Soy c2", "producto": {"referencia": "R", "nombre": "Radio"}}
+    count = lambda: client.call("GET", "apertura", "/incidencias", world.c1.token).json()["total"]  # noqa: E731
+    before = count()
+    response = client.call("POST", "apertura", f"/clientes/{world.c1.id}/incidencias", world.c2.token, json=body)
+    rec.expect("c2 opens an incident in c1's name", response, 403)
+    assert count() == before
+    by_phone = client.call("POST", "apertura", f"/clientes/{world.c1.id}/incidencias", world.a1.token, json=body)
+    assert by_phone.status_code == 201 and by_phone.json()["canal"] == "telefono", by_phone.text
     rec.check()

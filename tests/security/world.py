@@ -104,7 +104,8 @@ class World:
         keep = ("estado", "version", "asignada_a", "cliente", "prioridad", "categoria", "resolucion",
                 "motivo_reapertura")
         return {
-            "resolucion": {**{k: staff.get(k) for k in keep}, "comentarios": len(staff["comentarios"])},
+            "resolucion": {**{k: staff.get(k) for k in keep}, "comentarios": len(staff["comentarios"]),
+                           "etiquetas": staff.get("etiquetas")},
             "apertura": {**{k: mine.get(k) for k in keep}, "comentarios": len(mine["comentarios"]),
                          "cancelacion_solicitada_en": mine.get("cancelacion_solicitada_en")},
         }
