@@ -112,6 +112,7 @@ def _filtros() -> dict[str, Any]:
         "prioridad": args.get("prioridad") if args.get("prioridad") in display.PRIORIDADES else "",
         "categoria": (args.get("categoria") or "").strip()[:50],
         "asignada_a": (args.get("asignada_a") or "").strip()[:64] if _gestiona() and vista == "todas" else "",
+        "etiqueta": (args.get("etiqueta") or "").strip()[:100],
         "orden": args.get("orden") if args.get("orden") in display.ORDENES else "antiguedad",
         "pagina": page_number(),
     }
@@ -127,6 +128,8 @@ def _buscar(filtros: dict[str, Any]) -> dict:
         params["sin_asignar"] = "true"
     elif filtros["asignada_a"]:
         params["asignada_a"] = filtros["asignada_a"]
+    if filtros["etiqueta"]:
+        params["etiqueta"] = filtros["etiqueta"]
     answer = call("resolucion", "GET", "/incidencias", params=params)
     if not answer.ok:
         abort(400)
@@ -140,7 +143,13 @@ def incidencias():
     page = _buscar(filtros)
     empleados = _empleados_activos() if _gestiona() else []
     return render_template("equipo/incidencias.html", page=page, filtros=filtros, vistas=VISTAS,
-                           empleados=empleados, gestiona=_gestiona())
+                           empleados=empleados, gestiona=_gestiona(), etiquetas=_etiquetas_en_uso())
+
+
+def _etiquetas_en_uso() -> list[dict]:
+    """The tags some incident carries, for the queue's filter (none offered when resolucion cannot say)."""
+    answer = call("resolucion", "GET", "/etiquetas")
+    return answer.data["etiquetas"] if answer.ok else []
 
 
 @bp.get("/incidencias/estado.json")
@@ -170,6 +179,7 @@ def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
         "resolver": puede and estado in ("asignada", "en_curso"),
         "comentar": puede and estado not in display.FINALES,
         "editar": puede and estado in display.EDITABLES,
+        "etiquetar": puede,
         "suya": suya,
     }
 
@@ -257,6 +267,25 @@ def comentar(incidencia_id: str):
     _texto_o_respuesta(body)
     return _accion(incidencia_id, "comentario", "POST", "/comentarios", body, ("texto", "respuesta_id", "interna"),
                    "Nota interna añadida" if interna else "Comentario añadido")
+
+
+@bp.post("/incidencias/<incidencia_id>/etiquetas")
+@requires(EQUIPO)
+def etiquetar(incidencia_id: str):
+    texto = (request.form.get("etiqueta") or "").strip()
+    problema = "Este campo es obligatorio." if not texto else "Una etiqueta no lleva «/»." if "/" in texto else None
+    if problema:  # nothing that could travel as the tag in the API's path
+        return _pagina_incidencia(_incidencia(incidencia_id), "etiqueta", {"etiqueta": texto[:100]},
+                                  FormErrors(campos={"etiqueta": problema}), 422)
+    return _accion(incidencia_id, "etiqueta", "PUT", f"/etiquetas/{segment(texto)}", None, ("etiqueta",),
+                   "Etiqueta añadida")
+
+
+@bp.post("/incidencias/<incidencia_id>/etiquetas/<etiqueta>/retirada")
+@requires(EQUIPO)
+def quitar_etiqueta(incidencia_id: str, etiqueta: str):
+    return _accion(incidencia_id, "etiqueta", "DELETE", f"/etiquetas/{segment(etiqueta)}", None, (),
+                   "Etiqueta quitada")
 
 
 @bp.post("/incidencias/<incidencia_id>/datos")

@@ -149,6 +149,9 @@ def seed(api: Driver) -> dict[str, str]:
     abrir("Me cobraron dos veces el pedido", "facturacion", "media", "Veo dos cargos iguales en la tarjeta.",
           "SKU-AUR-3", "Auriculares", "PED-2026-0063")
     api.wait_customer_sees(lucia, en_curso, "en_curso")
+    for etiqueta in ("lote-defectuoso", "proveedor"):
+        tagged = api.call("PUT", "resolucion", f"/incidencias/{en_curso}/etiquetas/{etiqueta}", eva.token)
+        assert tagged.status_code == 200, tagged.text
     api.settle()
     return {"resuelta": resuelta, "en_curso": en_curso, "cliente": lucia.email, "password": lucia.password,
             "agente": eva.email}

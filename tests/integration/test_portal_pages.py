@@ -818,6 +818,32 @@ def test_a_supervisor_writes_a_canned_reply_an_agent_sends_it_filled_in_and_it_i
     assert f'<option value="{respuesta_id}">' not in page
 
 
+def test_an_agent_tags_an_incident_finds_it_by_the_tag_and_the_customer_never_sees_it(app, api):
+    categoria = new_categoria()
+    agente = api.new_empleado("agente", [categoria], nombre="Tomas", apellidos="Etiquetas")
+    api.wait_known_by_resolucion(api.admin_token(), agente)
+    ana, _email = customer(app)
+    incidencia_id = open_incident(ana, categoria, titulo="Llegó mojado")
+    api.wait_customer_sees(ana.session()["token"], incidencia_id, "asignada")
+    tomas = staff(app, agente.email, agente.password)
+    page = f"/equipo/incidencias/{incidencia_id}"
+    assert tomas.post(f"{page}/etiquetas", {"etiqueta": "a/b"}, page=page).status_code == 422
+    assert 'id="etiqueta-error">Una etiqueta no lleva «/».</p>' in tomas.page
+    assert tomas.post(f"{page}/etiquetas", {"etiqueta": "-mal"}).status_code == 422
+    assert 'id="etiqueta-error">Una etiqueta tiene de 1 a 30 letras' in tomas.page
+    tag = f"humedad-{uuid.uuid4().hex[:6]}"
+    response = tomas.post(f"{page}/etiquetas", {"etiqueta": tag.replace("-", " ").upper()})
+    assert response.status_code == 302
+    shown = tomas.get(page).get_data(as_text=True)
+    assert text_of(shown, "etiquetas") == f"{tag} ×"
+    queue = tomas.get("/equipo/incidencias", query_string={"vista": "todas", "etiqueta": tag}).get_data(as_text=True)
+    assert re.findall(r'<tr data-incidencia-id="([^"]+)"', queue) == [incidencia_id]
+    assert f'<option value="{tag}" selected>{tag} (1)</option>' in queue
+    assert tag not in ana.get(f"/incidencias/{incidencia_id}").get_data(as_text=True)
+    assert tomas.post(f"{page}/etiquetas/{tag}/retirada", page=page).status_code == 302
+    assert "Sin etiquetas." in tomas.get(page).get_data(as_text=True)
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)
