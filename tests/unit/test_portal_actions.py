@@ -24,20 +24,23 @@ def test_anyone_may_take_a_waiting_incident(estado):
 
 
 def test_an_agent_works_only_their_own_incident():
-    assert offered("asignada", "e1", "e1", "agente") == {"empezar", "resolver", "comentar", "editar"}
-    assert offered("en_curso", "e1", "e1", "agente") == {"resolver", "comentar", "editar"}
+    assert offered("asignada", "e1", "e1", "agente") == {"empezar", "resolver", "comentar", "editar", "etiquetar"}
+    assert offered("en_curso", "e1", "e1", "agente") == {"resolver", "comentar", "editar", "etiquetar"}
     assert offered("asignada", "e2", "e1", "agente") == set()
-    assert offered("resuelta", "e1", "e1", "agente") == {"comentar"}
+    assert offered("resuelta", "e1", "e1", "agente") == {"comentar", "etiquetar"}
 
 
 @pytest.mark.parametrize("rol", ["supervisor", "admin"])
 def test_supervisors_and_admins_act_on_any_and_assign_to_anyone(rol):
-    assert offered("asignada", "e2", "s1", rol) == {"tomar", "asignar", "empezar", "resolver", "comentar", "editar"}
-    assert offered("en_curso", "s1", "s1", rol) == {"asignar", "resolver", "comentar", "editar"}
-    assert offered("abierta", None, "s1", rol) == {"tomar", "asignar", "comentar", "editar"}
+    assert offered("asignada", "e2", "s1", rol) == {"tomar", "asignar", "empezar", "resolver", "comentar", "editar",
+                                                    "etiquetar"}
+    assert offered("en_curso", "s1", "s1", rol) == {"asignar", "resolver", "comentar", "editar", "etiquetar"}
+    assert offered("abierta", None, "s1", rol) == {"tomar", "asignar", "comentar", "editar", "etiquetar"}
 
 
 @pytest.mark.parametrize("estado", ["cerrada", "cancelada"])
-def test_nothing_is_offered_once_final(estado):
-    assert offered(estado, "e1", "e1", "agente") == set()
-    assert offered(estado, "e1", "s1", "admin") == set()
+def test_only_tags_are_offered_once_final(estado):
+    """A closed incident is still found by its tags: tagging it changes no state."""
+    assert offered(estado, "e1", "e1", "agente") == {"etiquetar"}
+    assert offered(estado, "e1", "s1", "admin") == {"etiquetar"}
+    assert offered(estado, "e1", "e2", "agente") == set()
