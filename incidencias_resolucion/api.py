@@ -6,20 +6,21 @@ from __future__ import annotations
 from flask import url_for
 from flask_smorest import Blueprint
 
-from common.http.app import components
+from common.errors import ApplicationError
+from common.http.app import application_problem, components
 from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_GESTION, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
-from incidencias_replica.http import current_actor
+from incidencias_replica.http import conflict_problem, current_actor
 from incidencias_replica.views import incident_view
 
 from . import services
 from .schemas import (
     AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
-    EtiquetasSchema, IncidenciasQuerySchema, ResolucionInSchema, RespuestaCreateSchema, RespuestaPatchSchema,
-    RespuestaSchema, RespuestasQuerySchema
+    EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
+    RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
 
 blp = Blueprint("incidencias", __name__, description="Incidents, for the employees who resolve them")
@@ -119,6 +120,38 @@ def untag(incidencia_id: str, etiqueta: str):
 def list_etiquetas():
     """The tags in use, with how many incidents carry each"""
     return {"etiquetas": services.etiquetas_en_uso(components().etiquetas)}
+
+
+@operation(blp, "POST", "/incidencias/lote", ROLES_GESTION, LoteResultadoSchema, name="cambiarEnLote",
+           body=LoteSchema, idempotent=True)
+def bulk(data, idempotency):
+    """One change on up to 100 incidents (supervisors and admins): assign, priority, category or a tag
+
+    Each incident gets the normal change, with its own event, or is refused
+    as that operation alone would refuse it; the answer has one result per
+    incident, in order, and is 200 whatever each result."""
+    c, actor = components(), current_actor()
+    accion = data["accion"]
+
+    def una(incidencia_id: str, clave):
+        if accion == "asignar":
+            services.asignar(c.incidencias, c.empleados, actor, incidencia_id, data["empleado_id"],
+                             c.settings.portal_url, clave)
+        elif accion == "etiqueta":
+            services.etiquetar(c.incidencias, c.etiquetas, actor, incidencia_id, data["etiqueta"])
+        else:
+            services.cambiar_datos(c.incidencias, actor, incidencia_id, {accion: data[accion]})
+
+    resultados = services.en_lote(data["incidencias"], una, idempotency)
+    return {"resultados": [{"incidencia_id": i, "aplicada": refused is None,
+                            "problema": None if refused is None else _problem_of(refused)}
+                           for i, refused in resultados]}
+
+
+def _problem_of(refused: Exception) -> dict:
+    if isinstance(refused, ApplicationError):
+        return application_problem(refused).to_dict()
+    return conflict_problem(refused).to_dict()
 
 
 @operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.pagination import PaginationArgs
-from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, text
+from common.http.problems import ProblemSchema
+from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, one_of, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
 from incidencias_dominio import etiqueta
@@ -181,3 +182,59 @@ class EstadisticasSchema(AnswerSchema):
     muestra = ma.fields.Integer(metadata={"description": "How many recent incidents the durations cover"})
     por_canal_y_semana = ma.fields.List(ma.fields.Nested(SemanaPorCanalSchema), metadata={
         "description": f"Incidents opened by channel in each of the last {SEMANAS} weeks, oldest first"})
+
+
+LOTE_MAX = 100
+"""The most incidents one bulk request acts on."""
+ACCIONES_LOTE = ("asignar", "prioridad", "categoria", "etiqueta")
+
+
+class LoteSchema(StrictSchema):
+    """One change for up to ``LOTE_MAX`` incidents; what it needs besides the
+    incidents depends on ``accion``."""
+
+    incidencias = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=64)), required=True,
+                                 validate=ma.validate.Length(min=1, max=LOTE_MAX),
+                                 metadata={"description": f"The incidents' ids (1 to {LOTE_MAX}, each once)",
+                                           "uniqueItems": True})
+    accion = one_of(ACCIONES_LOTE, "AccionLote", required=True, metadata={
+        "description": "asignar (to `empleado_id`), prioridad, categoria (null clears it) or etiqueta (put on)"})
+    empleado_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
+    prioridad = prioridad_field()
+    categoria = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=50))
+    etiqueta = EtiquetaField(validate=ma.validate.Length(max=100))
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _what_the_action_needs(self, data, **_kwargs):
+        ids = data["incidencias"]
+        if len(set(ids)) != len(ids):
+            raise ma.ValidationError("Cada incidencia una sola vez.", "incidencias")
+        needed = {"asignar": "empleado_id", "prioridad": "prioridad", "categoria": "categoria",
+                  "etiqueta": "etiqueta"}[data["accion"]]
+        if needed not in data:
+            raise ma.ValidationError(f"Obligatorio para la acción {data['accion']}.", needed)
+        extra = sorted(set(needed for needed in ("empleado_id", "prioridad", "categoria", "etiqueta")
+                           if needed in data) - {needed})
+        if extra:
+            raise ma.ValidationError(f"No se envía con la acción {data['accion']}.", extra[0])
+
+
+class ProblemaLoteSchema(ProblemSchema):
+    """A refused incident's problem document, its extension members (the
+    state a conflict names, say) kept as the operation alone answers them."""
+
+    @ma.post_dump(pass_original=True)
+    def _extensions(self, data, original, **_kwargs):
+        return {**original, **data}
+
+
+class ResultadoLoteSchema(AnswerSchema):
+    incidencia_id = ma.fields.String()
+    aplicada = ma.fields.Boolean(metadata={"description": "Applied (or it was so already); false: refused"})
+    problema = ma.fields.Nested(ProblemaLoteSchema, allow_none=True, metadata={
+        "description": "Why it was refused, as the operation on that incident alone would answer"})
+
+
+class LoteResultadoSchema(AnswerSchema):
+    resultados = ma.fields.List(ma.fields.Nested(ResultadoLoteSchema), metadata={
+        "description": "One per incident, in the order asked"})

@@ -5,11 +5,12 @@ result; a refusal is an exception the HTTP layer answers (``common.errors``,
 ``ConflictoDeEstado``)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any, Callable, Collection
 
-from common.errors import Forbidden, Invalid, NotFound
+from common.errors import ApplicationError, Forbidden, Invalid, NotFound
 from common.idempotency import IdempotentRequest, create_once
 from common.listing import Listing
 from common.messaging import PermanentError, new_id, utc_now
@@ -23,6 +24,7 @@ from incidencias_dominio import (
     Actor,
     Canal,
     Comentario,
+    ConflictoDeEstado,
     EmpleadoRef,
     Estado,
     Incidencia,
@@ -455,3 +457,23 @@ def etiquetas_en_uso(etiquetas: EtiquetaRepository) -> list[dict[str, Any]]:
     """Each tag some incident carries with how many do, the most used first."""
     return [{"etiqueta": e, "total": n}
             for e, n in sorted(etiquetas.in_use().items(), key=lambda item: (-item[1], item[0]))]
+
+
+# -- bulk changes --------------------------------------------------------------------
+def en_lote(ids: list[str], una: Callable[[str, IdempotentRequest | None], Any],
+            idempotency: IdempotentRequest | None = None) -> list[tuple[str, Exception | None]]:
+    """``una(id, key)`` for each incident, in order, each the normal change
+    with its own event; what refused one (a refusal the HTTP layer words as
+    that operation alone would) does not stop the others. A keyed bulk
+    request gives each incident a key of its own, so its retry changes
+    nothing already done and does what was left (a storage failure stops
+    the whole request, answered 503)."""
+    resultados: list[tuple[str, Exception | None]] = []
+    for n, incidencia_id in enumerate(ids):
+        clave = None if idempotency is None else dataclasses.replace(idempotency, key=f"{idempotency.key}#{n}")
+        try:
+            una(incidencia_id, clave)
+            resultados.append((incidencia_id, None))
+        except (ApplicationError, ConflictoDeEstado) as refused:
+            resultados.append((incidencia_id, refused))
+    return resultados

@@ -879,7 +879,7 @@ def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
     spec = api.client.get("/openapi.json").get_json()
     posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
     assert set(posts) == {*(f"/incidencias/{{incidencia_id}}/{a}" for a in KEYED_ACTIONS), "/respuestas",
-                          "/respuestas/{respuesta_id}/retirada"}
+                          "/respuestas/{respuesta_id}/retirada", "/incidencias/lote"}
     for path, operation in posts.items():
         [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
         assert (header["name"], header["required"]) == ("Idempotency-Key", False)

@@ -66,6 +66,7 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("resolucion", "PUT", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"): STAFF,
     ("resolucion", "DELETE", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"): STAFF,
     ("resolucion", "GET", "/etiquetas"): STAFF,
+    ("resolucion", "POST", "/incidencias/lote"): MANAGERS,
     ("resolucion", "GET", "/estadisticas"): STAFF,
     ("resolucion", "GET", "/respuestas"): STAFF,
     ("resolucion", "POST", "/respuestas"): MANAGERS,

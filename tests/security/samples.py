@@ -159,6 +159,9 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
         }, customers_with(invited_email)),
         ("clientes", "POST", "/clientes/invitacion/aceptacion"): Sample(
             None, "/clientes/invitacion/aceptacion", {"token": cliente_link, "password": CLIENTE_PASSWORD}, profile),
+        ("resolucion", "POST", "/incidencias/lote"): Sample(
+            admin, "/incidencias/lote", {"incidencias": [closed], "accion": "prioridad", "prioridad": "critica"},
+            incident),
         ("resolucion", "POST", "/respuestas"): Sample(admin, "/respuestas", {
             "titulo": f"Masiva {marker}", "texto": "Hola {cliente}", "categoria": "otra"}, canned_replies),
         ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): Sample(
@@ -212,6 +215,7 @@ SAMPLE_KEYS: list[Key] = [
     ("clientes", "POST", "/clientes/invitacion"),
     ("clientes", "POST", "/clientes/invitacion/aceptacion"),
     ("resolucion", "POST", "/respuestas"),
+    ("resolucion", "POST", "/incidencias/lote"),
     ("resolucion", "PATCH", "/respuestas/{respuesta_id}"),
     ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"),
 ]
