@@ -56,13 +56,16 @@ RESPUESTA_ID = {"description": "A canned reply to send instead of `texto` (`GET 
 
 
 class TextoOPlantilla(StrictSchema):
-    """Exactly one of ``texto`` (the employee's words) and ``respuesta_id`` (a canned reply)."""
+    """Exactly one of ``texto`` (the employee's words) and ``respuesta_id``
+    (a canned reply). Documented in words and with ``minProperties``, which
+    makes the body required: a ``oneOf`` of the two would say it exactly,
+    but the client generators turn it into a union the clients cannot use."""
 
-    texto = text(5000)
+    texto = text(5000, metadata={"description": "The text sent; or `respuesta_id` instead"})
     respuesta_id = ma.fields.String(validate=ma.validate.Length(min=1, max=100), metadata=RESPUESTA_ID)
 
     class Meta(StrictSchema.Meta):
-        json_schema = {"oneOf": [{"required": ["texto"]}, {"required": ["respuesta_id"]}]}
+        json_schema = {"minProperties": 1}
 
     @ma.validates_schema(skip_on_field_errors=True)
     def _exactly_one(self, data, **_kwargs):

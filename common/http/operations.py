@@ -95,9 +95,5 @@ def operation(blp: Blueprint, method: str, rule: str, roles: tuple[str, ...] | N
 
 
 def _requires_a_body(schema: type[ma.Schema]) -> bool:
-    """Whether the body may be left out: not when a field is required, nor
-    when the schema's own rules ask for something (``minProperties``, or
-    ``oneOf`` alternatives, each naming the fields it requires)."""
-    rules = declared_rules(schema)
-    return (rules.get("minProperties", 0) > 0 or "oneOf" in rules
+    return (declared_rules(schema).get("minProperties", 0) > 0
             or any(field.required for field in schema().fields.values()))

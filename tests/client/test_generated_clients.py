@@ -32,7 +32,10 @@ SERVICES = ("clientes", "apertura", "resolucion", "empleados")
 BIN = Path(sys.executable).parent
 # Answer fields the server really sends only sometimes (``metadata={"sometimes": True}``):
 # the readiness report's details. Every other field of every answer is required.
-SOMETIMES = {("Health", "comprobaciones"), ("Check", "detalle"), ("Check", "tipo"), ("Check", "eventos_pendientes")}
+SOMETIMES = {("Health", "comprobaciones"), ("Check", "detalle"), ("Check", "tipo"), ("Check", "eventos_pendientes"),
+             # A bulk result's refusal is a problem document: its fields are named
+             # for a validation problem only, and where each was sent when known.
+             ("ProblemaLote", "errores"), ("FieldError", "ubicacion")}
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None,
