@@ -17,7 +17,7 @@ from cuentas.roles import ROLES_GESTION
 from . import auth, charts, display
 from .auth import EQUIPO, anonymous_call, call, requires
 from .cliente import login_errors
-from .forms import FormErrors, field_errors, put_present, safe_next, text_or_none, typed
+from .forms import FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed
 from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
 
 bp = Blueprint("equipo", __name__)
@@ -150,6 +150,35 @@ def _etiquetas_en_uso() -> list[dict]:
     """The tags some incident carries, for the queue's filter (none offered when resolucion cannot say)."""
     answer = call("resolucion", "GET", "/etiquetas")
     return answer.data["etiquetas"] if answer.ok else []
+
+
+@bp.post("/incidencias/lote")
+@requires(EQUIPO, GESTION)
+def lote():
+    """The queue's bulk form: one change on the incidents ticked, each
+    applied or refused on its own; the queue again, saying which."""
+    volver = safe_next(request.form.get("volver"), url_for(".incidencias", vista="todas"))
+    accion = request.form.get("accion") or ""
+    body: dict[str, Any] = {"incidencias": request.form.getlist("incidencias"), "accion": accion}
+    campo = {"asignar": "empleado_id", "prioridad": "prioridad", "categoria": "categoria",
+             "etiqueta": "etiqueta"}.get(accion)
+    if campo:
+        body[campo] = text_or_none(request.form, campo)
+    answer = form_call("resolucion", "POST", "/incidencias/lote", json=body)
+    if not answer.ok:
+        if answer.problem is not None and answer.problem.errores:
+            flash("No se ha cambiado nada: " + "; ".join(spanish(e["mensaje"]) for e in answer.problem.errores),
+                  "error")
+        else:
+            flash(refusal(answer.problem), "error")
+        return redirect(volver)
+    resultados = answer.data["resultados"]
+    hechas = [r for r in resultados if r["aplicada"]]
+    flash(f"Aplicado a {len(hechas)} de {len(resultados)}.", "ok")
+    for r in resultados:
+        if not r["aplicada"]:
+            flash(f"No se pudo en {r['incidencia_id'][:8]}: {r['problema']['detail']}", "error")
+    return redirect(volver)
 
 
 @bp.get("/incidencias/estado.json")

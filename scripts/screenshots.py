@@ -12,7 +12,8 @@ docs/screenshots/:
   searched for), equipo-cliente.png (her page: what she reported),
   equipo-telefono.png (an incident she tells about on the phone, being
   filled in), equipo-estadisticas.png, equipo-respuestas.png (the canned
-  replies, which the incident's forms offer);
+  replies, which the incident's forms offer), equipo-lote.png (a
+  supervisor's queue, two incidents ticked for one change);
 - the pages of the account mails' links, each opened from its mail (the
   system's own SMTP server): cuenta-verificar.png (with the reminder of an
   unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
@@ -218,6 +219,12 @@ def main() -> int:
                 shoot(admin, "equipo-estadisticas")
                 admin.goto("/equipo/respuestas")
                 shoot(admin, "equipo-respuestas")
+                admin.goto("/equipo/incidencias?vista=todas&orden=prioridad")
+                for box in admin.locator("#lista-incidencias input[type=checkbox]").all()[:2]:
+                    box.check()
+                admin.get_by_label("Hacer").select_option("etiqueta")
+                admin.locator("#lote-etiqueta").fill("revisar-proveedor")
+                shoot(admin, "equipo-lote")
 
                 with Driver(system.urls, patience=30) as api:
                     accounts(api, system, person)

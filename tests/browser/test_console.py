@@ -42,7 +42,7 @@ def filter_by(page: Page, **selects: str) -> None:
         form.locator(f'select[name="{name}"]').select_option(value)
     button(form, "Filtrar").click()
     for name, value in selects.items():
-        expect(page.locator(f'select[name="{name}"]')).to_have_value(value)
+        expect(form_with_button(page, "Filtrar").locator(f'select[name="{name}"]')).to_have_value(value)
 
 
 def display_name(driver: Driver, token: str) -> str:
@@ -274,3 +274,23 @@ def test_an_agent_is_not_offered_what_only_managers_do(contexts, api, admin, gen
     expect(page.locator("body")).not_to_contain_text("Traceback")
     answer = page.goto("/equipo/empleados/nuevo")
     assert answer.status == 403
+
+
+def test_a_supervisor_changes_the_incidents_ticked_in_the_queue(contexts, quiet):
+    system, api = quiet
+    cliente = api.new_cliente("Lote")
+    ids = [api.new_incidencia(cliente, "envios", titulo=f"Lote {n}", prioridad="baja")["id"] for n in range(3)]
+    page = contexts(base_url=system.portal_url).new_page()
+    sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
+    page.goto("/equipo/incidencias?vista=sin_asignar&categoria=envios")
+    expect(rows(page)).to_have_count(3)
+    for incidencia_id in ids[:2]:
+        row(page, incidencia_id).get_by_role("checkbox").check()
+    lote = page.get_by_role("group", name="Con las seleccionadas")
+    lote.get_by_label("Hacer").select_option("prioridad")
+    lote.get_by_label("Prioridad").select_option("critica")
+    button(lote, "Aplicar a las seleccionadas").click()
+    expect(flash_ok(page)).to_have_text("Aplicado a 2 de 2.")
+    expect(page).to_have_url(at("/equipo/incidencias", "vista=sin_asignar&categoria=envios"))
+    for incidencia_id, prioridad in zip(ids, ("Crítica", "Crítica", "Baja")):
+        expect(row(page, incidencia_id)).to_contain_text(prioridad)

@@ -844,6 +844,34 @@ def test_an_agent_tags_an_incident_finds_it_by_the_tag_and_the_customer_never_se
     assert "Sin etiquetas." in tomas.get(page).get_data(as_text=True)
 
 
+def test_a_supervisor_changes_the_priority_of_the_incidents_ticked_and_is_told_which_were_refused(app, api):
+    categoria = new_categoria()
+    admin_token = api.admin_token()
+    agente = api.new_empleado("agente", [categoria], nombre="Lola", apellidos="Lotes", admin_token=admin_token)
+    jefe = api.new_empleado("supervisor", [new_categoria()], nombre="Luis", apellidos="Jefe", admin_token=admin_token)
+    api.wait_known_by_resolucion(admin_token, agente, jefe)
+    ana, _email = customer(app)
+    ids = [open_incident(ana, categoria, titulo=f"Caja {n}") for n in range(3)]
+    for incidencia_id in ids:
+        api.wait_customer_sees(ana.session()["token"], incidencia_id, "asignada")
+    api.act(agente, "resolucion", ids[2], {"texto": "Ya está"})
+    luis = staff(app, jefe.email, jefe.password)
+    queue = f"/equipo/incidencias?vista=todas&categoria={categoria}"
+    page = luis.get(queue).get_data(as_text=True)
+    assert page.count('<input type="checkbox" name="incidencias"') == 3 and 'id="form-lote"' in page
+    response = luis.post("/equipo/incidencias/lote", {"incidencias": ids, "accion": "prioridad",
+                                                      "prioridad": "critica", "volver": queue}, page=queue)
+    assert response.status_code == 302 and response.headers["Location"] == queue
+    page = luis.get(queue).get_data(as_text=True)
+    assert "Aplicado a 2 de 3." in page and f"No se pudo en {ids[2][:8]}: " in page
+    seen = api.list_all("resolucion", "/incidencias", jefe.token, {"categoria": categoria})
+    assert [seen[i]["prioridad"] for i in ids] == ["critica", "critica", "alta"]
+    agentes = staff(app, agente.email, agente.password)
+    assert 'id="form-lote"' not in agentes.get(queue.replace("todas", "mias")).get_data(as_text=True)
+    assert agentes.post("/equipo/incidencias/lote", {"incidencias": ids[:1], "accion": "prioridad",
+                                                     "prioridad": "baja"}, page=queue).status_code == 403
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)
