@@ -324,6 +324,9 @@ def _ref_dict(ref: EmpleadoRef | None) -> dict[str, Any] | None:
 
 MAX_ETIQUETAS = 20
 """The most tags one incident holds."""
+REGLA_ETIQUETA = ("Una etiqueta tiene de 1 a 30 letras, números, - o _, y empieza y acaba por letra o "
+                  "número.")
+"""The tag rule as a person reads it (what ``etiqueta`` refuses)."""
 _ETIQUETA = re.compile(r"[^\W_](?:[\w-]{0,28}[^\W_])?")
 
 

@@ -6,19 +6,18 @@ from __future__ import annotations
 from flask import url_for
 from flask_smorest import Blueprint
 
-from common.errors import ApplicationError
 from common.http.app import application_problem, components
 from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from cuentas.roles import ROLES_GESTION, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
-from incidencias_replica.http import conflict_problem, current_actor
+from incidencias_replica.http import PROBLEMS, current_actor
 from incidencias_replica.views import incident_view
 
 from . import services
 from .schemas import (
-    AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
+    CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
@@ -130,28 +129,21 @@ def bulk(data, idempotency):
     Each incident gets the normal change, with its own event, or is refused
     as that operation alone would refuse it; the answer has one result per
     incident, in order, and is 200 whatever each result."""
-    c, actor = components(), current_actor()
-    accion = data["accion"]
-
-    def una(incidencia_id: str, clave):
-        if accion == "asignar":
-            services.asignar(c.incidencias, c.empleados, actor, incidencia_id, data["empleado_id"],
-                             c.settings.portal_url, clave)
-        elif accion == "etiqueta":
-            services.etiquetar(c.incidencias, c.etiquetas, actor, incidencia_id, data["etiqueta"])
-        else:
-            services.cambiar_datos(c.incidencias, actor, incidencia_id, {accion: data[accion]})
-
-    resultados = services.en_lote(data["incidencias"], una, idempotency)
+    c, accion = components(), data["accion"]
+    resultados = services.cambiar_en_lote(c.incidencias, c.empleados, c.etiquetas, current_actor(),
+                                          data["incidencias"], accion, data[CAMPO_DE_ACCION[accion]],
+                                          c.settings.portal_url, idempotency)
     return {"resultados": [{"incidencia_id": i, "aplicada": refused is None,
                             "problema": None if refused is None else _problem_of(refused)}
                            for i, refused in resultados]}
 
 
 def _problem_of(refused: Exception) -> dict:
-    if isinstance(refused, ApplicationError):
-        return application_problem(refused).to_dict()
-    return conflict_problem(refused).to_dict()
+    """The problem document the operation alone would answer ``refused`` with (``PROBLEMS``, else a use case's)."""
+    for error_type, to_problem in PROBLEMS.items():
+        if isinstance(refused, error_type):
+            return to_problem(refused).to_dict()
+    return application_problem(refused).to_dict()
 
 
 @operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas")

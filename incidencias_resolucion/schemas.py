@@ -8,7 +8,7 @@ from common.http.problems import ProblemSchema
 from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, one_of, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
-from incidencias_dominio import etiqueta
+from incidencias_dominio import REGLA_ETIQUETA, etiqueta
 from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, estado_field, prioridad_field
 
 from .repository import SORTS
@@ -24,8 +24,7 @@ class EtiquetaField(ma.fields.String):
         try:
             return etiqueta(texto)
         except ValueError:
-            raise ma.ValidationError("Una etiqueta tiene de 1 a 30 letras, números, - o _, y empieza y acaba por "
-                                     "letra o número.") from None
+            raise ma.ValidationError(REGLA_ETIQUETA) from None
 
 
 class IncidenciasQuerySchema(PaginationArgs):
@@ -189,7 +188,9 @@ class EstadisticasSchema(AnswerSchema):
 
 LOTE_MAX = 100
 """The most incidents one bulk request acts on."""
-ACCIONES_LOTE = ("asignar", "prioridad", "categoria", "etiqueta")
+CAMPO_DE_ACCION = {"asignar": "empleado_id", "prioridad": "prioridad", "categoria": "categoria",
+                   "etiqueta": "etiqueta"}
+"""Each bulk action, and the field that says what it sets."""
 
 
 class LoteSchema(StrictSchema):
@@ -200,7 +201,7 @@ class LoteSchema(StrictSchema):
                                  validate=ma.validate.Length(min=1, max=LOTE_MAX),
                                  metadata={"description": f"The incidents' ids (1 to {LOTE_MAX}, each once)",
                                            "uniqueItems": True})
-    accion = one_of(ACCIONES_LOTE, "AccionLote", required=True, metadata={
+    accion = one_of(tuple(CAMPO_DE_ACCION), "AccionLote", required=True, metadata={
         "description": "asignar (to `empleado_id`), prioridad, categoria (null clears it) or etiqueta (put on)"})
     empleado_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
     prioridad = prioridad_field()
@@ -212,12 +213,10 @@ class LoteSchema(StrictSchema):
         ids = data["incidencias"]
         if len(set(ids)) != len(ids):
             raise ma.ValidationError("Cada incidencia una sola vez.", "incidencias")
-        needed = {"asignar": "empleado_id", "prioridad": "prioridad", "categoria": "categoria",
-                  "etiqueta": "etiqueta"}[data["accion"]]
+        needed = CAMPO_DE_ACCION[data["accion"]]
         if needed not in data:
             raise ma.ValidationError(f"Obligatorio para la acción {data['accion']}.", needed)
-        extra = sorted(set(needed for needed in ("empleado_id", "prioridad", "categoria", "etiqueta")
-                           if needed in data) - {needed})
+        extra = sorted(field for field in CAMPO_DE_ACCION.values() if field in data and field != needed)
         if extra:
             raise ma.ValidationError(f"No se envía con la acción {data['accion']}.", extra[0])
 

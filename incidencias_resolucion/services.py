@@ -30,6 +30,7 @@ from incidencias_dominio import (
     Incidencia,
     Prioridad,
     MAX_ETIQUETAS,
+    REGLA_ETIQUETA,
     etiqueta,
     format_instant,
     fusionar_comentarios,
@@ -426,8 +427,7 @@ def _etiqueta(texto: str) -> str:
     try:
         return etiqueta(texto)
     except ValueError:
-        raise Invalid("etiqueta", "Una etiqueta tiene de 1 a 30 letras, números, - o _, y empieza y acaba por letra "
-                                  "o número", ubicacion="ruta") from None
+        raise Invalid("etiqueta", REGLA_ETIQUETA, ubicacion="ruta") from None
 
 
 def etiquetar(incidencias: IncidenciaRepository, etiquetas: EtiquetaRepository, actor: Actor, incidencia_id: str,
@@ -437,12 +437,13 @@ def etiquetar(incidencias: IncidenciaRepository, etiquetas: EtiquetaRepository, 
     tag's text after (422)."""
     def change(incidencia: Incidencia):
         nueva = _etiqueta(texto)
-        if nueva in incidencia.etiquetas:
-            return None
-        if len(incidencia.etiquetas) >= MAX_ETIQUETAS:
-            raise Invalid("etiqueta", f"Una incidencia lleva como mucho {MAX_ETIQUETAS} etiquetas", ubicacion="ruta")
-        etiquetas.register(nueva)  # listed before any incident carries it
-        incidencia.etiquetar(nueva)
+        try:
+            if not incidencia.etiquetar(nueva):
+                return None
+        except ValueError:  # the text is a tag: only the limit is left to refuse it
+            raise Invalid("etiqueta", f"Una incidencia lleva como mucho {MAX_ETIQUETAS} etiquetas",
+                          ubicacion="ruta") from None
+        etiquetas.register(nueva)  # listed before the write that makes an incident carry it
         return []
 
     return _cambiar(incidencias, actor, incidencia_id, change)
@@ -460,19 +461,25 @@ def etiquetas_en_uso(etiquetas: EtiquetaRepository) -> list[dict[str, Any]]:
 
 
 # -- bulk changes --------------------------------------------------------------------
-def en_lote(ids: list[str], una: Callable[[str, IdempotentRequest | None], Any],
-            idempotency: IdempotentRequest | None = None) -> list[tuple[str, Exception | None]]:
-    """``una(id, key)`` for each incident, in order, each the normal change
-    with its own event; what refused one (a refusal the HTTP layer words as
-    that operation alone would) does not stop the others. A keyed bulk
-    request gives each incident a key of its own, so its retry changes
-    nothing already done and does what was left (a storage failure stops
-    the whole request, answered 503)."""
+def cambiar_en_lote(incidencias: IncidenciaRepository, empleados: PersonalReplica, etiquetas: EtiquetaRepository,
+                    actor: Actor, ids: list[str], accion: str, valor: Any, portal_url: str,
+                    idempotency: IdempotentRequest | None = None) -> list[tuple[str, Exception | None]]:
+    """One ``accion`` (asignar to ``valor``, prioridad, categoria, etiqueta)
+    on each incident, in order, each the normal change with its own event;
+    what refused one (a refusal the HTTP layer words as that operation alone
+    would) does not stop the others. A keyed bulk request gives each
+    incident a key of its own, so its retry changes nothing already done and
+    does what was left (a storage failure stops the whole request, 503)."""
     resultados: list[tuple[str, Exception | None]] = []
     for n, incidencia_id in enumerate(ids):
         clave = None if idempotency is None else dataclasses.replace(idempotency, key=f"{idempotency.key}#{n}")
         try:
-            una(incidencia_id, clave)
+            if accion == "asignar":
+                asignar(incidencias, empleados, actor, incidencia_id, valor, portal_url, clave)
+            elif accion == "etiqueta":
+                etiquetar(incidencias, etiquetas, actor, incidencia_id, valor)
+            else:
+                cambiar_datos(incidencias, actor, incidencia_id, {accion: valor})
             resultados.append((incidencia_id, None))
         except (ApplicationError, ConflictoDeEstado) as refused:
             resultados.append((incidencia_id, refused))
