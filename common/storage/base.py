@@ -38,6 +38,8 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 from common.clock import rfc3339, utc_now
 
+from .text import TextIndex, is_word
+
 
 class StorageError(Exception):
     """Base of the errors a store raises."""
@@ -109,8 +111,12 @@ class Index:
 
 @dataclass(frozen=True)
 class CollectionSpec:
+    """A collection: its name, its indexes and, when its documents can be
+    searched by their words, its full-text index (``text``; see ``text``)."""
+
     name: str
     indexes: tuple[Index, ...] = ()
+    text: TextIndex | None = None
 
 
 @dataclass(frozen=True)
@@ -282,10 +288,14 @@ class Query:
     ``less_than``/``at_least``: path ->
     bound; ``search``: (paths, text), case-insensitive substring in any path
     (text without control characters, else ``InvalidData``);
+    ``text``: words that must all appear in the collection's full-text
+    index (``CollectionSpec.text``; see ``text``), each a word and nothing
+    else (else ``InvalidData``);
     ``sort``: (path, 1 | -1) pairs, the id is always the last tie-breaker,
     in the direction of the last pair (ascending when there is none), so one
     index read forwards or backwards serves a sort and its reverse
-    (``order``).
+    (``order``). With ``text`` and no ``sort``, the best matches come
+    first, ties by id (``ranked``).
     """
 
     equals: dict[str, Any] = field(default_factory=dict)
@@ -294,6 +304,7 @@ class Query:
     less_than: dict[str, Any] = field(default_factory=dict)
     at_least: dict[str, Any] = field(default_factory=dict)
     search: tuple[tuple[str, ...], str] | None = None
+    text: tuple[str, ...] = ()
     sort: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
@@ -311,6 +322,15 @@ class Query:
             raise TypeError("a list holds a value: contains takes no None")
         if self.search and has_control_characters(self.search[1]):
             raise InvalidData("a search text must not contain control characters")
+        if isinstance(self.text, str):
+            raise TypeError("text takes a tuple of words, not one str")
+        if not all(is_word(word) for word in self.text):
+            raise InvalidData("a full-text search takes words only (letters and digits)")
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the list comes best match first (``text`` without ``sort``)."""
+        return bool(self.text) and not self.sort
 
     @property
     def order(self) -> tuple[tuple[str, int], ...]:

@@ -25,6 +25,10 @@ the two where they differ:
 - ``search`` is a case-insensitive substring over string values, folded with
   Python's ``str.lower`` (what the SQLite adapter registers as
   ``unicode_lower``), with the text taken literally;
+- ``text`` matches whole words of the collection's text index, folded
+  as SQLite's FTS5 tokenizer folds them (case and accents,
+  ``common.storage.text.fold``), every word required; best matches first
+  by the count of occurrences weighted by path (``text.score``);
 - sorting follows MongoDB's type order (null, numbers, strings, objects,
   arrays, booleans), the id always the last tie-breaker (``Query.order``);
 - like the MongoDB adapter, the store relays only the collections it was
@@ -72,9 +76,11 @@ from .base import (
     split_counters,
     split_outbox,
 )
+from .text import score
 
 _SAFE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MISSING = object()
+_SCORE = "\x00relevance"  # where a matching view carries its relevance: no document path can name it
 
 
 def _check_path(path: str) -> str:
@@ -511,19 +517,30 @@ class MemoryCollection(Collection):
             _check_path(path)
 
     def _select(self, query: Query) -> list[tuple[str, tuple[int, str, dict[str, Any]], dict[str, Any]]]:
-        """Matching (id, row, view) triples, under the lock."""
+        """Matching (id, row, view) triples, under the lock; with ``text``,
+        the view carries its relevance under ``_SCORE``."""
         self._check_query(query)
+        if query.text and self.spec.text is None:
+            raise ValueError(f"{self.spec.name} has no full-text index to search by words")
         found = []
         for doc_id, row in self._table.rows.items():
             view = self._view(doc_id, row[2])
-            if self._matches(view, query):
-                found.append((doc_id, row, view))
+            if not self._matches(view, query):
+                continue
+            if query.text:
+                relevance = score(row[2], self.spec.text, query.text)
+                if not relevance:
+                    continue
+                view = {**view, _SCORE: relevance}
+            found.append((doc_id, row, view))
         return found
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         with self._db.lock:
             found = self._select(query)
-            for path, direction in reversed(query.order):
+            if query.ranked:
+                found.sort(key=lambda item: (-item[2][_SCORE], item[0]))
+            for path, direction in () if query.ranked else reversed(query.order):
                 found.sort(key=lambda item: _sort_key(_lookup(item[2], path)), reverse=direction < 0)
             end = None if limit is None else skip + max(limit, 0)
             return [self._out(doc_id, row) for doc_id, row, _ in found[max(skip, 0):end]]

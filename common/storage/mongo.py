@@ -119,6 +119,12 @@ employee to another) may show one moved and not yet the other until it
 returns; so may ``adjust_counters`` and ``set_counters``, which are all or
 nothing in the sense above.
 
+A collection with a full-text index (``CollectionSpec.text``) has MongoDB's
+text index over its paths (``TEXT_INDEX``: the weights, the language, case-
+and diacritic-insensitive), which the server keeps in the write of each
+document: nothing to do beside it. A search asks each word as a quoted
+phrase, so that every word must appear, and ranks by ``textScore``.
+
 Errors of the driver and of the server are mapped to the port's: see
 ``translate``.
 """
@@ -131,7 +137,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from bson.errors import BSONError
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, TEXT, MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.errors import (
     BulkWriteError,
@@ -205,6 +211,13 @@ DELETE_TRIES = 20
 HIDDEN_FIELDS = (OUTBOX_FIELD, OUTBOX_BYTES, MAILS_FIELD, MAIL_DUE, MAIL_VERSION, COUNTER_OPS)
 _PENDING_OPS = {f"{COUNTER_OPS}.id": {"$exists": True}}
 _HIDE = {name: 0 for name in HIDDEN_FIELDS}
+# The full-text index (``CollectionSpec.text``): MongoDB allows one text index
+# per collection. Its language override names a field no document has, so no
+# document's own field ever picks another language (a "language" field would).
+TEXT_INDEX = "ix_texto"
+TEXT_LANGUAGE_OVERRIDE = "_idioma_del_texto"
+# Where a search's answer carries each document's relevance (never handed out).
+TEXT_SCORE = "_relevancia"
 # Where ``ping`` writes to prove the database takes writes.
 HEALTH_COLLECTION = "_health"
 
@@ -824,6 +837,7 @@ class MongoCollection(Collection):
             for name, (keys, options) in declared.items():
                 if not self._same(present.get(name), keys, options):
                     self._build(name, keys, options, present.get(name))
+            self._ensure_text_index(present.get(TEXT_INDEX))
         except _DRIVER_ERRORS as exc:
             translated = translate(exc)
             if isinstance(translated, StorageUnavailable):
@@ -832,11 +846,40 @@ class MongoCollection(Collection):
                       self.spec.name, exc)
             self._indexes_ready = True
             return
-        undeclared = sorted(name for name in present if name.startswith("ix_") and name not in declared)
+        undeclared = sorted(name for name in present
+                            if name.startswith("ix_") and name not in declared and name != TEXT_INDEX)
         if undeclared:
             log.warning("mongodb: indexes of %s no longer declared: %s (drop them once no older version runs)",
                         self.spec.name, ", ".join(undeclared))
         self._indexes_ready = True
+
+    def text_index_options(self) -> dict[str, Any] | None:
+        """What the text index is built with (None: no text index declared)."""
+        if self.spec.text is None:
+            return None
+        return {"weights": dict(self.spec.text.fields), "default_language": self.spec.text.language,
+                "language_override": TEXT_LANGUAGE_OVERRIDE}
+
+    def _ensure_text_index(self, current: dict[str, Any] | None) -> None:
+        """The text index as declared: built when missing, rebuilt when its
+        paths, weights or language changed, dropped when no longer declared
+        (a search would otherwise use what nobody asked for). Building it
+        over many documents takes a while; MongoDB builds without blocking
+        writes (4.2+)."""
+        wanted = self.text_index_options()
+        if wanted is None:
+            if current is not None:
+                self.raw.drop_index(TEXT_INDEX)
+                log.warning("mongodb: the text index of %s is no longer declared; dropped it", self.spec.name)
+            return
+        if current is not None and all(current.get(k) == v for k, v in wanted.items()):
+            return
+        if current is not None:
+            self.raw.drop_index(TEXT_INDEX)
+        self.raw.create_index([(path, TEXT) for path in self.spec.text.paths], name=TEXT_INDEX, **wanted)
+        if current is not None:
+            log.warning("mongodb: the text index of %s changed; rebuilt it (was %s)", self.spec.name,
+                        {k: current.get(k) for k in wanted})
 
     def _violations(self, fields: tuple[str, ...]) -> bool:
         """Whether two stored documents share the values a unique index on
@@ -905,6 +948,7 @@ class MongoCollection(Collection):
             return None
         for name in HIDDEN_FIELDS:
             doc.pop(name, None)
+        doc.pop(TEXT_SCORE, None)
         doc["id"] = doc.pop("_id")
         return doc
 
@@ -1141,8 +1185,7 @@ class MongoCollection(Collection):
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
-    @staticmethod
-    def _filter(query: Query) -> dict[str, Any]:
+    def _filter(self, query: Query) -> dict[str, Any]:
         conditions: list[dict[str, Any]] = []
         for path, value in query.equals.items():
             conditions.append({_mongo_path(path): {"$eq": value}})
@@ -1158,14 +1201,30 @@ class MongoCollection(Collection):
             paths, text = query.search
             pattern = {"$regex": re.escape(text), "$options": "i"}
             conditions.append({"$or": [{_mongo_path(p): pattern} for p in paths]})
-        if not conditions:
-            return {}
-        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        found: dict[str, Any] = {}
+        if query.text:
+            if self.spec.text is None:
+                raise ValueError(f"{self.spec.name} has no full-text index to search by words")
+            # Each word a quoted phrase: a document must hold every one (MongoDB
+            # ORs bare terms), and a word is letters and digits only (``Query``).
+            found["$text"] = {"$search": " ".join(f'"{word}"' for word in query.text),
+                              "$language": self.spec.text.language,
+                              "$caseSensitive": False, "$diacriticSensitive": False}
+        if len(conditions) == 1 and not found:
+            return conditions[0]
+        if conditions:
+            found["$and"] = conditions
+        return found
 
     def _cursor(self, query: Query, skip: int = 0, limit: int | None = None, raw: Any = None):
-        sort = [(_mongo_path(p), DESCENDING if d < 0 else ASCENDING) for p, d in query.order]
+        projection = _HIDE
+        if query.ranked:
+            projection = {**_HIDE, TEXT_SCORE: {"$meta": "textScore"}}
+            sort = [(TEXT_SCORE, {"$meta": "textScore"}), ("_id", ASCENDING)]
+        else:
+            sort = [(_mongo_path(p), DESCENDING if d < 0 else ASCENDING) for p, d in query.order]
         raw = self.raw if raw is None else raw
-        cursor = raw.find(self._filter(query), _HIDE).sort(sort).skip(skip)
+        cursor = raw.find(self._filter(query), projection).sort(sort).skip(skip)
         return cursor.limit(limit) if limit is not None else cursor
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:

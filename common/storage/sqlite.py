@@ -16,6 +16,17 @@ body). Unlike the MongoDB
 and in-memory adapters, any collection may take events and mails: the
 tables do not depend on which collections a service declared.
 
+A collection with a full-text index (``CollectionSpec.text``) has an FTS5
+table beside it, ``<name>__texto`` (one column per indexed path, tokenizer
+``unicode61 remove_diacritics 2``), whose rows are the documents' texts,
+written in the transaction of the document (a write that changes no indexed
+text leaves its row alone). Its rowids are kept in ``<name>__texto_filas
+(fila INTEGER PRIMARY KEY, doc_id UNIQUE)``, not taken from the collection's
+own rowid, which ``VACUUM`` may renumber. A search joins the three and ranks
+by ``bm25`` with the paths' weights. The table is built from the stored
+documents when it is first declared or its declaration changes, and dropped
+when it is no longer declared (a table nobody writes would go stale).
+
 Counters are rows of ``counters (name, value)``, moved in the transaction of
 the change by one upsert per counter (``value = value + delta``), so a
 refused write, rolled back, moves none; ``counters(names)`` is one
@@ -57,6 +68,7 @@ from .base import (
     split_outbox,
 )
 from .doorbell import Bell, address_for
+from .text import column_text
 
 log = logging.getLogger(__name__)
 
@@ -466,7 +478,8 @@ class SQLiteCollection(Collection):
         # Already there (every start but the first): a read, no write lock needed.
         with self.store.read() as conn:
             table, present = self._schema(conn)
-        if table and all(_same_sql(present.get(name), sql) for name, (_, sql) in wanted.items()):
+            text_ready = self._text_declared(conn)
+        if table and text_ready and all(_same_sql(present.get(name), sql) for name, (_, sql) in wanted.items()):
             self._report_undeclared(present, wanted)
             self._schema_ready = True
             return
@@ -477,9 +490,88 @@ class SQLiteCollection(Collection):
             )
         for name, (index, sql) in wanted.items():
             self._migrate_index(name, index, sql)
+        self._migrate_text()
         with self.store.read() as conn:
             self._report_undeclared(self._schema(conn)[1], wanted)
         self._schema_ready = True
+
+    # -- the full-text index -------------------------------------------------
+    @property
+    def _fts(self) -> str:
+        return f'"{self.spec.name}__texto"'
+
+    @property
+    def _fts_rows(self) -> str:
+        return f'"{self.spec.name}__texto_filas"'
+
+    def text_sql(self) -> str | None:
+        """The statement that builds the FTS5 table, as ``sqlite_master`` keeps it (None: no text index)."""
+        if self.spec.text is None:
+            return None
+        columns = ", ".join(f'"c_{path.replace(".", "_")}"' for path in self.spec.text.paths)
+        return (f"CREATE VIRTUAL TABLE {self._fts} USING fts5({columns},"
+                " tokenize = 'unicode61 remove_diacritics 2')")
+
+    def _stored_text_sql(self, conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (f"{self.spec.name}__texto",)).fetchone()
+        return row[0] if row else None
+
+    def _text_declared(self, conn: sqlite3.Connection) -> bool:
+        """Whether the FTS5 table is as declared (absent when none is)."""
+        stored, wanted = self._stored_text_sql(conn), self.text_sql()
+        return stored is None if wanted is None else _same_sql(stored, wanted)
+
+    def _migrate_text(self) -> None:
+        """Build the FTS5 table from the stored documents, rebuild it when
+        its declaration changed, drop it when none is declared: in one
+        transaction, so searches see the old index or the whole new one."""
+        with self.store.transaction() as conn:
+            if self._text_declared(conn):
+                return
+            previous = self._stored_text_sql(conn)
+            conn.execute(f"DROP TABLE IF EXISTS {self._fts}")
+            conn.execute(f"DROP TABLE IF EXISTS {self._fts_rows}")
+            if self.spec.text is None:
+                log.warning("sqlite: the full-text index of %s is no longer declared; dropped it", self.spec.name)
+                return
+            conn.execute(f"CREATE TABLE {self._fts_rows} (fila INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE)")
+            conn.execute(self.text_sql())
+            count = 0
+            for doc_id, body in conn.execute(f"SELECT id, doc FROM {self.table}").fetchall():
+                self._write_text(conn, doc_id, json.loads(body))
+                count += 1
+        if previous is not None or count:
+            log.warning("sqlite: built the full-text index of %s from its %d documents%s", self.spec.name, count,
+                        f" (was: {previous})" if previous else "")
+
+    def _texts(self, body: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(column_text(body, path) for path in self.spec.text.paths)
+
+    def _write_text(self, conn: sqlite3.Connection, doc_id: str, body: dict[str, Any]) -> None:
+        """The document's row of the FTS5 table, in the caller's transaction;
+        left alone when its texts did not change (most writes: a state, an
+        assignee), so the index only churns when words do."""
+        if self.spec.text is None:
+            return
+        texts = self._texts(body)
+        columns = ", ".join(f'"c_{path.replace(".", "_")}"' for path in self.spec.text.paths)
+        row = conn.execute(f"SELECT fila FROM {self._fts_rows} WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None:
+            fila = conn.execute(f"INSERT INTO {self._fts_rows} (doc_id) VALUES (?)", (doc_id,)).lastrowid
+        else:
+            fila = row[0]
+            stored = conn.execute(f"SELECT {columns} FROM {self._fts} WHERE rowid = ?", (fila,)).fetchone()
+            if stored is not None and tuple(stored) == texts:
+                return
+            conn.execute(f"DELETE FROM {self._fts} WHERE rowid = ?", (fila,))
+        conn.execute(f"INSERT INTO {self._fts} (rowid, {columns}) VALUES (?{', ?' * len(texts)})", (fila, *texts))
+
+    def _drop_text(self, conn: sqlite3.Connection, doc_id: str) -> None:
+        if self.spec.text is None:
+            return
+        conn.execute(f"DELETE FROM {self._fts} WHERE rowid IN (SELECT fila FROM {self._fts_rows} WHERE doc_id = ?)",
+                     (doc_id,))
+        conn.execute(f"DELETE FROM {self._fts_rows} WHERE doc_id = ?", (doc_id,))
 
     def _migrate_index(self, name: str, index: Index, sql: str) -> None:
         """Build ``index``, or rebuild it if it was built from another
@@ -545,6 +637,7 @@ class SQLiteCollection(Collection):
                     f"INSERT INTO {self.table} (id, rev, doc) VALUES (?, 1, ?)",
                     (doc["id"], self._body(doc)),
                 )
+                self._write_text(conn, doc["id"], doc)
                 self.store.add_outbox(conn, self.spec.name, doc["id"], events)
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(exc) from exc
@@ -561,6 +654,7 @@ class SQLiteCollection(Collection):
                 )
                 if cursor.rowcount != 1:
                     return None
+                self._write_text(conn, doc["id"], doc)
                 self.store.add_outbox(conn, self.spec.name, doc["id"], events)
         except sqlite3.IntegrityError as exc:
             raise self._duplicate(exc) from exc
@@ -608,12 +702,31 @@ class SQLiteCollection(Collection):
             ors = [f"unicode_lower({_expr(p)}) LIKE ? ESCAPE '\\'" for p in paths]
             clauses.append("(" + " OR ".join(ors) + ")")
             params.extend([f"%{escaped}%"] * len(paths))
+        if query.text:
+            clauses.insert(0, f"{self._fts} MATCH ?")
+            # Each word quoted: a word is letters and digits only (``Query``), never FTS5 syntax.
+            params.insert(0, " ".join(f'"{word}"' for word in query.text))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _source(self, query: Query) -> str:
+        """The collection, joined to its FTS5 table when the query asks for words."""
+        if not query.text:
+            return self.table
+        if self.spec.text is None:
+            raise ValueError(f"{self.spec.name} has no full-text index to search by words")
+        return (f"{self.table} JOIN {self._fts_rows} ON {self._fts_rows}.doc_id = {self.table}.id"
+                f" JOIN {self._fts} ON {self._fts}.rowid = {self._fts_rows}.fila")
 
     def _select(self, query: Query, skip: int = 0, limit: int | None = None) -> tuple[str, list[Any]]:
         where, params = self._where(query)
-        order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
-        sql = f"SELECT id, rev, doc FROM {self.table}{where} ORDER BY {', '.join(order)}"
+        source = self._source(query)
+        if query.ranked:
+            weights = ", ".join(str(weight) for _, weight in self.spec.text.fields)
+            order = [f"bm25({self._fts}, {weights})", f"{self.table}.id"]
+        else:
+            order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
+        sql = (f"SELECT {self.table}.id, rev, doc FROM {source}{where}"
+               f" ORDER BY {', '.join(order)}")
         if limit is not None or skip:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, skip]
@@ -630,10 +743,11 @@ class SQLiteCollection(Collection):
         self._ensure()
         where, params = self._where(query)
         with self.store.read() as conn:
-            return conn.execute(f"SELECT count(*) FROM {self.table}{where}", params).fetchone()[0]
+            return conn.execute(f"SELECT count(*) FROM {self._source(query)}{where}", params).fetchone()[0]
 
     def delete(self, doc_id: str) -> bool:
         self._ensure()
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM mail_outbox WHERE collection = ? AND doc_id = ?", (self.spec.name, doc_id))
+            self._drop_text(conn, doc_id)
             return conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (doc_id,)).rowcount == 1
