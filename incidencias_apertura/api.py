@@ -11,6 +11,7 @@ from common.http.auth import current_principal
 from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
+from common.http.search import BAD_SEARCH
 from cuentas.roles import ROLES_CLIENTE, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
 from incidencias_replica.schemas import ComentarioCreateSchema
@@ -68,11 +69,11 @@ def open_for_cliente(data, cliente_id: str, idempotency):
 
 
 @operation(blp, "GET", "/incidencias", ROLES_CLIENTE, page_schema(IncidenciaSchema, "IncidenciasPage"),
-           name="listarIncidencias", query=IncidenciasQuerySchema)
+           name="listarIncidencias", query=IncidenciasQuerySchema, refusals={400: BAD_SEARCH})
 def list_incidencias(args):
-    """The caller's incidents, newest first"""
+    """The caller's incidents, newest first; with `q`, those holding every word, best matches first"""
     page = paginate(args, services.incidencias_del_cliente(components().incidencias, current_principal().id,
-                                                           args.get("estado")))
+                                                           args.get("estado"), args.get("q") or ()))
     page["elementos"] = [public_view(i) for i in page["elementos"]]
     return as_documented(page)
 

@@ -15,7 +15,7 @@ from common.storage.retry import NotFound, TooMuchContention, update_document
 from common.tokens import Principal
 from cuentas.cuenta import sesion_anterior
 from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
-from incidencias_replica.repository import IncidenciaReplica
+from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
 
 INCIDENCIAS = CollectionSpec(
     "incidencias",
@@ -27,6 +27,7 @@ INCIDENCIAS = CollectionSpec(
         # creation's key, looked up by ``create_once``; see common/idempotency.py).
         Index(("cliente.id", "idempotency_key"), unique=True),
     ),
+    text=TEXTO_DE_INCIDENCIA,
 )
 CLIENTES = CollectionSpec("clientes")
 NOTIFICACIONES = CollectionSpec(
@@ -73,17 +74,20 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
         return self._find_one(Query(equals={"cliente.id": cliente_id, "idempotency_key": key}))
 
     @staticmethod
-    def _of_cliente(cliente_id: str, estado: str | None) -> Query:
+    def _of_cliente(cliente_id: str, estado: str | None, palabras: tuple[str, ...] = ()) -> Query:
+        """A customer's incidents, newest first; with ``palabras``, those
+        holding every word, the best matches first."""
         equals: dict[str, Any] = {"cliente.id": cliente_id}
         if estado:
             equals["estado"] = estado
-        return Query(equals=equals, sort=(("creada_en", -1),))
+        return Query(equals=equals, text=palabras, sort=() if palabras else (("creada_en", -1),))
 
-    def count_of_cliente(self, cliente_id: str, estado: str | None = None) -> int:
-        return self._count(self._of_cliente(cliente_id, estado))
+    def count_of_cliente(self, cliente_id: str, estado: str | None = None, palabras: tuple[str, ...] = ()) -> int:
+        return self._count(self._of_cliente(cliente_id, estado, palabras))
 
-    def list_of_cliente(self, cliente_id: str, estado: str | None, skip: int, limit: int) -> list[Incidencia]:
-        return self._find(self._of_cliente(cliente_id, estado), skip, limit)
+    def list_of_cliente(self, cliente_id: str, estado: str | None, skip: int, limit: int,
+                        palabras: tuple[str, ...] = ()) -> list[Incidencia]:
+        return self._find(self._of_cliente(cliente_id, estado, palabras), skip, limit)
 
     def not_final_of_cliente(self, cliente_id: str) -> list[str]:
         states = [e.value for e in Estado if e not in ESTADOS_FINALES]

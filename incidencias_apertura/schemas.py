@@ -6,7 +6,7 @@ import marshmallow as ma
 from common.http.pagination import PaginationArgs
 from common.http.schemas import AnswerSchema, StrictSchema, instant, one_of, text
 from incidencias_replica import schemas as replica
-from incidencias_replica.schemas import estado_field, prioridad_field
+from incidencias_replica.schemas import busqueda_field, estado_field, prioridad_field
 
 from .notificaciones import TIPOS_NOTIFICACION
 
@@ -36,6 +36,7 @@ class CancelacionSchema(StrictSchema):
 
 class IncidenciasQuerySchema(PaginationArgs):
     estado = estado_field()
+    q = busqueda_field()
 
 
 class NotificacionesQuerySchema(PaginationArgs):

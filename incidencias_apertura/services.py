@@ -101,11 +101,13 @@ def incidencia_del_cliente(incidencias: IncidenciaRepository, cliente_id: str, i
     return found
 
 
-def incidencias_del_cliente(incidencias: IncidenciaRepository, cliente_id: str,
-                            estado: str | None) -> Listing[Incidencia]:
-    """The customer's incidents, newest first."""
-    return Listing(lambda: incidencias.count_of_cliente(cliente_id, estado),
-                   lambda skip, limit: incidencias.list_of_cliente(cliente_id, estado, skip, limit))
+def incidencias_del_cliente(incidencias: IncidenciaRepository, cliente_id: str, estado: str | None,
+                            palabras: tuple[str, ...] = ()) -> Listing[Incidencia]:
+    """The customer's incidents, newest first; with ``palabras`` (a search),
+    those holding every word in their title, description, comments or
+    resolution (never an internal note: apertura keeps none), best first."""
+    return Listing(lambda: incidencias.count_of_cliente(cliente_id, estado, palabras),
+                   lambda skip, limit: incidencias.list_of_cliente(cliente_id, estado, skip, limit, palabras))
 
 
 def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: str, change,

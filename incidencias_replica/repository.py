@@ -17,11 +17,18 @@ from common.storage import (
     Store,
 )
 from common.storage.retry import NotFound as NoDocument
+from common.storage.text import TextIndex
 from common.storage.retry import TooMuchContention, update_document
 from incidencias_dominio import Incidencia, aplicar_snapshot
 
 
 CAMBIO_CONCURRENTE = "La incidencia cambió mientras tanto; reintente"
+
+TEXTO_DE_INCIDENCIA = TextIndex((("titulo", 4), ("descripcion", 2), ("comentarios.texto", 1), ("resolucion.texto", 1)))
+"""What a search of incidents reads (``q=``): the title weighs most, then the
+description, then the comments and the resolution. Each service indexes its
+own replica: apertura's holds no internal notes, so a customer's search
+never finds one; resolucion's holds them, for staff."""
 
 
 class IncidenciaNoEncontrada(NotFound):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from common.http.schemas import AnswerSchema, StrictSchema, instant, one_of, text
+from common.http.search import FullTextQuery
 from cuentas.roles import ROLES_CLIENTE, ROLES_PERSONAL
 from incidencias_dominio import SISTEMA, Canal, Estado, Prioridad
 
@@ -24,6 +25,13 @@ def estado_field(**kwargs) -> ma.fields.String:
 def prioridad_field(**kwargs) -> ma.fields.String:
     """An incident's priority: the ``Prioridad`` enum of the documents."""
     return one_of(PRIORIDADES, "Prioridad", **kwargs)
+
+
+def busqueda_field(quien: str = "the caller's") -> FullTextQuery:
+    """``q``: words every incident listed must hold (``common.http.search``)."""
+    return FullTextQuery(metadata={"description": (
+        f"Words every incident listed holds in its title, description, {quien} comments or resolution, "
+        "whatever their case and accents (`lampara` finds `Lámpara`); the best matches come first")})
 
 
 class ComentarioCreateSchema(StrictSchema):

@@ -10,6 +10,7 @@ from common.http.app import application_problem, components
 from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
+from common.http.search import BAD_SEARCH
 from cuentas.roles import ROLES_GESTION, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
 from incidencias_replica.http import PROBLEMS, current_actor
@@ -38,9 +39,9 @@ def _answer(incidencia: Incidencia, status: int = 200):
 
 
 @operation(blp, "GET", "/incidencias", ROLES_PERSONAL, page_schema(IncidenciaSchema, "IncidenciasStaffPage"),
-           name="listarIncidencias", query=IncidenciasQuerySchema)
+           name="listarIncidencias", query=IncidenciasQuerySchema, refusals={400: BAD_SEARCH})
 def list_incidencias(args):
-    """Incidents, filtered and sorted (oldest first by default)"""
+    """Incidents, filtered and sorted (oldest first by default; with `q`, those holding every word, best first)"""
     page = paginate(args, services.buscar_incidencias(components().incidencias, current_actor(), args, args["orden"]))
     page["elementos"] = [staff_view(i) for i in page["elementos"]]
     return as_documented(page)

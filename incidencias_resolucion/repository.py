@@ -15,7 +15,7 @@ from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Stor
 from common.storage.retry import update_document
 from cuentas.personal import PersonalReplica
 from incidencias_dominio import Canal, Incidencia, format_instant
-from incidencias_replica.repository import IncidenciaReplica
+from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
 
 from .asignacion import ESTADOS_CON_CARGA
 from .respuestas import RespuestaPredefinida
@@ -39,6 +39,7 @@ INCIDENCIAS = CollectionSpec(
         Index(("cliente.id", "creada_en")),  # a customer's history, by age either way
         Index(("canal", "creada_en")),  # the incidents by channel and week of /estadisticas
     ),
+    text=TEXTO_DE_INCIDENCIA,
 )
 # resolucion has always called its staff replica "empleados".
 EMPLEADOS = CollectionSpec("empleados", (Index(("activo", "rol")),))
@@ -84,6 +85,7 @@ def contados(doc: Mapping[str, Any] | None) -> dict[str, int]:
 
 
 SORTS = {
+    "relevancia": (),  # with ``q``: the best matches first (``Query.ranked``)
     "antiguedad": (("creada_en", 1),),
     "recientes": (("creada_en", -1),),
     "prioridad": (("prioridad_rank", -1), ("creada_en", 1)),
@@ -124,7 +126,8 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         if filters.get("estados"):
             any_of["estado"] = list(filters["estados"])
         contains = {"etiquetas": filters["etiqueta"]} if filters.get("etiqueta") else {}
-        return Query(equals=equals, any_of=any_of, contains=contains, sort=SORTS[orden])
+        return Query(equals=equals, any_of=any_of, contains=contains, text=tuple(filters.get("q") or ()),
+                     sort=SORTS[orden])
 
     def count(self, filters: dict[str, Any]) -> int:
         return self._count(self.query(filters))

@@ -9,7 +9,7 @@ from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, insta
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
 from incidencias_dominio import REGLA_ETIQUETA, etiqueta
-from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, estado_field, prioridad_field
+from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, busqueda_field, estado_field, prioridad_field
 
 from .repository import SORTS
 from .respuestas import PLACEHOLDERS, unknown_placeholders
@@ -41,8 +41,20 @@ class IncidenciasQuerySchema(PaginationArgs):
         "pattern": r"^\s*[^\W_][\w\s-]*$",
         "description": "Only the incidents carrying this tag (written any case: `VIP` is `vip`; letters, digits, "
                        "`-`, `_` and spaces, at most 30 once spaces are dashes)"})
-    orden = ma.fields.String(load_default="antiguedad", validate=ma.validate.OneOf(list(SORTS)),
-                             metadata={"description": "antiguedad (oldest first), recientes, prioridad"})
+    q = busqueda_field("public comments, internal notes,")
+    orden = ma.fields.String(validate=ma.validate.OneOf(list(SORTS)), metadata={
+        "description": "relevancia (the best matches first: only with `q`, and its default), antiguedad (oldest "
+                       "first, the default without `q`), recientes, prioridad"})
+
+    @ma.validates_schema
+    def _relevance_needs_words(self, data, **_kwargs):
+        if data.get("orden") == "relevancia" and not data.get("q"):
+            raise ma.ValidationError("Solo al buscar palabras (q).", "orden")
+
+    @ma.post_load
+    def _default_order(self, data, **_kwargs):
+        data.setdefault("orden", "relevancia" if data.get("q") else "antiguedad")
+        return data
 
 
 class AsignacionSchema(StrictSchema):

@@ -83,7 +83,8 @@ def incidencia(incidencias: IncidenciaRepository, incidencia_id: str) -> Inciden
 
 def buscar_incidencias(incidencias: IncidenciaRepository, actor: Actor, filtros: dict[str, Any],
                        orden: str) -> Listing[Incidencia]:
-    """Incidents by state, assignee (``yo``: the caller), priority, category, customer."""
+    """Incidents by state, assignee (``yo``: the caller), priority, category, customer, tag and words
+    (``q``: every word in the title, description, comments, internal notes or resolution)."""
     filtros = dict(filtros)
     if filtros.get("asignada_a") == "yo":
         filtros["asignada_a"] = actor.id

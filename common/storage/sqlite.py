@@ -709,13 +709,18 @@ class SQLiteCollection(Collection):
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _source(self, query: Query) -> str:
-        """The collection, joined to its FTS5 table when the query asks for words."""
+        """The collection, joined to its FTS5 table when the query asks for
+        words: the words first (``CROSS JOIN`` fixes SQLite's join order),
+        then each match's document by its keys. Left to itself, the planner
+        may walk an index of another filter (an agent's queue) and probe the
+        words once per row, which costs the whole queue; the words cost
+        their matches only."""
         if not query.text:
             return self.table
         if self.spec.text is None:
             raise ValueError(f"{self.spec.name} has no full-text index to search by words")
-        return (f"{self.table} JOIN {self._fts_rows} ON {self._fts_rows}.doc_id = {self.table}.id"
-                f" JOIN {self._fts} ON {self._fts}.rowid = {self._fts_rows}.fila")
+        return (f"{self._fts} CROSS JOIN {self._fts_rows} ON {self._fts_rows}.fila = {self._fts}.rowid"
+                f" CROSS JOIN {self.table} ON {self.table}.id = {self._fts_rows}.doc_id")
 
     def _select(self, query: Query, skip: int = 0, limit: int | None = None) -> tuple[str, list[Any]]:
         where, params = self._where(query)

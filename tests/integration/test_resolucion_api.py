@@ -90,10 +90,11 @@ class Resolucion:
         }, "empleados"))
 
     def abierta(self, cliente: str = "c1", categoria: str | None = None, prioridad: str = "media",
-                creada_en: datetime | None = None, titulo: str = "No enciende") -> Event:
+                creada_en: datetime | None = None, titulo: str = "No enciende",
+                descripcion: str = "Desde ayer") -> Event:
         incidencia = Incidencia.abrir(
             new_id(), {"id": cliente, "nombre": "Ana Pérez"}, {"referencia": "RAD-1", "nombre": "Radio"},
-            titulo, "Desde ayer", categoria, prioridad, creada_en or datetime.now(timezone.utc))
+            titulo, descripcion, categoria, prioridad, creada_en or datetime.now(timezone.utc))
         return apertura_events.snapshot("incidencia.abierta", incidencia)
 
     def arrive(self, **kwargs: Any) -> str:
