@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-client test-faults test-security test-provision screenshots chromium wrk bench bench-quick bench-smoke bench-sweep dead-letters clean venv
+.PHONY: run test test-unit test-services test-contract test-integration test-browser test-e2e test-client test-faults test-security test-provision screenshots chromium wrk bench bench-quick bench-smoke bench-search bench-sweep dead-letters clean venv
 
 venv: $(VENV)/.installed
 
@@ -80,6 +80,11 @@ bench-quick: venv wrk
 ## A minute-long run that checks the benchmark works; writes nothing
 bench-smoke: venv wrk
 	$(PY) -m bench --smoke --no-write $(BENCH_ARGS)
+
+## The searches next to the plain lists at 10,000 and 100,000 stored incidents (writes docs/benchmarks/search.json and its README section)
+bench-search: venv
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench --search --wait-quiet 900 $(BENCH_ARGS)
 
 ## The gunicorn worker-class sweep on a quiet machine (writes docs/benchmarks/sweep.json and its README section)
 bench-sweep: venv wrk

@@ -8,7 +8,7 @@ history (``STATE_MIX``); the open-load levels use open incidents only
 Each state gets one template built with the domain (``Incidencia.abrir``,
 ``asignar``, ``resolver``, ``cerrar``), then copies vary the id, the customer,
 the assignee and the creation time. SQLite: one transaction per 5,000 rows
-(``executemany`` on the collection's table). MongoDB: ``insert_many`` on the
+(``executemany`` on the collection's table, and each row's full-text index). MongoDB: ``insert_many`` on the
 collection the repository opened.
 
 Counters: a store keeps named counters that every write of a document moves
@@ -43,6 +43,11 @@ STATE_MIX = (("cerrada", 0.86), ("asignada", 0.09), ("en_curso", 0.05))
 # the agent, some being worked on. Still, for the same reasons as above.
 OPEN_MIX = (("asignada", 0.8), ("en_curso", 0.2))
 CHUNK = 5000
+# One fixture in SEARCHED_EVERY holds SEARCHED_WORD in its description (1 %):
+# what the search benchmark asks for, typed without its accent.
+SEARCHED_EVERY = 100
+SEARCHED_TEXT = "Vino con la lámpara fundida."
+SEARCHED_WORD = "lampara"
 FIXTURE_CUSTOMER_PREFIX = "fixture-cliente-"
 Mix = Sequence[tuple[str, float]]
 
@@ -91,13 +96,15 @@ def generate(total: int, customers: list[str], agents: list[tuple[str, str]], se
 def _documents(total, customers, agents, to_document, mix: Mix = STATE_MIX,
                seed: int = 7) -> Iterable[dict[str, Any]]:
     cache: dict[str, dict[str, Any]] = {}
-    for template, estado, cliente_id, (agent_id, agent_name), created in generate(total, customers, agents,
-                                                                                  seed=seed, mix=mix):
+    for n, (template, estado, cliente_id, (agent_id, agent_name), created) in enumerate(
+            generate(total, customers, agents, seed=seed, mix=mix)):
         doc = cache.get(estado)
         if doc is None:
             doc = cache[estado] = to_document(template)
         copy = {**doc, "id": uuid.uuid4().hex, "creada_en": format_instant(created),
                 "cliente": {**doc["cliente"], "id": cliente_id}}
+        if n % SEARCHED_EVERY == 0:
+            copy["descripcion"] = f"{doc['descripcion']} {SEARCHED_TEXT}"
         if doc.get("asignada_a"):
             copy["asignada_a"] = {"id": agent_id, "nombre": agent_name}
         yield copy
@@ -125,6 +132,8 @@ def bulk_insert(store: Store, collection, docs: Iterable[dict[str, Any]],
             rows = [(d["id"], collection._body(d)) for d in batch]
             with store.transaction() as conn:
                 conn.executemany(f"INSERT INTO {collection.table} (id, rev, doc) VALUES (?, 1, ?)", rows)
+                for doc in batch:  # its full-text index, in the same transaction, as every write keeps it
+                    collection._write_text(conn, doc["id"], doc)
         elif hasattr(collection, "raw"):  # MongoDB
             collection.raw.insert_many([{"_id": d["id"], **collection._fields(d), "_rev": 1} for d in batch],
                                        ordered=False)
@@ -205,6 +214,10 @@ class Fixtures:
                 collection = module.IncidenciaRepository(store).collection
                 if hasattr(store, "transaction"):  # SQLite
                     with store.transaction() as conn:
+                        for (doc_id,) in conn.execute(
+                                f"SELECT id FROM {collection.table} WHERE json_extract(doc, '$.cliente.id') LIKE ?",
+                                (customer_prefix + "%",)).fetchall():
+                            collection._drop_text(conn, doc_id)
                         removed += conn.execute(
                             f"DELETE FROM {collection.table} WHERE json_extract(doc, '$.cliente.id') LIKE ?",
                             (customer_prefix + "%",)).rowcount

@@ -677,7 +677,7 @@ class Bench:
         return result
 
     async def lists(self, bare_port: int) -> dict:
-        from .fixtures import Fixtures
+        from .fixtures import SEARCHED_WORD, Fixtures
         from .portal import session_cookie
 
         args = self.args
@@ -690,6 +690,10 @@ class Bench:
                             agent.token),
             "staff_waiting": (rport, "/incidencias?estado=abierta&pagina=1&por_pagina=20", agent.token),
             "staff_all": (rport, "/incidencias?pagina=1&por_pagina=20", agent.token),
+            # A word one stored incident in SEARCHED_EVERY holds, typed without its accent: staff's
+            # search over everything, best matches first; a customer's over their own.
+            "staff_search": (rport, f"/incidencias?q={SEARCHED_WORD}&pagina=1&por_pagina=20", agent.token),
+            "customer_search": (aport, f"/incidencias?q={SEARCHED_WORD}&pagina=1&por_pagina=20", customer_token),
             "bare_get": (bare_port, "/incidencias", customer_token),
         }
         # The measured customer and agents get incidents of their own first, through the API.
@@ -1055,6 +1059,45 @@ async def run_sweep(args) -> dict:
             "provenance": provenance(passed=valid and unchanged, storage_used=storage)}
 
 
+async def run_search(args) -> dict:
+    """Only the list phase, for the searches next to the plain lists
+    (``--search``): a system, a few accounts, the stores filled to each
+    ``--list-sizes``, every list and search asked ``--list-requests`` times
+    on one connection. Writes ``search.json``."""
+    mongo = mongo_urls()
+    code = code_fingerprint()
+    quiet_wait = wait_quiet(args.wait_quiet, args.quiet_load) if args.wait_quiet else None
+    runs_at_start, load_at_start = test_runs(), loadavg()
+    broker_up(os.environ.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/")
+    system, workdir, bare_port = start_system(mongo, gunicorn_env(args))
+    bench = Bench(system, args)
+    try:
+        await bench.setup()
+        log("list endpoints and searches with large stores")
+        lists = await bench.lists(bare_port)
+        phase_cpu = {f"lists_{size}": data["cpu"] for size, data in lists.items()}
+        verdicts = {name: whole_system(cpu) for name, cpu in phase_cpu.items()}
+        invalid = report_verdicts(verdicts)
+        storage = system.storage
+    finally:
+        bench.close()
+        system.dispose(wait_for_broker=300)
+        shutil.rmtree(workdir, ignore_errors=True)
+    unchanged = code_fingerprint() == code
+    if not unchanged:
+        log("WARNING: the code changed while the run went on: it measured no single tree")
+    valid = not bench.broker_outages and not invalid
+    return report.search_results(
+        lists, command="python -m bench " + " ".join(args.argv), valid=valid, invalid_phases=invalid, phases=verdicts,
+        quiet=quietness(phase_cpu, limit=args.quiet_others, test_runs={"at_start": runs_at_start,
+                                                                        "at_end": test_runs()}),
+        machine={"cpu_count": os.cpu_count(), "quiet_wait": quiet_wait, "loadavg_at_start": load_at_start,
+                 "loadavg_at_end": loadavg()},
+        settings={"list_sizes": args.list_sizes, "list_requests": args.list_requests, "customers": args.customers},
+        code_changed_during_run=not unchanged,
+        provenance=provenance(passed=valid and unchanged, storage_used=storage))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="about a minute: shorter phases, fewer accounts, smaller stores")
@@ -1107,6 +1150,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, metavar="CONFIGS",
                         help="try gunicorn configurations instead (writes sweep.json and the README's sweep "
                              f"section); default {DEFAULT_SWEEP}")
+    parser.add_argument("--search", action="store_true",
+                        help="only the lists and searches at --list-sizes stored incidents (writes search.json and "
+                             "the README's search section)")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator of the saturation runs: wrk (Debian's wrk package), bench.loadgen "
                              "(python), or wrk when installed (auto)")
@@ -1143,6 +1189,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "open_loads": "0,5000,20000" if quick else "0,10000,100000", "open_load_probe": 2.0,
         "open_load_duration": 6 if quick else 15, "idle_seconds": 15 if quick else 60, "open_load_agents": 20,
     }
+    if args.search:
+        defaults.update(customers=12)  # the lists' callers only: no load phase needs the rest
     if args.smoke:
         defaults.update(duration=3, ramp_step=1.5, half_duration=6, cost_duration=3, customers=12, list_requests=30,
                         open_loads="0,300,1000", open_load_probe=1.0, open_load_duration=3, idle_seconds=5,
@@ -1171,6 +1219,10 @@ def main(argv: list[str] | None = None) -> int:
             print(report.sweep_table(results))
             report.write_sweep(results, out, rewrite_json=source != (out / "sweep.json").resolve())
             return 0
+        if "search" in results:
+            print(report.search_table(results))
+            report.write_search(results, out, rewrite_json=source != (out / "search.json").resolve())
+            return 0
         print(report.table(results))
         report.write(results, out, rewrite_json=source != (out / "results.json").resolve())
         return 0
@@ -1181,6 +1233,14 @@ def main(argv: list[str] | None = None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             report.write_sweep(results, out)
             log(f"wrote {out / 'sweep.json'}")
+        return 0
+    if args.search:
+        results = asyncio.run(run_search(args))
+        print(report.search_table(results))
+        if not args.no_write:
+            out.mkdir(parents=True, exist_ok=True)
+            report.write_search(results, out)
+            log(f"wrote {out / 'search.json'}")
         return 0
     results = asyncio.run(run_main(args))
     print(report.table(results))

@@ -187,7 +187,7 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
         static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
         categorias=settings.categorias,
         ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
-        ORDENES=display.ORDENES, CANALES=display.CANALES, NOMBRE_ANONIMO=NOMBRE_ANONIMO,
+        ORDENES=display.ORDENES, ordenes=display.ordenes, CANALES=display.CANALES, NOMBRE_ANONIMO=NOMBRE_ANONIMO,
         clave_formulario=form_key_for,
     )
     app.jinja_env.filters.update(

@@ -15,7 +15,9 @@ from .auth import CLIENTE, anonymous_call, call, requires
 from .forms import (
     CAMPOS_INCIDENCIA, FormErrors, field_errors, incidencia_nueva, put_present, refusal, safe_next, text_or_none, typed
 )
-from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
+from .pages import (
+    form_call, incident_action, live_incident, live_list, page_number, read, search_text, searched_list, segment,
+)
 
 bp = Blueprint("cliente", __name__)
 POR_PAGINA = 20
@@ -126,26 +128,23 @@ def _filtro_estado() -> str | None:
 
 
 
-def _mis_incidencias(estado: str | None, pagina: int) -> dict:
-    answer = call("apertura", "GET", "/incidencias",
-                  params={"estado": estado, "pagina": pagina, "por_pagina": POR_PAGINA})
-    if not answer.ok:
-        abort(answer.status if answer.status in (400, 403, 404) else 400)
-    return answer.data
+def _mis_incidencias(estado: str | None, pagina: int, q: str) -> tuple[dict, FormErrors]:
+    return searched_list("apertura", {"estado": estado, "pagina": pagina, "por_pagina": POR_PAGINA, "q": q})
 
 
 @bp.get("/incidencias")
 @requires(CLIENTE)
 def incidencias():
-    estado, pagina = _filtro_estado(), page_number()
-    page = _mis_incidencias(estado, pagina)
-    return render_template("cliente/incidencias.html", page=page, estado=estado, pagina=pagina)
+    estado, pagina, q = _filtro_estado(), page_number(), search_text()
+    page, errores = _mis_incidencias(estado, pagina, q)
+    return render_template("cliente/incidencias.html", page=page, estado=estado, pagina=pagina, q=q,
+                           errores=errores), 400 if errores else 200
 
 
 @bp.get("/incidencias/estado.json")
 @requires(CLIENTE)
 def incidencias_estado():
-    page = _mis_incidencias(_filtro_estado(), page_number())
+    page, _ = _mis_incidencias(_filtro_estado(), page_number(), search_text())
     return live_list(page)
 
 

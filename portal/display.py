@@ -37,6 +37,12 @@ CATEGORIAS = {
 SIN_CATEGORIA = "Sin categoría"
 ROLES = {AGENTE: "Agente", SUPERVISOR: "Supervisor", ADMIN: "Administrador", CLIENTE: "Cliente"}
 ORDENES = {"antiguedad": "Antigüedad", "recientes": "Más recientes", "prioridad": "Prioridad"}
+RELEVANCIA = {"relevancia": "Relevancia"}
+
+
+def ordenes(buscando: bool) -> dict[str, str]:
+    """The orders a queue offers, the default first: relevance only while searching."""
+    return {**RELEVANCIA, **ORDENES} if buscando else ORDENES
 SERVICIOS = {
     "clientes": "El servicio de cuentas de clientes",
     "apertura": "El servicio de incidencias",

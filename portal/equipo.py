@@ -18,7 +18,9 @@ from . import auth, charts, display
 from .auth import EQUIPO, anonymous_call, call, requires
 from .cliente import login_errors
 from .forms import FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed
-from .pages import form_call, incident_action, live_incident, live_list, page_number, read, segment
+from .pages import (
+    form_call, incident_action, live_incident, live_list, page_number, read, search_text, searched_list, segment,
+)
 
 bp = Blueprint("equipo", __name__)
 POR_PAGINA = 20
@@ -113,14 +115,18 @@ def _filtros() -> dict[str, Any]:
         "categoria": (args.get("categoria") or "").strip()[:50],
         "asignada_a": (args.get("asignada_a") or "").strip()[:64] if _gestiona() and vista == "todas" else "",
         "etiqueta": (args.get("etiqueta") or "").strip()[:100],
-        "orden": args.get("orden") if args.get("orden") in display.ORDENES else "antiguedad",
+        "q": search_text(),
         "pagina": page_number(),
     }
+    # A search comes best match first unless another order is asked for;
+    # relevance means nothing without one.
+    ordenes = display.ordenes(bool(filtros["q"]))
+    filtros["orden"] = args.get("orden") if args.get("orden") in ordenes else next(iter(ordenes))
     return filtros
 
 
-def _buscar(filtros: dict[str, Any]) -> dict:
-    params: dict[str, Any] = {k: filtros[k] for k in ("estado", "prioridad", "categoria", "orden", "pagina")}
+def _buscar(filtros: dict[str, Any]) -> tuple[dict, FormErrors]:
+    params: dict[str, Any] = {k: filtros[k] for k in ("estado", "prioridad", "categoria", "orden", "pagina", "q")}
     params["por_pagina"] = POR_PAGINA
     if filtros["vista"] == "mias":
         params["asignada_a"] = "yo"
@@ -130,20 +136,18 @@ def _buscar(filtros: dict[str, Any]) -> dict:
         params["asignada_a"] = filtros["asignada_a"]
     if filtros["etiqueta"]:
         params["etiqueta"] = filtros["etiqueta"]
-    answer = call("resolucion", "GET", "/incidencias", params=params)
-    if not answer.ok:
-        abort(400)
-    return answer.data
+    return searched_list("resolucion", params)
 
 
 @bp.get("/incidencias")
 @requires(EQUIPO)
 def incidencias():
     filtros = _filtros()
-    page = _buscar(filtros)
+    page, errores = _buscar(filtros)
     empleados = _empleados_activos() if _gestiona() else []
-    return render_template("equipo/incidencias.html", page=page, filtros=filtros, vistas=VISTAS,
-                           empleados=empleados, gestiona=_gestiona(), etiquetas=_etiquetas_en_uso())
+    return render_template("equipo/incidencias.html", page=page, filtros=filtros, vistas=VISTAS, errores=errores,
+                           empleados=empleados, gestiona=_gestiona(),
+                           etiquetas=_etiquetas_en_uso()), 400 if errores else 200
 
 
 def _etiquetas_en_uso() -> list[dict]:
@@ -184,7 +188,7 @@ def lote():
 @bp.get("/incidencias/estado.json")
 @requires(EQUIPO)
 def incidencias_estado():
-    page = _buscar(_filtros())
+    page, _ = _buscar(_filtros())
     return live_list(page)
 
 

@@ -100,6 +100,27 @@ def read(service: str, path: str, **params: Any) -> dict:
     return answer.data
 
 
+EMPTY_PAGE = {"elementos": [], "pagina": 1, "por_pagina": 0, "total": 0, "paginas": 1, "siguiente": None}
+
+
+def search_text() -> str:
+    """The list's search box as typed (the service says whether it is a search)."""
+    return (request.args.get("q") or "").strip()[:1000]
+
+
+def searched_list(service: str, params: dict[str, Any]) -> tuple[dict, FormErrors]:
+    """A page of ``service``'s incident list, and what to say next to the
+    search box: a ``q`` the service refuses (a character of a query
+    language, too many words) is shown there, with an empty list, never as
+    an error page."""
+    answer = call(service, "GET", "/incidencias", params=params)
+    if answer.ok:
+        return answer.data, FormErrors()
+    if answer.status == 400 and any(e.get("campo") == "q" for e in answer.problem.errores):
+        return dict(EMPTY_PAGE), field_errors(answer.problem, ("q",))
+    abort(answer.status if answer.status in (403, 404) else 400)
+
+
 def live_incident(incidencia: dict) -> Any:
     """What an open incident page polls: it reloads when any of these change."""
     return no_store(jsonify(estado=incidencia["estado"], version=incidencia["version"],

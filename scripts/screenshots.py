@@ -8,7 +8,8 @@ docs/screenshots/:
 
 - cliente-lista.png, cliente-nueva.png, cliente-incidencia.png (and
   cliente-incidencia-movil.png, the same page on a 360px-wide phone);
-- equipo-cola.png, equipo-incidencia.png, equipo-clientes.png (a customer
+- equipo-cola.png, equipo-busqueda.png (the queue searched by words typed
+  without accents), equipo-incidencia.png, equipo-clientes.png (a customer
   searched for), equipo-cliente.png (her page: what she reported),
   equipo-telefono.png (an incident she tells about on the phone, being
   filled in), equipo-estadisticas.png, equipo-respuestas.png (the canned
@@ -201,6 +202,8 @@ def main() -> int:
                 sign_in(agente, ids["agente"], EMPLEADO_PASSWORD, equipo=True)
                 agente.goto("/equipo/incidencias?vista=todas&orden=prioridad")
                 shoot(agente, "equipo-cola")
+                agente.goto("/equipo/incidencias?vista=todas&q=lampara pie")
+                shoot(agente, "equipo-busqueda")
                 agente.goto(f"/equipo/incidencias/{ids['en_curso']}")
                 shoot(agente, "equipo-incidencia")
                 agente.goto("/equipo/clientes?q=Gómez Prieto")

@@ -431,6 +431,24 @@ def test_the_customers_list_filters_by_state_and_reports_its_versions(app):
     assert "<tr data-incidencia-id=" not in empty and "No tiene incidencias en estado «Cerrada»" in empty
 
 
+def test_the_customer_searches_their_list_and_a_bad_search_is_told_next_to_the_box(app, api):
+    word = f"modelo{uuid.uuid4().hex[:8]}"
+    ana, _email = customer(app)
+    lampara = open_incident(ana, None, titulo=f"Lámpara {word}", descripcion="Llegó sin bombilla")
+    open_incident(ana, None, titulo="Silla", descripcion=f"Del mismo pedido que la {word}")
+    page = ana.get(f"/incidencias?q=LAMPARA+{word}").get_data(as_text=True)
+    assert re.findall(r'<tr data-incidencia-id="([^"]+)"', page) == [lampara]
+    assert f'value="LAMPARA {word}"' in page and 'role="search"' in page
+    assert ana.get(f"/incidencias/estado.json?q=lampara+{word}").json["total"] == 1
+    none = ana.get(f"/incidencias?q={word}+paraguas").get_data(as_text=True)
+    assert "<tr data-incidencia-id=" not in none and f"Ninguna de sus incidencias dice «{word} paraguas»" in none
+    bad = ana.get("/incidencias?q=lampara*")
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "<tr data-incidencia-id=" not in page
+    assert text_of(page, "q-error") == "Escriba solo palabras: la búsqueda no admite *"
+    assert 'aria-invalid="true" aria-describedby="q-ayuda q-error"' in page
+
+
 def test_the_customers_list_pages_twenty_at_a_time(app, api):
     ana, _email = customer(app)
     token = ana.session()["token"]
@@ -695,6 +713,31 @@ def test_the_queues_and_a_supervisor_taking_an_incident_over(app, api):
     assert f'data-incidencia-id="{incidencia_id}"' not in tomas.get(
         f"/equipo/incidencias?vista=mias&categoria={categoria}").get_data(as_text=True)
     assert tomas.get(f"/equipo/incidencias/{incidencia_id}/estado.json").json["estado"] == "asignada"
+
+
+def test_an_agent_finds_an_incident_by_a_word_of_its_internal_note(app, api):
+    categoria = new_categoria()
+    agente = api.new_empleado("agente", [categoria], nombre="Tomas")
+    api.wait_known_by_resolucion(api.admin_token(), agente)
+    ana, _email = customer(app)
+    incidencia_id = open_incident(ana, categoria, descripcion="El interruptor está suelto")
+    tomas = staff(app, agente.email, agente.password)
+    queue = f"/equipo/incidencias?vista=mias&categoria={categoria}"
+    wait_page(tomas, queue, lambda p: incidencia_id in p, "in the agent's queue")
+    word = f"proveedor{uuid.uuid4().hex[:8]}"
+    tomas.get(f"/equipo/incidencias/{incidencia_id}")
+    response = tomas.post(f"/equipo/incidencias/{incidencia_id}/comentarios",
+                          {"texto": f"Avisar al {word}", "interna": "si"}, page=f"/equipo/incidencias/{incidencia_id}")
+    assert response.status_code == 302, tomas.page
+    page = tomas.get(f"{queue}&q=interruptor+{word}").get_data(as_text=True)
+    assert re.findall(r'<tr data-incidencia-id="([^"]+)"', page) == [incidencia_id]
+    assert '<option value="relevancia" selected>Relevancia</option>' in page
+    assert "relevancia" not in tomas.get(queue).get_data(as_text=True)  # an order of searches only
+    # The customer never finds it by the note's word.
+    assert "<tr data-incidencia-id=" not in ana.get(f"/incidencias?q={word}").get_data(as_text=True)
+    bad = tomas.get(f"{queue}&q=%22{word}%22")
+    assert bad.status_code == 400
+    assert text_of(bad.get_data(as_text=True), "q-error") == 'Escriba solo palabras: la búsqueda no admite "'
 
 
 def test_the_statistics_are_charts_with_their_numbers_as_tables(app):

@@ -10,6 +10,8 @@ so a refusal cannot be a state conflict in disguise.
 """
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from .world import problem
@@ -331,4 +333,30 @@ def test_a_customer_cannot_open_an_incident_in_another_customers_name(world, cli
     assert count() == before
     by_phone = client.call("POST", "apertura", f"/clientes/{world.c1.id}/incidencias", world.a1.token, json=body)
     assert by_phone.status_code == 201 and by_phone.json()["canal"] == "telefono", by_phone.text
+    rec.check()
+
+
+def test_a_customer_search_finds_only_their_own_incidents_and_never_by_an_internal_note(world, client, attacks):
+    rec = attacks("object_level")
+    titulo, nota = f"Tostadora{uuid.uuid4().hex[:8]}", f"sospecha{uuid.uuid4().hex[:8]}"
+    target = client.new_incidencia(world.c2, world.categoria_of(world.a2), titulo=f"La {titulo} no tuesta")["id"]
+    client.wait_customer_sees(world.c2, target, "asignada")
+    written = client.call("POST", "resolucion", f"/incidencias/{target}/comentarios", world.a2.token,
+                          json={"texto": f"Posible {nota} de fraude", "interna": True})
+    assert written.status_code == 201, written.text
+
+    def found(service: str, who, words: str) -> list[str]:
+        response = client.call("GET", service, "/incidencias", who.token, params={"q": words})
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["elementos"]]
+
+    assert found("resolucion", world.a2, nota) == [target]  # staff find it by the note
+    assert found("apertura", world.c2, titulo) == [target]  # its customer by its title
+    for who, words, what in ((world.c1, titulo, "another customer's incident by its title"),
+                             (world.c1, nota, "another customer's incident by its internal note"),
+                             (world.c2, nota, "their own incident by its internal note")):
+        seen = found("apertura", who, words)
+        rec.record(f"{'c1' if who is world.c1 else 'c2'} searches {what}", seen == [], str(seen))
+    rec.expect("c1 searches the staff's list", client.call("GET", "resolucion", "/incidencias", world.c1.token,
+                                                           params={"q": titulo}), 403)
     rec.check()
