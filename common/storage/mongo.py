@@ -862,15 +862,12 @@ class MongoCollection(Collection):
 
     def _ensure_text_index(self, current: dict[str, Any] | None) -> None:
         """The text index as declared: built when missing, rebuilt when its
-        paths, weights or language changed, dropped when no longer declared
-        (a search would otherwise use what nobody asked for). Building it
-        over many documents takes a while; MongoDB builds without blocking
-        writes (4.2+)."""
+        paths, weights or language changed. A collection opened without one
+        (a tool counting documents) leaves it as it is. Building it over many
+        documents takes a while; MongoDB builds without blocking writes
+        (4.2+)."""
         wanted = self.text_index_options()
         if wanted is None:
-            if current is not None:
-                self.raw.drop_index(TEXT_INDEX)
-                log.warning("mongodb: the text index of %s is no longer declared; dropped it", self.spec.name)
             return
         if current is not None and all(current.get(k) == v for k, v in wanted.items()):
             return

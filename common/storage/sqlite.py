@@ -24,8 +24,9 @@ text leaves its row alone). Its rowids are kept in ``<name>__texto_filas
 (fila INTEGER PRIMARY KEY, doc_id UNIQUE)``, not taken from the collection's
 own rowid, which ``VACUUM`` may renumber. A search joins the three and ranks
 by ``bm25`` with the paths' weights. The table is built from the stored
-documents when it is first declared or its declaration changes, and dropped
-when it is no longer declared (a table nobody writes would go stale).
+documents when it is first declared, when its declaration changes and when
+it misses documents (a process that did not declare it wrote some); a
+collection opened without one never drops it.
 
 Counters are rows of ``counters (name, value)``, moved in the transaction of
 the change by one upsert per counter (``value = value + delta``), so a
@@ -517,23 +518,32 @@ class SQLiteCollection(Collection):
         return row[0] if row else None
 
     def _text_declared(self, conn: sqlite3.Connection) -> bool:
-        """Whether the FTS5 table is as declared (absent when none is)."""
-        stored, wanted = self._stored_text_sql(conn), self.text_sql()
-        return stored is None if wanted is None else _same_sql(stored, wanted)
+        """Whether the FTS5 table is as declared and holds a row for every
+        document (a spec without one leaves it alone: see ``_migrate_text``)."""
+        wanted = self.text_sql()
+        if wanted is None:
+            return True
+        if not _same_sql(self._stored_text_sql(conn), wanted):
+            return False
+        rows = conn.execute(f"SELECT count(*) FROM {self._fts_rows}").fetchone()[0]
+        return rows == conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
 
     def _migrate_text(self) -> None:
-        """Build the FTS5 table from the stored documents, rebuild it when
-        its declaration changed, drop it when none is declared: in one
-        transaction, so searches see the old index or the whole new one."""
+        """Build the FTS5 table from the stored documents, and rebuild it
+        when its declaration changed or it misses documents (written by a
+        process that did not declare it): in one transaction, so searches
+        see the old index or the whole new one. A collection opened without
+        a text index (a tool counting documents, an older version) never
+        drops it: it would break the writes of every process that declares
+        it."""
+        if self.spec.text is None:
+            return
         with self.store.transaction() as conn:
             if self._text_declared(conn):
                 return
             previous = self._stored_text_sql(conn)
             conn.execute(f"DROP TABLE IF EXISTS {self._fts}")
             conn.execute(f"DROP TABLE IF EXISTS {self._fts_rows}")
-            if self.spec.text is None:
-                log.warning("sqlite: the full-text index of %s is no longer declared; dropped it", self.spec.name)
-                return
             conn.execute(f"CREATE TABLE {self._fts_rows} (fila INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE)")
             conn.execute(self.text_sql())
             count = 0

@@ -134,3 +134,25 @@ def test_a_collection_without_a_text_index_cannot_be_searched_by_words(store, st
     plain = store.collection(PLAIN)
     with pytest.raises(ValueError):
         plain.find(Query(text=("x",)))
+
+
+def test_a_collection_opened_without_the_text_index_leaves_it_to_those_who_declare_it(store, store_database,
+                                                                                      reopen_store):
+    if store_database.kind == "mongomock":
+        pytest.skip("mongomock has no $text; the real MongoDB runs this when MONGO_URL is set")
+    declared = store.collection(NOTES)
+    declared.insert(note(1, "Tostadora"))
+    bare = reopen_store(outbox=(NOTES,)).collection(CollectionSpec("notas"))  # a tool counting documents
+    assert bare.count(Query()) == 1
+    declared.insert(note(2, "Tostadora nueva"))
+    assert sorted(ids(declared.find(Query(text=("tostadora",))))) == ["n001", "n002"]
+
+
+def test_documents_written_without_the_text_index_are_indexed_when_it_is_declared_again(store, store_database,
+                                                                                       reopen_store):
+    if store_database.kind == "mongomock":
+        pytest.skip("mongomock has no $text; the real MongoDB runs this when MONGO_URL is set")
+    store.collection(NOTES).insert(note(1, "Tostadora"))
+    reopen_store(outbox=(NOTES,)).collection(CollectionSpec("notas", NOTES.indexes)).insert(note(2, "Tostadora"))
+    again = reopen_store(outbox=(NOTES,)).collection(NOTES)
+    assert sorted(ids(again.find(Query(text=("tostadora",))))) == ["n001", "n002"]
