@@ -735,17 +735,21 @@ class SQLiteCollection(Collection):
     def _select(self, query: Query, skip: int = 0, limit: int | None = None) -> tuple[str, list[Any]]:
         where, params = self._where(query)
         source = self._source(query)
-        if query.ranked:
-            weights = ", ".join(str(weight) for _, weight in self.spec.text.fields)
-            order = [f"bm25({self._fts}, {weights})", f"{self.table}.id"]
-        else:
-            order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
-        sql = (f"SELECT {self.table}.id, rev, doc FROM {source}{where}"
-               f" ORDER BY {', '.join(order)}")
+        page = ""
         if limit is not None or skip:
-            sql += " LIMIT ? OFFSET ?"
+            page = " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, skip]
-        return sql, params
+        if query.ranked:
+            # The page's ids ranked first, then only their documents read: a
+            # sort that carried every match's whole document would cost what
+            # all the matches weigh, not what the page does.
+            weights = ", ".join(str(weight) for _, weight in self.spec.text.fields)
+            ranked = (f"SELECT {self.table}.id AS doc_id, bm25({self._fts}, {weights}) AS relevancia"
+                      f" FROM {source}{where} ORDER BY relevancia, doc_id{page}")
+            return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self.table} AS t"
+                    " ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
+        order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
+        return f"SELECT {self.table}.id, rev, doc FROM {source}{where} ORDER BY {', '.join(order)}{page}", params
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         self._ensure()
