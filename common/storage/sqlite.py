@@ -23,7 +23,8 @@ written in the transaction of the document (a write that changes no indexed
 text leaves its row alone). Its rowids are kept in ``<name>__texto_filas
 (fila INTEGER PRIMARY KEY, doc_id UNIQUE)``, not taken from the collection's
 own rowid, which ``VACUUM`` may renumber. A search joins the three and ranks
-by ``bm25`` with the paths' weights. The table is built from the stored
+by ``bm25`` with the paths' weights, reading first from the words or from
+the other filters' index, whichever selects fewer (``_words_first``). The table is built from the stored
 documents when it is first declared, when its declaration changes and when
 it misses documents (a process that did not declare it wrote some); a
 collection opened without one never drops it.
@@ -613,8 +614,8 @@ class SQLiteCollection(Collection):
         PLAN``, one line per step): what an operator, or a test, reads to see
         whether an index serves a list's filter and sort."""
         self._ensure()
-        sql, params = self._select(query, skip, limit)
         with self.store.read() as conn:
+            sql, params = self._select(query, skip, limit, self._words_first(conn, query))
             return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
 
     def _duplicate(self, exc: sqlite3.IntegrityError) -> DuplicateKeyError:
@@ -678,7 +679,7 @@ class SQLiteCollection(Collection):
             ).fetchone()
         return self._row(row) if row else None
 
-    def _where(self, query: Query) -> tuple[str, list[Any]]:
+    def _where(self, query: Query, words_first: bool = True) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         for path, value in query.equals.items():
@@ -713,38 +714,82 @@ class SQLiteCollection(Collection):
             clauses.append("(" + " OR ".join(ors) + ")")
             params.extend([f"%{escaped}%"] * len(paths))
         if query.text:
-            clauses.insert(0, f"{self._fts} MATCH ?")
-            # Each word quoted: a word is letters and digits only (``Query``), never FTS5 syntax.
-            params.insert(0, " ".join(f'"{word}"' for word in query.text))
+            match = self._match(query)
+            if words_first:  # (else the words are a table of the source: ``_source``)
+                clauses.insert(0, f"{self._fts} MATCH ?")
+                params.insert(0, match)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def _source(self, query: Query) -> str:
+    def _source(self, query: Query, words_first: bool = True) -> tuple[str, list[Any]]:
         """The collection, joined to its FTS5 table when the query asks for
-        words: the words first (``CROSS JOIN`` fixes SQLite's join order),
-        then each match's document by its keys. Left to itself, the planner
-        may walk an index of another filter (an agent's queue) and probe the
-        words once per row, which costs the whole queue; the words cost
-        their matches only."""
+        words, in the order ``words_first`` says (``CROSS JOIN`` fixes
+        SQLite's join order; see ``_words_first``), and the parameters it
+        takes: the words' matches, then each one's document by its keys; or
+        the documents the other filters find through their index, each kept
+        when the matches (found once, with their rank) hold it."""
         if not query.text:
-            return self.table
+            return self.table, []
         if self.spec.text is None:
             raise ValueError(f"{self.spec.name} has no full-text index to search by words")
-        return (f"{self._fts} CROSS JOIN {self._fts_rows} ON {self._fts_rows}.fila = {self._fts}.rowid"
-                f" CROSS JOIN {self.table} ON {self.table}.id = {self._fts_rows}.doc_id")
+        if words_first:
+            return (f"{self._fts} CROSS JOIN {self._fts_rows} ON {self._fts_rows}.fila = {self._fts}.rowid"
+                    f" CROSS JOIN {self.table} ON {self.table}.id = {self._fts_rows}.doc_id"), []
+        matches = (f"SELECT rowid AS fila, bm25({self._fts}, {self._weights}) AS relevancia FROM {self._fts}"
+                   f" WHERE {self._fts} MATCH ?")
+        return (f"{self.table} CROSS JOIN {self._fts_rows} ON {self._fts_rows}.doc_id = {self.table}.id"
+                f" CROSS JOIN ({matches}) AS w ON w.fila = {self._fts_rows}.fila"), [self._match(query)]
 
-    def _select(self, query: Query, skip: int = 0, limit: int | None = None) -> tuple[str, list[Any]]:
-        where, params = self._where(query)
-        source = self._source(query)
+    @property
+    def _weights(self) -> str:
+        return ", ".join(str(weight) for _, weight in self.spec.text.fields)
+
+    @staticmethod
+    def _match(query: Query) -> str:
+        # Each word quoted: a word is letters and digits only (``Query``), never FTS5 syntax.
+        return " ".join(f'"{word}"' for word in query.text)
+
+    def _words_first(self, conn: sqlite3.Connection, query: Query) -> bool:
+        """Whether words and filters together are cheaper read from the words.
+
+        Without statistics SQLite guesses, and guesses either way wrong: an
+        agent's whole queue probed for a word, or every match of a common
+        word parsed to find one customer's. So the two sizes are counted,
+        each cheaply: the words' matches in the FTS5 table alone, and the
+        documents the filters select through their index, counted no
+        further than the matches. The smaller one drives."""
+        if not query.text or self._words_only(query) or self.spec.text is None:
+            return True
+        matches = conn.execute(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH ?",
+                               (self._match(query),)).fetchone()[0]
+        where, params = self._where(Query(equals=query.equals, any_of=query.any_of, contains=query.contains,
+                                          less_than=query.less_than, at_least=query.at_least, search=query.search))
+        filtered = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self.table}{where} LIMIT ?)",
+                                [*params, matches + 1]).fetchone()[0]
+        return matches <= filtered
+
+    def _select(self, query: Query, skip: int = 0, limit: int | None = None,
+                words_first: bool = True) -> tuple[str, list[Any]]:
+        where, params = self._where(query, words_first)
+        source, source_params = self._source(query, words_first)
+        params = [*source_params, *params]
         page = ""
         if limit is not None or skip:
             page = " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, skip]
         if query.ranked:
-            # The page's ids ranked first, then only their documents read: a
+            # The page's rows ranked first, then only their documents read: a
             # sort that carried every match's whole document would cost what
-            # all the matches weigh, not what the page does.
-            weights = ", ".join(str(weight) for _, weight in self.spec.text.fields)
-            ranked = (f"SELECT {self.table}.id AS doc_id, bm25({self._fts}, {weights}) AS relevancia"
+            # all the matches weigh, not what the page does. Words alone are
+            # ranked in the FTS5 table itself, with no lookup per match.
+            weights = self._weights
+            if self._words_only(query):  # (always read from the words)
+                ranked = (f"SELECT rowid AS fila, bm25({self._fts}, {weights}) AS relevancia FROM {self._fts}"
+                          f"{where} ORDER BY relevancia, fila{page}")
+                return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self._fts_rows} AS f"
+                        f" ON f.fila = m.fila CROSS JOIN {self.table} AS t ON t.id = f.doc_id"
+                        " ORDER BY m.relevancia, t.id"), params
+            rank = f"bm25({self._fts}, {weights})" if words_first else "w.relevancia"
+            ranked = (f"SELECT {self.table}.id AS doc_id, {rank} AS relevancia"
                       f" FROM {source}{where} ORDER BY relevancia, doc_id{page}")
             return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self.table} AS t"
                     " ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
@@ -753,16 +798,31 @@ class SQLiteCollection(Collection):
 
     def find(self, query: Query, skip: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         self._ensure()
-        sql, params = self._select(query, skip, limit)
         with self.store.read() as conn:
+            sql, params = self._select(query, skip, limit, self._words_first(conn, query))
             rows = conn.execute(sql, params).fetchall()
         return [self._row(r) for r in rows]
 
+    @staticmethod
+    def _words_only(query: Query) -> bool:
+        """A query of words and nothing else, which the FTS5 table answers
+        alone: each of its rows is a stored document's (written and deleted
+        in the document's transaction)."""
+        return bool(query.text) and not (query.equals or query.any_of or query.contains or query.less_than
+                                         or query.at_least or query.search)
+
     def count(self, query: Query) -> int:
         self._ensure()
-        where, params = self._where(query)
         with self.store.read() as conn:
-            return conn.execute(f"SELECT count(*) FROM {self._source(query)}{where}", params).fetchone()[0]
+            if self._words_only(query) and self.spec.text is not None:
+                where, params = self._where(query)
+                source = self._fts
+            else:
+                words_first = self._words_first(conn, query)
+                where, params = self._where(query, words_first)
+                source, source_params = self._source(query, words_first)
+                params = [*source_params, *params]
+            return conn.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()[0]
 
     def delete(self, doc_id: str) -> bool:
         self._ensure()

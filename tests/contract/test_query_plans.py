@@ -197,3 +197,20 @@ def test_every_search_is_driven_by_the_words_index(explaining_store, store_datab
             # TEXT (before 4.4) or TEXT_MATCH / TEXT_OR over the text index's IXSCAN.
             assert any(stage.startswith("TEXT") for stage in stages(winning)), (name, winning)
             assert "COLLSCAN" not in stages(winning), (name, winning)
+
+
+def test_sqlite_reads_a_search_from_whichever_of_words_and_filters_selects_fewer(store, store_database):
+    if store_database.kind != "sqlite":
+        pytest.skip("shows SQLite's plan")
+    from incidencias_resolucion.repository import INCIDENCIAS as spec
+
+    incidents = store.collection(spec)
+    for n in range(60):
+        incidents.insert({"id": f"i{n:03d}", "titulo": "Lámpara" if n % 2 else "Mesa", "descripcion": "x",
+                          "comentarios": [], "cliente": {"id": "c1" if n < 3 else "c2"}, "estado": "asignada",
+                          "creada_en": f"2026-01-01T00:00:{n:02d}Z", "prioridad_rank": 1})
+    one_customer = Query(equals={"cliente.id": "c1"}, text=("lampara",))
+    assert "USING INDEX incidencias_ix_cliente_id" in incidents.explain(one_customer, 0, 20)[1]
+    rare_word = Query(equals={"estado": "asignada"}, text=("mesa", "lampara"))
+    assert "VIRTUAL TABLE INDEX" in incidents.explain(rare_word, 0, 20)[1]
+    assert [d["id"] for d in incidents.find(one_customer)] == ["i001"]

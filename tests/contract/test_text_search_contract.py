@@ -156,3 +156,18 @@ def test_documents_written_without_the_text_index_are_indexed_when_it_is_declare
     reopen_store(outbox=(NOTES,)).collection(CollectionSpec("notas", NOTES.indexes)).insert(note(2, "Tostadora"))
     again = reopen_store(outbox=(NOTES,)).collection(NOTES)
     assert sorted(ids(again.find(Query(text=("tostadora",))))) == ["n001", "n002"]
+
+
+@pytest.mark.parametrize("many", ["matches", "filtered"])
+def test_words_and_a_filter_answer_alike_whichever_selects_fewer(notes, many):
+    # SQLite reads from the words or from the filter's index, whichever
+    # selects fewer: the answer is the same either way.
+    for i in range(1, 41):
+        common = many == "matches" or i in (7, 21)
+        mine = many == "filtered" or i in (7, 21)
+        notes.insert(note(i, "Envío" if common else "Factura", estado="abierta" if mine else "cerrada"))
+    found = Query(text=("envio",), equals={"estado": "abierta"})
+    assert ids(notes.find(found)) == ["n007", "n021"] and notes.count(found) == 2
+    newest = Query(text=("envio",), equals={"estado": "abierta"}, sort=(("creada", -1),))
+    assert ids(notes.find(newest)) == ["n021", "n007"]
+    assert ids(notes.find(found, skip=1, limit=5)) == ["n021"]
