@@ -1,7 +1,7 @@
 """The agent's desk through the APIs alone, against the processes `make run`
 starts: a call from an existing customer found by the number they call
 from, the incident opened for them, tagged, answered with a canned reply
-the server fills in; the customer sees it as their own, opened by phone,
+the server fills in, found again by words typed without accents; the customer sees it as their own, opened by phone,
 with the answer and the mail of its assignment, and never the tag. And a
 caller with no account, registered on the call, who chooses their password
 from the mail."""
@@ -30,8 +30,11 @@ def test_an_agent_takes_a_call_tags_it_and_answers_with_a_canned_reply(api, syst
     # The call: the number as the phone shows it finds her.
     found = api.call("GET", "clientes", "/clientes", agente.token, params={"q": f"{digits[:3]}-{digits[3:]}"})
     assert [c["id"] for c in found.json()["elementos"]] == [cliente.id]
+    serie = f"Serié{uuid.uuid4().hex[:8]}"  # a word of its own, with an accent to type without
+    llamada = {**INCIDENCIA, "descripcion": f"{INCIDENCIA['descripcion']}; la garantía cubre la {serie}",
+               "categoria": categoria}
     opened = wait_until(lambda: (r := api.call("POST", "apertura", f"/clientes/{cliente.id}/incidencias", agente.token,
-                                               json={**INCIDENCIA, "categoria": categoria})).status_code == 201 and r,
+                                               json=llamada)).status_code == 201 and r,
                         timeout=20, interval=0.1, message="apertura opens it once it knows the customer")
     incidencia_id = opened.json()["id"]
     assigned = wait_until(lambda: (v := api.call("GET", "resolucion", f"/incidencias/{incidencia_id}",
@@ -50,6 +53,10 @@ def test_an_agent_takes_a_call_tags_it_and_answers_with_a_canned_reply(api, syst
     assert answered.status_code == 201 and answered.json()["comentarios"][-1]["texto"] == sent
     listed = api.call("GET", "resolucion", "/incidencias", agente.token, params={"etiqueta": "LLAMADA-URGENTE"})
     assert [i["id"] for i in listed.json()["elementos"]] == [incidencia_id]
+    # Found again later by words of its description, typed without accents.
+    searched = api.call("GET", "resolucion", "/incidencias", agente.token,
+                        params={"q": f"garantia {serie.lower().replace('é', 'e')}"})
+    assert [i["id"] for i in searched.json()["elementos"]] == [incidencia_id]
 
     # The customer: hers, by phone, the answer as it was sent, no tag anywhere.
     view = wait_until(lambda: (v := api.customer_view(cliente, incidencia_id))["comentarios"] and v,
@@ -57,6 +64,8 @@ def test_an_agent_takes_a_call_tags_it_and_answers_with_a_canned_reply(api, syst
     assert (view["canal"], [c["texto"] for c in view["comentarios"]]) == ("telefono", [sent])
     assert "etiquetas" not in view and "llamada-urgente" not in str(view)
     assert api.call("GET", "resolucion", "/etiquetas", cliente.token).status_code == 403
+    theirs = api.call("GET", "apertura", "/incidencias", cliente.token, params={"q": serie.upper()})
+    assert [i["id"] for i in theirs.json()["elementos"]] == [incidencia_id]
     system.mailbox.wait_for(lambda m: str(m["To"]).lower() == cliente.email.lower()
                             and str(m["Subject"]) == "Su incidencia «La tostadora no calienta» ha sido asignada",
                             timeout=30, message="the assignment mail, as for an incident she opened")
