@@ -18,6 +18,7 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
     Comentario,
@@ -25,7 +26,7 @@ from incidencias_dominio import (
 )
 from incidencias_replica.correos import prioridad_legible, una_linea
 
-from .notificaciones import cierre_automatico, motivo_de_reapertura
+from .notificaciones import cierre_automatico, destino_de_fusion, motivo_de_reapertura
 
 _ASUNTOS = {
     EVENTO_ASIGNADA: "Su incidencia «{titulo}» ha sido asignada",
@@ -36,6 +37,7 @@ _ASUNTOS = {
     EVENTO_REABIERTA: "Su incidencia «{titulo}» se ha reabierto",
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado",
     EVENTO_COMENTADA: "Nuevo comentario en su incidencia «{titulo}»",
+    EVENTO_FUSIONADA: "Su incidencia «{titulo}» sigue en otra",
 }
 EQUIPO = "El equipo de atención al cliente"
 
@@ -73,6 +75,8 @@ def correo_de_notificacion(tipo: str, incidencia: Incidencia, mensaje: str, emai
               if cierre_automatico(incidencia) else "Si el problema vuelve a aparecer")
         parrafos.append(f"{si}, puede abrir una nueva incidencia.")
         enlaces.append(("Abrir una nueva incidencia", portal_link(portal_url, "/incidencias/nueva")))
+    elif tipo == EVENTO_FUSIONADA and (destino := destino_de_fusion(incidencia))["id"]:
+        enlaces[0] = ("Ver la incidencia donde seguimos", portal_link(portal_url, f"/incidencias/{destino['id']}"))
     elif tipo == EVENTO_REABIERTA and (motivo := motivo_de_reapertura(incidencia)):
         parrafos.append("El motivo que nos indicó:")
         cita = motivo

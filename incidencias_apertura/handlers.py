@@ -16,7 +16,7 @@ from .bootstrap import Components
 # snapshot is already here, and the customer is notified from this consumer.
 SNAPSHOT_EVENTS = (
     "incidencia.asignada", "incidencia.en_curso", "incidencia.resuelta",
-    "incidencia.cancelada", "incidencia.actualizada",
+    "incidencia.cancelada", "incidencia.actualizada", "incidencia.fusionada",
     "incidencia.cerrada", "incidencia.reabierta",
 )
 CLIENTE_EVENTS = ("cliente.registrado", "cliente.actualizado", "cliente.eliminado")

@@ -13,6 +13,7 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
     MOTIVO_CIERRE_AUTOMATICO,
@@ -30,6 +31,8 @@ _MESSAGES = {
     EVENTO_REABIERTA: "Ha reabierto su incidencia «{titulo}»: el equipo volverá a revisarla.",
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado de prioridad o categoría.",
     EVENTO_COMENTADA: "Hay un nuevo comentario en su incidencia «{titulo}».",
+    EVENTO_FUSIONADA: "Su incidencia «{titulo}» trata lo mismo que «{destino}»: las hemos unido y seguimos allí, "
+                      "con sus comentarios.",
 }
 TIPOS_NOTIFICACION = tuple(_MESSAGES)
 """The kinds of notification a customer gets: the events they are told about."""
@@ -46,12 +49,25 @@ def texto_notificacion(tipo: str, incidencia: Incidencia, autocierre_dias: float
     A close says who closed it; an automatic one, after how long
     (``autocierre_dias``, the service's setting, when known)."""
     template = _MESSAGES.get(tipo)
-    if template is None:
-        return None
+    if template is None or (tipo == EVENTO_ACTUALIZADA and fusion_recibida(incidencia)):
+        return None  # a merge is told once, about the duplicate (``EVENTO_FUSIONADA``)
     if tipo == EVENTO_CERRADA:
         template = _plantilla_de_cierre(incidencia, autocierre_dias)
     empleado = incidencia.asignada_a.nombre if incidencia.asignada_a and incidencia.asignada_a.nombre else "un agente"
-    return template.format(titulo=incidencia.titulo, empleado=empleado, plazo=plazo_legible(autocierre_dias))
+    return template.format(titulo=incidencia.titulo, empleado=empleado, plazo=plazo_legible(autocierre_dias),
+                           destino=destino_de_fusion(incidencia)["titulo"] if tipo == EVENTO_FUSIONADA else "")
+
+
+def fusion_recibida(incidencia: Incidencia) -> bool:
+    """Whether the incident's last change was taking in a duplicate."""
+    return bool(incidencia.historial) and "fusion" in (incidencia.historial[-1].cambios or {})
+
+
+def destino_de_fusion(incidencia: Incidencia) -> dict[str, str]:
+    """The id and title of the incident a merged one went into, as its
+    history's last entry records them."""
+    cambio = ((incidencia.historial[-1].cambios or {}) if incidencia.historial else {}).get("fusionada_en") or {}
+    return {"id": str(cambio.get("a") or incidencia.fusionada_en or ""), "titulo": str(cambio.get("titulo") or "otra")}
 
 
 def _ultima_entrada(incidencia: Incidencia, estado: Estado) -> EntradaHistorial | None:

@@ -42,6 +42,8 @@ from cuentas.roles import CLIENTE
 
 from .state_machine import (
     ESTADOS_FINALES,
+    ESTADOS_FUSIONABLES,
+    RESOLUCION,
     Estado,
     IncidenciaFinalizada,
     comprobar_cambio_de_datos,
@@ -59,6 +61,7 @@ EVENTO_CANCELADA = "incidencia.cancelada"
 EVENTO_ACTUALIZADA = "incidencia.actualizada"
 EVENTO_COMENTADA = "incidencia.comentada"
 EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
+EVENTO_FUSIONADA = "incidencia.fusionada"
 
 NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
@@ -343,6 +346,26 @@ def etiqueta(texto: str) -> str:
     return kept
 
 
+class FusionNoPermitida(ValueError):
+    """A merge that can never be made as asked (the HTTP layer answers 422
+    naming the incident merged into): the same incident, another customer's,
+    or one in a state no merge reaches."""
+
+
+def _comprobar_fusion(servicio: str, origen: Incidencia, destino: Incidencia) -> None:
+    """Whether ``origen`` may be merged into ``destino`` by ``servicio``
+    (resolucion, which owns both states a merge joins)."""
+    if servicio != RESOLUCION:
+        raise FusionNoPermitida("Solo el equipo que resuelve fusiona incidencias")
+    if origen.id == destino.id:
+        raise FusionNoPermitida("Una incidencia no se fusiona consigo misma")
+    if origen.cliente.id != destino.cliente.id:
+        raise FusionNoPermitida("Solo se fusionan incidencias del mismo cliente")
+    if destino.estado not in ESTADOS_FUSIONABLES:
+        raise FusionNoPermitida(f"La incidencia de destino está «{destino.estado.value}»: solo se fusiona en una "
+                                "abierta, asignada, en curso o reabierta")
+
+
 @dataclass
 class Incidencia:
     id: str
@@ -367,6 +390,10 @@ class Incidencia:
     etiquetas: list[str] = field(default_factory=list)
     """Staff's own labels (``etiqueta``): like internal notes, in a snapshot
     only with ``incluir_internas``; never a change of state, no version."""
+    fusionada_en: str | None = None
+    """The incident this one was merged into (state ``fusionada``)."""
+    fusionadas: list[str] = field(default_factory=list)
+    """The incidents merged into this one, oldest merge first."""
 
     @property
     def propietario(self) -> str | None:
@@ -510,6 +537,46 @@ class Incidencia:
         self._record(self.estado, por, en, cambios=cambios)
         return EVENTO_ACTUALIZADA
 
+    # -- merging a duplicate (``fusionada``): two halves, each its own write --
+
+    def recibir_fusion(self, servicio: str, origen: Incidencia, por: Actor | Mapping[str, Any],
+                       en: datetime) -> str | None:
+        """Take in ``origen``, a duplicate of this incident: its public
+        comments are copied here (each under an id of its own, with its
+        author and time) and the history records the merge, a change of
+        data in this incident's state. None, changing nothing, when
+        ``origen`` was taken in already (a retried merge)."""
+        if origen.id in self.fusionadas:
+            return None
+        comprobar_transicion(servicio, origen.estado, Estado.FUSIONADA)  # the duplicate's own 409 first
+        _comprobar_fusion(servicio, origen, self)
+        por, en = Actor.of(por), utc(en)
+        copias = [Comentario(f"{origen.id}.{c.id}", c.autor, c.texto, False, c.creado_en)
+                  for c in origen.comentarios if not c.interna]
+        known = {c.id for c in self.comentarios}
+        self.comentarios = ordenar_comentarios([*self.comentarios, *(c for c in copias if c.id not in known)])
+        self.fusionadas = [*self.fusionadas, origen.id]
+        self._record(self.estado, por, en,
+                     cambios={"fusion": {"de": origen.id, "a": self.id, "titulo": origen.titulo}})
+        return EVENTO_ACTUALIZADA
+
+    def fusionar_en(self, servicio: str, destino: Incidencia, por: Actor | Mapping[str, Any],
+                    en: datetime) -> str | None:
+        """This incident is a duplicate of ``destino``: it ends in
+        ``fusionada``, pointing to it (take ``destino``'s half first,
+        ``recibir_fusion``). None, changing nothing, when it was merged into
+        ``destino`` already (a retried merge)."""
+        if self.estado is Estado.FUSIONADA and self.fusionada_en == destino.id:
+            return None
+        comprobar_transicion(servicio, self.estado, Estado.FUSIONADA)
+        _comprobar_fusion(servicio, self, destino)
+        por, en = Actor.of(por), utc(en)
+        self.fusionada_en = destino.id
+        self.cerrada_en = en
+        self._record(Estado.FUSIONADA, por, en,
+                     cambios={"fusionada_en": {"de": None, "a": destino.id, "titulo": destino.titulo}})
+        return EVENTO_FUSIONADA
+
     # -- unversioned local changes --
 
     def comentar(
@@ -598,6 +665,8 @@ class Incidencia:
             "cerrada_en": _format_opt(self.cerrada_en),
             "motivo_reapertura": self.motivo_reapertura,
             "canal": self.canal.value,
+            "fusionada_en": self.fusionada_en,
+            "fusionadas": list(self.fusionadas),
             **({"etiquetas": list(self.etiquetas)} if incluir_internas else {}),
         }
 
@@ -636,6 +705,8 @@ class Incidencia:
                 # Incidents opened before the channel was recorded came in by the web.
                 canal=Canal(d.get("canal") or Canal.WEB),
                 etiquetas=sorted({etiqueta(e) for e in d.get("etiquetas") or ()}),
+                fusionada_en=_opt_text(d.get("fusionada_en"), "fusionada_en"),
+                fusionadas=[_text(i, "fusionadas") for i in d.get("fusionadas") or ()],
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid incident snapshot: {exc!r}") from None

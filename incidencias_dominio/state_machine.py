@@ -22,6 +22,7 @@ class Estado(str, Enum):
     REABIERTA = "reabierta"
     CERRADA = "cerrada"
     CANCELADA = "cancelada"
+    FUSIONADA = "fusionada"  # merged into another incident of the same customer
 
     def __str__(self) -> str:
         return self.value
@@ -35,9 +36,10 @@ PROPIETARIOS: dict[Estado, str | None] = {
     Estado.RESUELTA: APERTURA,
     Estado.CERRADA: None,
     Estado.CANCELADA: None,
+    Estado.FUSIONADA: None,
 }
 
-ESTADOS_FINALES = frozenset({Estado.CERRADA, Estado.CANCELADA})
+ESTADOS_FINALES = frozenset({Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA})
 
 # States a customer may still withdraw (through resolucion, which owns them).
 ESTADOS_CANCELABLES = frozenset(
@@ -47,6 +49,10 @@ ESTADOS_CANCELABLES = frozenset(
 # States whose data (prioridad, categoria) may change: exactly the ones
 # resolucion owns, so the change is written by the same single writer.
 ESTADOS_EDITABLES = frozenset(e for e, owner in PROPIETARIOS.items() if owner == RESOLUCION)
+
+# States a duplicate may be merged from, and the incident it is merged into
+# may be in: resolucion's, so both writes of a merge are its own.
+ESTADOS_FUSIONABLES = ESTADOS_EDITABLES
 
 TRANSICIONES_PERMITIDAS: frozenset[tuple[Estado, Estado]] = frozenset(
     {
@@ -61,6 +67,7 @@ TRANSICIONES_PERMITIDAS: frozenset[tuple[Estado, Estado]] = frozenset(
         (Estado.REABIERTA, Estado.ASIGNADA),
     }
     | {(estado, Estado.CANCELADA) for estado in ESTADOS_CANCELABLES}
+    | {(estado, Estado.FUSIONADA) for estado in ESTADOS_FUSIONABLES}
 )
 
 

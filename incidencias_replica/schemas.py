@@ -105,3 +105,7 @@ class IncidenciaSchema(AnswerSchema):
     motivo_reapertura = ma.fields.String(allow_none=True)
     canal = one_of(CANALES, "Canal", metadata={
         "description": "How it came in: the portal or the API (web), a phone call staff took (telefono), e-mail"})
+    fusionada_en = ma.fields.String(allow_none=True, metadata={
+        "description": "In `fusionada`: the incident of the same customer this one was merged into, where it goes on"})
+    fusionadas = ma.fields.List(ma.fields.String(), metadata={
+        "description": "The incidents merged into this one (their public comments were copied here)"})

@@ -18,7 +18,8 @@ from incidencias_replica.views import incident_view
 
 from . import services
 from .schemas import (
-    CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, IncidenciaPatchSchema, IncidenciaSchema,
+    CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
+    IncidenciaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
@@ -63,6 +64,18 @@ def assign(data, incidencia_id: str, idempotency):
     c = components()
     return _answer(services.asignar(c.incidencias, c.empleados, current_actor(), incidencia_id, data.get("empleado_id"),
                                     c.settings.portal_url, idempotency))
+
+
+@operation(blp, "POST", "/incidencias/<incidencia_id>/fusion", ROLES_GESTION, IncidenciaSchema,
+           name="fusionarIncidencia", body=FusionSchema, idempotent=True,
+           refusals={409: "This incident is not in a state resolucion owns (or was merged into another one)",
+                     422: "`destino_id` unknown, this incident itself, another customer's, or not in a state "
+                          "resolucion owns"})
+def merge(data, incidencia_id: str, idempotency):
+    """Merge a duplicate into another incident of the same customer (supervisors and admins): that one takes
+    in its public comments and records it; this one ends in `fusionada`, pointing to it"""
+    return _answer(services.fusionar(components().incidencias, current_actor(), incidencia_id, data["destino_id"],
+                                     idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/inicio", ROLES_PERSONAL, IncidenciaSchema,

@@ -57,6 +57,12 @@ class IncidenciasQuerySchema(PaginationArgs):
         return data
 
 
+class FusionSchema(StrictSchema):
+    destino_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64), metadata={
+        "description": "The incident this one duplicates, the same customer's: it takes in this one's public "
+                       "comments and goes on; this one ends in `fusionada`"})
+
+
 class AsignacionSchema(StrictSchema):
     empleado_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
                                    metadata={"description": "Omitted: the caller takes it"})

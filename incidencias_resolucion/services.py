@@ -27,6 +27,7 @@ from incidencias_dominio import (
     ConflictoDeEstado,
     EmpleadoRef,
     Estado,
+    FusionNoPermitida,
     Incidencia,
     Prioridad,
     MAX_ETIQUETAS,
@@ -280,6 +281,37 @@ def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id
         return [events.snapshot(tipo, incidencia)] if tipo else None
 
     return _cambiar(incidencias, actor, incidencia_id, change)
+
+
+def fusionar(incidencias: IncidenciaRepository, actor: Actor, origen_id: str, destino_id: str,
+             idempotency: IdempotentRequest | None = None) -> Incidencia:
+    """Merge the duplicate ``origen_id`` into ``destino_id`` (the same
+    customer's, both in states resolucion owns) and return the duplicate.
+
+    Two writes, each with its event, in this order: the destination takes in
+    the duplicate's public comments and records the merge; then the
+    duplicate ends in ``fusionada`` pointing to it. Each half is a no-op when
+    done already, so a merge cut between them (a 503) is finished by asking
+    again, and a keyed retry changes nothing twice."""
+    origen = incidencia(incidencias, origen_id)
+    if incidencias.get(destino_id) is None:
+        raise Invalid("destino_id", "La incidencia de destino no existe")
+    en = utc_now()
+
+    def take_in(destino: Incidencia):
+        tipo = destino.recibir_fusion(RESOLUCION, origen, actor, en)
+        return [events.snapshot(tipo, destino)] if tipo else None
+
+    try:
+        destino, _ = incidencias.update(destino_id, lambda destino, _side: take_in(destino))
+
+        def merge(duplicada: Incidencia):
+            tipo = duplicada.fusionar_en(RESOLUCION, destino, actor, en)
+            return [events.snapshot(tipo, duplicada)] if tipo else None
+
+        return incidencias.update(origen_id, lambda duplicada, _side: merge(duplicada), idempotency)[0]
+    except FusionNoPermitida as exc:
+        raise Invalid("destino_id", str(exc)) from None
 
 
 # -- what apertura and the other services did ----------------------------------------

@@ -21,7 +21,7 @@ from incidencias_dominio import (
 
 ESTADOS = {
     "abierta": "Abierta", "asignada": "Asignada", "en_curso": "En curso", "resuelta": "Resuelta",
-    "reabierta": "Reabierta", "cerrada": "Cerrada", "cancelada": "Cancelada",
+    "reabierta": "Reabierta", "cerrada": "Cerrada", "cancelada": "Cancelada", "fusionada": "Unida a otra",
 }
 # The domain's own sets, as the API spells their values.
 FINALES = tuple(e.value for e in Estado if e in ESTADOS_FINALES)
@@ -157,6 +157,8 @@ def _nombre_asignado(cambios: Mapping[str, Any] | None) -> str | None:
 
 def _cambio_datos(cambios: Mapping[str, Any]) -> str:
     partes = []
+    if "fusion" in cambios:
+        partes.append(f"Se le unió «{(cambios['fusion'] or {}).get('titulo') or 'otra incidencia'}»")
     if "prioridad" in cambios:
         c = cambios["prioridad"] or {}
         partes.append(f"Prioridad cambiada de {prioridad(c.get('de'))} a {prioridad(c.get('a'))}")
@@ -189,6 +191,8 @@ def hito(entrada: Mapping[str, Any]) -> Hito:
         texto = "Cerrada automáticamente" if motivo == CIERRE_AUTOMATICO else "Cerrada"
     elif a == "cancelada":
         texto = f"Cancelada: {motivo}" if motivo else "Cancelada"
+    elif a == "fusionada":
+        texto = f"Unida a «{(cambios.get('fusionada_en') or {}).get('titulo') or 'otra incidencia'}»"
     else:
         texto = estado(a)
     return Hito(texto=texto, en=entrada.get("en"), quien=_quien(entrada.get("por")), estado=a)

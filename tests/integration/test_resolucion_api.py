@@ -694,7 +694,7 @@ def test_statistics_shape_and_counts(api):
 
     stats = api.ok("GET", "/estadisticas", "e1")
     assert stats["por_estado"] == {"abierta": 0, "asignada": 2, "en_curso": 0, "resuelta": 1, "reabierta": 0,
-                                   "cerrada": 0, "cancelada": 1}
+                                   "cerrada": 0, "cancelada": 1, "fusionada": 0}
     assert stats["por_prioridad"] == {"baja": 1, "media": 0, "alta": 2, "critica": 1}
     assert sorted(stats["carga_por_empleado"], key=lambda e: e["id"]) == [
         {"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0},

@@ -1,6 +1,7 @@
 """The incident state machine, its owners and the Incidencia aggregate."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
     MOTIVO_CIERRE_AUTOMATICO,
@@ -29,6 +31,7 @@ from incidencias_dominio import (
     ConflictoDeEstado,
     EmpleadoRef,
     Estado,
+    FusionNoPermitida,
     Incidencia,
     IncidenciaFinalizada,
     NoEsPropietario,
@@ -58,6 +61,7 @@ EXPECTED_OWNERS = {
     Estado.RESUELTA: APERTURA,
     Estado.CERRADA: None,
     Estado.CANCELADA: None,
+    Estado.FUSIONADA: None,
 }
 # Spelled out from the design, independently of the module under test.
 EXPECTED_TRANSITIONS = {
@@ -74,6 +78,10 @@ EXPECTED_TRANSITIONS = {
     ("asignada", "cancelada"),
     ("en_curso", "cancelada"),
     ("reabierta", "cancelada"),
+    ("abierta", "fusionada"),
+    ("asignada", "fusionada"),
+    ("en_curso", "fusionada"),
+    ("reabierta", "fusionada"),
 }
 ROUTING_KEYS = {
     Estado.ASIGNADA: EVENTO_ASIGNADA,
@@ -82,6 +90,7 @@ ROUTING_KEYS = {
     Estado.CERRADA: EVENTO_CERRADA,
     Estado.REABIERTA: EVENTO_REABIERTA,
     Estado.CANCELADA: EVENTO_CANCELADA,
+    Estado.FUSIONADA: EVENTO_FUSIONADA,
 }
 # A legal path from abierta to every state.
 PATHS = {
@@ -92,6 +101,7 @@ PATHS = {
     Estado.REABIERTA: [Estado.ASIGNADA, Estado.RESUELTA, Estado.REABIERTA],
     Estado.CERRADA: [Estado.ASIGNADA, Estado.RESUELTA, Estado.CERRADA],
     Estado.CANCELADA: [Estado.CANCELADA],
+    Estado.FUSIONADA: [Estado.FUSIONADA],
 }
 # No action leads back to abierta: only abrir creates it.
 DESTINOS = list(ROUTING_KEYS)
@@ -130,6 +140,9 @@ def hacer(inc: Incidencia, destino: Estado, servicio: str, when: datetime) -> st
         return inc.reabrir(servicio, "Sigue sin calentar", CLIENTE_ACTOR, when)
     if destino is Estado.CANCELADA:
         return inc.cancelar(servicio, CLIENTE_ACTOR, when, motivo="Ya no la necesito")
+    if destino is Estado.FUSIONADA:
+        # Into an incident of its own each time (a merge into the same one again is a retry: no-op).
+        return inc.fusionar_en(servicio, nueva(id=f"i-destino-{when.isoformat()}"), SUPERVISOR, when)
     raise AssertionError(destino)
 
 
@@ -148,7 +161,7 @@ def en_estado(estado: Estado) -> Incidencia:
 
 def test_estado_values():
     assert [e.value for e in Estado] == [
-        "abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada",
+        "abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada", "fusionada",
     ]
 
 
@@ -294,7 +307,7 @@ def test_forbidden_call_raises_and_changes_nothing(de, a, servicio):
 
 
 def test_final_states_have_no_owner():
-    for estado in (Estado.CERRADA, Estado.CANCELADA):
+    for estado in (Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA):
         inc = en_estado(estado)
         assert inc.es_final and inc.propietario is None
         for servicio in (APERTURA, RESOLUCION):
@@ -469,7 +482,7 @@ def test_cambiar_datos_rejects_unknown_priority_without_changing():
 
 # --- comments -----------------------------------------------------------------------
 
-NON_FINAL = [e for e in Estado if e not in (Estado.CERRADA, Estado.CANCELADA)]
+NON_FINAL = [e for e in Estado if e not in (Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA)]
 
 
 @pytest.mark.parametrize("estado", NON_FINAL)
@@ -500,7 +513,7 @@ def test_comments_are_ordered_by_time_then_id():
     assert [c.id for c in inc.comentarios] == ["z", "a", "b"]
 
 
-@pytest.mark.parametrize("estado", [Estado.CERRADA, Estado.CANCELADA])
+@pytest.mark.parametrize("estado", [Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA])
 def test_comentar_refused_once_final(estado):
     inc = en_estado(estado)
     before = inc.to_snapshot(incluir_internas=True)
@@ -553,6 +566,7 @@ def test_snapshot_is_json_safe_with_utc_strings():
         "id", "cliente", "producto", "titulo", "descripcion", "categoria", "prioridad",
         "estado", "asignada_a", "version", "historial", "comentarios", "resolucion",
         "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal", "etiquetas",
+        "fusionada_en", "fusionadas",
     }
     assert set(vivida().to_snapshot(incluir_internas=False)) == set(snap) - {"etiquetas"}  # staff-only
     assert snap["canal"] == "web"
@@ -731,3 +745,87 @@ def test_tagging_adds_once_removes_and_stops_at_the_limit():
     with pytest.raises(ValueError):
         inc.etiquetar("una-mas")
     assert len(inc.etiquetas) == MAX_ETIQUETAS and inc.etiquetas == sorted(inc.etiquetas)
+
+
+# --- merging a duplicate -----------------------------------------------------------------
+
+def _pareja(estado_origen: Estado = Estado.ASIGNADA, estado_destino: Estado = Estado.EN_CURSO):
+    origen, destino = en_estado(estado_origen), en_estado(estado_destino)
+    origen.id, destino.id = "i-dup", "i-orig"
+    return origen, destino
+
+
+def test_a_merge_copies_the_public_comments_records_it_in_both_histories_and_ends_the_duplicate():
+    origen, destino = _pareja()
+    origen.comentar("c1", CLIENTE_ACTOR, "Es la misma tostadora", False, at(50))
+    origen.comentar("c2", AGENTE, "Cliente ya llamó", True, at(51))
+    destino.comentar("c9", AGENTE, "Revisando", False, at(40))
+    version_destino = destino.version
+    assert destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(60)) == EVENTO_ACTUALIZADA
+    assert [(c.id, c.texto, c.interna, c.creado_en) for c in destino.comentarios] == [
+        ("c9", "Revisando", False, at(40)), ("i-dup.c1", "Es la misma tostadora", False, at(50))]
+    assert destino.fusionadas == ["i-dup"] and destino.version == version_destino + 1
+    entrada = destino.historial[-1]
+    assert (entrada.de, entrada.a, entrada.cambios) == (
+        Estado.EN_CURSO, Estado.EN_CURSO, {"fusion": {"de": "i-dup", "a": "i-orig", "titulo": "No calienta"}})
+    assert origen.fusionar_en(RESOLUCION, destino, SUPERVISOR, at(61)) == EVENTO_FUSIONADA
+    assert (origen.estado, origen.fusionada_en, origen.cerrada_en, origen.es_final) == (
+        Estado.FUSIONADA, "i-orig", at(61), True)
+    assert origen.historial[-1].cambios == {"fusionada_en": {"de": None, "a": "i-orig", "titulo": "No calienta"}}
+    snapshot = origen.to_snapshot(incluir_internas=False)
+    assert (snapshot["fusionada_en"], Incidencia.from_snapshot(snapshot).fusionada_en) == ("i-orig", "i-orig")
+    assert Incidencia.from_snapshot(destino.to_snapshot(incluir_internas=False)).fusionadas == ["i-dup"]
+
+
+def test_a_retried_merge_changes_nothing_twice():
+    origen, destino = _pareja()
+    origen.comentar("c1", CLIENTE_ACTOR, "Igual", False, at(50))
+    destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(60))
+    origen.fusionar_en(RESOLUCION, destino, SUPERVISOR, at(61))
+    before = (destino.to_snapshot(True), origen.to_snapshot(True))
+    assert destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(70)) is None
+    assert origen.fusionar_en(RESOLUCION, destino, SUPERVISOR, at(71)) is None
+    assert (destino.to_snapshot(True), origen.to_snapshot(True)) == before
+
+
+@pytest.mark.parametrize("cambio, mensaje", [
+    (lambda o, d: setattr(d, "id", o.id), "consigo misma"),
+    (lambda o, d: setattr(d, "cliente", dataclasses.replace(d.cliente, id="c-otro")), "mismo cliente"),
+])
+def test_a_merge_that_can_never_be_made_is_refused_changing_nothing(cambio, mensaje):
+    origen, destino = _pareja()
+    cambio(origen, destino)
+    before = (origen.to_snapshot(True), destino.to_snapshot(True))
+    for half in (lambda: destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(60)),
+                 lambda: origen.fusionar_en(RESOLUCION, destino, SUPERVISOR, at(60))):
+        with pytest.raises(FusionNoPermitida, match=mensaje):
+            half()
+    assert (origen.to_snapshot(True), destino.to_snapshot(True)) == before
+
+
+@pytest.mark.parametrize("estado", [e for e in Estado if e not in (
+    Estado.ABIERTA, Estado.ASIGNADA, Estado.EN_CURSO, Estado.REABIERTA)])
+def test_nothing_is_merged_into_an_incident_resolucion_does_not_own(estado):
+    origen, destino = _pareja(estado_destino=estado)
+    with pytest.raises(FusionNoPermitida, match="solo se fusiona en una"):
+        destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(60))
+    with pytest.raises(FusionNoPermitida):
+        origen.fusionar_en(RESOLUCION, destino, SUPERVISOR, at(60))
+    assert (origen.estado, destino.fusionadas) == (Estado.ASIGNADA, [])
+
+
+@pytest.mark.parametrize("estado", [Estado.RESUELTA, Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA])
+def test_a_duplicate_resolucion_does_not_own_is_refused_by_the_state_machine(estado):
+    origen, destino = _pareja(estado_origen=estado)
+    with pytest.raises(ConflictoDeEstado):
+        destino.recibir_fusion(RESOLUCION, origen, SUPERVISOR, at(60))
+    assert destino.fusionadas == [] and destino.historial[-1].cambios is None or "fusion" not in (
+        destino.historial[-1].cambios or {})
+
+
+def test_only_resolucion_merges():
+    origen, destino = _pareja()
+    with pytest.raises(NoEsPropietario):
+        destino.recibir_fusion(APERTURA, origen, SUPERVISOR, at(60))
+    with pytest.raises(NoEsPropietario):
+        origen.fusionar_en(APERTURA, destino, SUPERVISOR, at(60))
