@@ -3,7 +3,7 @@
 A search text is words (letters and digits) between spaces and the
 punctuation of ordinary writing (``.,;¿?¡!'-/@``). The characters of the
 engines' query languages (FTS5's quotes, stars, brackets and column
-colons; MongoDB's quotes and minus) are refused, as are control characters
+colons, MongoDB's quotes) are refused, as are control characters
 and a text too long or of too many words: each a 400 problem naming ``q``
 (``BAD_SEARCH``), never a 500 nor a search that means something else. The
 engines never see the text itself, only its words (``Query.text``).
@@ -20,7 +20,9 @@ from .problems import Problem
 MAX_CHARS = 200
 MAX_WORDS = 12
 SYNTAX = '"*()[]{}^:+~\\|<>=`$&#%'
-PATTERN = "^[^" + "".join("\\" + c for c in SYNTAX) + "]*$"
+# Escaped only where a character class needs it, so the pattern is valid in
+# ECMAScript's Unicode mode too (what JSON Schema validators compile).
+PATTERN = "^[^" + "".join("\\" + c if c in "\\[]^" else c for c in SYNTAX) + "]*$"
 BAD_SEARCH = (f"`q` is not a search the engines take: a query-language character ({SYNTAX}), a control "
               f"character, more than {MAX_CHARS} characters or {MAX_WORDS} words, or no word at all")
 

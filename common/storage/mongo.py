@@ -218,6 +218,7 @@ TEXT_INDEX = "ix_texto"
 TEXT_LANGUAGE_OVERRIDE = "_idioma_del_texto"
 # Where a search's answer carries each document's relevance (never handed out).
 TEXT_SCORE = "_relevancia"
+INDEX_NOT_FOUND = 27  # the server's code for "text index required for $text query", among others
 # Where ``ping`` writes to prove the database takes writes.
 HEALTH_COLLECTION = "_health"
 
@@ -260,7 +261,8 @@ def translate(exc: BaseException) -> StorageError:
       no server to talk to (``AutoReconnect``, ``NetworkTimeout``,
       ``ServerSelectionTimeoutError``, "not primary" ``NotPrimaryError``),
       ``WriteConcernError`` (the write may be on the primary only: the caller
-      retries, idempotently), and the codes above or a transient error label.
+      retries, idempotently), the codes above or a transient error label, and
+      a search while the text index is missing (being built).
     - ``InvalidData`` (422; never retried): ``DocumentTooLarge`` and
       ``InvalidDocument`` raised by the driver before sending, integers BSON
       cannot hold, and the server's refusals of a document as such.
@@ -287,6 +289,9 @@ def translate(exc: BaseException) -> StorageError:
         code = getattr(exc, "code", None)
         if code in _UNAVAILABLE_CODES:
             return StorageUnavailable(f"mongodb: {exc}")
+        if code == INDEX_NOT_FOUND and "text index" in str(exc):
+            # A search while the text index is being (re)built by another process.
+            return StorageUnavailable(f"mongodb: the text index is not there yet: {exc}")
         if code in _INVALID_CODES:
             return InvalidData(f"mongodb: {exc}")
     return StorageError(f"mongodb: {exc}")
@@ -903,7 +908,7 @@ class MongoCollection(Collection):
                 try:
                     self.raw.drop_index(name)
                 except OperationFailure as exc:
-                    if exc.code != 27:  # IndexNotFound: another process dropped it first
+                    if exc.code != INDEX_NOT_FOUND:  # IndexNotFound: another process dropped it first
                         raise
             self.raw.create_index(keys, name=name, **options)
         except OperationFailure as exc:

@@ -506,12 +506,16 @@ class SQLiteCollection(Collection):
     def _fts_rows(self) -> str:
         return f'"{self.spec.name}__texto_filas"'
 
+    @property
+    def _fts_columns(self) -> str:
+        """The FTS5 table's columns, one per indexed path (``TextIndex`` keeps their names apart)."""
+        return ", ".join(f'"c_{path.replace(".", "_")}"' for path in self.spec.text.paths)
+
     def text_sql(self) -> str | None:
         """The statement that builds the FTS5 table, as ``sqlite_master`` keeps it (None: no text index)."""
         if self.spec.text is None:
             return None
-        columns = ", ".join(f'"c_{path.replace(".", "_")}"' for path in self.spec.text.paths)
-        return (f"CREATE VIRTUAL TABLE {self._fts} USING fts5({columns},"
+        return (f"CREATE VIRTUAL TABLE {self._fts} USING fts5({self._fts_columns},"
                 " tokenize = 'unicode61 remove_diacritics 2')")
 
     def _stored_text_sql(self, conn: sqlite3.Connection) -> str | None:
@@ -526,8 +530,15 @@ class SQLiteCollection(Collection):
             return True
         if not _same_sql(self._stored_text_sql(conn), wanted):
             return False
-        rows = conn.execute(f"SELECT count(*) FROM {self._fts_rows}").fetchone()[0]
-        return rows == conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{self.spec.name}__texto_filas",)).fetchone() \
+                is None:
+            return False
+        # Every document has its row and every row its document (a writer that
+        # did not declare the index inserted or deleted some).
+        return conn.execute(
+            f"SELECT NOT EXISTS (SELECT 1 FROM {self.table} WHERE id NOT IN (SELECT doc_id FROM {self._fts_rows}))"
+            f" AND NOT EXISTS (SELECT 1 FROM {self._fts_rows} WHERE doc_id NOT IN (SELECT id FROM {self.table}))"
+        ).fetchone()[0] == 1
 
     def _migrate_text(self) -> None:
         """Build the FTS5 table from the stored documents, and rebuild it
@@ -564,8 +575,7 @@ class SQLiteCollection(Collection):
         assignee), so the index only churns when words do."""
         if self.spec.text is None:
             return
-        texts = self._texts(body)
-        columns = ", ".join(f'"c_{path.replace(".", "_")}"' for path in self.spec.text.paths)
+        texts, columns = self._texts(body), self._fts_columns
         row = conn.execute(f"SELECT fila FROM {self._fts_rows} WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             fila = conn.execute(f"INSERT INTO {self._fts_rows} (doc_id) VALUES (?)", (doc_id,)).lastrowid
@@ -783,11 +793,12 @@ class SQLiteCollection(Collection):
             # ranked in the FTS5 table itself, with no lookup per match.
             weights = self._weights
             if self._words_only(query):  # (always read from the words)
-                ranked = (f"SELECT rowid AS fila, bm25({self._fts}, {weights}) AS relevancia FROM {self._fts}"
-                          f"{where} ORDER BY relevancia, fila{page}")
-                return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self._fts_rows} AS f"
-                        f" ON f.fila = m.fila CROSS JOIN {self.table} AS t ON t.id = f.doc_id"
-                        " ORDER BY m.relevancia, t.id"), params
+                # (Ties by id: each match's id is one lookup in the rowid map, not its document.)
+                ranked = (f"SELECT f.doc_id AS doc_id, bm25({self._fts}, {weights}) AS relevancia FROM {self._fts}"
+                          f" CROSS JOIN {self._fts_rows} AS f ON f.fila = {self._fts}.rowid"
+                          f"{where} ORDER BY relevancia, doc_id{page}")
+                return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self.table} AS t"
+                        " ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
             rank = f"bm25({self._fts}, {weights})" if words_first else "w.relevancia"
             ranked = (f"SELECT {self.table}.id AS doc_id, {rank} AS relevancia"
                       f" FROM {source}{where} ORDER BY relevancia, doc_id{page}")

@@ -15,12 +15,15 @@ do. All three pass ``tests/contract/test_text_search_contract.py``:
   heavier paths, rank higher; ties by id.
 
 Where the engines differ, and the contract does not go: MongoDB stems the
-index's language ("lámparas" finds "lámpara") and drops its stop words
-("de", "la"); SQLite matches the word as written. Their scores differ in
+index's language and then checks each word as a folded substring of the
+text, so "lámpara" also finds "lámparas" (not the other way round), and a
+search of stop words only ("de la") finds nothing; SQLite matches whole
+words as written. Their scores differ in
 detail, not in the order of clearly better matches.
 
-Words reach an engine only as words (``search_words``, checked again by
-``Query``): no query-language syntax of either engine ever does.
+Words reach an engine only as words (``common.http.search`` cuts them,
+``Query`` checks them again): no query-language syntax of either engine
+ever does.
 """
 from __future__ import annotations
 
@@ -52,8 +55,8 @@ class TextIndex:
                 raise ValueError(f"invalid text index path {path!r}")
             if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
                 raise ValueError(f"a text index weight is an integer >= 1, got {weight!r}")
-        if len({path for path, _ in self.fields}) != len(self.fields):
-            raise ValueError("a text index names each path once")
+        if len({path.replace(".", "_") for path, _ in self.fields}) != len(self.fields):
+            raise ValueError("a text index names each path once (and no two that differ only by . and _)")
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -74,7 +77,7 @@ def is_word(text: str) -> bool:
 def fold(word: str) -> str:
     """A word without case or accents, as the indexes compare them
     ("Lámpara" → "lampara", "Ñandú" → "nandu")."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
+    decomposed = unicodedata.normalize("NFD", word.lower())  # no compatibility mapping: FTS5 makes none
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 

@@ -171,3 +171,44 @@ def test_words_and_a_filter_answer_alike_whichever_selects_fewer(notes, many):
     newest = Query(text=("envio",), equals={"estado": "abierta"}, sort=(("creada", -1),))
     assert ids(notes.find(newest)) == ["n021", "n007"]
     assert ids(notes.find(found, skip=1, limit=5)) == ["n021"]
+
+
+def test_equal_scores_page_by_id_whatever_order_the_documents_came_in(notes):
+    for i in (2, 1, 4, 3):
+        notes.insert(note(i, "Envío", "Igual"))
+    ranked = Query(text=("envio",))
+    assert ids(notes.find(ranked)) == ["n001", "n002", "n003", "n004"]
+    assert [ids(notes.find(ranked, skip=n, limit=1))[0] for n in range(4)] == ["n001", "n002", "n003", "n004"]
+    with_filter = Query(text=("envio",), equals={"estado": "abierta"})
+    assert [ids(notes.find(with_filter, skip=n, limit=3)) for n in (0, 3)] == [["n001", "n002", "n003"], ["n004"]]
+
+
+def test_documents_deleted_or_added_without_the_text_index_are_caught_up_when_it_is_declared(store, store_database,
+                                                                                            reopen_store):
+    if store_database.kind == "mongomock":
+        pytest.skip("mongomock has no $text; the real MongoDB runs this when MONGO_URL is set")
+    declared = store.collection(NOTES)
+    declared.insert(note(1, "Tostadora"))
+    declared.insert(note(2, "Tostadora"))
+    bare = reopen_store(outbox=(NOTES,)).collection(CollectionSpec("notas", NOTES.indexes))
+    bare.delete("n001")
+    bare.insert(note(3, "Tostadora"))
+    again = reopen_store(outbox=(NOTES,)).collection(NOTES)
+    found = Query(text=("tostadora",))
+    assert ids(again.find(found)) == ["n002", "n003"] and again.count(found) == 2
+
+
+def test_sqlite_builds_the_index_again_when_its_rowid_map_is_missing(store, store_database, reopen_store):
+    if store_database.kind != "sqlite":
+        pytest.skip("SQLite's own tables")
+    store.collection(NOTES).insert(note(1, "Tostadora"))
+    with store.transaction() as conn:
+        conn.execute('DROP TABLE "notas__texto_filas"')
+    again = reopen_store(outbox=(NOTES,)).collection(NOTES)
+    assert ids(again.find(Query(text=("tostadora",)))) == ["n001"]
+
+
+@pytest.mark.parametrize("fields", [(("a.b", 1), ("a_b", 1)), (("titulo", 1), ("titulo", 2))])
+def test_a_text_index_names_each_path_once(fields):
+    with pytest.raises(ValueError):
+        TextIndex(fields)

@@ -99,6 +99,7 @@ UNAVAILABLE = {
     "a transient label": operation_failure(424242, "whatever", ("RetryableWriteError",)),
     "a bulk write's write concern": BulkWriteError({"writeErrors": [], "writeConcernErrors": [{"code": 64}]}),
     "unauthorized": operation_failure(13, "not authorized on incidencias to execute command"),
+    "a search while the text index is being built": operation_failure(27, "text index required for $text query"),
 }
 INVALID = {
     "document too large (driver)": DocumentTooLarge("BSON document too large (17000000 bytes)"),
@@ -127,6 +128,7 @@ def test_what_no_retry_fixes_is_invalid_data(name):
 def test_anything_else_is_a_plain_storage_error():
     translated = translate(operation_failure(9, "FailedToParse: unknown operator"))
     assert type(translated) is StorageError
+    assert type(translate(operation_failure(27, "index not found with name [ix_x]"))) is StorageError
 
 
 # -- at the adapter's door -----------------------------------------------------------
