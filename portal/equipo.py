@@ -212,6 +212,7 @@ def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
         "resolver": puede and estado in ("asignada", "en_curso"),
         "comentar": puede and estado not in display.FINALES,
         "editar": puede and estado in display.EDITABLES,
+        "fusionar": gestiona and estado in display.EDITABLES,
         "etiquetar": puede,
         "suya": suya,
     }
@@ -223,15 +224,44 @@ def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores:
     permitido = acciones(incidencia, persona.id, persona.rol)
     empleados = _empleados_activos() if permitido["asignar"] else []
     respuestas = _respuestas_ofrecidas() if permitido["comentar"] or permitido["resolver"] else []
+    hermanas = _otras_del_cliente(incidencia) if permitido["fusionar"] else []
     categorias = list(current_app.extensions["portal"].settings.categorias)
     if incidencia.get("categoria") and incidencia["categoria"] not in categorias:
         categorias.append(incidencia["categoria"])
     return render_template(
         "equipo/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
         acciones=permitido, empleados=empleados, respuestas=respuestas, categorias_incidencia=categorias,
+        hermanas=hermanas,
         formulario=formulario,
         valores=valores or {}, errores=errores or FormErrors(), final=incidencia["estado"] in display.FINALES,
     ), status
+
+
+def _otras_del_cliente(incidencia: dict) -> list[dict]:
+    """The customer's other incidents this one could be merged into (the
+    states a merge reaches), newest first: the ones a duplicate repeats."""
+    answer = call("resolucion", "GET", "/incidencias", params={
+        "cliente_id": incidencia["cliente"]["id"], "orden": "recientes", "por_pagina": 50})
+    if not answer.ok:
+        return []
+    return [i for i in answer.data["elementos"] if i["id"] != incidencia["id"] and i["estado"] in display.EDITABLES]
+
+
+@bp.post("/incidencias/<incidencia_id>/fusion")
+@requires(EQUIPO, GESTION)
+def fusionar(incidencia_id: str):
+    """Merge this incident into another of the same customer: that one's page, saying so."""
+    destino_id = text_or_none(request.form, "destino_id")
+    answer = form_call("resolucion", "POST", f"/incidencias/{segment(incidencia_id)}/fusion",
+                       json={"destino_id": destino_id} if destino_id else {})
+    if answer.status == 404:
+        abort(404)
+    if not answer.ok:
+        return _pagina_incidencia(read("resolucion", f"/incidencias/{segment(incidencia_id)}"), "fusion",
+                                  typed(request.form, ("destino_id",)), field_errors(answer.problem, ("destino_id",)),
+                                  answer.status)
+    flash(f"«{answer.data['titulo']}» se ha unido a esta incidencia", "ok")
+    return redirect(url_for(".incidencia", incidencia_id=answer.data["fusionada_en"]))
 
 
 def _respuestas_ofrecidas() -> list[dict]:

@@ -1,7 +1,8 @@
 """The agent's desk through the APIs alone, against the processes `make run`
 starts: a call from an existing customer found by the number they call
 from, the incident opened for them, tagged, answered with a canned reply
-the server fills in, found again by words typed without accents; the customer sees it as their own, opened by phone,
+the server fills in, found again by words typed without accents, and a
+second call about the same thing merged into it; the customer sees it as their own, opened by phone,
 with the answer and the mail of its assignment, and never the tag. And a
 caller with no account, registered on the call, who chooses their password
 from the mail."""
@@ -69,6 +70,31 @@ def test_an_agent_takes_a_call_tags_it_and_answers_with_a_canned_reply(api, syst
     system.mailbox.wait_for(lambda m: str(m["To"]).lower() == cliente.email.lower()
                             and str(m["Subject"]) == "Su incidencia «La tostadora no calienta» ha sido asignada",
                             timeout=30, message="the assignment mail, as for an incident she opened")
+
+    # She calls again about the same toaster; the second incident is merged into the first.
+    again = api.call("POST", "apertura", f"/clientes/{cliente.id}/incidencias", agente.token,
+                     json={**llamada, "titulo": "Otra vez la tostadora", "descripcion": "Llama de nuevo"}).json()
+    wait_until(lambda: api.call("GET", "resolucion", f"/incidencias/{again['id']}", agente.token).json().get(
+        "estado") == "asignada", timeout=20, interval=0.1, message="the second call assigned")
+    assert api.call("POST", "apertura", f"/incidencias/{again['id']}/comentarios", cliente.token,
+                    json={"texto": "Sigue igual que ayer"}).status_code == 201
+    wait_until(lambda: api.call("GET", "resolucion", f"/incidencias/{again['id']}", agente.token).json()[
+        "comentarios"], timeout=20, interval=0.1, message="her comment reaches resolucion")
+    jefa = api.new_empleado("supervisor", [], nombre="Sonia", apellidos="Jefa", admin_token=admin.token)
+    api.wait_known_by_resolucion(admin, jefa)
+    merged = api.call("POST", "resolucion", f"/incidencias/{again['id']}/fusion", jefa.token,
+                      json={"destino_id": incidencia_id})
+    assert merged.status_code == 200 and (merged.json()["estado"], merged.json()["fusionada_en"]) == (
+        "fusionada", incidencia_id)
+    gone = wait_until(lambda: (v := api.customer_view(cliente, again["id"]))["estado"] == "fusionada" and v,
+                      timeout=20, interval=0.1, message="the merge reaches apertura")
+    assert gone["fusionada_en"] == incidencia_id
+    kept = wait_until(lambda: (v := api.customer_view(cliente, incidencia_id))["fusionadas"] and v,
+                      timeout=20, interval=0.1, message="the comments copied reach apertura")
+    assert [c["texto"] for c in kept["comentarios"]] == [sent, "Sigue igual que ayer"]
+    system.mailbox.wait_for(lambda m: str(m["To"]).lower() == cliente.email.lower()
+                            and str(m["Subject"]) == "Su incidencia «Otra vez la tostadora» sigue en otra",
+                            timeout=30, message="the mail telling her where it goes on")
 
 
 def test_a_caller_with_no_account_is_registered_and_chooses_a_password_from_the_mail(api, system):

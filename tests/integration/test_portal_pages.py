@@ -915,6 +915,39 @@ def test_a_supervisor_changes_the_priority_of_the_incidents_ticked_and_is_told_w
                                                      "prioridad": "baja"}, page=queue).status_code == 403
 
 
+def test_a_supervisor_merges_a_duplicate_the_customer_then_follows_in_the_other(app, api):
+    categoria = new_categoria()
+    admin_token = api.admin_token()
+    agente = api.new_empleado("agente", [categoria], nombre="Dani", apellidos="Dobles", admin_token=admin_token)
+    jefe = api.new_empleado("supervisor", [new_categoria()], nombre="Berta", apellidos="Jefa", admin_token=admin_token)
+    api.wait_known_by_resolucion(admin_token, agente, jefe)
+    ana, _email = customer(app)
+    destino = open_incident(ana, categoria, titulo="La lámpara no enciende")
+    duplicada = open_incident(ana, categoria, titulo="La lámpara sigue sin encender")
+    for incidencia_id in (destino, duplicada):
+        api.wait_customer_sees(ana.session()["token"], incidencia_id, "asignada")
+    berta = staff(app, jefe.email, jefe.password)
+    page = berta.get(f"/equipo/incidencias/{duplicada}").get_data(as_text=True)
+    assert f'<option value="{destino}">La lámpara no enciende (asignada)</option>' in page
+    response = berta.post(f"/equipo/incidencias/{duplicada}/fusion", {"destino_id": destino},
+                          page=f"/equipo/incidencias/{duplicada}")
+    assert response.status_code == 302 and response.headers["Location"] == f"/equipo/incidencias/{destino}"
+    page = berta.get(f"/equipo/incidencias/{destino}").get_data(as_text=True)
+    assert "«La lámpara sigue sin encender» se ha unido a esta incidencia" in page
+    assert "Se le unió «La lámpara sigue sin encender»" in page
+    # The customer: the duplicate points to the other, and they were told so.
+    seen = wait_page(ana, f"/incidencias/{duplicada}", lambda p: 'id="fusionada-en"' in p, "the merge reaches apertura")
+    assert f'href="/incidencias/{destino}">Siga allí</a>' in seen and "Unida a otra" in seen
+    notes = ana.get("/notificaciones").get_data(as_text=True)
+    assert "trata lo mismo que «La lámpara no enciende»: las hemos unido" in notes
+    # An agent has no such form; merging into the same one again is refused next to the field.
+    dani = staff(app, agente.email, agente.password)
+    assert 'name="destino_id"' not in dani.get(f"/equipo/incidencias/{destino}").get_data(as_text=True)
+    refused = berta.post(f"/equipo/incidencias/{destino}/fusion", {"destino_id": destino},
+                         page=f"/equipo/incidencias/{destino}")
+    assert refused.status_code == 422 and "Una incidencia no se fusiona consigo misma" in berta.page
+
+
 def test_the_admin_registers_changes_and_deactivates_an_employee_whose_session_ends(app, api):
     admin = staff(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert ">Dar de alta</a>" in admin.get("/equipo/empleados").get_data(as_text=True)

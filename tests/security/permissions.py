@@ -67,6 +67,7 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("resolucion", "DELETE", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"): STAFF,
     ("resolucion", "GET", "/etiquetas"): STAFF,
     ("resolucion", "POST", "/incidencias/lote"): MANAGERS,
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"): MANAGERS,
     ("resolucion", "GET", "/estadisticas"): STAFF,
     ("resolucion", "GET", "/respuestas"): STAFF,
     ("resolucion", "POST", "/respuestas"): MANAGERS,

@@ -159,6 +159,9 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
         }, customers_with(invited_email)),
         ("clientes", "POST", "/clientes/invitacion/aceptacion"): Sample(
             None, "/clientes/invitacion/aceptacion", {"token": cliente_link, "password": CLIENTE_PASSWORD}, profile),
+        # A closed incident merged into itself: refused (409) whoever asks, so the sample changes nothing.
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"): Sample(
+            admin, f"/incidencias/{closed}/fusion", {"destino_id": closed}, incident),
         ("resolucion", "POST", "/incidencias/lote"): Sample(
             admin, "/incidencias/lote", {"incidencias": [closed], "accion": "prioridad", "prioridad": "critica"},
             incident),
@@ -216,6 +219,7 @@ SAMPLE_KEYS: list[Key] = [
     ("clientes", "POST", "/clientes/invitacion/aceptacion"),
     ("resolucion", "POST", "/respuestas"),
     ("resolucion", "POST", "/incidencias/lote"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"),
     ("resolucion", "PATCH", "/respuestas/{respuesta_id}"),
     ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"),
 ]

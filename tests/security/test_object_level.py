@@ -360,3 +360,17 @@ def test_a_customer_search_finds_only_their_own_incidents_and_never_by_an_intern
     rec.expect("c1 searches the staff's list", client.call("GET", "resolucion", "/incidencias", world.c1.token,
                                                            params={"q": titulo}), 403)
     rec.check()
+
+
+def test_no_one_merges_one_customers_incident_into_anothers(world, client, attacks):
+    rec = attacks("object_level")
+    theirs, mine = world.incidents["de_c2"], world.incidents["leer"]
+    before = world.settled_state(theirs), world.settled_state(mine)
+    for who, name in ((world.supervisor, "supervisor"), (world.admin, "admin")):
+        for origen, destino in ((theirs, mine), (mine, theirs)):
+            response = client.call("POST", "resolucion", f"/incidencias/{origen}/fusion", who.token,
+                                   json={"destino_id": destino})
+            rec.expect(f"{name} merges {'c2' if origen == theirs else 'c1'}'s incident into the other customer's",
+                       response, 422)
+    assert (world.state_of(theirs), world.state_of(mine)) == before, "the refused merges changed an incident"
+    rec.check()
