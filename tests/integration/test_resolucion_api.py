@@ -670,7 +670,8 @@ def test_statistics_shape_and_counts(api):
     assert empty.pop("por_canal_y_semana") == week_rows(datetime.now(timezone.utc))
     assert empty == {
         "por_estado": {e: 0 for e in
-                       ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada")},
+                       ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada",
+                        "fusionada")},
         "por_prioridad": {"baja": 0, "media": 0, "alta": 0, "critica": 0},
         "carga_por_empleado": [{"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0}],
         "hasta_primera_asignacion": {"mediana_s": None, "p90_s": None, "muestras": 0},
@@ -880,7 +881,8 @@ def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
     spec = api.client.get("/openapi.json").get_json()
     posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
     assert set(posts) == {*(f"/incidencias/{{incidencia_id}}/{a}" for a in KEYED_ACTIONS), "/respuestas",
-                          "/respuestas/{respuesta_id}/retirada", "/incidencias/lote"}
+                          "/respuestas/{respuesta_id}/retirada", "/incidencias/lote",
+                          "/incidencias/{incidencia_id}/fusion"}
     for path, operation in posts.items():
         [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
         assert (header["name"], header["required"]) == ("Idempotency-Key", False)

@@ -57,6 +57,12 @@ def test_a_retried_merge_changes_nothing_twice(api, team):
     assert unkeyed.status_code == 200 and unkeyed.json["version"] == first.json["version"]
     assert api.ok("GET", f"/incidencias/{team}", "e1")["fusionadas"] == [duplicada]
     assert api.take_events() == []
+    # The same key for another merge: refused, the duplicate being merged already (and nothing changes).
+    otra = api.arrive()
+    api.take_events()  # (its assignment)
+    reused = merge(api, duplicada, otra, headers=key)
+    assert reused.status_code == 409 and reused.json["estado"] == "fusionada"
+    assert api.ok("GET", f"/incidencias/{otra}", "e1")["fusionadas"] == [] and api.take_events() == []
 
 
 def test_a_merge_cut_between_its_halves_is_finished_by_asking_again(api, team):

@@ -33,9 +33,11 @@ def test_an_agent_works_only_their_own_incident():
 @pytest.mark.parametrize("rol", ["supervisor", "admin"])
 def test_supervisors_and_admins_act_on_any_and_assign_to_anyone(rol):
     assert offered("asignada", "e2", "s1", rol) == {"tomar", "asignar", "empezar", "resolver", "comentar", "editar",
-                                                    "etiquetar"}
-    assert offered("en_curso", "s1", "s1", rol) == {"asignar", "resolver", "comentar", "editar", "etiquetar"}
-    assert offered("abierta", None, "s1", rol) == {"tomar", "asignar", "comentar", "editar", "etiquetar"}
+                                                    "etiquetar", "fusionar"}
+    assert offered("en_curso", "s1", "s1", rol) == {"asignar", "resolver", "comentar", "editar", "etiquetar",
+                                                    "fusionar"}
+    assert offered("abierta", None, "s1", rol) == {"tomar", "asignar", "comentar", "editar", "etiquetar", "fusionar"}
+    assert "fusionar" not in offered("resuelta", "s1", "s1", rol)
 
 
 @pytest.mark.parametrize("estado", ["cerrada", "cancelada"])
