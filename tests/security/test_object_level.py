@@ -54,6 +54,9 @@ COVERED = {
         "test_an_agent_cannot_tag_another_agents_incident_and_no_customer_sees_a_tag",
     ("resolucion", "DELETE", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"):
         "test_an_agent_cannot_tag_another_agents_incident_and_no_customer_sees_a_tag",
+    # Only managers merge; what they must not do is join two customers' incidents.
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"):
+        "test_no_one_merges_one_customers_incident_into_anothers",
     # Canned replies are the team's: every employee reads them, managers change them.
     ("resolucion", "GET", "/respuestas/{respuesta_id}"): "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
     ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
@@ -365,12 +368,12 @@ def test_a_customer_search_finds_only_their_own_incidents_and_never_by_an_intern
 def test_no_one_merges_one_customers_incident_into_anothers(world, client, attacks):
     rec = attacks("object_level")
     theirs, mine = world.incidents["de_c2"], world.incidents["leer"]
-    before = world.settled_state(theirs), world.settled_state(mine)
+    before = world.settled_state(theirs, world.c2), world.settled_state(mine)
     for who, name in ((world.supervisor, "supervisor"), (world.admin, "admin")):
         for origen, destino in ((theirs, mine), (mine, theirs)):
             response = client.call("POST", "resolucion", f"/incidencias/{origen}/fusion", who.token,
                                    json={"destino_id": destino})
             rec.expect(f"{name} merges {'c2' if origen == theirs else 'c1'}'s incident into the other customer's",
                        response, 422)
-    assert (world.state_of(theirs), world.state_of(mine)) == before, "the refused merges changed an incident"
+    assert (world.state_of(theirs, world.c2), world.state_of(mine)) == before, "the refused merges changed one"
     rec.check()

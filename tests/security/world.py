@@ -102,7 +102,7 @@ class World:
         staff = self.staff_view(incidencia_id)
         mine = self.client.customer_view(cliente or self.c1, incidencia_id)
         keep = ("estado", "version", "asignada_a", "cliente", "prioridad", "categoria", "resolucion",
-                "motivo_reapertura")
+                "motivo_reapertura", "fusionada_en", "fusionadas")
         return {
             "resolucion": {**{k: staff.get(k) for k in keep}, "comentarios": len(staff["comentarios"]),
                            "etiquetas": staff.get("etiquetas")},
