@@ -344,6 +344,16 @@ class Query:
 _SCALARS = (str, int, float, bool)
 
 
+def text_index_for(spec: CollectionSpec, query: Query) -> TextIndex | None:
+    """The index ``query``'s words are searched in, None when it asks for
+    none; ValueError when it asks for words of a collection without one."""
+    if not query.text:
+        return None
+    if spec.text is None:
+        raise ValueError(f"{spec.name} has no full-text index to search by words")
+    return spec.text
+
+
 class Collection(abc.ABC):
     spec: CollectionSpec
 

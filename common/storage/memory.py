@@ -75,6 +75,7 @@ from .base import (
     merge_counters,
     split_counters,
     split_outbox,
+    text_index_for,
 )
 from .text import score
 
@@ -520,15 +521,14 @@ class MemoryCollection(Collection):
         """Matching (id, row, view) triples, under the lock; with ``text``,
         the view carries its relevance under ``_SCORE``."""
         self._check_query(query)
-        if query.text and self.spec.text is None:
-            raise ValueError(f"{self.spec.name} has no full-text index to search by words")
+        index = text_index_for(self.spec, query)
         found = []
         for doc_id, row in self._table.rows.items():
             view = self._view(doc_id, row[2])
             if not self._matches(view, query):
                 continue
             if query.text:
-                relevance = score(row[2], self.spec.text, query.text)
+                relevance = score(row[2], index, query.text)
                 if not relevance:
                     continue
                 view = {**view, _SCORE: relevance}

@@ -173,7 +173,9 @@ from .base import (
     merge_counters,
     split_counters,
     split_outbox,
+    text_index_for,
 )
+from .text import phrases
 
 log = logging.getLogger(__name__)
 
@@ -1204,13 +1206,10 @@ class MongoCollection(Collection):
             pattern = {"$regex": re.escape(text), "$options": "i"}
             conditions.append({"$or": [{_mongo_path(p): pattern} for p in paths]})
         found: dict[str, Any] = {}
-        if query.text:
-            if self.spec.text is None:
-                raise ValueError(f"{self.spec.name} has no full-text index to search by words")
-            # Each word a quoted phrase: a document must hold every one (MongoDB
-            # ORs bare terms), and a word is letters and digits only (``Query``).
-            found["$text"] = {"$search": " ".join(f'"{word}"' for word in query.text),
-                              "$language": self.spec.text.language,
+        index = text_index_for(self.spec, query)
+        if index is not None:
+            # Phrases, so that a document must hold every word (MongoDB ORs bare terms).
+            found["$text"] = {"$search": phrases(query.text), "$language": index.language,
                               "$caseSensitive": False, "$diacriticSensitive": False}
         if len(conditions) == 1 and not found:
             return conditions[0]

@@ -36,6 +36,7 @@ refused write, rolled back, moves none; ``counters(names)`` is one
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -68,9 +69,10 @@ from .base import (
     merge_counters,
     split_counters,
     split_outbox,
+    text_index_for,
 )
 from .doorbell import Bell, address_for
-from .text import column_text
+from .text import column_text, phrases
 
 log = logging.getLogger(__name__)
 
@@ -559,7 +561,7 @@ class SQLiteCollection(Collection):
             conn.execute(f"CREATE TABLE {self._fts_rows} (fila INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE)")
             conn.execute(self.text_sql())
             count = 0
-            for doc_id, body in conn.execute(f"SELECT id, doc FROM {self.table}").fetchall():
+            for doc_id, body in conn.execute(f"SELECT id, doc FROM {self.table}"):  # a row at a time
                 self._write_text(conn, doc_id, json.loads(body))
                 count += 1
         if previous is not None or count:
@@ -723,11 +725,9 @@ class SQLiteCollection(Collection):
             ors = [f"unicode_lower({_expr(p)}) LIKE ? ESCAPE '\\'" for p in paths]
             clauses.append("(" + " OR ".join(ors) + ")")
             params.extend([f"%{escaped}%"] * len(paths))
-        if query.text:
-            match = self._match(query)
-            if words_first:  # (else the words are a table of the source: ``_source``)
-                clauses.insert(0, f"{self._fts} MATCH ?")
-                params.insert(0, match)
+        if query.text and words_first:  # (else the words are a table of the source: ``_source``)
+            clauses.insert(0, f"{self._fts} MATCH ?")
+            params.insert(0, self._match(query))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _source(self, query: Query, words_first: bool = True) -> tuple[str, list[Any]]:
@@ -737,10 +737,8 @@ class SQLiteCollection(Collection):
         takes: the words' matches, then each one's document by its keys; or
         the documents the other filters find through their index, each kept
         when the matches (found once, with their rank) hold it."""
-        if not query.text:
+        if text_index_for(self.spec, query) is None:
             return self.table, []
-        if self.spec.text is None:
-            raise ValueError(f"{self.spec.name} has no full-text index to search by words")
         if words_first:
             return (f"{self._fts} CROSS JOIN {self._fts_rows} ON {self._fts_rows}.fila = {self._fts}.rowid"
                     f" CROSS JOIN {self.table} ON {self.table}.id = {self._fts_rows}.doc_id"), []
@@ -755,8 +753,12 @@ class SQLiteCollection(Collection):
 
     @staticmethod
     def _match(query: Query) -> str:
-        # Each word quoted: a word is letters and digits only (``Query``), never FTS5 syntax.
-        return " ".join(f'"{word}"' for word in query.text)
+        return phrases(query.text)
+
+    @staticmethod
+    def _filters(query: Query) -> Query:
+        """``query`` without its words (and its order): what the other filters select."""
+        return dataclasses.replace(query, text=(), sort=())
 
     def _words_first(self, conn: sqlite3.Connection, query: Query) -> bool:
         """Whether words and filters together are cheaper read from the words.
@@ -771,8 +773,7 @@ class SQLiteCollection(Collection):
             return True
         matches = conn.execute(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH ?",
                                (self._match(query),)).fetchone()[0]
-        where, params = self._where(Query(equals=query.equals, any_of=query.any_of, contains=query.contains,
-                                          less_than=query.less_than, at_least=query.at_least, search=query.search))
+        where, params = self._where(self._filters(query))
         filtered = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self.table}{where} LIMIT ?)",
                                 [*params, matches + 1]).fetchone()[0]
         return matches <= filtered
@@ -791,19 +792,15 @@ class SQLiteCollection(Collection):
             # sort that carried every match's whole document would cost what
             # all the matches weigh, not what the page does. Words alone are
             # ranked in the FTS5 table itself, with no lookup per match.
-            weights = self._weights
             if self._words_only(query):  # (always read from the words)
                 # (Ties by id: each match's id is one lookup in the rowid map, not its document.)
-                ranked = (f"SELECT f.doc_id AS doc_id, bm25({self._fts}, {weights}) AS relevancia FROM {self._fts}"
-                          f" CROSS JOIN {self._fts_rows} AS f ON f.fila = {self._fts}.rowid"
-                          f"{where} ORDER BY relevancia, doc_id{page}")
-                return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self.table} AS t"
-                        " ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
-            rank = f"bm25({self._fts}, {weights})" if words_first else "w.relevancia"
-            ranked = (f"SELECT {self.table}.id AS doc_id, {rank} AS relevancia"
-                      f" FROM {source}{where} ORDER BY relevancia, doc_id{page}")
-            return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}) AS m CROSS JOIN {self.table} AS t"
-                    " ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
+                ranked = (f"SELECT f.doc_id AS doc_id, bm25({self._fts}, {self._weights}) AS relevancia"
+                          f" FROM {self._fts} CROSS JOIN {self._fts_rows} AS f ON f.fila = {self._fts}.rowid")
+            else:
+                rank = f"bm25({self._fts}, {self._weights})" if words_first else "w.relevancia"
+                ranked = f"SELECT {self.table}.id AS doc_id, {rank} AS relevancia FROM {source}"
+            return (f"SELECT t.id, t.rev, t.doc FROM ({ranked}{where} ORDER BY relevancia, doc_id{page}) AS m"
+                    f" CROSS JOIN {self.table} AS t ON t.id = m.doc_id ORDER BY m.relevancia, m.doc_id"), params
         order = [f"{_expr(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in query.order]
         return f"SELECT {self.table}.id, rev, doc FROM {source}{where} ORDER BY {', '.join(order)}{page}", params
 
@@ -819,13 +816,12 @@ class SQLiteCollection(Collection):
         """A query of words and nothing else, which the FTS5 table answers
         alone: each of its rows is a stored document's (written and deleted
         in the document's transaction)."""
-        return bool(query.text) and not (query.equals or query.any_of or query.contains or query.less_than
-                                         or query.at_least or query.search)
+        return bool(query.text) and SQLiteCollection._filters(query) == Query()
 
     def count(self, query: Query) -> int:
         self._ensure()
         with self.store.read() as conn:
-            if self._words_only(query) and self.spec.text is not None:
+            if self._words_only(query) and text_index_for(self.spec, query):
                 where, params = self._where(query)
                 source = self._fts
             else:

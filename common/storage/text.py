@@ -74,6 +74,13 @@ def is_word(text: str) -> bool:
     return isinstance(text, str) and _WORD.fullmatch(text) is not None
 
 
+def phrases(wanted: Iterable[str]) -> str:
+    """The words as both engines' query languages take them, each a quoted
+    phrase: FTS5 and MongoDB alike then require every one, and read nothing
+    inside as syntax (a word is letters and digits only, ``Query``)."""
+    return " ".join(f'"{word}"' for word in wanted)
+
+
 def fold(word: str) -> str:
     """A word without case or accents, as the indexes compare them
     ("Lámpara" → "lampara", "Ñandú" → "nandu")."""
