@@ -15,6 +15,7 @@ from incidencias_dominio import (
     ESTADOS_CANCELABLES,
     ESTADOS_EDITABLES,
     ESTADOS_FINALES,
+    ESTADOS_FUSIONABLES,
     TRANSICIONES_PERMITIDAS,
     Estado,
 )
@@ -27,6 +28,7 @@ ESTADOS = {
 FINALES = tuple(e.value for e in Estado if e in ESTADOS_FINALES)
 CANCELABLES = tuple(e.value for e in Estado if e in ESTADOS_CANCELABLES)
 EDITABLES = tuple(e.value for e in Estado if e in ESTADOS_EDITABLES)  # owned by resolucion: their data may change
+FUSIONABLES = tuple(e.value for e in Estado if e in ESTADOS_FUSIONABLES)  # a duplicate merged from and into
 EN_ESPERA = (Estado.ABIERTA.value, Estado.REABIERTA.value)  # waiting for someone to take them
 ASIGNABLES = tuple(e.value for e in Estado if (e, Estado.ASIGNADA) in TRANSICIONES_PERMITIDAS)
 PRIORIDADES = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}

@@ -7,7 +7,7 @@ supervisors and admins act on any and assign to any active employee); an
 action refused anyway shows the service's 403 or 409 plainly."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
@@ -212,7 +212,7 @@ def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
         "resolver": puede and estado in ("asignada", "en_curso"),
         "comentar": puede and estado not in display.FINALES,
         "editar": puede and estado in display.EDITABLES,
-        "fusionar": gestiona and estado in display.EDITABLES,
+        "fusionar": gestiona and estado in display.FUSIONABLES,
         "etiquetar": puede,
         "suya": suya,
     }
@@ -244,7 +244,7 @@ def _otras_del_cliente(incidencia: dict) -> list[dict]:
         "cliente_id": incidencia["cliente"]["id"], "orden": "recientes", "por_pagina": 50})
     if not answer.ok:
         return []
-    return [i for i in answer.data["elementos"] if i["id"] != incidencia["id"] and i["estado"] in display.EDITABLES]
+    return [i for i in answer.data["elementos"] if i["id"] != incidencia["id"] and i["estado"] in display.FUSIONABLES]
 
 
 @bp.post("/incidencias/<incidencia_id>/fusion")
@@ -252,16 +252,9 @@ def _otras_del_cliente(incidencia: dict) -> list[dict]:
 def fusionar(incidencia_id: str):
     """Merge this incident into another of the same customer: that one's page, saying so."""
     destino_id = text_or_none(request.form, "destino_id")
-    answer = form_call("resolucion", "POST", f"/incidencias/{segment(incidencia_id)}/fusion",
-                       json={"destino_id": destino_id} if destino_id else {})
-    if answer.status == 404:
-        abort(404)
-    if not answer.ok:
-        return _pagina_incidencia(read("resolucion", f"/incidencias/{segment(incidencia_id)}"), "fusion",
-                                  typed(request.form, ("destino_id",)), field_errors(answer.problem, ("destino_id",)),
-                                  answer.status)
-    flash(f"«{answer.data['titulo']}» se ha unido a esta incidencia", "ok")
-    return redirect(url_for(".incidencia", incidencia_id=answer.data["fusionada_en"]))
+    return _accion(incidencia_id, "fusion", "POST", "/fusion", {"destino_id": destino_id} if destino_id else {},
+                   ("destino_id",), lambda fusionada: f"«{fusionada['titulo']}» se ha unido a esta incidencia",
+                   siguiente=lambda fusionada: fusionada["fusionada_en"])
 
 
 def _respuestas_ofrecidas() -> list[dict]:
@@ -291,10 +284,10 @@ def incidencia_estado(incidencia_id: str):
 
 
 def _accion(incidencia_id: str, formulario: str, method: str, path: str, body: dict, fields: tuple[str, ...],
-            hecho: str):
+            hecho: str | Callable[[dict], str], siguiente: Callable[[dict], str] | None = None):
     return incident_action("resolucion", method, incidencia_id, path, body, fields, hecho,
                            lambda incidencia, valores, errores, status:
-                           _pagina_incidencia(incidencia, formulario, valores, errores, status))
+                           _pagina_incidencia(incidencia, formulario, valores, errores, status), siguiente)
 
 
 @bp.post("/incidencias/<incidencia_id>/asignacion")

@@ -134,17 +134,20 @@ def live_list(page: dict) -> Any:
 
 
 def incident_action(service: str, method: str, incidencia_id: str, path: str, body: dict,
-                    fields: tuple[str, ...], hecho: str,
-                    again: Callable[[dict, dict, FormErrors, int], Any]) -> Any:
+                    fields: tuple[str, ...], hecho: str | Callable[[dict], str],
+                    again: Callable[[dict, dict, FormErrors, int], Any],
+                    siguiente: Callable[[dict], str] | None = None) -> Any:
     """Send an action on the incident to ``service``: back to its page with
-    ``hecho``, or ``again(incidencia, typed, errores, status)``, the page
-    again with the refusal next to the fields (or above the form), or with
-    the service's silence and the form's key kept (``form_call``)."""
+    ``hecho`` (or, given ``siguiente``, to the page of the incident it names
+    from the answer, with ``hecho`` of the answer), or ``again(incidencia,
+    typed, errores, status)``, the page again with the refusal next to the
+    fields (or above the form), or with the service's silence and the form's
+    key kept (``form_call``)."""
     answer = form_call(service, method, f"/incidencias/{segment(incidencia_id)}{path}", json=body)
     if answer.status == 404:
         abort(404)
     if not answer.ok:
         return again(read(service, f"/incidencias/{segment(incidencia_id)}"), typed(request.form, fields),
                      field_errors(answer.problem, fields), answer.status)
-    flash(hecho, "ok")
-    return redirect(url_for(".incidencia", incidencia_id=incidencia_id))
+    flash(hecho(answer.data) if callable(hecho) else hecho, "ok")
+    return redirect(url_for(".incidencia", incidencia_id=siguiente(answer.data) if siguiente else incidencia_id))
