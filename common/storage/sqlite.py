@@ -536,10 +536,12 @@ class SQLiteCollection(Collection):
                 is None:
             return False
         # Every document has its row and every row its document (a writer that
-        # did not declare the index inserted or deleted some).
+        # did not declare the index inserted or deleted some). As many rows as
+        # documents, each document's id among the rows' (unique) ones, says
+        # both with one pass over the documents instead of two.
         return conn.execute(
-            f"SELECT NOT EXISTS (SELECT 1 FROM {self.table} WHERE id NOT IN (SELECT doc_id FROM {self._fts_rows}))"
-            f" AND NOT EXISTS (SELECT 1 FROM {self._fts_rows} WHERE doc_id NOT IN (SELECT id FROM {self.table}))"
+            f"SELECT (SELECT count(*) FROM {self._fts_rows}) = (SELECT count(*) FROM {self.table})"
+            f" AND NOT EXISTS (SELECT 1 FROM {self.table} WHERE id NOT IN (SELECT doc_id FROM {self._fts_rows}))"
         ).fetchone()[0] == 1
 
     def _migrate_text(self) -> None:
