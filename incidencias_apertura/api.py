@@ -48,10 +48,9 @@ def _answer(registro: tuple[Incidencia, DatosApertura], status: int = 200, heade
            headers=LOCATION, links=created("incidencia_id", "verIncidencia", *_ACTIONS))
 def open_incidencia(data, idempotency):
     """Open an incident about a product the customer bought"""
-    principal = current_principal()
-    registro = services.abrir_incidencia(components().incidencias,
-                                         {"id": principal.id, "nombre": principal.nombre or ""},
-                                         data, idempotency)
+    principal, c = current_principal(), components()
+    registro = services.abrir_incidencia(c.incidencias, {"id": principal.id, "nombre": principal.nombre or ""},
+                                         data, idempotency, politica=c.politicas.politica())
     return _answer(registro, 201, {"Location": url_for("incidencias.get_incidencia", incidencia_id=registro[0].id)})
 
 
@@ -63,8 +62,9 @@ def open_for_cliente(data, cliente_id: str, idempotency):
     customer sees it and is notified as if they had opened it; its history
     names the employee. Staff follow it on incidencias_resolucion, under the
     same id. The Idempotency-Key is looked up among that customer's incidents."""
-    registro = services.abrir_por_telefono(components().incidencias, components().clientes, current_actor(),
-                                           cliente_id, data, idempotency)
+    c = components()
+    registro = services.abrir_por_telefono(c.incidencias, c.clientes, current_actor(), cliente_id, data, idempotency,
+                                           c.politicas.politica())
     return _answer(registro, 201)
 
 

@@ -9,6 +9,7 @@ from common.storage import Store
 from common.tokens import Principal, TokenVerifier
 from cuentas.emisores import CLIENTES, trusted_issuers
 from cuentas.personal import PersonalReplica
+from incidencias_replica.sla import PoliticaSlaStore
 
 from .config import AperturaSettings
 from .repository import OUTBOX, ClienteReplica, IncidenciaRepository, NotificacionRepository
@@ -23,6 +24,7 @@ class Components:
     clientes: ClienteReplica
     notificaciones: NotificacionRepository
     personal: PersonalReplica
+    politicas: PoliticaSlaStore
 
     def is_revoked(self, principal: Principal) -> bool:
         """A customer deleted in clientes loses access here as soon as the
@@ -42,4 +44,5 @@ def build(settings: AperturaSettings) -> Components:
         verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
         incidencias=IncidenciaRepository(store), clientes=ClienteReplica(store),
         notificaciones=NotificacionRepository(store), personal=PersonalReplica(store),
+        politicas=PoliticaSlaStore(store),
     )

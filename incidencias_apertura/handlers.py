@@ -6,7 +6,7 @@ from typing import Any
 
 from common.messaging import Event, PermanentError
 from cuentas.personal import EVENTOS_EMPLEADO, optional_instant
-from incidencias_dominio import EVENTO_COMENTADA, Comentario
+from incidencias_dominio import EVENTO_COMENTADA, EVENTO_POLITICA_SLA, Comentario
 
 from . import events, services
 from .bootstrap import Components
@@ -34,6 +34,7 @@ class AperturaHandlers:
     def routes(self) -> dict[str, Any]:
         routes = {tipo: self.on_snapshot for tipo in SNAPSHOT_EVENTS}
         routes[EVENTO_COMENTADA] = self.on_comment
+        routes[EVENTO_POLITICA_SLA] = self.on_politica
         return routes
 
     def cliente_routes(self) -> dict[str, Any]:
@@ -52,6 +53,16 @@ class AperturaHandlers:
             raise PermanentError("datos.incidencia must be an incident snapshot")
         services.replicar_cambio(self.c.incidencias, self.c.notificaciones, self.c.clientes, self.portal_url, event,
                                  snapshot, autocierre_dias=self.c.settings.autocierre_dias)
+
+    def on_politica(self, event: Event) -> None:
+        """resolucion's service-level policy, which the incidents opened here from now on carry."""
+        politica, version = event.datos.get("politica"), event.datos.get("version")
+        if not isinstance(politica, dict) or not isinstance(version, int) or isinstance(version, bool):
+            raise PermanentError("datos must carry the policy and its version")
+        try:
+            self.c.politicas.replicate(politica, version, event.datos.get("actualizada_en"), event.replica_order())
+        except ValueError as exc:
+            raise PermanentError(f"invalid policy: {exc}") from exc
 
     def on_comment(self, event: Event) -> None:
         if events.EVENTS.is_own(event):

@@ -47,6 +47,9 @@ class NotificacionesQuerySchema(PaginationArgs):
 class IncidenciaSchema(replica.IncidenciaSchema):
     cancelacion_solicitada_en = instant(allow_none=True, metadata={
         "description": "When the customer asked to cancel an incident staff are working on"})
+    primera_respuesta_prevista = instant(allow_none=True, metadata={
+        "description": "By when staff will first answer, in the working hours of the service level of its "
+                       "priority (null once answered, or when its priority has no service level)"})
 
 
 class NotificacionSchema(AnswerSchema):

@@ -27,6 +27,7 @@ from incidencias_dominio import (
     Estado,
     Incidencia,
     NoEsPropietario,
+    PoliticaSla,
     format_instant,
     fusionar_comentarios,
     propietario_de,
@@ -45,18 +46,21 @@ Registro = tuple[Incidencia, DatosApertura]
 # -- the customer's incidents ------------------------------------------------
 def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str], datos: dict[str, Any],
                      idempotency: IdempotentRequest | None = None, *, canal: Canal = Canal.WEB,
-                     por: Actor | None = None) -> Registro:
+                     por: Actor | None = None, politica: PoliticaSla | None = None) -> Registro:
     """Open an incident and its ``incidencia.abierta`` in one write. A retry
     with the same ``idempotency`` key returns the first incident as it is
     now; the same key for another request is refused (KeyReused). The key
     is the customer's: keys are looked up among their incidents, whoever
-    opened them (``por``, when not the customer)."""
+    opened them (``por``, when not the customer). ``politica``: the
+    service levels (resolucion's, as replicated here) whose targets for its
+    priority and category it carries."""
     producto = {**datos["producto"]}
     if datos.get("pedido") and not producto.get("pedido"):
         producto["pedido"] = datos["pedido"]
     incidencia = Incidencia.abrir(
         new_id(), cliente, producto, datos["titulo"].strip(), datos["descripcion"].strip(),
         datos.get("categoria"), datos["prioridad"], utc_now(), canal=canal, por=por,
+        plazos=None if politica is None else politica.plazos_para(datos["prioridad"], datos.get("categoria")),
     )
     side = DatosApertura(idempotency.key, idempotency.fingerprint) if idempotency else DatosApertura()
 
@@ -73,7 +77,8 @@ def abrir_incidencia(incidencias: IncidenciaRepository, cliente: dict[str, str],
 
 def abrir_por_telefono(incidencias: IncidenciaRepository, clientes: ClienteReplica, empleado: Actor,
                        cliente_id: str, datos: dict[str, Any],
-                       idempotency: IdempotentRequest | None = None) -> Registro:
+                       idempotency: IdempotentRequest | None = None,
+                       politica: PoliticaSla | None = None) -> Registro:
     """An employee taking a customer's call opens the incident for them
     (``canal`` telefono): the same incident, event and notifications as if
     the customer had opened it, its history naming the employee. Only a
@@ -83,7 +88,7 @@ def abrir_por_telefono(incidencias: IncidenciaRepository, clientes: ClienteRepli
     if cliente is None or cliente.get("eliminado"):
         raise NotFound("El cliente no existe", slug="cliente-no-encontrado", title="Cliente no encontrado")
     return abrir_incidencia(incidencias, {"id": cliente_id, "nombre": nombre_visible(cliente) or ""}, datos,
-                            idempotency, canal=Canal.TELEFONO, por=empleado)
+                            idempotency, canal=Canal.TELEFONO, por=empleado, politica=politica)
 
 
 def _del_cliente(incidencia: Incidencia, cliente_id: str) -> None:

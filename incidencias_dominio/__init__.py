@@ -39,6 +39,20 @@ from .model import (
     parse_instant,
     utc,
 )
+from .calendario import Calendario, paises_con_festivos, zonas_horarias
+from .plazos import (
+    EVENTO_POLITICA_SLA,
+    MAX_MINUTOS,
+    OBJETIVOS,
+    PRIMERA_RESPUESTA,
+    RESOLUCION_OBJETIVO,
+    EstadoSla,
+    Objetivos,
+    Plazos,
+    PoliticaSla,
+    Seguimiento,
+    seguimiento,
+)
 from .replica import aplicar_snapshot, fusionar_comentarios
 from .state_machine import (
     APERTURA,
@@ -64,6 +78,20 @@ from .state_machine import (
 )
 
 __all__ = [
+    "EVENTO_POLITICA_SLA",
+    "MAX_MINUTOS",
+    "OBJETIVOS",
+    "PRIMERA_RESPUESTA",
+    "RESOLUCION_OBJETIVO",
+    "Calendario",
+    "EstadoSla",
+    "Objetivos",
+    "Plazos",
+    "PoliticaSla",
+    "Seguimiento",
+    "paises_con_festivos",
+    "seguimiento",
+    "zonas_horarias",
     "TRANSICIONES_PERMITIDAS",
     "APERTURA",
     "ESTADOS_CANCELABLES",

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from functools import cache
-from typing import Any, Iterable, Mapping, Self
+from typing import Any, Callable, Iterable, Mapping, Self
 
 from cuentas.roles import CLIENTE
 
+from .plazos import Plazos
 from .state_machine import (
     ESTADOS_FINALES,
     ESTADOS_FUSIONABLES,
@@ -394,6 +395,10 @@ class Incidencia:
     """The incident this one was merged into (state ``fusionada``)."""
     fusionadas: list[str] = field(default_factory=list)
     """The incidents merged into this one, oldest merge first."""
+    plazos: Plazos | None = None
+    """The service-level targets it is held to (``plazos.seguimiento``):
+    the policy's for its priority and category, copied in when it opened
+    and whenever they changed; None, no service level."""
 
     @property
     def propietario(self) -> str | None:
@@ -418,10 +423,12 @@ class Incidencia:
         *,
         canal: Canal | str = Canal.WEB,
         por: Actor | None = None,
+        plazos: Plazos | None = None,
     ) -> Incidencia:
         """A new incident in ``abierta``, version 1; publish ``EVENTO_ABIERTA``.
         ``por``: who opened it when not the customer themselves (an employee
-        taking their call), as the history's first entry records."""
+        taking their call), as the history's first entry records;
+        ``plazos``: the service level of its priority and category."""
         cliente = Cliente.of(cliente)
         en = utc(en)
         por = por or Actor(cliente.id, CLIENTE)
@@ -439,6 +446,7 @@ class Incidencia:
             creada_en=en,
             actualizada_en=en,
             historial=[EntradaHistorial(None, Estado.ABIERTA, Actor(por.id, por.rol), en)],
+            plazos=None if plazos is None else Plazos.of(plazos),
         )
 
     # -- transitions: each validates everything before changing anything --
@@ -518,10 +526,13 @@ class Incidencia:
         *,
         por: Actor | Mapping[str, Any],
         en: datetime,
+        plazos_para: Callable[[Prioridad, str | None], Plazos | None] | None = None,
     ) -> str | None:
         """Change prioridad and/or categoria (None: unchanged; ``""`` clears
         categoria). Returns None, changing nothing, when the values are the
-        current ones."""
+        current ones. ``plazos_para``: the service level of the new priority
+        and category (the policy's), taken in with them; without it the
+        incident keeps its own."""
         comprobar_cambio_de_datos(servicio, self.estado)
         nueva_prioridad = self.prioridad if prioridad is None else Prioridad(prioridad)
         nueva_categoria = self.categoria if categoria is None else _categoria(categoria)
@@ -534,6 +545,8 @@ class Incidencia:
         if not cambios:
             return None
         self.prioridad, self.categoria = nueva_prioridad, nueva_categoria
+        if plazos_para is not None:
+            self.plazos = plazos_para(nueva_prioridad, nueva_categoria)
         self._record(self.estado, por, en, cambios=cambios)
         return EVENTO_ACTUALIZADA
 
@@ -667,6 +680,7 @@ class Incidencia:
             "canal": self.canal.value,
             "fusionada_en": self.fusionada_en,
             "fusionadas": list(self.fusionadas),
+            "plazos": None if self.plazos is None else self.plazos.to_dict(),
             **({"etiquetas": list(self.etiquetas)} if incluir_internas else {}),
         }
 
@@ -707,6 +721,7 @@ class Incidencia:
                 etiquetas=sorted({etiqueta(e) for e in d.get("etiquetas") or ()}),
                 fusionada_en=_opt_text(d.get("fusionada_en"), "fusionada_en"),
                 fusionadas=[_text(i, "fusionadas") for i in d.get("fusionadas") or ()],
+                plazos=None if d.get("plazos") is None else Plazos.of(d["plazos"]),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid incident snapshot: {exc!r}") from None

@@ -11,7 +11,7 @@ from common.http.operations import LOCATION, created, operation, same_resource
 from common.http.pagination import page_schema, paginate
 from common.http.schemas import NoBodySchema, as_documented
 from common.http.search import BAD_SEARCH
-from cuentas.roles import ROLES_GESTION, ROLES_PERSONAL
+from cuentas.roles import ADMIN, ROLES_GESTION, ROLES_PERSONAL
 from incidencias_dominio import Incidencia
 from incidencias_replica.http import PROBLEMS, current_actor
 from incidencias_replica.views import incident_view
@@ -19,7 +19,7 @@ from incidencias_replica.views import incident_view
 from . import services
 from .schemas import (
     CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
-    IncidenciaSchema,
+    IncidenciaSchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
@@ -27,6 +27,7 @@ from .schemas import (
 blp = Blueprint("incidencias", __name__, description="Incidents, for the employees who resolve them")
 estadisticas = Blueprint("estadisticas", __name__, description="Workload and response times")
 respuestas = Blueprint("respuestas", __name__, description="Canned replies agents send when they comment or resolve")
+sla = Blueprint("sla", __name__, description="The service levels: targets per priority in business time")
 
 
 def staff_view(incidencia: Incidencia) -> dict:
@@ -111,7 +112,8 @@ def comment(data, incidencia_id: str, idempotency):
            name="actualizarIncidencia", body=IncidenciaPatchSchema, refusals={409: "Not editable in its current state"})
 def patch(data, incidencia_id: str):
     """Change the priority or the category"""
-    return _answer(services.cambiar_datos(components().incidencias, current_actor(), incidencia_id, data))
+    c = components()
+    return _answer(services.cambiar_datos(c.incidencias, current_actor(), incidencia_id, data, c.politicas.politica()))
 
 
 @operation(blp, "PUT", "/incidencias/<incidencia_id>/etiquetas/<etiqueta>", ROLES_PERSONAL, IncidenciaSchema,
@@ -146,7 +148,7 @@ def bulk(data, idempotency):
     c, accion = components(), data["accion"]
     resultados = services.cambiar_en_lote(c.incidencias, c.empleados, c.etiquetas, current_actor(),
                                           data["incidencias"], accion, data[CAMPO_DE_ACCION[accion]],
-                                          c.settings.portal_url, idempotency)
+                                          c.settings.portal_url, idempotency, c.politicas.politica())
     return {"resultados": [{"incidencia_id": i, "aplicada": refused is None,
                             "problema": None if refused is None else _problem_of(refused)}
                            for i, refused in resultados]}
@@ -205,3 +207,17 @@ def patch_respuesta(data, respuesta_id: str):
 def retire_respuesta(_body, respuesta_id: str, idempotency):
     """Retire a canned reply: agents are not offered it any more; it is kept (retiring it again changes nothing)"""
     return services.retirar_respuesta(components().respuestas, respuesta_id, idempotency)
+
+
+@operation(sla, "GET", "/sla", ROLES_PERSONAL, PoliticaSlaAnswerSchema, name="verPoliticaSla")
+def get_sla():
+    """The service-level policy: first-answer and resolution targets per priority, in business time"""
+    return as_documented(services.politica_sla(components().politicas))
+
+
+@operation(sla, "PUT", "/sla", (ADMIN,), PoliticaSlaAnswerSchema, name="fijarPoliticaSla", body=PoliticaSlaSchema,
+           refusals={422: "A calendar the holiday tables do not know"})
+def put_sla(data):
+    """Set the service-level policy (admins): incidents opened from now on, and those whose priority or
+    category change, are held to it; the same policy again changes nothing"""
+    return as_documented(services.fijar_politica_sla(components().politicas, data))

@@ -9,6 +9,7 @@ from common.storage import Store
 from common.tokens import Principal, TokenVerifier
 from cuentas.emisores import trusted_issuers
 from cuentas.personal import PersonalReplica
+from incidencias_replica.sla import PoliticaSlaStore
 
 from .config import ResolucionSettings
 from .repository import (
@@ -26,6 +27,7 @@ class Components:
     aparcados: ParkedEvents
     respuestas: RespuestaRepository
     etiquetas: EtiquetaRepository
+    politicas: PoliticaSlaStore
 
     def is_revoked(self, principal: Principal) -> bool:
         """A deactivated or demoted employee's token stops working as soon as
@@ -40,4 +42,5 @@ def build(settings: ResolucionSettings) -> Components:
         verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
         incidencias=IncidenciaRepository(store), empleados=empleado_replica(store), aparcados=ParkedEvents(store),
         respuestas=RespuestaRepository(store), etiquetas=EtiquetaRepository(store),
+        politicas=PoliticaSlaStore(store),
     )

@@ -2,6 +2,10 @@
 this service: snapshots exclude them and they have no event."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from common.messaging import Event, make_event
+from incidencias_dominio import EVENTO_POLITICA_SLA, PoliticaSla, format_instant
 from incidencias_replica.events import IncidentEvents
 
 ORIGIN = "incidencias_resolucion"
@@ -16,3 +20,9 @@ CONSUMERS = {"incidencias": "routes", "empleados": "empleado_routes",
 EVENTS = IncidentEvents(ORIGIN)
 snapshot = EVENTS.snapshot
 comentada = EVENTS.comentada
+
+
+def politica_sla(politica: PoliticaSla, version: int, en: datetime) -> Event:
+    """The whole policy with its version, for apertura's replica (``datos.version`` orders it)."""
+    return make_event(EVENTO_POLITICA_SLA, {"politica": politica.to_dict(), "version": version,
+                                            "actualizada_en": format_instant(en)}, ORIGIN)

@@ -14,8 +14,10 @@ from common.messaging import Event
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import update_document
 from cuentas.personal import PersonalReplica
-from incidencias_dominio import Canal, Incidencia, format_instant
+from common.clock import utc_now
+from incidencias_dominio import Canal, Incidencia, format_instant, seguimiento
 from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
+from incidencias_replica.sla import POLITICA_SLA
 
 from .asignacion import ESTADOS_CON_CARGA
 from .respuestas import RespuestaPredefinida
@@ -38,6 +40,10 @@ INCIDENCIAS = CollectionSpec(
         Index(("cliente.id", "estado")),
         Index(("cliente.id", "creada_en")),  # a customer's history, by age either way
         Index(("canal", "creada_en")),  # the incidents by channel and week of /estadisticas
+        Index(("sla_vence_en",)),  # the first due first (``orden=vencimiento``), and the filters by SLA state
+        Index(("asignada_a.id", "sla_vence_en")),
+        Index(("estado", "sla_vence_en")),
+        Index(("sla_riesgo_en",)),
     ),
     text=TEXTO_DE_INCIDENCIA,
 )
@@ -49,7 +55,7 @@ ETIQUETAS = CollectionSpec("etiquetas")
 ``etiquetas_en_uso`` reads. Written before the first incident carrying it,
 so a tag is never counted without being listed."""
 RESPUESTAS = CollectionSpec("respuestas_predefinidas", (Index(("activa", "titulo")), Index(("titulo",)), CREATION_INDEX))
-OUTBOX = (INCIDENCIAS,)
+OUTBOX = (INCIDENCIAS, POLITICA_SLA)
 """The collections whose writes carry events."""
 
 LOAD_STATES = frozenset(e.value for e in ESTADOS_CON_CARGA)
@@ -89,7 +95,36 @@ SORTS = {
     "antiguedad": (("creada_en", 1),),
     "recientes": (("creada_en", -1),),
     "prioridad": (("prioridad_rank", -1), ("creada_en", 1)),
+    "vencimiento": (("sla_vence_en", 1),),  # only those whose service-level clock runs (``sla_fields``)
 }
+SLA_STATES = ("en_plazo", "en_riesgo", "incumplido")
+"""The states of a running service-level clock a list filters by (``sla=``)."""
+
+
+def sla_fields(incidencia: Incidencia) -> dict[str, str | None]:
+    """When the first of its unmet targets runs out and when it is at risk
+    (None: no target runs, for the lists by due instant and SLA state).
+    These instants do not move while nothing happens to the incident, so
+    each write stores them and a list compares them with the time it reads."""
+    pendientes = [s for s in (seguimiento(incidencia, utc_now()) or {}).values()
+                  if s.cumplido_en is None and s.vence_en is not None]
+    if not pendientes:
+        return {"sla_vence_en": None, "sla_riesgo_en": None}
+    return {"sla_vence_en": format_instant(min(s.vence_en for s in pendientes)),
+            "sla_riesgo_en": format_instant(min(s.en_riesgo_desde for s in pendientes if s.en_riesgo_desde))}
+
+
+def sla_bounds(estado: str | None, orden: str, ahora: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The bounds (less_than, at_least) that list the incidents in SLA state ``estado`` at ``ahora``."""
+    less_than: dict[str, str] = {}
+    at_least: dict[str, str] = {"sla_vence_en": ""} if orden == "vencimiento" else {}
+    if estado == "incumplido":
+        less_than["sla_vence_en"] = ahora
+    elif estado == "en_riesgo":
+        less_than["sla_riesgo_en"], at_least["sla_vence_en"] = ahora, ahora
+    elif estado == "en_plazo":
+        at_least["sla_riesgo_en"] = ahora
+    return less_than, at_least
 
 
 @dataclass
@@ -102,7 +137,7 @@ class DatosResolucion:
         return cls()
 
     def fields(self, incidencia: Incidencia) -> dict[str, Any]:
-        return {"prioridad_rank": incidencia.prioridad.rank}
+        return {"prioridad_rank": incidencia.prioridad.rank, **sla_fields(incidencia)}
 
 
 class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
@@ -126,11 +161,12 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         if filters.get("estados"):
             any_of["estado"] = list(filters["estados"])
         contains = {"etiquetas": filters["etiqueta"]} if filters.get("etiqueta") else {}
-        return Query(equals=equals, any_of=any_of, contains=contains, text=tuple(filters.get("q") or ()),
-                     sort=SORTS[orden])
+        less_than, at_least = sla_bounds(filters.get("sla"), orden, format_instant(utc_now()))
+        return Query(equals=equals, any_of=any_of, contains=contains, less_than=less_than, at_least=at_least,
+                     text=tuple(filters.get("q") or ()), sort=SORTS[orden])
 
-    def count(self, filters: dict[str, Any]) -> int:
-        return self._count(self.query(filters))
+    def count(self, filters: dict[str, Any], orden: str = "antiguedad") -> int:
+        return self._count(self.query(filters, orden))
 
     def list(self, filters: dict[str, Any], orden: str, skip: int, limit: int) -> list[Incidencia]:
         return self._find(self.query(filters, orden), skip, limit)

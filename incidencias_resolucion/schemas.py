@@ -8,10 +8,10 @@ from common.http.problems import ProblemSchema
 from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, one_of, text
 from cuentas.schemas import rol_empleado_field
 from incidencias_replica import schemas as replica
-from incidencias_dominio import REGLA_ETIQUETA, etiqueta
+from incidencias_dominio import MAX_MINUTOS, REGLA_ETIQUETA, EstadoSla, etiqueta, paises_con_festivos, zonas_horarias
 from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, busqueda_field, estado_field, prioridad_field
 
-from .repository import SORTS
+from .repository import SLA_STATES, SORTS
 from .respuestas import PLACEHOLDERS, unknown_placeholders
 from .statistics import SEMANAS
 
@@ -44,7 +44,12 @@ class IncidenciasQuerySchema(PaginationArgs):
     q = busqueda_field("public comments, internal notes,")
     orden = ma.fields.String(validate=ma.validate.OneOf(list(SORTS)), metadata={
         "description": "relevancia (the best matches first: only with `q`, and its default), antiguedad (oldest "
-                       "first, the default without `q`), recientes, prioridad"})
+                       "first, the default without `q`), recientes, prioridad, vencimiento (only the incidents "
+                       "whose service-level clock runs, the first to run out first)"})
+    sla = ma.fields.String(validate=ma.validate.OneOf(list(SLA_STATES)), metadata={
+        "description": "Only the incidents whose service-level clock runs and that are, now, within their time "
+                       "(en_plazo), past 4/5 of it (en_riesgo) or past it (incumplido), by their first target to "
+                       "run out"})
 
     @ma.validates_schema
     def _relevance_needs_words(self, data, **_kwargs):
@@ -152,6 +157,8 @@ class ComentarioSchema(replica.ComentarioSchema):
 
 class IncidenciaSchema(replica.IncidenciaSchema):
     comentarios = ma.fields.List(ma.fields.Nested(ComentarioSchema))
+    sla = ma.fields.Nested("SlaSchema", allow_none=True, metadata={
+        "description": "How it stands against its service level now (null: its priority has none)"})
     etiquetas = ma.fields.List(ma.fields.String(), metadata={
         "description": "Staff's tags, in alphabetical order (never shown to the customer)"})
 
@@ -258,3 +265,99 @@ class ResultadoLoteSchema(AnswerSchema):
 class LoteResultadoSchema(AnswerSchema):
     resultados = ma.fields.List(ma.fields.Nested(ResultadoLoteSchema), metadata={
         "description": "One per incident, in the order asked"})
+
+
+# -- service levels (``/sla``) ------------------------------------------------------
+HORA = {"pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "example": "09:00"}
+
+
+def _zona_conocida(zona: str) -> None:
+    if zona not in zonas_horarias():
+        raise ma.ValidationError("Zona horaria desconocida (una de la base de datos IANA, como Europe/Madrid).")
+
+
+class CalendarioSchema(StrictSchema):
+    """The working time the targets count in."""
+
+    zona = ma.fields.String(required=True, validate=_zona_conocida, metadata={
+        "description": "IANA time zone the working hours are in", "example": "Europe/Madrid"})
+    dias = ma.fields.List(ma.fields.Integer(validate=ma.validate.Range(0, 6)), required=True,
+                          validate=ma.validate.Length(min=1, max=7), metadata={
+                              "description": "Working weekdays, 0 = Monday … 6 = Sunday", "example": [0, 1, 2, 3, 4]})
+    desde = ma.fields.String(required=True, validate=ma.validate.Regexp(HORA["pattern"], error="Una hora HH:MM."),
+                             metadata={"description": "Start of the working day, local time", **HORA})
+    hasta = ma.fields.String(required=True, validate=ma.validate.Regexp(HORA["pattern"], error="Una hora HH:MM."),
+                             metadata={"description": "End of the working day, local time (after `desde`)",
+                                       "example": "18:00"})
+    pais = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=2, max=3), metadata={
+        "description": "Country whose public holidays are closing days (ISO 3166 code); null: none", "example": "ES"})
+    region = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=10),
+                              metadata={"description": "The country's region, for its own holidays (ISO 3166-2 "
+                                                       "subdivision, as `MD` for Madrid)", "example": "MD"})
+    cierres = ma.fields.List(ma.fields.Date(), load_default=list, validate=ma.validate.Length(max=366), metadata={
+        "description": "Extra closing days"})
+
+    @ma.validates_schema
+    def _coherente(self, data, **_kwargs):
+        errors: dict[str, list[str]] = {}
+        if data.get("desde") and data.get("hasta") and data["hasta"] <= data["desde"]:
+            errors["hasta"] = ["Debe ser posterior a desde."]
+        pais, region = data.get("pais"), data.get("region")
+        paises = paises_con_festivos()
+        if pais is not None and pais not in paises:
+            errors["pais"] = ["País sin calendario de festivos conocido (código ISO 3166, como ES)."]
+        elif region is not None and pais is None:
+            errors["region"] = ["Una región solo con su país."]
+        elif region is not None and region not in paises[pais]:
+            errors["region"] = [f"Región desconocida en {pais}."]
+        if len(set(data.get("dias") or ())) != len(data.get("dias") or ()):
+            errors["dias"] = ["Cada día una vez."]
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+MINUTOS = {"validate": ma.validate.Range(1, MAX_MINUTOS)}
+
+
+class ObjetivosSchema(StrictSchema):
+    primera_respuesta_minutos = ma.fields.Integer(required=True, **MINUTOS, metadata={
+        "description": "Business minutes from the opening to staff's first public reply, question or solution"})
+    resolucion_minutos = ma.fields.Integer(required=True, **MINUTOS, metadata={
+        "description": "Business minutes from the opening to the solution (the clock stops while it waits on the "
+                       "customer)"})
+
+
+def _por_prioridad(**kwargs) -> ma.fields.Dict:
+    return ma.fields.Dict(keys=prioridad_field(), values=ma.fields.Nested(ObjetivosSchema), **kwargs)
+
+
+class PoliticaSlaSchema(StrictSchema):
+    calendario = ma.fields.Nested(CalendarioSchema, required=True)
+    por_prioridad = _por_prioridad(required=True, metadata={
+        "description": "The targets of each priority; a priority left out has no service level"})
+    por_categoria = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Length(min=1, max=50)),
+                                   values=_por_prioridad(), load_default=dict,
+                                   validate=ma.validate.Length(max=100), metadata={
+                                       "description": "Targets that replace their priority's in one category"})
+
+
+class PoliticaSlaAnswerSchema(AnswerSchema):
+    calendario = ma.fields.Nested(CalendarioSchema)
+    por_prioridad = _por_prioridad()
+    por_categoria = ma.fields.Dict(keys=ma.fields.String(), values=_por_prioridad())
+    version = ma.fields.Integer(metadata={"description": "Counts the changes; 0 while never set (no service levels)"})
+    actualizada_en = instant(allow_none=True)
+
+
+class SeguimientoSchema(AnswerSchema):
+    objetivo_minutos = ma.fields.Integer(metadata={"description": "The target, in business minutes"})
+    estado = one_of([e.value for e in EstadoSla], "EstadoSla")
+    vence_en = instant(allow_none=True, metadata={
+        "description": "When its time runs out (null while the clock is stopped short of it)"})
+    en_riesgo_desde = instant(allow_none=True, metadata={"description": "When 4/5 of its time are gone"})
+    cumplido_en = instant(allow_none=True)
+
+
+class SlaSchema(AnswerSchema):
+    primera_respuesta = ma.fields.Nested(SeguimientoSchema)
+    resolucion = ma.fields.Nested(SeguimientoSchema)

@@ -32,12 +32,14 @@ from incidencias_dominio import (
     Prioridad,
     MAX_ETIQUETAS,
     REGLA_ETIQUETA,
+    PoliticaSla,
     etiqueta,
     format_instant,
     fusionar_comentarios,
 )
 from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
+from incidencias_replica.sla import PoliticaSlaStore
 
 from . import correos, events
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
@@ -89,7 +91,7 @@ def buscar_incidencias(incidencias: IncidenciaRepository, actor: Actor, filtros:
     filtros = dict(filtros)
     if filtros.get("asignada_a") == "yo":
         filtros["asignada_a"] = actor.id
-    return Listing(lambda: incidencias.count(filtros),
+    return Listing(lambda: incidencias.count(filtros, orden),
                    lambda skip, limit: incidencias.list(filtros, orden, skip, limit))
 
 
@@ -270,14 +272,18 @@ def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str
     return _cambiar(incidencias, actor, incidencia_id, change, idempotency)
 
 
-def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, cambios: dict[str, Any]) -> Incidencia:
-    """Change the priority or the category (``categoria: None`` clears it)."""
+def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, cambios: dict[str, Any],
+                  politica: PoliticaSla | None = None) -> Incidencia:
+    """Change the priority or the category (``categoria: None`` clears it),
+    and with them the service level, the ``politica``'s for the new ones
+    (None: never set, the incident keeps its own)."""
     categoria = cambios.get("categoria")
     if "categoria" in cambios and categoria is None:
         categoria = ""
 
     def change(incidencia: Incidencia):
-        tipo = incidencia.cambiar_datos(RESOLUCION, cambios.get("prioridad"), categoria, por=actor, en=utc_now())
+        tipo = incidencia.cambiar_datos(RESOLUCION, cambios.get("prioridad"), categoria, por=actor, en=utc_now(),
+                                        plazos_para=None if politica is None else politica.plazos_para)
         return [events.snapshot(tipo, incidencia)] if tipo else None
 
     return _cambiar(incidencias, actor, incidencia_id, change)
@@ -496,7 +502,8 @@ def etiquetas_en_uso(etiquetas: EtiquetaRepository) -> list[dict[str, Any]]:
 # -- bulk changes --------------------------------------------------------------------
 def cambiar_en_lote(incidencias: IncidenciaRepository, empleados: PersonalReplica, etiquetas: EtiquetaRepository,
                     actor: Actor, ids: list[str], accion: str, valor: Any, portal_url: str,
-                    idempotency: IdempotentRequest | None = None) -> list[tuple[str, Exception | None]]:
+                    idempotency: IdempotentRequest | None = None,
+                    politica: PoliticaSla | None = None) -> list[tuple[str, Exception | None]]:
     """One ``accion`` (asignar to ``valor``, prioridad, categoria, etiqueta)
     on each incident, in order, each the normal change with its own event;
     what refused one (a refusal the HTTP layer words as that operation alone
@@ -512,8 +519,33 @@ def cambiar_en_lote(incidencias: IncidenciaRepository, empleados: PersonalReplic
             elif accion == "etiqueta":
                 etiquetar(incidencias, etiquetas, actor, incidencia_id, valor)
             else:
-                cambiar_datos(incidencias, actor, incidencia_id, {accion: valor})
+                cambiar_datos(incidencias, actor, incidencia_id, {accion: valor}, politica)
             resultados.append((incidencia_id, None))
         except (ApplicationError, ConflictoDeEstado) as refused:
             resultados.append((incidencia_id, refused))
     return resultados
+
+
+# -- service levels -------------------------------------------------------------------
+def _politica_vista(politicas: PoliticaSlaStore) -> dict[str, Any]:
+    politica, version, actualizada_en = politicas.current()
+    politica = politica or PoliticaSla.vacia()
+    return {**politica.to_dict(), "version": version, "actualizada_en": actualizada_en}
+
+
+def politica_sla(politicas: PoliticaSlaStore) -> dict[str, Any]:
+    """The service-level policy in force, with its version (0 and no targets: never set)."""
+    return _politica_vista(politicas)
+
+
+def fijar_politica_sla(politicas: PoliticaSlaStore, datos: dict[str, Any]) -> dict[str, Any]:
+    """Set the policy (admins), published to apertura with the same write;
+    the same policy again changes nothing. Incidents opened from then on
+    carry its targets, and so do those whose priority or category change."""
+    calendario = {**datos["calendario"], "cierres": [d.isoformat() for d in datos["calendario"]["cierres"]]}
+    try:
+        politica = PoliticaSla.of({**datos, "calendario": calendario})
+    except ValueError as exc:  # the schema checks each field; this is what only the whole can refuse
+        raise Invalid("calendario", str(exc), "La política no es válida") from None
+    politicas.set(politica, utc_now(), events.politica_sla)
+    return _politica_vista(politicas)

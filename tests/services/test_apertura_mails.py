@@ -18,6 +18,7 @@ from common.messaging import Event, PermanentError, make_event
 from common.tokens import Principal
 from cuentas.cuenta import inicio_de_sesiones
 from cuentas.personal import PersonalReplica
+from incidencias_replica.sla import PoliticaSlaStore
 from incidencias_apertura import services
 from incidencias_apertura.bootstrap import Components
 from incidencias_apertura.config import AperturaSettings
@@ -43,7 +44,8 @@ class Apertura:
         self.clientes = ClienteReplica(store)
         self.components = Components(settings=AperturaSettings(portal_url=PORTAL), store=store, verifier=None,
                                      incidencias=self.incidencias, clientes=self.clientes,
-                                     notificaciones=self.notificaciones, personal=PersonalReplica(store))
+                                     notificaciones=self.notificaciones, personal=PersonalReplica(store),
+                                     politicas=PoliticaSlaStore(store))
         self.handlers = AperturaHandlers(self.components)
 
     def cliente(self, cliente_id: str = "c1", tipo: str = "cliente.registrado", **datos: Any) -> Event:

@@ -20,6 +20,7 @@ from common.messaging import Event, PermanentError, make_event
 from common.storage import Query, StorageError
 from common.tokens import Principal
 from cuentas.personal import PersonalReplica
+from incidencias_replica.sla import PoliticaSlaStore
 from incidencias_apertura import services
 from incidencias_apertura.bootstrap import Components
 from incidencias_apertura.handlers import AperturaHandlers
@@ -545,7 +546,7 @@ def test_internal_notes_are_refused_by_the_handler_before_any_use_case(ap):
     opened = ap.abrir()
     handlers = AperturaHandlers(Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
                                            clientes=ap.clientes, notificaciones=ap.notificaciones,
-                                           personal=PersonalReplica(ap.store)))
+                                           personal=PersonalReplica(ap.store), politicas=PoliticaSlaStore(ap.store)))
     nota = Comentario("n1", EVA_ACTOR, "NOTA INTERNA", True, ap.clock.now).to_dict()
     event = make_event("incidencia.comentada", {"incidencia_id": opened.id, "comentario": nota},
                        "incidencias_resolucion")
@@ -792,7 +793,8 @@ def test_erasing_a_customer(ap, outbox):
 
     # The token is refused from now on; only that customer's, and a customer's only.
     components = Components(settings=None, store=ap.store, verifier=None, incidencias=ap.incidencias,
-                            clientes=ap.clientes, notificaciones=ap.notificaciones, personal=PersonalReplica(ap.store))
+                            clientes=ap.clientes, notificaciones=ap.notificaciones, personal=PersonalReplica(ap.store),
+                            politicas=PoliticaSlaStore(ap.store))
     assert [components.is_revoked(p) for p in (
         Principal("c1", "cliente", "clientes"), Principal("c2", "cliente", "clientes"),
         Principal("c3", "cliente", "clientes"), Principal("c1", "agente", "empleados"))] == [True, False, False, False]

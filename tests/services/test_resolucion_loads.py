@@ -25,6 +25,7 @@ from common.errors import Forbidden, Invalid
 from common.messaging import make_event
 from common.storage.memory import MemoryStore
 from cuentas.roles import CLIENTE
+from incidencias_replica.sla import PoliticaSlaStore
 from incidencias_apertura import events as apertura_events
 from incidencias_dominio import (
     APERTURA,
@@ -102,7 +103,8 @@ class Resolucion:
         self.handlers = ResolucionHandlers(Components(settings=None, store=store, verifier=None,
                                                       incidencias=self.incidencias, empleados=self.empleados,
                                                       aparcados=self.aparcados, respuestas=RespuestaRepository(store),
-                                                      etiquetas=EtiquetaRepository(store)))
+                                                      etiquetas=EtiquetaRepository(store),
+                                                      politicas=PoliticaSlaStore(store)))
         self.versions: dict[str, int] = {}
 
     def empleado(self, empleado_id: str, activo: bool, categorias: list[str]) -> None:

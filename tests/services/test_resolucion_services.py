@@ -19,6 +19,7 @@ from common.errors import Forbidden, Invalid
 from common.idempotency import FIELD, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query
+from incidencias_replica.sla import PoliticaSlaStore
 from incidencias_apertura import events as apertura_events
 from incidencias_dominio import (
     SISTEMA,
@@ -756,7 +757,8 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
     handlers = ResolucionHandlers(Components(settings=None, store=rs.store, verifier=None,
                                              incidencias=rs.incidencias, empleados=rs.empleados,
                                              aparcados=rs.aparcados, respuestas=RespuestaRepository(rs.store),
-                                             etiquetas=EtiquetaRepository(rs.store)))
+                                             etiquetas=EtiquetaRepository(rs.store),
+                                             politicas=PoliticaSlaStore(rs.store)))
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
     services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL,
                              rs.aparcados.any_for)

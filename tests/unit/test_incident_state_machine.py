@@ -566,7 +566,7 @@ def test_snapshot_is_json_safe_with_utc_strings():
         "id", "cliente", "producto", "titulo", "descripcion", "categoria", "prioridad",
         "estado", "asignada_a", "version", "historial", "comentarios", "resolucion",
         "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal", "etiquetas",
-        "fusionada_en", "fusionadas",
+        "fusionada_en", "fusionadas", "plazos",
     }
     assert set(vivida().to_snapshot(incluir_internas=False)) == set(snap) - {"etiquetas"}  # staff-only
     assert snap["canal"] == "web"
