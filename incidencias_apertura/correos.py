@@ -18,6 +18,7 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_ESPERANDO_CLIENTE,
     EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
@@ -26,7 +27,9 @@ from incidencias_dominio import (
 )
 from incidencias_replica.correos import prioridad_legible, una_linea
 
-from .notificaciones import cierre_automatico, destino_de_fusion, motivo_de_reapertura
+from .notificaciones import (
+    RECORDATORIO_CONSULTA, cierre_automatico, destino_de_fusion, motivo_de_reapertura, pregunta_pendiente,
+)
 
 _ASUNTOS = {
     EVENTO_ASIGNADA: "Su incidencia «{titulo}» ha sido asignada",
@@ -38,6 +41,8 @@ _ASUNTOS = {
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado",
     EVENTO_COMENTADA: "Nuevo comentario en su incidencia «{titulo}»",
     EVENTO_FUSIONADA: "Su incidencia «{titulo}» sigue en otra",
+    EVENTO_ESPERANDO_CLIENTE: "Una pregunta sobre su incidencia «{titulo}»",
+    RECORDATORIO_CONSULTA: "Esperamos su respuesta sobre su incidencia «{titulo}»",
 }
 EQUIPO = "El equipo de atención al cliente"
 
@@ -75,6 +80,10 @@ def correo_de_notificacion(tipo: str, incidencia: Incidencia, mensaje: str, emai
               if cierre_automatico(incidencia) else "Si el problema vuelve a aparecer")
         parrafos.append(f"{si}, puede abrir una nueva incidencia.")
         enlaces.append(("Abrir una nueva incidencia", portal_link(portal_url, "/incidencias/nueva")))
+    elif tipo in (EVENTO_ESPERANDO_CLIENTE, RECORDATORIO_CONSULTA) and (pregunta := pregunta_pendiente(incidencia)):
+        parrafos.append(f"{pregunta.autor.nombre or EQUIPO} le pregunta:")
+        cita = pregunta.texto
+        enlaces[0] = ("Responder", portal_link(portal_url, f"{pagina}#comentarios"))
     elif tipo == EVENTO_FUSIONADA and (destino := destino_de_fusion(incidencia))["id"]:
         enlaces[0] = ("Ver la incidencia donde seguimos", portal_link(portal_url, f"/incidencias/{destino['id']}"))
     elif tipo == EVENTO_REABIERTA and (motivo := motivo_de_reapertura(incidencia)):

@@ -15,7 +15,7 @@ from .bootstrap import Components
 # and the ones this service publishes itself (cerrada, reabierta): their
 # snapshot is already here, and the customer is notified from this consumer.
 SNAPSHOT_EVENTS = (
-    "incidencia.asignada", "incidencia.en_curso", "incidencia.resuelta",
+    "incidencia.asignada", "incidencia.en_curso", "incidencia.esperando_cliente", "incidencia.resuelta",
     "incidencia.cancelada", "incidencia.actualizada", "incidencia.fusionada",
     "incidencia.cerrada", "incidencia.reabierta",
 )

@@ -13,14 +13,19 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_ESPERANDO_CLIENTE,
     EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
     MOTIVO_CIERRE_AUTOMATICO,
+    Comentario,
     EntradaHistorial,
     Estado,
     Incidencia,
 )
+
+RECORDATORIO_CONSULTA = "incidencia.consulta_pendiente"
+"""Not an event: the one reminder of a question left unanswered (``recordar_y_cerrar_esperas``)."""
 
 _MESSAGES = {
     EVENTO_ASIGNADA: "Su incidencia «{titulo}» ha sido asignada a {empleado}.",
@@ -31,6 +36,10 @@ _MESSAGES = {
     EVENTO_REABIERTA: "Ha reabierto su incidencia «{titulo}»: el equipo volverá a revisarla.",
     EVENTO_ACTUALIZADA: "Su incidencia «{titulo}» ha cambiado de prioridad o categoría.",
     EVENTO_COMENTADA: "Hay un nuevo comentario en su incidencia «{titulo}».",
+    EVENTO_ESPERANDO_CLIENTE: "{empleado} necesita saber algo de usted para seguir con su incidencia «{titulo}»: "
+                              "respóndale con un comentario.",
+    RECORDATORIO_CONSULTA: "Seguimos esperando su respuesta para continuar con su incidencia «{titulo}». Si no nos "
+                           "responde, la cerraremos dentro de {plazo}.",
     EVENTO_FUSIONADA: "Su incidencia «{titulo}» trata lo mismo que «{destino}»: las hemos unido y seguimos allí, "
                       "con sus comentarios.",
 }
@@ -42,6 +51,8 @@ _CERRADA_POR_EL_CLIENTE = "Ha confirmado la solución de su incidencia «{titulo
 _CERRADA_AUTOMATICAMENTE = "Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir respuesta en {plazo}."
 _CERRADA_AUTOMATICAMENTE_SIN_PLAZO = ("Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir "
                                       "respuesta a la solución propuesta.")
+_CERRADA_SIN_RESPUESTA = ("Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir respuesta a "
+                          "nuestra pregunta. Si aún necesita ayuda, abra una nueva incidencia.")
 
 
 def texto_notificacion(tipo: str, incidencia: Incidencia, autocierre_dias: float | None = None) -> str | None:
@@ -49,6 +60,8 @@ def texto_notificacion(tipo: str, incidencia: Incidencia, autocierre_dias: float
     A close says who closed it; an automatic one, after how long
     (``autocierre_dias``, the service's setting, when known)."""
     template = _MESSAGES.get(tipo)
+    if tipo == RECORDATORIO_CONSULTA:
+        return template.format(titulo=incidencia.titulo, plazo=plazo_legible(autocierre_dias) or "unos días")
     if template is None or (tipo == EVENTO_ACTUALIZADA and fusion_recibida(incidencia)):
         return None  # a merge is told once, about the duplicate (``EVENTO_FUSIONADA``)
     if tipo == EVENTO_CERRADA:
@@ -82,6 +95,9 @@ def cierre_automatico(incidencia: Incidencia) -> bool:
 
 
 def _plantilla_de_cierre(incidencia: Incidencia, autocierre_dias: float | None) -> str:
+    entrada = _ultima_entrada(incidencia, Estado.CERRADA)
+    if cierre_automatico(incidencia) and entrada is not None and entrada.de is Estado.ESPERANDO_CLIENTE:
+        return _CERRADA_SIN_RESPUESTA
     if cierre_automatico(incidencia):
         return _CERRADA_AUTOMATICAMENTE if plazo_legible(autocierre_dias) else _CERRADA_AUTOMATICAMENTE_SIN_PLAZO
     entrada = _ultima_entrada(incidencia, Estado.CERRADA)
@@ -117,3 +133,13 @@ def direccion_de_avisos(cliente: dict[str, Any] | None) -> str | None:
         return None
     email = cliente.get("email")
     return email if isinstance(email, str) and email else None
+
+
+def pregunta_pendiente(incidencia: Incidencia) -> Comentario | None:
+    """The question staff asked last (the comment the history's
+    ``consulta`` entry names), while the incident waits on the customer."""
+    if incidencia.estado is not Estado.ESPERANDO_CLIENTE:
+        return None
+    entrada = _ultima_entrada(incidencia, Estado.ESPERANDO_CLIENTE)
+    comentario_id = ((entrada.cambios or {}).get("consulta") or {}).get("a") if entrada else None
+    return next((c for c in incidencia.comentarios if c.id == comentario_id), None)

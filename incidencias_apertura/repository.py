@@ -23,6 +23,7 @@ INCIDENCIAS = CollectionSpec(
         Index(("cliente.id", "creada_en")),
         Index(("cliente.id", "estado", "creada_en")),
         Index(("estado", "resuelta_en")),
+        Index(("estado", "actualizada_en")),  # the questions left unanswered (``waiting_since_before``)
         # The key of the request that opened it, the customer's own (the
         # creation's key, looked up by ``create_once``; see common/idempotency.py).
         Index(("cliente.id", "idempotency_key"), unique=True),
@@ -49,21 +50,26 @@ mail to the customer is stored with the notification)."""
 class DatosApertura:
     """What apertura keeps beside an incident's snapshot: the request that
     opened it (its Idempotency-Key and the request's fingerprint, under the
-    names ``common.idempotency`` gives a creation's key) and when the
-    customer asked to cancel it."""
+    names ``common.idempotency`` gives a creation's key), when the
+    customer asked to cancel it, and when they were reminded of a question
+    left unanswered (the one reminder of its wait)."""
 
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
     cancelacion_solicitada_en: str | None = None
+    recordatorio_en: str | None = None
 
     @classmethod
     def of(cls, doc: dict[str, Any] | None) -> DatosApertura:
         doc = doc or {}
-        return cls(doc.get("idempotency_key"), doc.get("idempotency_hash"), doc.get("cancelacion_solicitada_en"))
+        return cls(doc.get("idempotency_key"), doc.get("idempotency_hash"), doc.get("cancelacion_solicitada_en"),
+                   doc.get("recordatorio_en"))
 
-    def fields(self, _incidencia: Incidencia) -> dict[str, Any]:
+    def fields(self, incidencia: Incidencia) -> dict[str, Any]:
+        # The reminder belongs to one wait: a new question starts without it.
+        recordatorio = self.recordatorio_en if incidencia.estado is Estado.ESPERANDO_CLIENTE else None
         return {"idempotency_key": self.idempotency_key, "idempotency_hash": self.idempotency_hash,
-                "cancelacion_solicitada_en": self.cancelacion_solicitada_en}
+                "cancelacion_solicitada_en": self.cancelacion_solicitada_en, "recordatorio_en": recordatorio}
 
 
 class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
@@ -95,6 +101,13 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
 
     def final_of_cliente(self, cliente_id: str) -> list[str]:
         return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": [e.value for e in ESTADOS_FINALES]}))
+
+    def waiting_since_before(self, instant: str, limit: int = 500) -> list[str]:
+        """The incidents waiting on their customer since before ``instant``
+        (nothing versioned changes while they wait: ``actualizada_en`` is
+        when the question was asked)."""
+        return self._ids(Query(equals={"estado": Estado.ESPERANDO_CLIENTE.value},
+                               less_than={"actualizada_en": instant}, sort=(("actualizada_en", 1),)), limit=limit)
 
     def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
         return self._ids(Query(equals={"estado": Estado.RESUELTA.value}, less_than={"resuelta_en": instant},

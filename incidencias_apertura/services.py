@@ -30,13 +30,14 @@ from incidencias_dominio import (
     PoliticaSla,
     format_instant,
     fusionar_comentarios,
+    parse_instant,
     propietario_de,
 )
 from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
 from . import correos, events
-from .notificaciones import direccion_de_avisos, texto_notificacion
+from .notificaciones import RECORDATORIO_CONSULTA, direccion_de_avisos, texto_notificacion
 from .repository import ClienteReplica, DatosApertura, IncidenciaRepository, NotificacionRepository
 
 log = logging.getLogger(__name__)
@@ -127,13 +128,18 @@ def _cambiar(incidencias: IncidenciaRepository, cliente_id: str, incidencia_id: 
 
 def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, texto: str,
              idempotency: IdempotentRequest | None = None) -> Registro:
-    """The customer writes to the employee handling the incident."""
+    """The customer writes to the employee handling the incident. Asked
+    something (``esperando_cliente``), this is their answer: the incident
+    goes back to work (``en_curso``) in the same write."""
     comentario_id, en = new_id(), utc_now()
 
     def change(incidencia: Incidencia, _side: DatosApertura):
         incidencia.comentar(comentario_id, actor, texto.strip(), False, en)
         added = next(c for c in incidencia.comentarios if c.id == comentario_id)
-        return [events.comentada(incidencia.id, added.to_dict())]
+        published = [events.comentada(incidencia.id, added.to_dict())]
+        if incidencia.estado is Estado.ESPERANDO_CLIENTE:
+            published.append(events.snapshot(incidencia.iniciar(APERTURA, actor, en), incidencia))
+        return published
 
     return _cambiar(incidencias, actor.id, incidencia_id, change, idempotency)
 
@@ -155,11 +161,14 @@ def reabrir(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
 
 def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
                           motivo: str | None, idempotency: IdempotentRequest | None = None) -> Registro:
-    """Ask resolucion, which owns every cancellable state, to cancel the
-    incident; refused here at once when it could not be cancelled now."""
+    """Ask resolucion, which owns the other cancellable states, to cancel the
+    incident; refused here at once when it could not be cancelled now. One
+    waiting on the customer is this side's: cancelled here, at once."""
     motivo = (motivo or "").strip() or None
 
     def change(incidencia: Incidencia, side: DatosApertura):
+        if incidencia.estado is Estado.ESPERANDO_CLIENTE:
+            return [events.snapshot(incidencia.cancelar(APERTURA, actor, utc_now(), motivo), incidencia)]
         if incidencia.estado not in ESTADOS_CANCELABLES or propietario_de(incidencia.estado) != RESOLUCION:
             raise NoEsPropietario(incidencia.estado, propietario_de(incidencia.estado))
         en = utc_now()
@@ -237,12 +246,32 @@ def replicar_cambio(incidencias: IncidenciaRepository, notificaciones: Notificac
     the customer hears of those from the consumer too, the same way and
     as idempotently. ``autocierre_dias`` is what an automatic close says it
     waited."""
+    def cancel_if_asked(merged: Incidencia, side: DatosApertura) -> list[Any] | None:
+        """A cancellation the customer asked for while resolucion held it,
+        which resolucion could no longer apply because it asked them
+        something first: this side owns it now, and cancels it."""
+        if merged.estado is not Estado.ESPERANDO_CLIENTE or not _cancelacion_pendiente(merged, side):
+            return None
+        por = Actor(merged.cliente.id, CLIENTE)
+        return [events.snapshot(merged.cancelar(APERTURA, por, utc_now()), merged)]
+
     try:
-        incidencia, _changed = incidencias.apply_snapshot(snapshot)
+        incidencia, _changed = incidencias.apply_snapshot(snapshot, then=cancel_if_asked)
     except ValueError as exc:
         raise PermanentError(f"invalid snapshot: {exc}") from exc
     _notificar(notificaciones, clientes, portal_url, event, incidencia,
                f"{incidencia.id}:{event.tipo}:v{snapshot.get('version')}", autocierre_dias=autocierre_dias)
+
+
+def _cancelacion_pendiente(incidencia: Incidencia, side: DatosApertura) -> bool:
+    """Whether the customer's request to cancel still stands: made, and the
+    incident never left the states it could be cancelled in since (a
+    solution proposed meanwhile, say, answers it otherwise)."""
+    if side.cancelacion_solicitada_en is None:
+        return False
+    desde = parse_instant(side.cancelacion_solicitada_en)
+    vivos = ESTADOS_CANCELABLES | {Estado.ESPERANDO_CLIENTE}
+    return all(e.a in vivos for e in incidencia.historial if e.en >= desde)
 
 
 def replicar_comentario(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
@@ -286,6 +315,9 @@ def borrar_cliente(incidencias: IncidenciaRepository, clientes: ClienteReplica,
             anonymised = incidencia.anonimizar_cliente()
             if incidencia.estado == Estado.RESUELTA:
                 return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, utc_now()), incidencia)]
+            if incidencia.estado == Estado.ESPERANDO_CLIENTE:
+                tipo = incidencia.cancelar(APERTURA, SISTEMA, utc_now(), "cuenta del cliente eliminada")
+                return [events.snapshot(tipo, incidencia)]
             return [] if anonymised else None
 
         incidencias.update(incidencia_id, change, forget_requests=True)
@@ -317,3 +349,64 @@ def cerrar_vencidas(incidencias: IncidenciaRepository, dias: float, ahora: datet
             closed += 1
             log.info("auto-closed incident %s", incidencia_id)
     return closed
+
+
+def recordar_y_cerrar_esperas(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository,
+                              clientes: ClienteReplica, portal_url: str, dias: float,
+                              ahora: datetime | None = None) -> tuple[int, int]:
+    """The questions left unanswered: ``dias`` days after it, the customer is
+    reminded once (a notification and its mail, under a key of its own, so
+    several workers running this remind once); ``dias`` more, the incident
+    closes itself, as a resolved one does. Returns (reminded, closed)."""
+    ahora = ahora or utc_now()
+    recordadas = cerradas = 0
+    for incidencia_id in incidencias.waiting_since_before(format_instant(ahora - timedelta(days=dias))):
+        found = incidencias.get(incidencia_id)
+        if found is None or found[0].estado is not Estado.ESPERANDO_CLIENTE:
+            continue
+        incidencia, side = found
+        if side.recordatorio_en is None:
+            recordadas += _recordar(incidencias, notificaciones, clientes, portal_url, incidencia, dias, ahora)
+        elif parse_instant(side.recordatorio_en) <= ahora - timedelta(days=dias):
+            cerradas += _cerrar_sin_respuesta(incidencias, incidencia_id, incidencia.version, ahora)
+    return recordadas, cerradas
+
+
+def _recordar(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository, clientes: ClienteReplica,
+              portal_url: str, incidencia: Incidencia, dias: float, ahora: datetime) -> int:
+    """The reminder first (its key, the incident and version, keeps it one),
+    then the mark that it was sent: a crash between them reminds no twice."""
+    texto = texto_notificacion(RECORDATORIO_CONSULTA, incidencia, dias)
+    clave = f"{incidencia.id}:{RECORDATORIO_CONSULTA}:v{incidencia.version}"
+    email = None if incidencia.cliente.anonimizado else direccion(direccion_de_avisos(clientes.get(incidencia.cliente.id)))
+    mail = None if email is None else correos.correo_de_notificacion(
+        RECORDATORIO_CONSULTA, incidencia, texto, email, portal_url)
+    added = notificaciones.add({
+        "id": new_id(), "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
+        "tipo": RECORDATORIO_CONSULTA, "mensaje": texto, "creada_en": format_instant(ahora), "leida": False,
+        "clave": clave}, mail)
+
+    def mark(current: Incidencia, side: DatosApertura):
+        if current.version != incidencia.version or side.recordatorio_en is not None:
+            return None
+        side.recordatorio_en = format_instant(ahora)
+        return []
+
+    incidencias.update(incidencia.id, mark)
+    return int(added)
+
+
+def _cerrar_sin_respuesta(incidencias: IncidenciaRepository, incidencia_id: str, version: int,
+                          ahora: datetime) -> int:
+    cerrada: list[bool] = [False]
+
+    def change(incidencia: Incidencia, _side: DatosApertura):
+        if incidencia.estado is not Estado.ESPERANDO_CLIENTE or incidencia.version != version:
+            return None  # answered, withdrawn or closed meanwhile
+        cerrada[0] = True
+        return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, ahora, automatico=True), incidencia)]
+
+    incidencias.update(incidencia_id, change)
+    if cerrada[0]:
+        log.info("closed incident %s: its question went unanswered", incidencia_id)
+    return int(cerrada[0])

@@ -63,6 +63,7 @@ EVENTO_ACTUALIZADA = "incidencia.actualizada"
 EVENTO_COMENTADA = "incidencia.comentada"
 EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
 EVENTO_FUSIONADA = "incidencia.fusionada"
+EVENTO_ESPERANDO_CLIENTE = "incidencia.esperando_cliente"
 
 NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
@@ -482,9 +483,25 @@ class Incidencia:
         return EVENTO_ASIGNADA
 
     def iniciar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
+        """Work starts (asignada → en_curso, resolucion), or goes on once the
+        customer answered a question (esperando_cliente → en_curso, apertura)."""
         comprobar_transicion(servicio, self.estado, Estado.EN_CURSO)
         self._record(Estado.EN_CURSO, Actor.of(por), utc(en))
         return EVENTO_EN_CURSO
+
+    def consultar(self, servicio: str, comentario_id: str, pregunta: str, por: Actor | Mapping[str, Any],
+                  en: datetime) -> str:
+        """Staff ask the customer something (asignada|en_curso → esperando_cliente):
+        the question is a public comment (``comentario_id``), the history
+        names it, and the incident waits on the customer (apertura's)."""
+        comprobar_transicion(servicio, self.estado, Estado.ESPERANDO_CLIENTE)
+        pregunta, por, en = _text(pregunta, "pregunta"), Actor.of(por), utc(en)
+        if any(c.id == comentario_id for c in self.comentarios):
+            raise ValueError(f"comment {comentario_id} exists already")
+        comentario = Comentario(_text(comentario_id, "comentario_id"), por, pregunta, False, en)
+        self.comentarios = ordenar_comentarios([*self.comentarios, comentario])
+        self._record(Estado.ESPERANDO_CLIENTE, por, en, cambios={"consulta": {"de": None, "a": comentario_id}})
+        return EVENTO_ESPERANDO_CLIENTE
 
     def resolver(self, servicio: str, texto: str, por: Actor | Mapping[str, Any], en: datetime) -> str:
         comprobar_transicion(servicio, self.estado, Estado.RESUELTA)
@@ -495,7 +512,8 @@ class Incidencia:
         return EVENTO_RESUELTA
 
     def cerrar(self, servicio: str, por: Actor | Mapping[str, Any], en: datetime, automatico: bool = False) -> str:
-        """The customer accepts the solution, or it auto-closes (``por=SISTEMA``)."""
+        """The customer accepts the solution (or, asked something, says it is
+        solved after all), or it auto-closes (``por=SISTEMA``)."""
         comprobar_transicion(servicio, self.estado, Estado.CERRADA)
         por, en = Actor.of(por), utc(en)
         self.cerrada_en = en

@@ -42,7 +42,7 @@ MAX_MINUTOS = 366 * 24 * 60
 RIESGO = (4, 5)
 """A target is at risk once 4/5 of its time has gone."""
 
-ESTADOS_EN_PAUSA = frozenset({Estado.RESUELTA})
+ESTADOS_EN_PAUSA = frozenset({Estado.ESPERANDO_CLIENTE, Estado.RESUELTA})
 """States in which the incident waits on its customer: the clock stops."""
 ESTADOS_DE_SOLUCION = frozenset({Estado.RESUELTA, Estado.CERRADA})
 
@@ -211,7 +211,8 @@ def _tramos(incidencia: Incidencia) -> list[tuple[datetime, datetime | None]]:
 
 
 def _primera_respuesta(incidencia: Incidencia) -> datetime | None:
-    """The first public comment of staff, or the first solution proposed."""
+    """The first public comment of staff (a question to the customer is
+    one), or the first solution proposed."""
     candidatos = [c.creado_en for c in incidencia.comentarios
                   if not c.interna and c.autor.rol not in (CLIENTE, "sistema") and c.creado_en >= incidencia.creada_en]
     candidatos += [e.en for e in incidencia.historial if e.a is Estado.RESUELTA]

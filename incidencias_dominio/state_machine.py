@@ -18,6 +18,7 @@ class Estado(str, Enum):
     ABIERTA = "abierta"
     ASIGNADA = "asignada"
     EN_CURSO = "en_curso"
+    ESPERANDO_CLIENTE = "esperando_cliente"  # staff asked the customer something
     RESUELTA = "resuelta"
     REABIERTA = "reabierta"
     CERRADA = "cerrada"
@@ -33,6 +34,7 @@ PROPIETARIOS: dict[Estado, str | None] = {
     Estado.ASIGNADA: RESOLUCION,
     Estado.EN_CURSO: RESOLUCION,
     Estado.REABIERTA: RESOLUCION,
+    Estado.ESPERANDO_CLIENTE: APERTURA,
     Estado.RESUELTA: APERTURA,
     Estado.CERRADA: None,
     Estado.CANCELADA: None,
@@ -41,10 +43,14 @@ PROPIETARIOS: dict[Estado, str | None] = {
 
 ESTADOS_FINALES = frozenset({Estado.CERRADA, Estado.CANCELADA, Estado.FUSIONADA})
 
-# States a customer may still withdraw (through resolucion, which owns them).
+# States a customer may still withdraw through resolucion, which owns them;
+# one waiting on the customer (``esperando_cliente``) apertura cancels itself.
 ESTADOS_CANCELABLES = frozenset(
     {Estado.ABIERTA, Estado.ASIGNADA, Estado.EN_CURSO, Estado.REABIERTA}
 )
+
+# States from which staff may ask the customer something (and wait).
+ESTADOS_CONSULTABLES = frozenset({Estado.ASIGNADA, Estado.EN_CURSO})
 
 # States whose data (prioridad, categoria) may change: exactly the ones
 # resolucion owns, so the change is written by the same single writer.
@@ -65,7 +71,14 @@ TRANSICIONES_PERMITIDAS: frozenset[tuple[Estado, Estado]] = frozenset(
         (Estado.RESUELTA, Estado.CERRADA),
         (Estado.RESUELTA, Estado.REABIERTA),
         (Estado.REABIERTA, Estado.ASIGNADA),
+        # waiting on the customer: their reply takes it back to work; they
+        # may also withdraw it, or close it (solved after all), and it
+        # closes itself when they never answer
+        (Estado.ESPERANDO_CLIENTE, Estado.EN_CURSO),
+        (Estado.ESPERANDO_CLIENTE, Estado.CANCELADA),
+        (Estado.ESPERANDO_CLIENTE, Estado.CERRADA),
     }
+    | {(estado, Estado.ESPERANDO_CLIENTE) for estado in ESTADOS_CONSULTABLES}
     | {(estado, Estado.CANCELADA) for estado in ESTADOS_CANCELABLES}
     | {(estado, Estado.FUSIONADA) for estado in ESTADOS_FUSIONABLES}
 )

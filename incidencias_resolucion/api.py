@@ -18,7 +18,7 @@ from incidencias_replica.views import incident_view
 
 from . import services
 from .schemas import (
-    CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
+    CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, ConsultaSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
     IncidenciaSchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
@@ -51,7 +51,7 @@ def list_incidencias(args):
 
 @operation(blp, "GET", "/incidencias/<incidencia_id>", ROLES_PERSONAL, IncidenciaSchema, name="verIncidencia",
            links=same_resource("incidencia_id", "asignarIncidencia", "iniciarIncidencia", "resolverIncidencia",
-                               "comentarIncidencia", "actualizarIncidencia"))
+                               "comentarIncidencia", "consultarCliente", "actualizarIncidencia"))
 def get_incidencia(incidencia_id: str):
     """An incident with its history, comments and internal notes"""
     return _answer(services.incidencia(components().incidencias, incidencia_id))
@@ -95,6 +95,16 @@ def resolve(data, incidencia_id: str, idempotency):
     c = components()
     texto = services.texto_a_enviar(c.respuestas, data.get("texto"), data.get("respuesta_id"))
     return _answer(services.resolver(c.incidencias, current_actor(), incidencia_id, texto, idempotency))
+
+
+@operation(blp, "POST", "/incidencias/<incidencia_id>/consulta", ROLES_PERSONAL, IncidenciaSchema,
+           name="consultarCliente", body=ConsultaSchema, idempotent=True,
+           refusals={409: "Not asignada or en_curso"})
+def ask(data, incidencia_id: str, idempotency):
+    """Ask the customer something: the question is a public comment, and the incident waits on their answer
+    (`esperando_cliente`), its service-level clock stopped; their comment takes it back to `en_curso`"""
+    return _answer(services.consultar(components().incidencias, current_actor(), incidencia_id, data["pregunta"],
+                                      idempotency))
 
 
 @operation(blp, "POST", "/incidencias/<incidencia_id>/comentarios", ROLES_PERSONAL, IncidenciaSchema,

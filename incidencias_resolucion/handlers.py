@@ -11,8 +11,10 @@ from cuentas.personal import EVENTOS_EMPLEADO
 from incidencias_dominio import (
     EVENTO_ABIERTA,
     EVENTO_CANCELACION_SOLICITADA,
+    EVENTO_CANCELADA,
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
+    EVENTO_EN_CURSO,
     EVENTO_REABIERTA,
     Comentario,
 )
@@ -36,6 +38,10 @@ class ResolucionHandlers:
             EVENTO_ABIERTA: self.on_snapshot,
             EVENTO_REABIERTA: self.on_snapshot,
             EVENTO_CERRADA: self.on_snapshot,
+            # apertura's, while an incident waited on its customer: the answer,
+            # the withdrawal (its own snapshots of these this side skips)
+            EVENTO_EN_CURSO: self.on_snapshot,
+            EVENTO_CANCELADA: self.on_snapshot,
             EVENTO_COMENTADA: self.on_comment,
             EVENTO_CANCELACION_SOLICITADA: self.on_cancellation_request,
         }

@@ -68,6 +68,11 @@ class FusionSchema(StrictSchema):
                        "comments and goes on; this one ends in `fusionada`"})
 
 
+class ConsultaSchema(StrictSchema):
+    pregunta = text(5000, required=True, metadata={
+        "description": "What the customer is asked: a public comment; the incident waits on their answer"})
+
+
 class AsignacionSchema(StrictSchema):
     empleado_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64),
                                    metadata={"description": "Omitted: the caller takes it"})

@@ -272,6 +272,20 @@ def comentar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str
     return _cambiar(incidencias, actor, incidencia_id, change, idempotency)
 
 
+def consultar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, pregunta: str,
+              idempotency: IdempotentRequest | None = None) -> Incidencia:
+    """Ask the customer something: the question is a public comment, and the
+    incident waits on them (``esperando_cliente``, apertura's) until they
+    answer, withdraw it or it closes itself; its service-level clock stops."""
+    comentario_id = new_id()
+
+    def change(incidencia: Incidencia):
+        return [events.snapshot(incidencia.consultar(RESOLUCION, comentario_id, pregunta.strip(), actor, utc_now()),
+                                incidencia)]
+
+    return _cambiar(incidencias, actor, incidencia_id, change, idempotency)
+
+
 def cambiar_datos(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, cambios: dict[str, Any],
                   politica: PoliticaSla | None = None) -> Incidencia:
     """Change the priority or the category (``categoria: None`` clears it),

@@ -14,6 +14,7 @@ from common.mail import Mail
 from common.messaging import Event, make_event
 from common.storage.sqlite import SQLiteStore
 from cuentas.personal import PersonalReplica
+from incidencias_replica.sla import PoliticaSlaStore
 from incidencias_apertura import events as apertura_events
 from incidencias_apertura import services
 from incidencias_apertura.handlers import AperturaHandlers
@@ -25,6 +26,7 @@ from incidencias_resolucion.bootstrap import Components as ResolucionComponents
 from incidencias_resolucion.config import ResolucionSettings
 from incidencias_dominio import APERTURA, Actor, Estado, Incidencia
 from incidencias_resolucion import events as r_events
+from incidencias_resolucion import services as r_services
 from incidencias_resolucion.handlers import ResolucionHandlers
 from incidencias_resolucion.repository import IncidenciaRepository as ResolucionIncidencias
 from incidencias_resolucion.repository import EtiquetaRepository, ParkedEvents, RespuestaRepository, empleado_replica
@@ -60,12 +62,13 @@ def world(tmp_path):
     apertura = AperturaHandlers(AperturaComponents(
         settings=AperturaSettings(portal_url=PORTAL, autocierre_dias=2), store=a_store, verifier=None,
         incidencias=AperturaIncidencias(a_store), clientes=ClienteReplica(a_store),
-        notificaciones=NotificacionRepository(a_store), personal=PersonalReplica(a_store)))
+        notificaciones=NotificacionRepository(a_store), personal=PersonalReplica(a_store),
+        politicas=PoliticaSlaStore(a_store)))
     resolucion = ResolucionHandlers(ResolucionComponents(
         settings=ResolucionSettings(portal_url=PORTAL), store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
         empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store),
         respuestas=RespuestaRepository(r_store),
-        etiquetas=EtiquetaRepository(r_store)))
+        etiquetas=EtiquetaRepository(r_store), politicas=PoliticaSlaStore(r_store)))
     a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes(), **apertura.empleado_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
     yield apertura, resolucion, a_side, r_side
@@ -254,3 +257,94 @@ def test_employee_deactivation_reassigns_and_incidents_wait_when_nobody_is_activ
     r_side.deliver([make_event("empleado.baja", {"id": "e1", "nombre": "Eva", "apellidos": "", "rol": "agente",
                                                  "categorias": ["envios"], "activo": False}, "empleados")])
     assert resolucion.c.incidencias.get(incidencia.id)[0].asignada_a.id == "e2"
+
+
+# -- waiting on the customer (esperando_cliente, apertura's) ---------------------------
+def asked(world, **agent):
+    """An incident assigned to e1, who asks its customer something; the question delivered to apertura."""
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side, **agent)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    r_services.consultar(resolucion.c.incidencias, Actor("e1", "agente", "Eva"), incidencia.id,
+                         "¿Qué modelo de radio es?")
+    question = r_side.drain()
+    a_side.deliver(question)
+    return incidencia, question
+
+
+def test_a_question_waits_on_the_customer_and_their_answer_takes_it_back_to_the_same_agent(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia, question = asked(world)
+    here = apertura.c.incidencias.get(incidencia.id)[0]
+    assert (here.estado, here.propietario) == (Estado.ESPERANDO_CLIENTE, APERTURA)
+    assert [c.texto for c in here.comentarios] == ["¿Qué modelo de radio es?"]
+    assert [n["tipo"] for n in apertura.c.notificaciones.list("c1", False, 0, 10)][0] == "incidencia.esperando_cliente"
+    assert resolucion.c.incidencias.load_of(["e1"]) == resolucion.c.incidencias.recount_loads(["e1"]) == {"e1": 0}
+    services.comentar(apertura.c.incidencias, Actor("c1", "cliente", "Ana"), incidencia.id, "Una Sony ICF-306")
+    answer = a_side.drain()
+    assert [e.tipo for e in answer] == ["incidencia.comentada", "incidencia.en_curso"]
+    r_side.deliver(list(reversed(answer)) * 2 + question)  # late, twice, with the question replayed
+    staff = resolucion.c.incidencias.get(incidencia.id)[0]
+    assert (staff.estado, staff.asignada_a.id, staff.propietario) == (Estado.EN_CURSO, "e1", "resolucion")
+    assert staff.to_snapshot(False) == apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False)
+    assert resolucion.c.incidencias.load_of(["e1"]) == resolucion.c.incidencias.recount_loads(["e1"]) == {"e1": 1}
+    assert r_side.drain() == []  # nothing assigned or published again
+
+
+def test_a_customer_asked_something_may_withdraw_the_incident_at_once(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia, _question = asked(world)
+    services.solicitar_cancelacion(apertura.c.incidencias, Actor("c1", "cliente"), incidencia.id, "Ya funciona")
+    assert apertura.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+    cancelled = a_side.drain()
+    assert [e.tipo for e in cancelled] == ["incidencia.cancelada"]
+    r_side.deliver(cancelled * 2)
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+
+
+def test_a_cancellation_asked_just_before_the_question_is_applied_once_the_wait_begins(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    a_side.deliver(r_side.drain())  # asignada here
+    services.solicitar_cancelacion(apertura.c.incidencias, Actor("c1", "cliente"), incidencia.id, "Me equivoqué")
+    request = a_side.drain()
+    r_services.consultar(resolucion.c.incidencias, Actor("e1", "agente"), incidencia.id, "¿Qué modelo es?")
+    r_side.deliver(request)  # too late for resolucion: the incident is apertura's now
+    question = r_side.drain()
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.ESPERANDO_CLIENTE
+    a_side.deliver(question * 2)
+    assert apertura.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+    r_side.deliver(a_side.drain())
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CANCELADA
+
+
+def test_an_unanswered_question_is_reminded_once_then_the_incident_closes_itself(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia, _question = asked(world)
+    asked_at = apertura.c.incidencias.get(incidencia.id)[0].actualizada_en
+    esperas = lambda dias: services.recordar_y_cerrar_esperas(  # noqa: E731
+        apertura.c.incidencias, apertura.c.notificaciones, apertura.c.clientes, PORTAL, 3, asked_at + timedelta(days=dias))
+    assert esperas(2.9) == (0, 0)
+    assert [esperas(3.1), esperas(3.2)] == [(1, 0), (0, 0)]  # two sweeps, one reminder
+    assert esperas(6.0) == (0, 0)  # 3 days after the reminder, not yet
+    assert esperas(6.2) == (0, 1)
+    closed = apertura.c.incidencias.get(incidencia.id)[0]
+    assert (closed.estado, closed.historial[-1].por.id, closed.historial[-1].de) == (
+        Estado.CERRADA, "sistema", Estado.ESPERANDO_CLIENTE)
+    closing = a_side.drain()
+    r_side.deliver(closing)
+    assert resolucion.c.incidencias.get(incidencia.id)[0].estado == Estado.CERRADA
+    a_side.deliver(closing * 2)
+    notes = [(n["tipo"], n["mensaje"]) for n in apertura.c.notificaciones.list("c1", False, 0, 10)]
+    # (the reminder is dated by the sweep's own instant, days ahead here: compare regardless of order)
+    assert sorted(notes) == [
+        ("incidencia.asignada", "Su incidencia «Roto» ha sido asignada a Eva Soporte."),
+        ("incidencia.cerrada", "Su incidencia «Roto» se ha cerrado automáticamente al no recibir respuesta a nuestra "
+                               "pregunta. Si aún necesita ayuda, abra una nueva incidencia."),
+        ("incidencia.consulta_pendiente", "Seguimos esperando su respuesta para continuar con su incidencia «Roto». Si "
+                                          "no nos responde, la cerraremos dentro de 3 días."),
+        ("incidencia.esperando_cliente", "Eva Soporte necesita saber algo de usted para seguir con su incidencia "
+                                         "«Roto»: respóndale con un comentario.")]

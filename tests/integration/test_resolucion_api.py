@@ -694,8 +694,8 @@ def test_statistics_shape_and_counts(api):
     assert {api.incidencias.get(i)[0].asignada_a.id for i in (first, third)} == {"e1"}
 
     stats = api.ok("GET", "/estadisticas", "e1")
-    assert stats["por_estado"] == {"abierta": 0, "asignada": 2, "en_curso": 0, "resuelta": 1, "reabierta": 0,
-                                   "cerrada": 0, "cancelada": 1, "fusionada": 0}
+    assert stats["por_estado"] == {"abierta": 0, "asignada": 2, "en_curso": 0, "esperando_cliente": 0, "resuelta": 1,
+                                   "reabierta": 0, "cerrada": 0, "cancelada": 1, "fusionada": 0}
     assert stats["por_prioridad"] == {"baja": 1, "media": 0, "alta": 2, "critica": 1}
     assert sorted(stats["carga_por_empleado"], key=lambda e: e["id"]) == [
         {"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0},

@@ -958,8 +958,8 @@ def by_channel(**this_week: int) -> list[dict[str, Any]]:
 
 def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_history(rs):
     assert services.estadisticas(rs.incidencias, rs.empleados) == {
-        "por_estado": {e: 0 for e in ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada",
-                                      "cancelada", "fusionada")},
+        "por_estado": {e: 0 for e in ("abierta", "asignada", "en_curso", "esperando_cliente", "resuelta", "reabierta",
+                                      "cerrada", "cancelada", "fusionada")},
         "por_prioridad": {"baja": 0, "media": 0, "alta": 0, "critica": 0},
         "carga_por_empleado": [],
         "hasta_primera_asignacion": {"mediana_s": None, "p90_s": None, "muestras": 0},
@@ -985,8 +985,8 @@ def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_histo
     assert [rs.holder(i) for i in (waiting, second, third)] == ["e1", "e2", "e1"]
 
     assert services.estadisticas(rs.incidencias, rs.empleados) == {
-        "por_estado": {"abierta": 0, "asignada": 0, "en_curso": 1, "resuelta": 1, "reabierta": 0, "cerrada": 0,
-                       "cancelada": 1, "fusionada": 0},
+        "por_estado": {"abierta": 0, "asignada": 0, "en_curso": 1, "esperando_cliente": 0, "resuelta": 1,
+                       "reabierta": 0, "cerrada": 0, "cancelada": 1, "fusionada": 0},
         "por_prioridad": {"baja": 1, "media": 0, "alta": 1, "critica": 1},
         "carga_por_empleado": [
             {"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0},

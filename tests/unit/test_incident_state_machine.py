@@ -18,6 +18,7 @@ from incidencias_dominio import (
     EVENTO_CERRADA,
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
+    EVENTO_ESPERANDO_CLIENTE,
     EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
@@ -58,6 +59,7 @@ EXPECTED_OWNERS = {
     Estado.ASIGNADA: RESOLUCION,
     Estado.EN_CURSO: RESOLUCION,
     Estado.REABIERTA: RESOLUCION,
+    Estado.ESPERANDO_CLIENTE: APERTURA,
     Estado.RESUELTA: APERTURA,
     Estado.CERRADA: None,
     Estado.CANCELADA: None,
@@ -82,10 +84,16 @@ EXPECTED_TRANSITIONS = {
     ("asignada", "fusionada"),
     ("en_curso", "fusionada"),
     ("reabierta", "fusionada"),
+    ("asignada", "esperando_cliente"),
+    ("en_curso", "esperando_cliente"),
+    ("esperando_cliente", "en_curso"),
+    ("esperando_cliente", "cancelada"),
+    ("esperando_cliente", "cerrada"),
 }
 ROUTING_KEYS = {
     Estado.ASIGNADA: EVENTO_ASIGNADA,
     Estado.EN_CURSO: EVENTO_EN_CURSO,
+    Estado.ESPERANDO_CLIENTE: EVENTO_ESPERANDO_CLIENTE,
     Estado.RESUELTA: EVENTO_RESUELTA,
     Estado.CERRADA: EVENTO_CERRADA,
     Estado.REABIERTA: EVENTO_REABIERTA,
@@ -97,6 +105,7 @@ PATHS = {
     Estado.ABIERTA: [],
     Estado.ASIGNADA: [Estado.ASIGNADA],
     Estado.EN_CURSO: [Estado.ASIGNADA, Estado.EN_CURSO],
+    Estado.ESPERANDO_CLIENTE: [Estado.ASIGNADA, Estado.ESPERANDO_CLIENTE],
     Estado.RESUELTA: [Estado.ASIGNADA, Estado.EN_CURSO, Estado.RESUELTA],
     Estado.REABIERTA: [Estado.ASIGNADA, Estado.RESUELTA, Estado.REABIERTA],
     Estado.CERRADA: [Estado.ASIGNADA, Estado.RESUELTA, Estado.CERRADA],
@@ -132,6 +141,8 @@ def hacer(inc: Incidencia, destino: Estado, servicio: str, when: datetime) -> st
         return inc.asignar(servicio, OTRO_EMPLEADO, SUPERVISOR, when)
     if destino is Estado.EN_CURSO:
         return inc.iniciar(servicio, AGENTE, when)
+    if destino is Estado.ESPERANDO_CLIENTE:
+        return inc.consultar(servicio, f"q-{when.isoformat()}", "¿Qué modelo es?", AGENTE, when)
     if destino is Estado.RESUELTA:
         return inc.resolver(servicio, "Cambiada la resistencia", AGENTE, when)
     if destino is Estado.CERRADA:
@@ -161,7 +172,8 @@ def en_estado(estado: Estado) -> Incidencia:
 
 def test_estado_values():
     assert [e.value for e in Estado] == [
-        "abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada", "fusionada",
+        "abierta", "asignada", "en_curso", "esperando_cliente", "resuelta", "reabierta", "cerrada", "cancelada",
+        "fusionada",
     ]
 
 
@@ -493,7 +505,7 @@ def test_comentar_in_any_non_final_state_is_unversioned(estado):
     assert key == EVENTO_COMENTADA
     assert (inc.version, inc.actualizada_en, inc.estado) == (version, actualizada_en, estado)
     assert inc.historial == historial
-    [comentario] = inc.comentarios
+    [comentario] = [c for c in inc.comentarios if c.id == "k-1"]  # a question asked them is one too
     assert (comentario.id, comentario.texto, comentario.interna) == ("k-1", "¿Alguna novedad?", False)
     assert comentario.autor.nombre == "Ana Pérez" and comentario.creado_en == at(100)
 
@@ -829,3 +841,27 @@ def test_only_resolucion_merges():
         destino.recibir_fusion(APERTURA, origen, SUPERVISOR, at(60))
     with pytest.raises(NoEsPropietario):
         origen.fusionar_en(APERTURA, destino, SUPERVISOR, at(60))
+
+
+def test_a_question_is_a_public_comment_the_history_names_and_the_customer_owns_the_wait():
+    inc = en_estado(Estado.EN_CURSO)
+    assert inc.consultar(RESOLUCION, "q-1", "  ¿Qué modelo es?", AGENTE, at(50)) == EVENTO_ESPERANDO_CLIENTE
+    assert (inc.estado, inc.propietario) == (Estado.ESPERANDO_CLIENTE, APERTURA)
+    [pregunta] = [c for c in inc.comentarios if c.id == "q-1"]
+    assert (pregunta.interna, pregunta.autor.id, pregunta.texto) == (False, "e-1", "  ¿Qué modelo es?")
+    assert inc.historial[-1].cambios == {"consulta": {"de": None, "a": "q-1"}}
+    with pytest.raises(NoEsPropietario):
+        inc.consultar(RESOLUCION, "q-2", "¿Y el color?", AGENTE, at(51))
+    assert inc.iniciar(APERTURA, CLIENTE_ACTOR, at(52)) == EVENTO_EN_CURSO
+    assert (inc.estado, inc.asignada_a.id, inc.propietario) == (Estado.EN_CURSO, "e-1", RESOLUCION)
+
+
+def test_a_question_needs_words_and_a_new_comment_id():
+    inc = en_estado(Estado.ASIGNADA)
+    before = inc.to_snapshot(True)
+    with pytest.raises(ValueError):
+        inc.consultar(RESOLUCION, "q-1", "   ", AGENTE, at(50))
+    inc.comentar("q-1", AGENTE, "hola", False, at(49))
+    with pytest.raises(ValueError):
+        inc.consultar(RESOLUCION, "q-1", "¿Qué modelo es?", AGENTE, at(50))
+    assert inc.estado is Estado.ASIGNADA and inc.version == before["version"]
