@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.idempotency import IdempotentRequest, remember, replayed, without_fingerprints
-from common.mail import Mail
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
-from common.storage.retry import NotFound, TooMuchContention, update_document
+from common.storage.retry import TooMuchContention
 from common.tokens import Principal
 from cuentas.cuenta import sesion_anterior
 from incidencias_dominio import ESTADOS_FINALES, Estado, Incidencia
+from incidencias_replica.notificaciones import Notificaciones, notificaciones_spec
 from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
 
 INCIDENCIAS = CollectionSpec(
@@ -31,16 +31,7 @@ INCIDENCIAS = CollectionSpec(
     text=TEXTO_DE_INCIDENCIA,
 )
 CLIENTES = CollectionSpec("clientes")
-NOTIFICACIONES = CollectionSpec(
-    "notificaciones",
-    (
-        Index(("cliente_id", "creada_en")),
-        Index(("cliente_id", "leida", "creada_en")),
-        # What a notification is about (an incident's version, a comment), so the
-        # same news replayed under another event id does not notify twice.
-        Index(("clave",), unique=True),
-    ),
-)
+NOTIFICACIONES = notificaciones_spec("cliente_id")
 OUTBOX = (INCIDENCIAS, NOTIFICACIONES)
 """The collections whose writes carry events or mails (a notification's
 mail to the customer is stored with the notification)."""
@@ -207,57 +198,12 @@ class ClienteReplica:
                               or sesion_anterior(doc.get("sesiones_desde"), principal.claims.get("iat")))
 
 
-class NotificacionRepository:
+class NotificacionRepository(Notificaciones):
+    """The customers' notifications."""
+
     def __init__(self, store: Store):
-        self.store = store
-        self.collection = store.collection(NOTIFICACIONES)
-
-    def add(self, notificacion: dict[str, Any], mail: Mail | None = None) -> bool:
-        """Store the notification, and with it (same write) its ``mail`` to
-        the customer, under the notification's id. False when this news was
-        notified already: then no second mail either."""
-        outbox = [mail.outbox(notificacion["id"], notificacion["cliente_id"])] if mail is not None else []
-        try:
-            self.collection.insert(notificacion, outbox)
-            return True
-        except DuplicateKeyError:
-            return False  # same event, or the same news under another event id
-
-    @staticmethod
-    def _query(cliente_id: str, solo_no_leidas: bool) -> Query:
-        equals: dict[str, Any] = {"cliente_id": cliente_id}
-        if solo_no_leidas:
-            equals["leida"] = False
-        return Query(equals=equals, sort=(("creada_en", -1),))
-
-    def count(self, cliente_id: str, solo_no_leidas: bool = False) -> int:
-        return self.collection.count(self._query(cliente_id, solo_no_leidas))
-
-    def list(self, cliente_id: str, solo_no_leidas: bool, skip: int, limit: int) -> list[dict[str, Any]]:
-        return self.collection.find(self._query(cliente_id, solo_no_leidas), skip, limit)
-
-    def mark_read(self, cliente_id: str, notificacion_id: str,
-                  idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
-        """Raises NotFound for another customer's notification too; with
-        ``idempotency``, its key is stored in the same write."""
-        def change(doc):
-            if doc["cliente_id"] != cliente_id:
-                raise NotFound(notificacion_id)
-            if replayed(doc, idempotency) or (doc["leida"] and idempotency is None):
-                return None
-            return remember({**doc, "leida": True}, doc, idempotency), []
-
-        return update_document(self.collection, notificacion_id, change)
-
-    def mark_all_read(self, cliente_id: str) -> int:
-        marked = 0
-        for doc in self.collection.find(self._query(cliente_id, True)):
-            self.mark_read(cliente_id, doc["id"])
-            marked += 1
-        return marked
+        super().__init__(store, NOTIFICACIONES, "cliente_id")
 
     def delete_of_cliente(self, cliente_id: str) -> None:
         """The customer's notifications, and every mail for them not sent yet."""
-        for doc in self.collection.find(Query(equals={"cliente_id": cliente_id})):
-            self.collection.delete(doc["id"])
-        self.store.cancel_mails(cliente_id)
+        self.delete_of(cliente_id)

@@ -43,6 +43,8 @@ from .model import (
 from .calendario import Calendario, paises_con_festivos, zonas_horarias
 from .plazos import (
     EVENTO_POLITICA_SLA,
+    EVENTO_SLA_EN_RIESGO,
+    EVENTO_SLA_INCUMPLIDO,
     MAX_MINUTOS,
     OBJETIVOS,
     PRIMERA_RESPUESTA,
@@ -81,6 +83,8 @@ from .state_machine import (
 
 __all__ = [
     "EVENTO_POLITICA_SLA",
+    "EVENTO_SLA_EN_RIESGO",
+    "EVENTO_SLA_INCUMPLIDO",
     "MAX_MINUTOS",
     "OBJETIVOS",
     "PRIMERA_RESPUESTA",

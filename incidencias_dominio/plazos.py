@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # the aggregate imports this module
 
 EVENTO_POLITICA_SLA = "sla.politica_actualizada"
 """resolucion set a new policy: ``datos`` carries it whole with its version."""
+EVENTO_SLA_EN_RIESGO = "incidencia.sla_en_riesgo"
+"""4/5 of a target's time are gone; once per incident and target (``datos``: incidencia_id, objetivo, vence_en)."""
+EVENTO_SLA_INCUMPLIDO = "incidencia.sla_incumplido"
+"""A target's time ran out unmet; once per incident and target."""
 PRIMERA_RESPUESTA = "primera_respuesta"
 RESOLUCION_OBJETIVO = "resolucion"
 OBJETIVOS = (PRIMERA_RESPUESTA, RESOLUCION_OBJETIVO)

@@ -19,7 +19,7 @@ from incidencias_replica.views import incident_view
 from . import services
 from .schemas import (
     CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, ConsultaSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
-    IncidenciaSchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
+    IncidenciaSchema, NotificacionEquipoSchema, NotificacionesQuerySchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
@@ -28,6 +28,8 @@ blp = Blueprint("incidencias", __name__, description="Incidents, for the employe
 estadisticas = Blueprint("estadisticas", __name__, description="Workload and response times")
 respuestas = Blueprint("respuestas", __name__, description="Canned replies agents send when they comment or resolve")
 sla = Blueprint("sla", __name__, description="The service levels: targets per priority in business time")
+notificaciones = Blueprint("notificaciones", __name__,
+                           description="What staff are told: service-level targets at risk or run out")
 
 
 def staff_view(incidencia: Incidencia) -> dict:
@@ -231,3 +233,19 @@ def put_sla(data):
     """Set the service-level policy (admins): incidents opened from now on, and those whose priority or
     category change, are held to it; the same policy again changes nothing"""
     return as_documented(services.fijar_politica_sla(components().politicas, data))
+
+
+@operation(notificaciones, "GET", "/notificaciones", ROLES_PERSONAL,
+           page_schema(NotificacionEquipoSchema, "NotificacionesEquipoPage"), name="listarNotificaciones",
+           query=NotificacionesQuerySchema)
+def list_notificaciones(args):
+    """The caller's notifications, newest first"""
+    return paginate(args, services.notificaciones_de(components().notificaciones, current_actor().id,
+                                                     args["no_leidas"]))
+
+
+@operation(notificaciones, "POST", "/notificaciones/<notificacion_id>/lectura", ROLES_PERSONAL,
+           NotificacionEquipoSchema, name="marcarNotificacionLeida", body=NoBodySchema, idempotent=True)
+def mark_read(_body, notificacion_id: str, idempotency):
+    """Mark one of the caller's notifications as read"""
+    return services.marcar_leida(components().notificaciones, current_actor().id, notificacion_id, idempotency)

@@ -13,7 +13,8 @@ from incidencias_replica.sla import PoliticaSlaStore
 
 from .config import ResolucionSettings
 from .repository import (
-    OUTBOX, EtiquetaRepository, IncidenciaRepository, ParkedEvents, RespuestaRepository, empleado_replica,
+    OUTBOX, EtiquetaRepository, IncidenciaRepository, NotificacionEquipoRepository, ParkedEvents, RespuestaRepository,
+    empleado_replica,
 )
 
 
@@ -28,6 +29,7 @@ class Components:
     respuestas: RespuestaRepository
     etiquetas: EtiquetaRepository
     politicas: PoliticaSlaStore
+    notificaciones: NotificacionEquipoRepository
 
     def is_revoked(self, principal: Principal) -> bool:
         """A deactivated or demoted employee's token stops working as soon as
@@ -42,5 +44,5 @@ def build(settings: ResolucionSettings) -> Components:
         verifier=TokenVerifier(settings.jwt_audience, trusted_issuers(settings)),
         incidencias=IncidenciaRepository(store), empleados=empleado_replica(store), aparcados=ParkedEvents(store),
         respuestas=RespuestaRepository(store), etiquetas=EtiquetaRepository(store),
-        politicas=PoliticaSlaStore(store),
+        politicas=PoliticaSlaStore(store), notificaciones=NotificacionEquipoRepository(store),
     )

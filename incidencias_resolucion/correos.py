@@ -40,3 +40,16 @@ def correo_de_asignacion(incidencia: Incidencia, email: str, portal_url: str) ->
     enlace = portal_link(portal_url, f"/equipo/incidencias/{incidencia.id}")
     return compose(email, f"Incidencia asignada: «{titulo}»", parrafos,
                    [("Abrir la incidencia en la consola", enlace)], quote=cita)
+
+
+OBJETIVOS_LEGIBLES = {"primera_respuesta": "la primera respuesta", "resolucion": "la resolución"}
+
+
+def correo_de_plazo(incidencia: Incidencia, texto: str, email: str, portal_url: str) -> Mail:
+    """The e-mail of a staff notification about a service level (``texto``
+    says which target and what): the incident's public fields and its link."""
+    titulo = una_linea(incidencia.titulo)
+    parrafos = [texto, f"Prioridad: {prioridad_legible(incidencia.prioridad)}",
+                f"Categoría: {incidencia.categoria or 'sin categoría'}"]
+    enlace = portal_link(portal_url, f"/equipo/incidencias/{incidencia.id}")
+    return compose(email, f"Plazo de la incidencia «{titulo}»", parrafos, [("Abrir la incidencia en la consola", enlace)])

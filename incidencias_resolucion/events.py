@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.messaging import Event, make_event
-from incidencias_dominio import EVENTO_POLITICA_SLA, PoliticaSla, format_instant
+from incidencias_dominio import (
+    EVENTO_POLITICA_SLA, EVENTO_SLA_EN_RIESGO, EVENTO_SLA_INCUMPLIDO, Incidencia, PoliticaSla, Seguimiento,
+    format_instant,
+)
 from incidencias_replica.events import IncidentEvents
 
 ORIGIN = "incidencias_resolucion"
@@ -26,3 +29,13 @@ def politica_sla(politica: PoliticaSla, version: int, en: datetime) -> Event:
     """The whole policy with its version, for apertura's replica (``datos.version`` orders it)."""
     return make_event(EVENTO_POLITICA_SLA, {"politica": politica.to_dict(), "version": version,
                                             "actualizada_en": format_instant(en)}, ORIGIN)
+
+
+def aviso_sla(nivel: str, incidencia: Incidencia, seguimiento: Seguimiento) -> Event:
+    """A target at risk (``nivel`` en_riesgo) or run out (incumplido): who holds it and when it is due."""
+    tipo = EVENTO_SLA_EN_RIESGO if nivel == "en_riesgo" else EVENTO_SLA_INCUMPLIDO
+    return make_event(tipo, {
+        "incidencia_id": incidencia.id, "objetivo": seguimiento.objetivo, "prioridad": incidencia.prioridad.value,
+        "vence_en": format_instant(seguimiento.vence_en) if seguimiento.vence_en else None,
+        "asignada_a": incidencia.asignada_a.id if incidencia.asignada_a else None,
+    }, ORIGIN)

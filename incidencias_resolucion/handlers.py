@@ -97,6 +97,10 @@ class ResolucionHandlers:
         """The periodic sweep: assign whatever is still waiting."""
         return services.repartir_pendientes(self.c.incidencias, self.c.empleados, self.portal_url)
 
+    def vigilar_plazos(self) -> int:
+        """The periodic look at the service levels: warn of targets at risk or run out."""
+        return services.vigilar_plazos(self.c.incidencias, self.c.empleados, self.c.notificaciones, self.portal_url)
+
     def on_empleado(self, event: Event) -> None:
         services.replicar_empleado(self.c.incidencias, self.c.empleados, event, self.portal_url)
 

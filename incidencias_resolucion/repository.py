@@ -3,7 +3,7 @@ internal notes), its replica of employees, and events that arrived before
 the incident they refer to."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
@@ -15,8 +15,9 @@ from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Stor
 from common.storage.retry import update_document
 from cuentas.personal import PersonalReplica
 from common.clock import utc_now
-from incidencias_dominio import Canal, Incidencia, format_instant, seguimiento
+from incidencias_dominio import Canal, EstadoSla, Incidencia, format_instant, seguimiento
 from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
+from incidencias_replica.notificaciones import Notificaciones, notificaciones_spec
 from incidencias_replica.sla import POLITICA_SLA
 
 from .asignacion import ESTADOS_CON_CARGA
@@ -44,6 +45,7 @@ INCIDENCIAS = CollectionSpec(
         Index(("asignada_a.id", "sla_vence_en")),
         Index(("estado", "sla_vence_en")),
         Index(("sla_riesgo_en",)),
+        Index(("sla_aviso_en",)),  # the warnings due (``IncidenciaRepository.warnings_due``)
     ),
     text=TEXTO_DE_INCIDENCIA,
 )
@@ -55,7 +57,9 @@ ETIQUETAS = CollectionSpec("etiquetas")
 ``etiquetas_en_uso`` reads. Written before the first incident carrying it,
 so a tag is never counted without being listed."""
 RESPUESTAS = CollectionSpec("respuestas_predefinidas", (Index(("activa", "titulo")), Index(("titulo",)), CREATION_INDEX))
-OUTBOX = (INCIDENCIAS, POLITICA_SLA)
+NOTIFICACIONES = notificaciones_spec("empleado_id", "notificaciones_equipo")
+"""Staff's notifications: a service level at risk or run out (with their mails)."""
+OUTBOX = (INCIDENCIAS, POLITICA_SLA, NOTIFICACIONES)
 """The collections whose writes carry events."""
 
 LOAD_STATES = frozenset(e.value for e in ESTADOS_CON_CARGA)
@@ -97,21 +101,34 @@ SORTS = {
     "prioridad": (("prioridad_rank", -1), ("creada_en", 1)),
     "vencimiento": (("sla_vence_en", 1),),  # only those whose service-level clock runs (``sla_fields``)
 }
-SLA_STATES = ("en_plazo", "en_riesgo", "incumplido")
+EN_RIESGO, INCUMPLIDO = EstadoSla.EN_RIESGO.value, EstadoSla.INCUMPLIDO.value
+SLA_STATES = ("en_plazo", EN_RIESGO, INCUMPLIDO)
 """The states of a running service-level clock a list filters by (``sla=``)."""
 
 
-def sla_fields(incidencia: Incidencia) -> dict[str, str | None]:
+def sla_fields(incidencia: Incidencia, avisados: Iterable[str] = ()) -> dict[str, str | None]:
     """When the first of its unmet targets runs out and when it is at risk
-    (None: no target runs, for the lists by due instant and SLA state).
-    These instants do not move while nothing happens to the incident, so
-    each write stores them and a list compares them with the time it reads."""
+    (None: no target runs), for the lists by due instant and SLA state; and
+    when the next warning is due (``sla_aviso_en``: a target at risk, or
+    run out, whose warning is not in ``avisados``, ``aviso_sla`` names),
+    for the job that sends them. These instants do not move while nothing
+    happens to the incident, so each write stores them and a reader
+    compares them with its own time."""
     pendientes = [s for s in (seguimiento(incidencia, utc_now()) or {}).values()
                   if s.cumplido_en is None and s.vence_en is not None]
     if not pendientes:
-        return {"sla_vence_en": None, "sla_riesgo_en": None}
+        return {"sla_vence_en": None, "sla_riesgo_en": None, "sla_aviso_en": None}
+    avisados = set(avisados)
+    avisos = [s.en_riesgo_desde if aviso_sla(s.objetivo, EN_RIESGO) not in avisados else s.vence_en
+              for s in pendientes if aviso_sla(s.objetivo, INCUMPLIDO) not in avisados]
     return {"sla_vence_en": format_instant(min(s.vence_en for s in pendientes)),
-            "sla_riesgo_en": format_instant(min(s.en_riesgo_desde for s in pendientes if s.en_riesgo_desde))}
+            "sla_riesgo_en": format_instant(min(s.en_riesgo_desde for s in pendientes if s.en_riesgo_desde)),
+            "sla_aviso_en": format_instant(min(a for a in avisos if a)) if any(avisos) else None}
+
+
+def aviso_sla(objetivo: str, nivel: str) -> str:
+    """How an incident records that one warning was sent (``DatosResolucion.avisos_sla``)."""
+    return f"{objetivo}:{nivel}"
 
 
 def sla_bounds(estado: str | None, orden: str, ahora: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -130,14 +147,19 @@ def sla_bounds(estado: str | None, orden: str, ahora: str) -> tuple[dict[str, st
 @dataclass
 class DatosResolucion:
     """What resolucion keeps beside a snapshot: the priority's rank, so the
-    queue sorts by it."""
+    queue sorts by it; the service-level warnings sent (``aviso_sla``), each
+    once; and the instants of its service level the lists and the warning
+    job read (``sla_fields``)."""
+
+    avisos_sla: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, _doc: dict[str, Any] | None) -> DatosResolucion:
-        return cls()
+    def of(cls, doc: dict[str, Any] | None) -> DatosResolucion:
+        return cls(list((doc or {}).get("avisos_sla") or ()))
 
     def fields(self, incidencia: Incidencia) -> dict[str, Any]:
-        return {"prioridad_rank": incidencia.prioridad.rank, **sla_fields(incidencia)}
+        return {"prioridad_rank": incidencia.prioridad.rank, "avisos_sla": list(self.avisos_sla),
+                **sla_fields(incidencia, self.avisos_sla)}
 
 
 class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
@@ -179,8 +201,8 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
                                  at_least={"creada_en": format_instant(desde)},
                                  less_than={"creada_en": format_instant(hasta)}))
 
-    def ids(self, filters: dict[str, Any], limit: int | None = None) -> list[str]:
-        return self._ids(self.query(filters), limit=limit)
+    def ids(self, filters: dict[str, Any], limit: int | None = None, orden: str = "antiguedad") -> list[str]:
+        return self._ids(self.query(filters, orden), limit=limit)
 
     def load_of(self, empleado_ids: Iterable[str]) -> dict[str, int]:
         """Each employee's open load, from the counters every write moves: one
@@ -221,6 +243,21 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
                 values[name] = values.get(name, 0) + n
         self.store.set_counters({**values, LOADS_COUNTED: 1})
         return True
+
+    def warnings_due(self, ahora: str, limit: int = 500) -> list[str]:
+        """The incidents a service-level warning is due for at ``ahora``, the longest due first."""
+        return self._ids(Query(less_than={"sla_aviso_en": ahora}, sort=(("sla_aviso_en", 1),)), limit=limit)
+
+    def earliest_due(self, empleado_ids: Iterable[str]) -> dict[str, str]:
+        """Each employee's most urgent incident: when its first target runs
+        out (only those who hold one whose clock runs)."""
+        found: dict[str, str] = {}
+        for empleado_id in empleado_ids:
+            docs = self.collection.find(Query(equals={"asignada_a.id": empleado_id}, at_least={"sla_vence_en": ""},
+                                              sort=(("sla_vence_en", 1),)), limit=1)
+            if docs:
+                found[empleado_id] = docs[0]["sla_vence_en"]
+        return found
 
     def recent(self, limit: int) -> list[Incidencia]:
         return self._find(Query(sort=(("creada_en", -1),)), limit=limit)
@@ -321,3 +358,10 @@ class EtiquetaRepository:
         names = [d["id"] for d in self.collection.find(Query())]
         counts = self.store.counters(etiqueta_counter(n) for n in names)
         return {n: counts[etiqueta_counter(n)] for n in names if counts[etiqueta_counter(n)] > 0}
+
+
+class NotificacionEquipoRepository(Notificaciones):
+    """Staff's notifications, each to one employee."""
+
+    def __init__(self, store: Store):
+        super().__init__(store, NOTIFICACIONES, "empleado_id")

@@ -366,3 +366,23 @@ class SeguimientoSchema(AnswerSchema):
 class SlaSchema(AnswerSchema):
     primera_respuesta = ma.fields.Nested(SeguimientoSchema)
     resolucion = ma.fields.Nested(SeguimientoSchema)
+
+
+# -- staff's notifications ------------------------------------------------------------
+TIPOS_AVISO = ["incidencia.sla_en_riesgo", "incidencia.sla_incumplido"]
+
+
+class NotificacionesQuerySchema(PaginationArgs):
+    no_leidas = ma.fields.Boolean(load_default=False)
+
+
+class NotificacionEquipoSchema(AnswerSchema):
+    id = ma.fields.String()
+    incidencia_id = ma.fields.String()
+    tipo = one_of(TIPOS_AVISO, "TipoAviso", metadata={
+        "description": "A service-level target at risk (4/5 of its time gone: told to whom holds the incident) or "
+                       "run out (told to the supervisors)"})
+    objetivo = one_of(["primera_respuesta", "resolucion"], "ObjetivoSla")
+    mensaje = ma.fields.String()
+    creada_en = instant()
+    leida = ma.fields.Boolean()

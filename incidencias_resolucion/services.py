@@ -16,7 +16,7 @@ from common.listing import Listing
 from common.messaging import PermanentError, new_id, utc_now
 from common.storage.retry import NotFound as NoDocument
 from cuentas.personal import PersonalReplica, nombre_visible
-from cuentas.roles import CLIENTE, ROLES_GESTION
+from cuentas.roles import ADMIN, CLIENTE, ROLES_GESTION, SUPERVISOR
 from incidencias_dominio import (
     ESTADOS_CANCELABLES,
     RESOLUCION,
@@ -33,9 +33,11 @@ from incidencias_dominio import (
     MAX_ETIQUETAS,
     REGLA_ETIQUETA,
     PoliticaSla,
+    Seguimiento,
     etiqueta,
     format_instant,
     fusionar_comentarios,
+    seguimiento,
 )
 from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
@@ -43,7 +45,10 @@ from incidencias_replica.sla import PoliticaSlaStore
 
 from . import correos, events
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
-from .repository import EtiquetaRepository, IncidenciaRepository, RespuestaRepository
+from .repository import (
+    EN_RIESGO, INCUMPLIDO, EtiquetaRepository, IncidenciaRepository, NotificacionEquipoRepository, RespuestaRepository,
+    aviso_sla,
+)
 from .respuestas import RespuestaPredefinida, render
 from .statistics import durations, nombre_de_semana, semanas, summary
 
@@ -165,7 +170,8 @@ def _elegir(incidencias: IncidenciaRepository, empleados: PersonalReplica, curre
         if previo and previo.get("activo") and previo["id"] not in excluir:
             return previo
     activos = empleados.active()
-    return elegir_empleado(current.categoria, activos, incidencias.load_of(e["id"] for e in activos), excluir)
+    return elegir_empleado(current.categoria, activos, incidencias.load_of(e["id"] for e in activos), excluir,
+                           incidencias.earliest_due if current.plazos is not None else None)
 
 
 def asignar(incidencias: IncidenciaRepository, empleados: PersonalReplica, actor: Actor, incidencia_id: str,
@@ -217,7 +223,10 @@ def repartir_pendientes(incidencias: IncidenciaRepository, empleados: PersonalRe
     """Assign what is waiting: unassigned incidents, and those held by
     employees no longer active. Returns how many were assigned."""
     assigned = 0
-    for incidencia_id in incidencias.ids({"estados": [e.value for e in WAITING_STATES]}, limit=500):
+    waiting = {"estados": [e.value for e in WAITING_STATES]}
+    # The first to run out of time first; then the rest, oldest first.
+    urgentes = incidencias.ids(waiting, limit=500, orden="vencimiento")
+    for incidencia_id in dict.fromkeys([*urgentes, *incidencias.ids(waiting, limit=500)]):
         result = asignar_automaticamente(incidencias, empleados, incidencia_id, portal_url)
         if result is not None and result.estado == Estado.ASIGNADA:
             assigned += 1
@@ -563,3 +572,103 @@ def fijar_politica_sla(politicas: PoliticaSlaStore, datos: dict[str, Any]) -> di
         raise Invalid("calendario", str(exc), "La política no es válida") from None
     politicas.set(politica, utc_now(), events.politica_sla)
     return _politica_vista(politicas)
+
+
+# -- warnings before and at a breach ----------------------------------------------------
+TEXTOS_DE_AVISO = {
+    EN_RIESGO: "A «{titulo}» le queda poco para {objetivo}: vence {vence}.",
+    INCUMPLIDO: "«{titulo}» ha superado el plazo de {objetivo} (vencía {vence}).",
+}
+
+
+def _destinatarios(empleados: PersonalReplica, incidencia: Incidencia, nivel: str) -> list[dict[str, Any]]:
+    """Who hears of it: at risk, whoever holds the incident; run out (or at
+    risk with nobody holding it), the active supervisors, else the admins."""
+    if nivel == EN_RIESGO and incidencia.asignada_a is not None:
+        holder = empleados.get(incidencia.asignada_a.id)
+        if holder is not None and holder.get("activo"):
+            return [holder]
+    activos = empleados.active()
+    return [e for e in activos if e.get("rol") == SUPERVISOR] or [e for e in activos if e.get("rol") == ADMIN]
+
+
+def _avisos_debidos(incidencia: Incidencia, avisados: Collection[str], ahora: datetime) -> list[tuple[str, Seguimiento]]:
+    """The warnings due at ``ahora`` and not sent: a target run out unmet
+    (which also stands for its risk, if that was never told), or at risk."""
+    debidos = []
+    for objetivo, s in (seguimiento(incidencia, ahora) or {}).items():
+        if s.cumplido_en is not None or s.vence_en is None:
+            continue
+        if s.vence_en <= ahora and aviso_sla(objetivo, INCUMPLIDO) not in avisados:
+            debidos.append((INCUMPLIDO, s))
+        elif s.en_riesgo_desde is not None and s.en_riesgo_desde <= ahora < s.vence_en \
+                and aviso_sla(objetivo, EN_RIESGO) not in avisados:
+            debidos.append((EN_RIESGO, s))
+    return debidos
+
+
+def vigilar_plazos(incidencias: IncidenciaRepository, empleados: PersonalReplica,
+                   notificaciones: NotificacionEquipoRepository, portal_url: str, ahora: datetime | None = None) -> int:
+    """The periodic look at the service levels: for each target at risk, its
+    holder is told; for each run out, the supervisors; each by a
+    notification and its mail, and the event ``incidencia.sla_en_riesgo`` /
+    ``incidencia.sla_incumplido``, once per incident and target however
+    many workers look at once. The notifications go first, each under a
+    key of its own (a second look adds none); then the incident records the
+    warning with its event, in one write that only one look can make.
+    Returns how many warnings were recorded."""
+    ahora = ahora or utc_now()
+    recorded = 0
+    for incidencia_id in incidencias.warnings_due(format_instant(ahora)):
+        found = incidencias.get(incidencia_id)
+        if found is None:
+            continue
+        incidencia, side = found
+        for nivel, s in _avisos_debidos(incidencia, side.avisos_sla, ahora):
+            _notificar_plazo(notificaciones, empleados, incidencia, nivel, s, portal_url, ahora)
+        sent: list[int] = [0]
+
+        def record(current: Incidencia, side) -> list[Any] | None:
+            debidos = _avisos_debidos(current, side.avisos_sla, ahora)
+            for nivel, s in debidos:
+                side.avisos_sla = sorted({*side.avisos_sla, aviso_sla(s.objetivo, nivel),
+                                          aviso_sla(s.objetivo, EN_RIESGO)})
+            sent[0] = len(debidos)
+            if not debidos:
+                return None  # another look recorded them first, or the incident moved on
+            return [events.aviso_sla(nivel, current, s) for nivel, s in debidos]
+
+        incidencias.update(incidencia_id, record)
+        recorded += sent[0]
+    return recorded
+
+
+def _notificar_plazo(notificaciones: NotificacionEquipoRepository, empleados: PersonalReplica, incidencia: Incidencia,
+                     nivel: str, s: Seguimiento, portal_url: str, ahora: datetime) -> None:
+    texto = TEXTOS_DE_AVISO[nivel].format(titulo=incidencia.titulo, objetivo=correos.OBJETIVOS_LEGIBLES[s.objetivo],
+                                          vence=format_instant(s.vence_en))
+    tipo = events.aviso_sla(nivel, incidencia, s).tipo
+    for empleado in _destinatarios(empleados, incidencia, nivel):
+        email = direccion(empleado.get("email"))
+        notificaciones.add({
+            "id": new_id(), "empleado_id": empleado["id"], "incidencia_id": incidencia.id, "tipo": tipo,
+            "objetivo": s.objetivo, "mensaje": texto, "creada_en": format_instant(ahora), "leida": False,
+            "clave": f"{incidencia.id}:{aviso_sla(s.objetivo, nivel)}:{empleado['id']}",
+        }, None if email is None else correos.correo_de_plazo(incidencia, texto, email, portal_url))
+
+
+# -- staff's notifications ----------------------------------------------------------------
+def notificaciones_de(notificaciones: NotificacionEquipoRepository, empleado_id: str,
+                      solo_no_leidas: bool) -> Listing[dict[str, Any]]:
+    """The employee's notifications, newest first."""
+    return Listing(lambda: notificaciones.count(empleado_id, solo_no_leidas),
+                   lambda skip, limit: notificaciones.list(empleado_id, solo_no_leidas, skip, limit))
+
+
+def marcar_leida(notificaciones: NotificacionEquipoRepository, empleado_id: str, notificacion_id: str,
+                 idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
+    """Mark one of the employee's notifications read (already read: unchanged)."""
+    try:
+        return notificaciones.mark_read(empleado_id, notificacion_id, idempotency)
+    except NoDocument as exc:
+        raise NotFound("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc

@@ -15,6 +15,7 @@ from common.messaging import Event, make_event
 from common.storage.sqlite import SQLiteStore
 from cuentas.personal import PersonalReplica
 from incidencias_replica.sla import PoliticaSlaStore
+from incidencias_resolucion.repository import NotificacionEquipoRepository
 from incidencias_apertura import events as apertura_events
 from incidencias_apertura import services
 from incidencias_apertura.handlers import AperturaHandlers
@@ -68,7 +69,7 @@ def world(tmp_path):
         settings=ResolucionSettings(portal_url=PORTAL), store=r_store, verifier=None, incidencias=ResolucionIncidencias(r_store),
         empleados=empleado_replica(r_store), aparcados=ParkedEvents(r_store),
         respuestas=RespuestaRepository(r_store),
-        etiquetas=EtiquetaRepository(r_store), politicas=PoliticaSlaStore(r_store)))
+        etiquetas=EtiquetaRepository(r_store), politicas=PoliticaSlaStore(r_store), notificaciones=NotificacionEquipoRepository(r_store)))
     a_side = Side(a_store, {**apertura.routes(), **apertura.cliente_routes(), **apertura.empleado_routes()})
     r_side = Side(r_store, {**resolucion.routes(), **resolucion.empleado_routes(), **resolucion.cliente_routes()})
     yield apertura, resolucion, a_side, r_side

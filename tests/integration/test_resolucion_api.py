@@ -670,8 +670,8 @@ def test_statistics_shape_and_counts(api):
     assert empty.pop("por_canal_y_semana") == week_rows(datetime.now(timezone.utc))
     assert empty == {
         "por_estado": {e: 0 for e in
-                       ("abierta", "asignada", "en_curso", "resuelta", "reabierta", "cerrada", "cancelada",
-                        "fusionada")},
+                       ("abierta", "asignada", "en_curso", "esperando_cliente", "resuelta", "reabierta", "cerrada",
+                        "cancelada", "fusionada")},
         "por_prioridad": {"baja": 0, "media": 0, "alta": 0, "critica": 0},
         "carga_por_empleado": [{"id": "a1", "nombre": "Alba Admin", "rol": "admin", "abiertas": 0}],
         "hasta_primera_asignacion": {"mediana_s": None, "p90_s": None, "muestras": 0},
@@ -812,6 +812,7 @@ KEYED_ACTIONS = {
     "inicio": ("e1", "team", 200, None, None),
     "resolucion": ("e1", "team", 200, {"texto": "Cambie las pilas"}, {"texto": "Otra"}),
     "comentarios": ("e1", "team", 201, {"texto": "Le llamamos", "interna": False}, {"texto": "Otro"}),
+    "consulta": ("e1", "team", 200, {"pregunta": "¿Qué modelo es?"}, {"pregunta": "¿Y el color?"}),
 }
 NOTE = ("e1", "team", 201, {"texto": "Proveedor lento", "interna": True}, {"texto": "Otra", "interna": True})
 
@@ -832,7 +833,7 @@ def test_a_retried_staff_request_answers_as_the_first_time_and_happens_once(api,
     assert again.status_code == status and again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     assert len(events) == (0 if body and body.get("interna") else 1) and api.take_events() == []
-    assert len(_comments(api, team)) == (1 if action == "comentarios" else 0)
+    assert len(_comments(api, team)) == (1 if action in ("comentarios", "consulta") else 0)
 
 
 @pytest.mark.parametrize("action", KEYED_ACTIONS)
@@ -882,9 +883,89 @@ def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
     posts = {path: item["post"] for path, item in spec["paths"].items() if "post" in item}
     assert set(posts) == {*(f"/incidencias/{{incidencia_id}}/{a}" for a in KEYED_ACTIONS), "/respuestas",
                           "/respuestas/{respuesta_id}/retirada", "/incidencias/lote",
-                          "/incidencias/{incidencia_id}/fusion"}
+                          "/incidencias/{incidencia_id}/fusion", "/notificaciones/{notificacion_id}/lectura"}
     for path, operation in posts.items():
         [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
         assert (header["name"], header["required"]) == ("Idempotency-Key", False)
         assert {"400", "409"} <= set(operation["responses"]), path
         assert "Idempotency-Key" in operation["responses"]["409"]["description"], path
+
+
+# --- service levels, questions to the customer, staff's notifications -----------------------
+POLITICA = {
+    "calendario": {"zona": "Europe/Madrid", "dias": [0, 1, 2, 3, 4], "desde": "09:00", "hasta": "18:00",
+                   "pais": "ES", "region": "MD", "cierres": ["2026-12-24"]},
+    "por_prioridad": {"alta": {"primera_respuesta_minutos": 120, "resolucion_minutos": 1080}},
+    "por_categoria": {"envios": {"alta": {"primera_respuesta_minutos": 60, "resolucion_minutos": 540}}},
+}
+
+
+def test_an_admin_sets_the_service_levels_and_staff_read_them(api, team):
+    never = api.ok("GET", "/sla", "e1")
+    assert (never["version"], never["por_prioridad"], never["actualizada_en"]) == (0, {}, None)
+    for who in ("e1", "s1"):
+        refused = api.request("PUT", "/sla", who, json=POLITICA)
+        assert refused.status_code == 403 and refused.content_type == PROBLEM
+    stored = api.ok("PUT", "/sla", "a1", json=POLITICA)
+    assert {k: stored[k] for k in POLITICA} == POLITICA and stored["version"] == 1
+    assert api.ok("GET", "/sla", "e2") == stored
+    [event] = api.take_events()
+    assert (event.tipo, event.datos["version"], event.datos["politica"]) == ("sla.politica_actualizada", 1, POLITICA)
+    assert api.ok("PUT", "/sla", "a1", json=POLITICA) == stored and api.take_events() == []  # the same: no change
+
+
+@pytest.mark.parametrize("cambio, campos", [
+    ({"calendario": {**POLITICA["calendario"], "zona": "Marte/Olimpo"}}, {"calendario.zona"}),
+    ({"calendario": {**POLITICA["calendario"], "hasta": "08:00"}}, {"calendario.hasta"}),
+    ({"calendario": {**POLITICA["calendario"], "pais": "XX"}}, {"calendario.pais"}),
+    ({"calendario": {**POLITICA["calendario"], "region": "ZZ"}}, {"calendario.region"}),
+    ({"calendario": {**POLITICA["calendario"], "dias": [0, 0, 7]}}, {"calendario.dias.2"}),
+    ({"calendario": {**POLITICA["calendario"], "desde": "9h"}}, {"calendario.desde"}),
+    ({"por_prioridad": {"urgente": POLITICA["por_prioridad"]["alta"]}}, {"por_prioridad.urgente.key"}),
+    ({"por_prioridad": {"alta": {"primera_respuesta_minutos": 0, "resolucion_minutos": 10}}},
+     {"por_prioridad.alta.value.primera_respuesta_minutos"}),
+])
+def test_a_bad_policy_is_a_422_naming_each_bad_field_and_changes_nothing(api, cambio, campos):
+    response = api.request("PUT", "/sla", "a1", json={**POLITICA, **cambio})
+    assert response.status_code == 422 and response.content_type == PROBLEM, response.json
+    assert fields_of(response.json) == campos
+    assert api.ok("GET", "/sla", "a1")["version"] == 0 and api.take_events() == []
+
+
+def test_the_staff_view_says_how_an_incident_stands_against_its_service_level(api, team):
+    assert api.ok("GET", f"/incidencias/{team}", "e1")["sla"] is None  # opened without targets
+    api.ok("PUT", "/sla", "a1", json=POLITICA)
+    changed = api.ok("PATCH", f"/incidencias/{team}", "e1", json={"prioridad": "alta"})
+    assert set(changed["sla"]) == {"primera_respuesta", "resolucion"}
+    primera = changed["sla"]["primera_respuesta"]
+    assert (primera["objetivo_minutos"], primera["cumplido_en"]) == (120, None)
+    assert primera["estado"] in {"en_plazo", "en_riesgo", "incumplido"}  # depends on today's working hours
+    listed = api.ok("GET", "/incidencias?orden=vencimiento", "e1")["elementos"]
+    assert [i["id"] for i in listed] == [team]
+
+
+def test_a_question_waits_on_the_customer_and_only_resolucion_states_take_one(api, team):
+    asked = api.ok("POST", f"/incidencias/{team}/consulta", "e1", json={"pregunta": "¿Qué modelo es?"})
+    assert asked["estado"] == "esperando_cliente"
+    assert [c["texto"] for c in asked["comentarios"]] == ["¿Qué modelo es?"]
+    assert [e.tipo for e in api.take_events()] == ["incidencia.esperando_cliente"]
+    again = api.request("POST", f"/incidencias/{team}/consulta", "e1", json={"pregunta": "¿Y el color?"})
+    assert again.status_code == 409 and again.json["propietario"] == "apertura"
+    blank = api.request("POST", f"/incidencias/{team}/consulta", "e1", json={"pregunta": "   "})
+    assert blank.status_code == 422 and fields_of(blank.json) == {"pregunta"}
+    other = api.request("POST", f"/incidencias/{team}/consulta", "e2", json={"pregunta": "¿Hola?"})
+    assert other.status_code == 403
+
+
+def test_staff_read_their_own_notifications_only(api, team):
+    services_ = api.app.extensions["incidencias"]
+    services_.notificaciones.add({"id": "n1", "empleado_id": "e1", "incidencia_id": team,
+                                  "tipo": "incidencia.sla_en_riesgo", "objetivo": "primera_respuesta",
+                                  "mensaje": "Queda poco", "creada_en": "2026-11-01T10:00:00.000000Z",
+                                  "leida": False, "clave": "k1"})
+    page = api.ok("GET", "/notificaciones?no_leidas=true", "e1")
+    assert [n["id"] for n in page["elementos"]] == ["n1"]
+    assert api.ok("GET", "/notificaciones", "e2")["elementos"] == []
+    assert api.request("POST", "/notificaciones/n1/lectura", "e2").status_code == 404
+    assert api.ok("POST", "/notificaciones/n1/lectura", "e1")["leida"] is True
+    assert api.ok("GET", "/notificaciones?no_leidas=true", "e1")["elementos"] == []

@@ -26,6 +26,7 @@ from common.messaging import make_event
 from common.storage.memory import MemoryStore
 from cuentas.roles import CLIENTE
 from incidencias_replica.sla import PoliticaSlaStore
+from incidencias_resolucion.repository import NotificacionEquipoRepository
 from incidencias_apertura import events as apertura_events
 from incidencias_dominio import (
     APERTURA,
@@ -104,7 +105,7 @@ class Resolucion:
                                                       incidencias=self.incidencias, empleados=self.empleados,
                                                       aparcados=self.aparcados, respuestas=RespuestaRepository(store),
                                                       etiquetas=EtiquetaRepository(store),
-                                                      politicas=PoliticaSlaStore(store)))
+                                                      politicas=PoliticaSlaStore(store), notificaciones=NotificacionEquipoRepository(store)))
         self.versions: dict[str, int] = {}
 
     def empleado(self, empleado_id: str, activo: bool, categorias: list[str]) -> None:

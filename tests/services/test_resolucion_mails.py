@@ -17,6 +17,7 @@ from common.messaging import Event, make_event
 from common.tokens import Principal
 from cuentas.cuenta import inicio_de_sesiones
 from incidencias_replica.sla import PoliticaSlaStore
+from incidencias_resolucion.repository import NotificacionEquipoRepository
 from incidencias_apertura import events as apertura_events
 from incidencias_dominio import Actor, Estado, Incidencia, format_instant
 from incidencias_resolucion import services
@@ -45,7 +46,7 @@ class Resolucion:
         self.components = Components(settings=ResolucionSettings(portal_url=PORTAL), store=store, verifier=None,
                                      incidencias=self.incidencias, empleados=self.empleados,
                                      aparcados=ParkedEvents(store), respuestas=RespuestaRepository(store),
-                                     etiquetas=EtiquetaRepository(store), politicas=PoliticaSlaStore(store))
+                                     etiquetas=EtiquetaRepository(store), politicas=PoliticaSlaStore(store), notificaciones=NotificacionEquipoRepository(store))
         self.handlers = ResolucionHandlers(self.components)
         self.versions: dict[str, int] = {}
 

@@ -20,6 +20,7 @@ from common.idempotency import FIELD, KeyReused
 from common.messaging import Event, PermanentError, make_event
 from common.storage import Query
 from incidencias_replica.sla import PoliticaSlaStore
+from incidencias_resolucion.repository import NotificacionEquipoRepository
 from incidencias_apertura import events as apertura_events
 from incidencias_dominio import (
     SISTEMA,
@@ -431,8 +432,8 @@ def the_supervisor_assigns_it_meanwhile(rs: ResolucionSide) -> tuple[str, Incide
     waiting = rs.en_estado("abierta")
 
     class TheSupervisorAssignsItMeanwhile(IncidenciaRepository):
-        def ids(self, filters: dict[str, Any], limit: int | None = None) -> list[str]:
-            found = super().ids(filters, limit)
+        def ids(self, filters: dict[str, Any], limit: int | None = None, orden: str = "antiguedad") -> list[str]:
+            found = super().ids(filters, limit, orden)
             if waiting in found and rs.get(waiting).estado == Estado.ABIERTA:
                 services.asignar(rs.incidencias, rs.empleados, rs.actor("s1"), waiting, "e1", PORTAL)
             return found
@@ -758,7 +759,7 @@ def test_a_cancellation_parked_before_its_incident_arrived_wins_over_the_assignm
                                              incidencias=rs.incidencias, empleados=rs.empleados,
                                              aparcados=rs.aparcados, respuestas=RespuestaRepository(rs.store),
                                              etiquetas=EtiquetaRepository(rs.store),
-                                             politicas=PoliticaSlaStore(rs.store)))
+                                             politicas=PoliticaSlaStore(rs.store), notificaciones=NotificacionEquipoRepository(rs.store)))
     snapshot = apertura_events.snapshot("incidencia.abierta", incidencia).datos["incidencia"]
     services.replicar_cambio(rs.incidencias, rs.empleados, snapshot, handlers.replay_parked, PORTAL,
                              rs.aparcados.any_for)

@@ -114,3 +114,19 @@ def test_tolerates_missing_optional_keys(missing):
     emp = empleado("a")
     del emp[missing]
     assert elegido(None, [emp], {}) == "a"
+
+
+def test_with_a_service_level_the_tie_goes_to_whom_has_the_least_urgent_work():
+    emps = [empleado("a"), empleado("b"), empleado("c")]
+    asked: list[list[str]] = []
+
+    def urgencia(ids):
+        asked.append(ids)
+        return {"a": "2026-11-01T10:00:00.000000Z", "b": "2026-11-01T12:00:00.000000Z",
+                "c": "2026-11-01T12:00:00.000000Z"}
+
+    assert elegido(None, emps, {"a": 1, "b": 1, "c": 1}, urgencia=urgencia) == "b"  # latest due; b before c by id
+    assert asked == [["a", "b", "c"]]
+    assert elegido(None, emps, {"a": 1, "b": 1, "c": 1}, urgencia=lambda ids: {"a": "2026-11-01T10:00:00.000000Z"}) \
+        == "b"  # nothing urgent held is the freest
+    assert elegido(None, emps, {"a": 0, "b": 1, "c": 1}, urgencia=lambda ids: pytest.fail("no tie to break")) == "a"
