@@ -22,7 +22,7 @@ from . import services
 from .repository import DatosApertura
 from .schemas import (
     CancelacionSchema, IncidenciaCreateSchema, IncidenciaSchema, IncidenciasQuerySchema,
-    LecturaSchema, NotificacionesQuerySchema, NotificacionSchema, ReaperturaSchema
+    LecturaSchema, NotificacionesQuerySchema, NotificacionSchema, ReaperturaSchema, ValoracionInSchema
 )
 
 blp = Blueprint("incidencias", __name__, description="The customer's incidents")
@@ -117,6 +117,15 @@ def cancel(data, incidencia_id: str, idempotency):
     """Ask to withdraw the incident; it becomes cancelada once incidencias_resolucion applies it"""
     return _answer(services.solicitar_cancelacion(components().incidencias, current_actor(), incidencia_id,
                                                   data.get("motivo"), idempotency), 202)
+
+
+@operation(blp, "POST", "/incidencias/<incidencia_id>/valoracion", ROLES_CLIENTE, IncidenciaSchema,
+           name="valorarIncidencia", status=201, body=ValoracionInSchema, idempotent=True,
+           refusals={409: "Not cerrada, or rated already"})
+def rate(data, incidencia_id: str, idempotency):
+    """Rate how the closed incident was handled, once: 1 to 5, with an optional comment"""
+    return _answer(services.valorar(components().incidencias, current_actor(), incidencia_id, data["puntuacion"],
+                                    data.get("comentario"), idempotency), 201)
 
 
 @operation(notificaciones, "GET", "/notificaciones", ROLES_CLIENTE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.messaging import Event, make_event
-from incidencias_dominio import EVENTO_CANCELACION_SOLICITADA, Incidencia, format_instant
+from incidencias_dominio import EVENTO_CANCELACION_SOLICITADA, EVENTO_VALORADA, Incidencia, format_instant
 from incidencias_replica.events import IncidentEvents
 
 ORIGIN = "incidencias_apertura"
@@ -27,3 +27,11 @@ def cancelacion_solicitada(incidencia: Incidencia, motivo: str | None, at: datet
          "solicitada_en": format_instant(at)},
         ORIGIN,
     )
+
+
+def valorada(incidencia: Incidencia) -> Event:
+    """The customer's rating of their closed incident, for resolucion's figures."""
+    if incidencia.valoracion is None:
+        raise ValueError("the incident is not rated")
+    return make_event(EVENTO_VALORADA, {"incidencia_id": incidencia.id, "valoracion": incidencia.valoracion.to_dict()},
+                      ORIGIN)

@@ -30,6 +30,12 @@ class ReaperturaSchema(StrictSchema):
     motivo = text(2000, required=True)
 
 
+class ValoracionInSchema(StrictSchema):
+    puntuacion = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 5), metadata={
+        "description": "1 (very unhappy) to 5 (very happy)"})
+    comentario = text(2000, allow_none=True, metadata={"description": "Anything the customer wants to add"})
+
+
 class CancelacionSchema(StrictSchema):
     motivo = text(2000, allow_none=True)
 

@@ -159,6 +159,19 @@ def reabrir(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
                     lambda i, _s: [events.snapshot(i.reabrir(APERTURA, motivo, actor, utc_now()), i)], idempotency)
 
 
+def valorar(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str, puntuacion: int,
+            comentario: str | None, idempotency: IdempotentRequest | None = None) -> Registro:
+    """The customer rates their closed incident, once; resolucion hears of it
+    (``incidencia.valorada``) for the team's figures."""
+    en = utc_now()
+
+    def change(incidencia: Incidencia, _side: DatosApertura):
+        incidencia.valorar(APERTURA, puntuacion, comentario, actor, en)
+        return [events.valorada(incidencia)]
+
+    return _cambiar(incidencias, actor.id, incidencia_id, change, idempotency)
+
+
 def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incidencia_id: str,
                           motivo: str | None, idempotency: IdempotentRequest | None = None) -> Registro:
     """Ask resolucion, which owns the other cancellable states, to cancel the

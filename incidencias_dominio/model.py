@@ -42,6 +42,8 @@ from cuentas.roles import CLIENTE
 
 from .plazos import Plazos
 from .state_machine import (
+    APERTURA,
+    ConflictoDeEstado,
     ESTADOS_FINALES,
     ESTADOS_FUSIONABLES,
     RESOLUCION,
@@ -64,6 +66,7 @@ EVENTO_COMENTADA = "incidencia.comentada"
 EVENTO_CANCELACION_SOLICITADA = "incidencia.cancelacion_solicitada"
 EVENTO_FUSIONADA = "incidencia.fusionada"
 EVENTO_ESPERANDO_CLIENTE = "incidencia.esperando_cliente"
+EVENTO_VALORADA = "incidencia.valorada"
 
 NOMBRE_ANONIMO = "Cliente eliminado"
 MOTIVO_CIERRE_AUTOMATICO = "cierre automático"
@@ -305,6 +308,42 @@ class Resolucion:
         return cls(texto=d["texto"], por=EmpleadoRef.of(d["por"]), en=parse_instant(d["en"]))
 
 
+PUNTUACIONES = range(1, 6)
+"""A customer's verdict on a closed incident: 1 (very unhappy) to 5 (very happy)."""
+
+
+@dataclass(frozen=True)
+class Valoracion:
+    """The customer's rating of how their closed incident was handled."""
+
+    puntuacion: int
+    comentario: str | None
+    en: datetime
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.puntuacion, int) or isinstance(self.puntuacion, bool) \
+                or self.puntuacion not in PUNTUACIONES:
+            raise ValueError(f"puntuacion must be 1 to 5, got {self.puntuacion!r}")
+        _opt_text(self.comentario, "comentario")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"puntuacion": self.puntuacion, "comentario": self.comentario, "en": format_instant(self.en)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Valoracion:
+        try:
+            return cls(d["puntuacion"], d.get("comentario"), parse_instant(d["en"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"invalid valoracion: {exc!r}") from None
+
+
+class ValoracionNoPermitida(ConflictoDeEstado):
+    """Only a closed incident is rated, by its customer, once (the HTTP layer answers 409)."""
+
+    def __init__(self, estado_actual: Estado, message: str):
+        super().__init__(estado_actual, message)
+
+
 def ordenar_comentarios(comentarios: Iterable[Comentario]) -> list[Comentario]:
     """Union by id (the first occurrence wins), ordered by creado_en then id."""
     by_id: dict[str, Comentario] = {}
@@ -396,6 +435,9 @@ class Incidencia:
     """The incident this one was merged into (state ``fusionada``)."""
     fusionadas: list[str] = field(default_factory=list)
     """The incidents merged into this one, oldest merge first."""
+    valoracion: Valoracion | None = None
+    """The customer's rating once it is closed (``valorar``): like a
+    comment, no change of state and no version; once set it stays."""
     plazos: Plazos | None = None
     """The service-level targets it is held to (``plazos.seguimiento``):
     the policy's for its priority and category, copied in when it opened
@@ -610,6 +652,22 @@ class Incidencia:
 
     # -- unversioned local changes --
 
+    def valorar(self, servicio: str, puntuacion: int, comentario: str | None, por: Actor | Mapping[str, Any],
+                en: datetime) -> str:
+        """The customer rates the closed incident, once (apertura, where they
+        are): ``EVENTO_VALORADA``. Unversioned, like a comment: a final state
+        does not change, the rating sits beside it."""
+        por = Actor.of(por)
+        if servicio != APERTURA or not self._es_del_cliente(por):
+            raise ValoracionNoPermitida(self.estado, "only the customer rates their incident")
+        if self.estado is not Estado.CERRADA:
+            raise ValoracionNoPermitida(self.estado, f"incident is {self.estado.value}: only a closed one is rated")
+        if self.valoracion is not None:
+            raise ValoracionNoPermitida(self.estado, "incident was rated already")
+        comentario = (comentario or "").strip() or None
+        self.valoracion = Valoracion(puntuacion, comentario, utc(en))
+        return EVENTO_VALORADA
+
     def comentar(
         self,
         comentario_id: str,
@@ -698,6 +756,7 @@ class Incidencia:
             "canal": self.canal.value,
             "fusionada_en": self.fusionada_en,
             "fusionadas": list(self.fusionadas),
+            "valoracion": None if self.valoracion is None else self.valoracion.to_dict(),
             "plazos": None if self.plazos is None else self.plazos.to_dict(),
             **({"etiquetas": list(self.etiquetas)} if incluir_internas else {}),
         }
@@ -739,6 +798,7 @@ class Incidencia:
                 etiquetas=sorted({etiqueta(e) for e in d.get("etiquetas") or ()}),
                 fusionada_en=_opt_text(d.get("fusionada_en"), "fusionada_en"),
                 fusionadas=[_text(i, "fusionadas") for i in d.get("fusionadas") or ()],
+                valoracion=None if d.get("valoracion") is None else Valoracion.from_dict(d["valoracion"]),
                 plazos=None if d.get("plazos") is None else Plazos.of(d["plazos"]),
             )
         except (KeyError, TypeError, AttributeError) as exc:

@@ -12,9 +12,12 @@ The rule that makes duplicates and out-of-order deliveries harmless:
   (``conservar_internas``); the customer-facing replica passes False and then
   holds none, whatever the snapshot carries;
 - tags (``etiquetas``) are the local replica's own: kept as they are,
-  whatever the snapshot carries (the other side never has any).
+  whatever the snapshot carries (the other side never has any);
+- the customer's rating (``valoracion``) is set once, by apertura: once
+  either side has one, it stays, whatever the version (like a comment, it
+  arrives on an event of its own, maybe before the close it follows).
 
-Being a max (state), a union (comments) and an or (anonymisation), applying
+Being a max (state), a union (comments) and an or (anonymisation, rating), applying
 any set of snapshots in any order, any number of times, gives one result.
 """
 from __future__ import annotations
@@ -66,6 +69,9 @@ def aplicar_snapshot(
     else:
         resultado = copy.deepcopy(local)
 
+    valoracion = (local.valoracion if local is not None else None) or entrante.valoracion
+    if valoracion is not None and resultado.valoracion is None:
+        resultado.valoracion = valoracion
     if (local is not None and local.cliente.anonimizado) or entrante.cliente.anonimizado:
         resultado.anonimizar_cliente()
     fusionar_comentarios(resultado, entrante.comentarios, conservar_internas=conservar_internas)

@@ -84,6 +84,13 @@ class ResolucionSchema(AnswerSchema):
     en = instant()
 
 
+class ValoracionSchema(AnswerSchema):
+    puntuacion = ma.fields.Integer(metadata={"description": "1 (very unhappy) to 5 (very happy)", "minimum": 1,
+                                             "maximum": 5})
+    comentario = ma.fields.String(allow_none=True)
+    en = instant()
+
+
 class IncidenciaSchema(AnswerSchema):
     id = ma.fields.String()
     cliente = ma.fields.Nested(PersonaSchema)
@@ -109,3 +116,5 @@ class IncidenciaSchema(AnswerSchema):
         "description": "In `fusionada`: the incident of the same customer this one was merged into, where it goes on"})
     fusionadas = ma.fields.List(ma.fields.String(), metadata={
         "description": "The incidents merged into this one (their public comments were copied here)"})
+    valoracion = ma.fields.Nested(ValoracionSchema, allow_none=True, metadata={
+        "description": "The customer's rating once it was closed (null: not rated)"})

@@ -16,7 +16,9 @@ from incidencias_dominio import (
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
     EVENTO_REABIERTA,
+    EVENTO_VALORADA,
     Comentario,
+    Valoracion,
 )
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
@@ -44,6 +46,7 @@ class ResolucionHandlers:
             EVENTO_CANCELADA: self.on_snapshot,
             EVENTO_COMENTADA: self.on_comment,
             EVENTO_CANCELACION_SOLICITADA: self.on_cancellation_request,
+            EVENTO_VALORADA: self.on_rating,
         }
 
     def empleado_routes(self) -> dict[str, Any]:
@@ -73,6 +76,19 @@ class ResolucionHandlers:
             raise PermanentError("datos.incidencia_id must name the incident")
         try:
             services.replicar_comentario(self.c.incidencias, incidencia_id, comentario)
+        except IncidenciaNoEncontrada:
+            self.c.aparcados.park(incidencia_id, event)
+
+    def on_rating(self, event: Event) -> None:
+        incidencia_id = event.datos.get("incidencia_id")
+        try:
+            valoracion = Valoracion.from_dict(event.datos.get("valoracion") or {})
+        except ValueError as exc:
+            raise PermanentError(f"invalid rating: {exc}") from exc
+        if not isinstance(incidencia_id, str):
+            raise PermanentError("datos.incidencia_id must name the incident")
+        try:
+            services.replicar_valoracion(self.c.incidencias, incidencia_id, valoracion)
         except IncidenciaNoEncontrada:
             self.c.aparcados.park(incidencia_id, event)
 

@@ -34,6 +34,7 @@ from incidencias_dominio import (
     REGLA_ETIQUETA,
     PoliticaSla,
     Seguimiento,
+    Valoracion,
     etiqueta,
     format_instant,
     fusionar_comentarios,
@@ -374,6 +375,18 @@ def replicar_comentario(incidencias: IncidenciaRepository, incidencia_id: str, c
     """A customer's comment from apertura (IncidenciaNoEncontrada: not here yet)."""
     incidencias.update(incidencia_id,
                        lambda i, _s: [] if fusionar_comentarios(i, [comentario], conservar_internas=True) else None)
+
+
+def replicar_valoracion(incidencias: IncidenciaRepository, incidencia_id: str, valoracion: Valoracion) -> None:
+    """The customer's rating from apertura (IncidenciaNoEncontrada: not here
+    yet); the first one kept, as everywhere (a redelivery changes nothing)."""
+    def keep(incidencia: Incidencia, _side):
+        if incidencia.valoracion is not None:
+            return None
+        incidencia.valoracion = valoracion
+        return []
+
+    incidencias.update(incidencia_id, keep)
 
 
 def aplicar_cancelacion(incidencias: IncidenciaRepository, incidencia_id: str, cliente_id: str,

@@ -26,7 +26,7 @@ from common.storage import Query
 from incidencias_apertura.app import create_app
 from incidencias_apertura.config import AperturaSettings
 from incidencias_apertura.handlers import AperturaHandlers
-from incidencias_dominio import RESOLUCION, SISTEMA, Actor, EmpleadoRef
+from incidencias_dominio import RESOLUCION, SISTEMA, Actor, EmpleadoRef, format_instant
 from tests.integration.token_issuers import Issuers, bad_tokens, bearer, issuers  # noqa: F401 - fixture
 
 PROBLEM = "application/problem+json"
@@ -498,7 +498,7 @@ def test_openapi_documents_the_key_on_every_post_with_its_400_and_409(api):
                           "/incidencias/{incidencia_id}/comentarios", "/incidencias/{incidencia_id}/cierre",
                           "/incidencias/{incidencia_id}/reapertura",
                           "/incidencias/{incidencia_id}/cancelacion", "/notificaciones/{notificacion_id}/lectura",
-                          "/notificaciones/lectura"}
+                          "/notificaciones/lectura", "/incidencias/{incidencia_id}/valoracion"}
     for path, operation in posts.items():
         [header] = [p for p in operation.get("parameters", []) if p["in"] == "header"]
         assert (header["name"], header["required"], header["schema"]["maxLength"]) == ("Idempotency-Key", False, 200)
@@ -877,6 +877,7 @@ ENDPOINTS = [
     ("POST", "/incidencias/{id}/cierre", None),
     ("POST", "/incidencias/{id}/reapertura", {"motivo": "No"}),
     ("POST", "/incidencias/{id}/cancelacion", {}),
+    ("POST", "/incidencias/{id}/valoracion", {"puntuacion": 5}),
     ("GET", "/notificaciones", None),
     ("POST", "/notificaciones/{nid}/lectura", None),
     ("POST", "/notificaciones/lectura", None),
@@ -970,3 +971,68 @@ def test_a_session_issued_before_the_customers_password_change_is_refused(api):
 def test_a_customer_the_service_has_not_heard_of_yet_may_open(api):
     # The token is the proof of identity; the replica only knows deletions.
     assert api.request("POST", "/incidencias", "nuevo", json=valid_body()).status_code == 201
+
+
+# --- the customer's rating, and what a service level promises them -------------------------
+def closed(api) -> str:
+    incidencia_id = api.open()["id"]
+    api.from_resolucion(incidencia_id, "asignada", "resuelta")
+    assert api.request("POST", f"/incidencias/{incidencia_id}/cierre").status_code == 200
+    api.take_events()
+    return incidencia_id
+
+
+def test_the_customer_rates_a_closed_incident_once(api):
+    incidencia_id = closed(api)
+    rated = api.request("POST", f"/incidencias/{incidencia_id}/valoracion",
+                        json={"puntuacion": 4, "comentario": "Rápidos y amables"})
+    assert rated.status_code == 201, rated.json
+    assert {k: rated.json["valoracion"][k] for k in ("puntuacion", "comentario")} == {
+        "puntuacion": 4, "comentario": "Rápidos y amables"}
+    [event] = api.take_events()
+    assert (event.tipo, event.datos["incidencia_id"], event.datos["valoracion"]) == (
+        "incidencia.valorada", incidencia_id, rated.json["valoracion"])
+    again = api.request("POST", f"/incidencias/{incidencia_id}/valoracion", json={"puntuacion": 1})
+    assert again.status_code == 409 and again.content_type == PROBLEM and api.take_events() == []
+    other = api.request("POST", f"/incidencias/{incidencia_id}/valoracion", "c2", json={"puntuacion": 1})
+    assert other.status_code == 404
+
+
+def test_an_incident_not_closed_is_not_rated(api):
+    incidencia_id = api.open()["id"]
+    refused = api.request("POST", f"/incidencias/{incidencia_id}/valoracion", json={"puntuacion": 5})
+    assert refused.status_code == 409 and refused.json["estado_actual"] == "abierta"
+    assert api.take_events()[-1].tipo == "incidencia.abierta"
+
+
+@pytest.mark.parametrize("body, campos", [
+    ({}, {"puntuacion"}), ({"puntuacion": 0}, {"puntuacion"}), ({"puntuacion": 6}, {"puntuacion"}),
+    ({"puntuacion": "5"}, {"puntuacion"}), ({"puntuacion": 4.5}, {"puntuacion"}),
+    ({"puntuacion": 3, "comentario": "x" * 2001}, {"comentario"}), ({"puntuacion": 3, "estrellas": 3}, {"estrellas"}),
+])
+def test_a_bad_rating_is_a_422_naming_the_field(api, body, campos):
+    incidencia_id = closed(api)
+    response = api.request("POST", f"/incidencias/{incidencia_id}/valoracion", json=body)
+    assert response.status_code == 422 and fields_of(response.json) == campos
+    assert api.take_events() == []
+
+
+def test_the_customer_sees_when_to_expect_a_first_answer(api):
+    politica = {"calendario": {"zona": "UTC", "dias": [0, 1, 2, 3, 4, 5, 6], "desde": "00:00", "hasta": "23:59",
+                               "pais": None, "region": None, "cierres": []},
+                "por_prioridad": {"alta": {"primera_respuesta_minutos": 60, "resolucion_minutos": 600}},
+                "por_categoria": {}}
+    api.handlers.routes()["sla.politica_actualizada"](make_event(
+        "sla.politica_actualizada", {"politica": politica, "version": 1, "actualizada_en": None}, RESOLUCION_ORIGIN))
+    sin = api.open(prioridad="media")
+    con = api.open(prioridad="alta")
+    assert sin["primera_respuesta_prevista"] is None
+    prevista = datetime.fromisoformat(con["primera_respuesta_prevista"])
+    creada = datetime.fromisoformat(con["creada_en"])
+    assert timedelta(minutes=60) <= prevista - creada <= timedelta(minutes=61)  # the minute before midnight is off
+    assert "plazos" not in con and "sla" not in con
+    api.handlers.routes()["incidencia.comentada"](make_event("incidencia.comentada", {
+        "incidencia_id": con["id"], "comentario": {
+            "id": "k1", "autor": AGENTE_ACTOR.to_dict(), "texto": "Lo miramos", "interna": False,
+            "creado_en": format_instant(datetime.now(timezone.utc))}}, RESOLUCION_ORIGIN))
+    assert api.request("GET", f"/incidencias/{con['id']}").json["primera_respuesta_prevista"] is None

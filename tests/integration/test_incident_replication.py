@@ -349,3 +349,21 @@ def test_an_unanswered_question_is_reminded_once_then_the_incident_closes_itself
                                           "no nos responde, la cerraremos dentro de 3 días."),
         ("incidencia.esperando_cliente", "Eva Soporte necesita saber algo de usted para seguir con su incidencia "
                                          "«Roto»: respóndale con un comentario.")]
+
+
+def test_the_customer_rating_reaches_resolucion_even_before_the_close_it_follows(world):
+    apertura, resolucion, a_side, r_side = world
+    register_agent(r_side)
+    incidencia = open_incident(apertura)
+    r_side.deliver(a_side.drain())
+    resolucion.c.incidencias.update(incidencia.id, lambda i, _s: [r_events.snapshot(
+        i.resolver("resolucion", "Hecho", Actor("e1", "agente"), NOW + timedelta(minutes=1)), i)])
+    a_side.deliver(r_side.drain())
+    services.cerrar(apertura.c.incidencias, Actor("c1", "cliente", "Ana"), incidencia.id)
+    services.valorar(apertura.c.incidencias, Actor("c1", "cliente", "Ana"), incidencia.id, 5, "Perfecto")
+    closing, rating = a_side.drain()
+    assert (closing.tipo, rating.tipo) == ("incidencia.cerrada", "incidencia.valorada")
+    r_side.deliver([rating, rating, closing, closing])
+    staff = resolucion.c.incidencias.get(incidencia.id)[0]
+    assert (staff.estado, staff.valoracion.puntuacion, staff.valoracion.comentario) == (Estado.CERRADA, 5, "Perfecto")
+    assert staff.to_snapshot(False) == apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False)

@@ -19,6 +19,9 @@ from incidencias_dominio import (
     EVENTO_COMENTADA,
     EVENTO_EN_CURSO,
     EVENTO_ESPERANDO_CLIENTE,
+    EVENTO_VALORADA,
+    aplicar_snapshot,
+    ValoracionNoPermitida,
     EVENTO_FUSIONADA,
     EVENTO_REABIERTA,
     EVENTO_RESUELTA,
@@ -578,7 +581,7 @@ def test_snapshot_is_json_safe_with_utc_strings():
         "id", "cliente", "producto", "titulo", "descripcion", "categoria", "prioridad",
         "estado", "asignada_a", "version", "historial", "comentarios", "resolucion",
         "creada_en", "actualizada_en", "resuelta_en", "cerrada_en", "motivo_reapertura", "canal", "etiquetas",
-        "fusionada_en", "fusionadas", "plazos",
+        "fusionada_en", "fusionadas", "valoracion", "plazos",
     }
     assert set(vivida().to_snapshot(incluir_internas=False)) == set(snap) - {"etiquetas"}  # staff-only
     assert snap["canal"] == "web"
@@ -865,3 +868,35 @@ def test_a_question_needs_words_and_a_new_comment_id():
     with pytest.raises(ValueError):
         inc.consultar(RESOLUCION, "q-1", "¿Qué modelo es?", AGENTE, at(50))
     assert inc.estado is Estado.ASIGNADA and inc.version == before["version"]
+
+
+# --- the customer's rating ------------------------------------------------------------
+def test_only_a_closed_incident_is_rated_by_its_customer_once_without_a_new_version():
+    inc = en_estado(Estado.RESUELTA)
+    with pytest.raises(ValoracionNoPermitida):
+        inc.valorar(APERTURA, 5, None, CLIENTE_ACTOR, at(50))  # not closed yet
+    inc.cerrar(APERTURA, CLIENTE_ACTOR, at(51))
+    version, snapshot_before = inc.version, inc.to_snapshot(True)
+    with pytest.raises(ValoracionNoPermitida):
+        inc.valorar(APERTURA, 5, None, AGENTE, at(52))  # staff do not rate
+    with pytest.raises(ValoracionNoPermitida):
+        inc.valorar(RESOLUCION, 5, None, CLIENTE_ACTOR, at(52))
+    with pytest.raises(ValueError):
+        inc.valorar(APERTURA, 6, None, CLIENTE_ACTOR, at(52))
+    assert inc.to_snapshot(True) == snapshot_before
+    assert inc.valorar(APERTURA, 4, "  Rápidos  ", CLIENTE_ACTOR, at(53)) == EVENTO_VALORADA
+    assert (inc.valoracion.puntuacion, inc.valoracion.comentario, inc.version) == (4, "Rápidos", version)
+    with pytest.raises(ValoracionNoPermitida):
+        inc.valorar(APERTURA, 1, None, CLIENTE_ACTOR, at(54))
+    assert Incidencia.from_snapshot(inc.to_snapshot(False)).valoracion == inc.valoracion
+
+
+def test_a_rating_that_arrives_before_the_close_it_follows_stays():
+    resolucion_side = en_estado(Estado.RESUELTA)
+    apertura_side = Incidencia.from_snapshot(resolucion_side.to_snapshot(False))
+    apertura_side.cerrar(APERTURA, CLIENTE_ACTOR, at(51))
+    cerrada = apertura_side.to_snapshot(False)
+    apertura_side.valorar(APERTURA, 2, None, CLIENTE_ACTOR, at(52))
+    rated = dataclasses.replace(resolucion_side, valoracion=apertura_side.valoracion)  # the rating's event first
+    merged, changed = aplicar_snapshot(rated, cerrada, conservar_internas=True)
+    assert changed and merged.estado is Estado.CERRADA and merged.valoracion == apertura_side.valoracion
