@@ -3,7 +3,7 @@ authenticates, parses, calls one use case (``services``) and shapes the
 answer; refusals are answered by the HTTP plumbing."""
 from __future__ import annotations
 
-from flask import url_for
+from flask import Response, url_for
 from flask_smorest import Blueprint
 
 from common.http.app import application_problem, components
@@ -16,10 +16,10 @@ from incidencias_dominio import Incidencia
 from incidencias_replica.http import PROBLEMS, current_actor
 from incidencias_replica.views import incident_view
 
-from . import services
+from . import informe, services
 from .schemas import (
     CAMPO_DE_ACCION, AsignacionSchema, ComentarioCreateSchema, ConsultaSchema, EstadisticasSchema, FusionSchema, IncidenciaPatchSchema,
-    IncidenciaSchema, NotificacionEquipoSchema, NotificacionesQuerySchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
+    EstadisticasQuerySchema, IncidenciaSchema, NotificacionEquipoSchema, NotificacionesQuerySchema, PoliticaSlaAnswerSchema, PoliticaSlaSchema,
     EtiquetasSchema, IncidenciasQuerySchema, LoteResultadoSchema, LoteSchema, ResolucionInSchema,
     RespuestaCreateSchema, RespuestaPatchSchema, RespuestaSchema, RespuestasQuerySchema
 )
@@ -174,11 +174,28 @@ def _problem_of(refused: Exception) -> dict:
     return application_problem(refused).to_dict()
 
 
-@operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas")
-def stats():
-    """Counts by state and priority, open load per employee, time to first assignment and to resolution"""
+@operation(estadisticas, "GET", "/estadisticas", ROLES_PERSONAL, EstadisticasSchema, name="verEstadisticas",
+           query=EstadisticasQuerySchema)
+def stats(args):
+    """Counts by state and priority, open load per employee, times to assignment and resolution; over a period,
+    the service levels kept, the customers' ratings and the time waiting on them"""
     c = components()
-    return services.estadisticas(c.incidencias, c.empleados)
+    return services.estadisticas(c.incidencias, c.empleados, args.get("desde"), args.get("hasta"))
+
+
+CSV = {"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
+
+
+@operation(estadisticas, "GET", "/estadisticas/informe.csv", ROLES_PERSONAL, None, name="descargarInforme",
+           query=EstadisticasQuerySchema, doc=CSV)
+def stats_csv(args):
+    """The period's service levels and ratings as CSV rows (columns: seccion, objetivo, dimension, valor, nombre,
+    cumplidos, incumplidos, porcentaje, valoraciones, media)"""
+    c = components()
+    figuras = services.estadisticas(c.incidencias, c.empleados, args.get("desde"), args.get("hasta"))
+    desde, hasta = figuras["periodo"]["desde"][:10], figuras["periodo"]["hasta"][:10]
+    return Response(informe.como_csv(figuras), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="informe-{desde}-{hasta}.csv"'})
 
 
 _RESPUESTA_ACTIONS = ("verRespuesta", "actualizarRespuesta", "retirarRespuesta")

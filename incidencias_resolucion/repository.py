@@ -244,6 +244,11 @@ class IncidenciaRepository(IncidenciaReplica[DatosResolucion]):
         self.store.set_counters({**values, LOADS_COUNTED: 1})
         return True
 
+    def opened_in(self, desde: datetime, hasta: datetime, limit: int) -> list[Incidencia]:
+        """The incidents opened in [desde, hasta), the newest first, at most ``limit``."""
+        return self._find(Query(at_least={"creada_en": format_instant(desde)},
+                                less_than={"creada_en": format_instant(hasta)}, sort=(("creada_en", -1),)), limit=limit)
+
     def warnings_due(self, ahora: str, limit: int = 500) -> list[str]:
         """The incidents a service-level warning is due for at ``ahora``, the longest due first."""
         return self._ids(Query(less_than={"sla_aviso_en": ahora}, sort=(("sla_aviso_en", 1),)), limit=limit)

@@ -205,6 +205,66 @@ SemanaPorCanalSchema = AnswerSchema.from_dict({
 }, name="SemanaPorCanal")
 
 
+PERIODO_MAXIMO_DIAS = 366
+
+
+class EstadisticasQuerySchema(StrictSchema):
+    desde = ma.fields.AwareDateTime(metadata={"description": "Start of the period (default: 30 days before `hasta`)"})
+    hasta = ma.fields.AwareDateTime(metadata={"description": "End of the period, excluded (default: now)"})
+
+    @ma.validates_schema
+    def _periodo(self, data, **_kwargs):
+        desde, hasta = data.get("desde"), data.get("hasta")
+        if desde is not None and hasta is not None:
+            if hasta <= desde:
+                raise ma.ValidationError("Debe ser posterior a desde.", "hasta")
+            if (hasta - desde).days > PERIODO_MAXIMO_DIAS:
+                raise ma.ValidationError(f"Un periodo de {PERIODO_MAXIMO_DIAS} días como mucho.", "hasta")
+
+
+class FilaNivelSchema(AnswerSchema):
+    objetivo = one_of(["primera_respuesta", "resolucion"], "ObjetivoSla")
+    dimension = one_of(["total", "prioridad", "categoria", "agente"], "DimensionInforme")
+    valor = ma.fields.String(metadata={"description": "The priority, category or employee id (empty: total, or no "
+                                                      "category)"})
+    nombre = ma.fields.String(metadata={"description": "The employee's name (agente rows)"})
+    cumplidos = ma.fields.Integer()
+    incumplidos = ma.fields.Integer()
+    porcentaje = ma.fields.Float(allow_none=True, metadata={"description": "Met on time, of the settled ones"})
+
+
+class ValoracionesDeSchema(AnswerSchema):
+    valoraciones = ma.fields.Integer()
+    media = ma.fields.Float(allow_none=True)
+
+
+class ValoracionesAgenteSchema(ValoracionesDeSchema):
+    id = ma.fields.String()
+    nombre = ma.fields.String()
+
+
+class ValoracionesCategoriaSchema(ValoracionesDeSchema):
+    categoria = ma.fields.String(metadata={"description": "Empty: no category"})
+
+
+class SatisfaccionSchema(AnswerSchema):
+    valoraciones = ma.fields.Integer(metadata={"description": "Closed incidents the customer rated"})
+    cerradas = ma.fields.Integer()
+    tasa_respuesta = ma.fields.Float(allow_none=True, metadata={"description": "Percentage of the closed ones rated"})
+    media = ma.fields.Float(allow_none=True, metadata={"description": "Average rating, 1 to 5"})
+    distribucion = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={
+        "description": "How many ratings of each value, \"1\" to \"5\""})
+    por_agente = ma.fields.List(ma.fields.Nested(ValoracionesAgenteSchema))
+    por_categoria = ma.fields.List(ma.fields.Nested(ValoracionesCategoriaSchema))
+
+
+class PeriodoSchema(AnswerSchema):
+    desde = instant()
+    hasta = instant()
+    incidencias = ma.fields.Integer(metadata={"description": "The incidents opened in it that the figures cover"})
+    completo = ma.fields.Boolean(metadata={"description": "False: more were opened; the figures cover the newest"})
+
+
 class EstadisticasSchema(AnswerSchema):
     por_estado = ma.fields.Nested(PorEstadoSchema, metadata={"description": "Incidents in each state"})
     por_prioridad = ma.fields.Nested(PorPrioridadSchema, metadata={"description": "Incidents of each priority"})
@@ -214,6 +274,12 @@ class EstadisticasSchema(AnswerSchema):
     muestra = ma.fields.Integer(metadata={"description": "How many recent incidents the durations cover"})
     por_canal_y_semana = ma.fields.List(ma.fields.Nested(SemanaPorCanalSchema), metadata={
         "description": f"Incidents opened by channel in each of the last {SEMANAS} weeks, oldest first"})
+    periodo = ma.fields.Nested(PeriodoSchema, metadata={"description": "What the figures below cover"})
+    niveles_de_servicio = ma.fields.List(ma.fields.Nested(FilaNivelSchema), metadata={
+        "description": "Service levels kept, per target: in total, by priority, category and agent"})
+    satisfaccion = ma.fields.Nested(SatisfaccionSchema)
+    espera_cliente = ma.fields.Nested(DuracionesSchema, metadata={
+        "description": "How long questions kept incidents waiting on their customers"})
 
 
 LOTE_MAX = 100

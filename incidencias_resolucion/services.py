@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Collection
 
 from common.errors import ApplicationError, Forbidden, Invalid, NotFound
@@ -44,7 +44,7 @@ from incidencias_replica.correos import direccion
 from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_replica.sla import PoliticaSlaStore
 
-from . import correos, events
+from . import correos, events, informe
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
 from .repository import (
     EN_RIESGO, INCUMPLIDO, EtiquetaRepository, IncidenciaRepository, NotificacionEquipoRepository, RespuestaRepository,
@@ -55,6 +55,9 @@ from .statistics import durations, nombre_de_semana, semanas, summary
 
 log = logging.getLogger(__name__)
 STATS_SAMPLE = 1000
+PERIODO = timedelta(days=30)
+PERIODO_MAX = 10_000
+"""The most incidents one report reads: the newest of the period (``periodo.completo`` false when it held more)."""
 WAITING_STATES = (Estado.ABIERTA, Estado.REABIERTA)
 
 
@@ -101,8 +104,20 @@ def buscar_incidencias(incidencias: IncidenciaRepository, actor: Actor, filtros:
                    lambda skip, limit: incidencias.list(filtros, orden, skip, limit))
 
 
-def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) -> dict[str, Any]:
-    """Counts by state and priority, open load per employee, time to first assignment and to resolution."""
+def periodo(desde: datetime | None, hasta: datetime | None) -> tuple[datetime, datetime]:
+    """The period a report covers: as asked, else the ``PERIODO`` up to now (or up to ``hasta``)."""
+    hasta = hasta or utc_now()
+    return desde or hasta - PERIODO, hasta
+
+
+def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica, desde: datetime | None = None,
+                 hasta: datetime | None = None) -> dict[str, Any]:
+    """Counts by state and priority, open load per employee, time to first
+    assignment and to resolution; and, over the incidents opened in the
+    period (the last 30 days unless asked), the service levels kept, the
+    customers' ratings and the time waiting on them (``informe``)."""
+    desde, hasta = periodo(desde, hasta)
+    abiertas = incidencias.opened_in(desde, hasta, PERIODO_MAX)
     activos = empleados.active()
     carga = incidencias.load_of(e["id"] for e in activos)
     sample = incidencias.recent(STATS_SAMPLE)
@@ -117,7 +132,10 @@ def estadisticas(incidencias: IncidenciaRepository, empleados: PersonalReplica) 
         "hasta_primera_asignacion": summary(to_assignment),
         "hasta_resolucion": summary(to_resolution),
         "muestra": len(sample),
-        "por_canal_y_semana": [_por_canal(incidencias, desde, hasta) for desde, hasta in semanas(utc_now())],
+        "por_canal_y_semana": [_por_canal(incidencias, d, h) for d, h in semanas(utc_now())],
+        "periodo": {"desde": format_instant(desde), "hasta": format_instant(hasta), "incidencias": len(abiertas),
+                    "completo": len(abiertas) < PERIODO_MAX},
+        **informe.informe(abiertas, utc_now()),
     }
 
 

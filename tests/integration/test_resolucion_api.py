@@ -668,6 +668,15 @@ def week_rows(now: datetime, counted: datetime | None = None, web: int = 0) -> l
 def test_statistics_shape_and_counts(api):
     empty = api.ok("GET", "/estadisticas", "a1")
     assert empty.pop("por_canal_y_semana") == week_rows(datetime.now(timezone.utc))
+    periodo = empty.pop("periodo")
+    assert (periodo["incidencias"], periodo["completo"]) == (0, True)
+    desde, hasta = (datetime.fromisoformat(periodo[k]) for k in ("desde", "hasta"))
+    assert hasta - desde == timedelta(days=30) and abs(hasta - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert (empty.pop("niveles_de_servicio"), empty.pop("espera_cliente")) == (
+        [], {"mediana_s": None, "p90_s": None, "muestras": 0})
+    assert empty.pop("satisfaccion") == {"valoraciones": 0, "cerradas": 0, "tasa_respuesta": None, "media": None,
+                                         "distribucion": {str(p): 0 for p in range(1, 6)}, "por_agente": [],
+                                         "por_categoria": []}
     assert empty == {
         "por_estado": {e: 0 for e in
                        ("abierta", "asignada", "en_curso", "esperando_cliente", "resuelta", "reabierta", "cerrada",
@@ -969,3 +978,46 @@ def test_staff_read_their_own_notifications_only(api, team):
     assert api.request("POST", "/notificaciones/n1/lectura", "e2").status_code == 404
     assert api.ok("POST", "/notificaciones/n1/lectura", "e1")["leida"] is True
     assert api.ok("GET", "/notificaciones?no_leidas=true", "e1")["elementos"] == []
+
+
+def test_the_period_report_counts_service_levels_kept_ratings_and_waits(api, team):
+    politica = {"calendario": {"zona": "UTC", "dias": [0, 1, 2, 3, 4, 5, 6], "desde": "00:00", "hasta": "23:59",
+                               "pais": None, "region": None, "cierres": []},
+                "por_prioridad": {"media": {"primera_respuesta_minutos": 600, "resolucion_minutos": 1200}},
+                "por_categoria": {}}
+    api.ok("PUT", "/sla", "a1", json=politica)
+    kept = api.arrive()  # e2 (e1 holds the team's one)
+    api.ok("PATCH", f"/incidencias/{kept}", "a1", json={"categoria": "envios"})  # takes the policy's targets
+    holder = api.incidencias.get(kept)[0].asignada_a.id
+    api.ok("POST", f"/incidencias/{kept}/consulta", holder, json={"pregunta": "¿Qué modelo?"})
+    asked = api.incidencias.get(kept)[0]
+    answered_at = datetime.now(timezone.utc)
+    asked.iniciar(APERTURA, Actor("c1", "cliente"), answered_at)
+    api.handlers.routes()["incidencia.en_curso"](apertura_events.snapshot("incidencia.en_curso", asked))
+    api.ok("POST", f"/incidencias/{kept}/resolucion", holder, json={"texto": "Hecho"})
+    api.from_apertura(kept, "cerrada")
+    rated = api.incidencias.get(kept)[0]
+    api.handlers.routes()["incidencia.valorada"](make_event("incidencia.valorada", {
+        "incidencia_id": kept, "valoracion": {"puntuacion": 4, "comentario": None, "en": "2026-12-01T10:00:00Z"}},
+        "incidencias_apertura"))
+    assert rated.estado.value == "cerrada"
+    figures = api.ok("GET", "/estadisticas", "s1")
+    rows = {(r["objetivo"], r["dimension"], r["valor"]): (r["cumplidos"], r["incumplidos"], r["porcentaje"])
+            for r in figures["niveles_de_servicio"]}
+    assert rows == {(o, d, v): (1, 0, 100.0) for o in ("primera_respuesta", "resolucion")
+                    for d, v in (("total", ""), ("prioridad", "media"), ("categoria", "envios"), ("agente", holder))}
+    sat = figures["satisfaccion"]
+    assert (sat["valoraciones"], sat["cerradas"], sat["tasa_respuesta"], sat["media"]) == (1, 1, 100.0, 4.0)
+    assert sat["por_agente"] == [{"id": holder, "nombre": STAFF[holder][1] + " " + STAFF[holder][2],
+                                  "valoraciones": 1, "media": 4.0}]
+    assert figures["espera_cliente"]["muestras"] == 1
+    csv_answer = api.request("GET", "/estadisticas/informe.csv", "s1")
+    assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
+    lines = csv_answer.get_data(as_text=True).splitlines()
+    assert lines[0] == "seccion,objetivo,dimension,valor,nombre,cumplidos,incumplidos,porcentaje,valoraciones,media"
+    assert "nivel_de_servicio,primera_respuesta,total,,,1,0,100.0,," in lines
+    assert "satisfaccion,,total,,,,,,1,4.0" in lines
+    wrong = api.request("GET", "/estadisticas?desde=2026-12-01T00:00:00Z&hasta=2026-11-01T00:00:00Z", "s1")
+    assert wrong.status_code == 422 and fields_of(wrong.json) == {"hasta"}
+    naive = api.request("GET", "/estadisticas?desde=2026-12-01T00:00:00", "s1")
+    assert naive.status_code == 422 and fields_of(naive.json) == {"desde"}

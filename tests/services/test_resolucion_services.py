@@ -957,8 +957,21 @@ def by_channel(**this_week: int) -> list[dict[str, Any]]:
     return rows
 
 
+NINGUNA_VALORACION = {"valoraciones": 0, "cerradas": 0, "tasa_respuesta": None, "media": None,
+                      "distribucion": {str(p): 0 for p in range(1, 6)}, "por_agente": [], "por_categoria": []}
+SIN_ESPERAS = {"mediana_s": None, "p90_s": None, "muestras": 0}
+
+
+def periodo(rs, incidencias: int) -> dict[str, Any]:
+    """The last 30 days up to the clock's now."""
+    return {"desde": format_instant(rs.clock.now - timedelta(days=30)), "hasta": format_instant(rs.clock.now),
+            "incidencias": incidencias, "completo": True}
+
+
 def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_history(rs):
     assert services.estadisticas(rs.incidencias, rs.empleados) == {
+        "periodo": periodo(rs, 0), "niveles_de_servicio": [], "satisfaccion": NINGUNA_VALORACION,
+        "espera_cliente": SIN_ESPERAS,
         "por_estado": {e: 0 for e in ("abierta", "asignada", "en_curso", "esperando_cliente", "resuelta", "reabierta",
                                       "cerrada", "cancelada", "fusionada")},
         "por_prioridad": {"baja": 0, "media": 0, "alta": 0, "critica": 0},
@@ -986,6 +999,8 @@ def test_estadisticas_counts_by_state_priority_and_load_and_times_from_the_histo
     assert [rs.holder(i) for i in (waiting, second, third)] == ["e1", "e2", "e1"]
 
     assert services.estadisticas(rs.incidencias, rs.empleados) == {
+        "periodo": periodo(rs, 3), "niveles_de_servicio": [], "satisfaccion": NINGUNA_VALORACION,
+        "espera_cliente": SIN_ESPERAS,
         "por_estado": {"abierta": 0, "asignada": 0, "en_curso": 1, "esperando_cliente": 0, "resuelta": 1,
                        "reabierta": 0, "cerrada": 0, "cancelada": 1, "fusionada": 0},
         "por_prioridad": {"baja": 1, "media": 0, "alta": 1, "critica": 1},
