@@ -82,10 +82,16 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_window_seconds: int = Field(300, ge=1)
 
+    test_clock_file: Path | None = Field(None, description=(
+        "Tests only (ENVIRONMENT=test): a file whose number of seconds moves every process's clock forward "
+        "(common.clock)"))
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> "Settings":
         if self.environment == "production":
             self.check_production_secrets()
+        if self.test_clock_file is not None and self.environment != "test":
+            raise ConfigError("TEST_CLOCK_FILE moves the clock for tests only: set ENVIRONMENT=test or unset it")
         return self
 
     def check_production_secrets(self) -> None:

@@ -250,14 +250,22 @@ class System:
         self.start_mailbox()
         lines = procfile_lines()
         for name in names or list(lines):
-            log_path = self.workdir / f"{name}.log"
-            self.logs[name] = log_path
-            self.processes[name] = subprocess.Popen(
-                ["bash", "-c", lines[name]], cwd=ROOT, env={**self.process_env(name), **(env or {})},
-                stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            self._spawn(name, name, lines[name], env)
         if wait:
             self.wait_ready()
+
+    def start_another(self, name: str, copy: str, env: dict[str, str] | None = None) -> None:
+        """One more process of Procfile.dev's line ``name`` (a second worker
+        of a service, competing on its queues), known here as ``copy``."""
+        self._spawn(copy, name, procfile_lines()[name], env)
+
+    def _spawn(self, label: str, name: str, command: str, env: dict[str, str] | None) -> None:
+        log_path = self.workdir / f"{label}.log"
+        self.logs[label] = log_path
+        self.processes[label] = subprocess.Popen(
+            ["bash", "-c", command], cwd=ROOT, env={**self.process_env(name), **(env or {})},
+            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
     def start_mailbox(self) -> None:
         """The system's SMTP server, once (a test that stops it starts it again itself)."""

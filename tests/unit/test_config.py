@@ -184,3 +184,25 @@ def test_the_signing_key_never_shows_in_the_settings_text(monkeypatch):
     body = key.splitlines()[1]
     for rendered in (repr(settings), str(settings), settings.model_dump_json()):
         assert body not in rendered
+
+
+def test_the_test_clock_is_refused_outside_tests(tmp_path):
+    from common.config import ConfigError, Settings
+    with pytest.raises(ConfigError, match="TEST_CLOCK_FILE"):
+        Settings(test_clock_file=tmp_path / "clock")
+    assert Settings(environment="test", test_clock_file=tmp_path / "clock").test_clock_file == tmp_path / "clock"
+
+
+def test_the_clock_moves_only_in_tests(tmp_path, monkeypatch):
+    from datetime import datetime, timezone
+
+    import common.clock as clock
+    path = tmp_path / "clock"
+    path.write_text("86400")
+    for environment, moved in (("production", False), ("test", True)):
+        monkeypatch.setenv("ENVIRONMENT", environment)
+        monkeypatch.setenv("TEST_CLOCK_FILE", str(path))
+        monkeypatch.setattr(clock, "_file", clock._UNREAD)
+        monkeypatch.setattr(clock, "_read_at", float("-inf"))
+        ahead = (clock.utc_now() - datetime.now(timezone.utc)).total_seconds()
+        assert (86390 < ahead < 86410) if moved else abs(ahead) < 5
