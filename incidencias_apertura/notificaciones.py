@@ -48,6 +48,7 @@ TIPOS_NOTIFICACION = tuple(_MESSAGES)
 # Who closed it, as the closing entry of the history says (the plain
 # sentence above when it says neither, e.g. an older snapshot).
 _CERRADA_POR_EL_CLIENTE = "Ha confirmado la solución de su incidencia «{titulo}»: la incidencia está cerrada."
+_CERRADA_POR_EL_CLIENTE_EN_ESPERA = "Ha cerrado su incidencia «{titulo}»: nos alegra que ya esté resuelta."
 _CERRADA_AUTOMATICAMENTE = "Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir respuesta en {plazo}."
 _CERRADA_AUTOMATICAMENTE_SIN_PLAZO = ("Su incidencia «{titulo}» se ha cerrado automáticamente al no recibir "
                                       "respuesta a la solución propuesta.")
@@ -100,9 +101,8 @@ def _plantilla_de_cierre(incidencia: Incidencia, autocierre_dias: float | None) 
         return _CERRADA_SIN_RESPUESTA
     if cierre_automatico(incidencia):
         return _CERRADA_AUTOMATICAMENTE if plazo_legible(autocierre_dias) else _CERRADA_AUTOMATICAMENTE_SIN_PLAZO
-    entrada = _ultima_entrada(incidencia, Estado.CERRADA)
     if entrada is not None and entrada.por.rol == CLIENTE:
-        return _CERRADA_POR_EL_CLIENTE
+        return _CERRADA_POR_EL_CLIENTE_EN_ESPERA if entrada.de is Estado.ESPERANDO_CLIENTE else _CERRADA_POR_EL_CLIENTE
     return _MESSAGES[EVENTO_CERRADA]
 
 

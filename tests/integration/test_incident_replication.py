@@ -367,3 +367,19 @@ def test_the_customer_rating_reaches_resolucion_even_before_the_close_it_follows
     staff = resolucion.c.incidencias.get(incidencia.id)[0]
     assert (staff.estado, staff.valoracion.puntuacion, staff.valoracion.comentario) == (Estado.CERRADA, 5, "Perfecto")
     assert staff.to_snapshot(False) == apertura.c.incidencias.get(incidencia.id)[0].to_snapshot(False)
+
+
+def test_a_customer_asked_something_may_close_it_solved_after_all(world):
+    apertura, resolucion, a_side, r_side = world
+    incidencia, question = asked(world)
+    services.cerrar(apertura.c.incidencias, Actor("c1", "cliente"), incidencia.id)
+    closing = a_side.drain()
+    assert [e.tipo for e in closing] == ["incidencia.cerrada"]
+    r_side.deliver(closing + question + closing)  # with the question replayed in between
+    staff = resolucion.c.incidencias.get(incidencia.id)[0]
+    assert (staff.estado, staff.historial[-1].de, staff.historial[-1].por.rol) == (
+        Estado.CERRADA, Estado.ESPERANDO_CLIENTE, "cliente")
+    assert resolucion.c.incidencias.load_of(["e1"]) == resolucion.c.incidencias.recount_loads(["e1"]) == {"e1": 0}
+    a_side.deliver(closing)
+    notes = [n["mensaje"] for n in apertura.c.notificaciones.list("c1", False, 0, 10)]
+    assert notes[0] == "Ha cerrado su incidencia «Roto»: nos alegra que ya esté resuelta."
