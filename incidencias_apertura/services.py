@@ -13,7 +13,6 @@ from common.errors import NotFound
 from common.idempotency import IdempotentRequest, create_once
 from common.listing import Listing
 from common.messaging import Event, PermanentError, new_id, utc_now
-from common.storage.retry import NotFound as NoDocument
 from cuentas.personal import nombre_visible
 from cuentas.roles import CLIENTE
 from incidencias_dominio import (
@@ -34,6 +33,9 @@ from incidencias_dominio import (
     propietario_de,
 )
 from incidencias_replica.correos import direccion
+# The notifications' use cases, the same in both services (re-exported for the API):
+from incidencias_replica.notificaciones import marcar_leida as marcar_leida
+from incidencias_replica.notificaciones import notificaciones_de as notificaciones_de
 from incidencias_replica.repository import IncidenciaNoEncontrada
 
 from . import correos, events
@@ -192,20 +194,8 @@ def solicitar_cancelacion(incidencias: IncidenciaRepository, actor: Actor, incid
 
 
 # -- notifications -------------------------------------------------------------
-def notificaciones_del_cliente(notificaciones: NotificacionRepository, cliente_id: str,
-                               solo_no_leidas: bool) -> Listing[dict[str, Any]]:
-    """What happened to the customer's incidents, newest first."""
-    return Listing(lambda: notificaciones.count(cliente_id, solo_no_leidas),
-                   lambda skip, limit: notificaciones.list(cliente_id, solo_no_leidas, skip, limit))
-
-
-def marcar_leida(notificaciones: NotificacionRepository, cliente_id: str, notificacion_id: str,
-                 idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
-    """Mark one of the customer's notifications read (already read: unchanged)."""
-    try:
-        return notificaciones.mark_read(cliente_id, notificacion_id, idempotency)
-    except NoDocument as exc:
-        raise NotFound("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc
+notificaciones_del_cliente = notificaciones_de
+"""What happened to the customer's incidents, newest first."""
 
 
 def marcar_todas_leidas(notificaciones: NotificacionRepository, clientes: ClienteReplica, cliente_id: str,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.errors import NotFound as NoSuchNotification
 from common.idempotency import IdempotentRequest, remember, replayed
+from common.listing import Listing
 from common.mail import Mail
 from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Store
 from common.storage.retry import NotFound, update_document
@@ -80,3 +82,21 @@ class Notificaciones:
         for doc in self.collection.find(Query(equals={self.campo: destinatario})):
             self.collection.delete(doc["id"])
         self.store.cancel_mails(destinatario)
+
+
+# -- the use cases both services offer on them ----------------------------------------
+def notificaciones_de(notificaciones: Notificaciones, destinatario: str,
+                      solo_no_leidas: bool) -> Listing[dict[str, Any]]:
+    """The recipient's notifications, newest first."""
+    return Listing(lambda: notificaciones.count(destinatario, solo_no_leidas),
+                   lambda skip, limit: notificaciones.list(destinatario, solo_no_leidas, skip, limit))
+
+
+def marcar_leida(notificaciones: Notificaciones, destinatario: str, notificacion_id: str,
+                 idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
+    """Mark one of the recipient's notifications read (already read:
+    unchanged; someone else's, like a missing one, is not found)."""
+    try:
+        return notificaciones.mark_read(destinatario, notificacion_id, idempotency)
+    except NotFound as exc:
+        raise NoSuchNotification("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc

@@ -41,6 +41,9 @@ from incidencias_dominio import (
     seguimiento,
 )
 from incidencias_replica.correos import direccion
+# The notifications' use cases, the same in both services (re-exported for the API):
+from incidencias_replica.notificaciones import marcar_leida as marcar_leida
+from incidencias_replica.notificaciones import notificaciones_de as notificaciones_de
 from incidencias_replica.repository import IncidenciaNoEncontrada
 from incidencias_replica.sla import PoliticaSlaStore
 
@@ -686,20 +689,3 @@ def _notificar_plazo(notificaciones: NotificacionEquipoRepository, empleados: Pe
             "objetivo": s.objetivo, "mensaje": texto, "creada_en": format_instant(ahora), "leida": False,
             "clave": f"{incidencia.id}:{aviso_sla(s.objetivo, nivel)}:{empleado['id']}",
         }, None if email is None else correos.correo_de_plazo(incidencia, texto, email, portal_url))
-
-
-# -- staff's notifications ----------------------------------------------------------------
-def notificaciones_de(notificaciones: NotificacionEquipoRepository, empleado_id: str,
-                      solo_no_leidas: bool) -> Listing[dict[str, Any]]:
-    """The employee's notifications, newest first."""
-    return Listing(lambda: notificaciones.count(empleado_id, solo_no_leidas),
-                   lambda skip, limit: notificaciones.list(empleado_id, solo_no_leidas, skip, limit))
-
-
-def marcar_leida(notificaciones: NotificacionEquipoRepository, empleado_id: str, notificacion_id: str,
-                 idempotency: IdempotentRequest | None = None) -> dict[str, Any]:
-    """Mark one of the employee's notifications read (already read: unchanged)."""
-    try:
-        return notificaciones.mark_read(empleado_id, notificacion_id, idempotency)
-    except NoDocument as exc:
-        raise NotFound("La notificación no existe", slug="no-encontrada", title="No encontrada") from exc
