@@ -9,6 +9,9 @@ waiting to be sent, or kept as failed, outlives the customer's erasure,
 which cancels only the mails to the customer."""
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from common.mail import Mail
 from common.mail.compose import compose, portal_link
 from incidencias_dominio import Estado, Incidencia
@@ -43,6 +46,12 @@ def correo_de_asignacion(incidencia: Incidencia, email: str, portal_url: str) ->
 
 
 OBJETIVOS_LEGIBLES = {"primera_respuesta": "la primera respuesta", "resolucion": "la resolución"}
+
+
+def hora_legible(instante: datetime, zona: str) -> str:
+    """An instant as the team reads it, in the service level's time zone: "07/12/2026 a las 10:30 (Europe/Madrid)"."""
+    local = instante.astimezone(ZoneInfo(zona))
+    return f"{local:%d/%m/%Y} a las {local:%H:%M} ({zona})"
 
 
 def correo_de_plazo(incidencia: Incidencia, texto: str, email: str, portal_url: str) -> Mail:

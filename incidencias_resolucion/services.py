@@ -610,8 +610,8 @@ def fijar_politica_sla(politicas: PoliticaSlaStore, datos: dict[str, Any]) -> di
 
 # -- warnings before and at a breach ----------------------------------------------------
 TEXTOS_DE_AVISO = {
-    EN_RIESGO: "A «{titulo}» le queda poco para {objetivo}: vence {vence}.",
-    INCUMPLIDO: "«{titulo}» ha superado el plazo de {objetivo} (vencía {vence}).",
+    EN_RIESGO: "A «{titulo}» le queda poco para {objetivo}: vence el {vence}.",
+    INCUMPLIDO: "«{titulo}» ha superado el plazo de {objetivo}: vencía el {vence}.",
 }
 
 
@@ -680,7 +680,7 @@ def vigilar_plazos(incidencias: IncidenciaRepository, empleados: PersonalReplica
 def _notificar_plazo(notificaciones: NotificacionEquipoRepository, empleados: PersonalReplica, incidencia: Incidencia,
                      nivel: str, s: Seguimiento, portal_url: str, ahora: datetime) -> None:
     texto = TEXTOS_DE_AVISO[nivel].format(titulo=incidencia.titulo, objetivo=correos.OBJETIVOS_LEGIBLES[s.objetivo],
-                                          vence=format_instant(s.vence_en))
+                                          vence=correos.hora_legible(s.vence_en, incidencia.plazos.calendario.zona))
     tipo = events.aviso_sla(nivel, incidencia, s).tipo
     for empleado in _destinatarios(empleados, incidencia, nivel):
         email = direccion(empleado.get("email"))

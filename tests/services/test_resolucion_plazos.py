@@ -113,8 +113,9 @@ def test_warnings_reach_the_holder_at_risk_and_the_supervisors_at_the_breach_onc
     clock.advance(minutes=49)
     assert [look(), look()] == [1, 0]  # two workers looking: one warning
     assert [(tipo, d["objetivo"]) for tipo, d in outbox.events()] == [("incidencia.sla_en_riesgo", "primera_respuesta")]
-    assert [(n["empleado_id"], n["tipo"]) for n in notificaciones.list(holder, False, 0, 10)] == [
-        (holder, "incidencia.sla_en_riesgo")]
+    assert [(n["empleado_id"], n["tipo"], n["mensaje"]) for n in notificaciones.list(holder, False, 0, 10)] == [
+        (holder, "incidencia.sla_en_riesgo", "A «La radio no enciende» le queda poco para la primera respuesta: vence "
+                                             "el 01/11/2026 a las 11:00 (UTC).")]
     outbox.clear()
     clock.advance(minutes=12)
     assert [look(), look()] == [1, 0]
