@@ -183,7 +183,8 @@ def stats(args):
     return services.estadisticas(c.incidencias, c.empleados, args.get("desde"), args.get("hasta"))
 
 
-CSV = {"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
+CSV = {"responses": {"200": {"description": "The rows as CSV (RFC 4180), with a header line",
+                             "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 
 
 @operation(estadisticas, "GET", "/estadisticas/informe.csv", ROLES_PERSONAL, None, name="descargarInforme",

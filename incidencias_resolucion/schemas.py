@@ -412,8 +412,18 @@ class PoliticaSlaSchema(StrictSchema):
                                        "description": "Targets that replace their priority's in one category"})
 
 
+class CalendarioAnswerSchema(AnswerSchema):
+    zona = ma.fields.String()
+    dias = ma.fields.List(ma.fields.Integer(), metadata={"description": "0 = Monday … 6 = Sunday"})
+    desde = ma.fields.String(metadata=HORA)
+    hasta = ma.fields.String(metadata={**HORA, "example": "18:00"})
+    pais = ma.fields.String(allow_none=True)
+    region = ma.fields.String(allow_none=True)
+    cierres = ma.fields.List(ma.fields.Date())
+
+
 class PoliticaSlaAnswerSchema(AnswerSchema):
-    calendario = ma.fields.Nested(CalendarioSchema)
+    calendario = ma.fields.Nested(CalendarioAnswerSchema)
     por_prioridad = _por_prioridad()
     por_categoria = ma.fields.Dict(keys=ma.fields.String(), values=_por_prioridad())
     version = ma.fields.Integer(metadata={"description": "Counts the changes; 0 while never set (no service levels)"})
