@@ -368,14 +368,18 @@ class CalendarioSchema(StrictSchema):
     cierres = ma.fields.List(ma.fields.Date(), load_default=list, validate=ma.validate.Length(max=366), metadata={
         "description": "Extra closing days"})
 
-    @ma.validates_schema
+    @ma.validates_schema(skip_on_field_errors=False)
     def _coherente(self, data, **_kwargs):
+        """Each rule of the whole, also when another field is wrong (only
+        the fields that loaded are in ``data``), so one answer names them all."""
         errors: dict[str, list[str]] = {}
         if data.get("desde") and data.get("hasta") and data["hasta"] <= data["desde"]:
             errors["hasta"] = ["Debe ser posterior a desde."]
         pais, region = data.get("pais"), data.get("region")
         paises = paises_con_festivos()
-        if pais is not None and pais not in paises:
+        if "pais" not in data or "region" not in data:
+            pass  # one of them is wrong already: its own error says so
+        elif pais is not None and pais not in paises:
             errors["pais"] = ["País sin calendario de festivos conocido (código ISO 3166, como ES)."]
         elif region is not None and pais is None:
             errors["region"] = ["Una región solo con su país."]
@@ -387,7 +391,7 @@ class CalendarioSchema(StrictSchema):
             raise ma.ValidationError(errors)
 
 
-MINUTOS = {"validate": ma.validate.Range(1, MAX_MINUTOS)}
+MINUTOS = {"validate": ma.validate.Range(1, MAX_MINUTOS, error=f"De 1 a {MAX_MINUTOS} minutos.")}
 
 
 class ObjetivosSchema(StrictSchema):

@@ -928,7 +928,8 @@ def test_an_admin_sets_the_service_levels_and_staff_read_them(api, team):
     ({"calendario": {**POLITICA["calendario"], "hasta": "08:00"}}, {"calendario.hasta"}),
     ({"calendario": {**POLITICA["calendario"], "pais": "XX"}}, {"calendario.pais"}),
     ({"calendario": {**POLITICA["calendario"], "region": "ZZ"}}, {"calendario.region"}),
-    ({"calendario": {**POLITICA["calendario"], "dias": [0, 0, 7]}}, {"calendario.dias.2"}),
+    ({"calendario": {**POLITICA["calendario"], "dias": [0, 0, 7]}}, {"calendario.dias", "calendario.dias.2"}),
+    ({"calendario": {**POLITICA["calendario"], "dias": [0, 7]}}, {"calendario.dias.1"}),
     ({"calendario": {**POLITICA["calendario"], "desde": "9h"}}, {"calendario.desde"}),
     ({"por_prioridad": {"urgente": POLITICA["por_prioridad"]["alta"]}}, {"por_prioridad.urgente.key"}),
     ({"por_prioridad": {"alta": {"primera_respuesta_minutos": 0, "resolucion_minutos": 10}}},
@@ -1021,3 +1022,9 @@ def test_the_period_report_counts_service_levels_kept_ratings_and_waits(api, tea
     assert wrong.status_code == 422 and fields_of(wrong.json) == {"hasta"}
     naive = api.request("GET", "/estadisticas?desde=2026-12-01T00:00:00", "s1")
     assert naive.status_code == 422 and fields_of(naive.json) == {"desde"}
+
+
+def test_a_policy_with_several_bad_fields_names_them_all_at_once(api):
+    bad = {**POLITICA, "calendario": {**POLITICA["calendario"], "desde": "18:00", "hasta": "09:00", "zona": "X/Y"}}
+    response = api.request("PUT", "/sla", "a1", json=bad)
+    assert response.status_code == 422 and fields_of(response.json) == {"calendario.zona", "calendario.hasta"}
