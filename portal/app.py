@@ -107,7 +107,7 @@ def create_app(settings: PortalSettings | None = None, transport=None) -> Flask:
     )
 
     # Their pages join the two blueprints.
-    from . import cuenta, equipo_clientes, equipo_cuenta, equipo_respuestas  # noqa: F401
+    from . import cuenta, equipo_clientes, equipo_cuenta, equipo_respuestas, equipo_sla  # noqa: F401
     from .cliente import bp as cliente
     from .equipo import bp as equipo
 
@@ -183,16 +183,24 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
                 pass  # the page's own calls tell what is wrong
         return g.no_leidas
 
+    def estado(value: str | None) -> str:
+        """A state in the words of the area the page is of: the customer's own, or staff's."""
+        return display.estado(value, cliente=request.blueprint != "equipo")
+
     app.jinja_env.globals.update(
         static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
         categorias=settings.categorias,
-        ESTADOS=display.ESTADOS, PRIORIDADES=display.PRIORIDADES, ROLES=display.ROLES,
+        ESTADOS=display.ESTADOS, ESTADOS_CLIENTE=display.ESTADOS_CLIENTE, PRIORIDADES=display.PRIORIDADES,
+        ROLES=display.ROLES, OBJETIVOS=display.OBJETIVOS, SLA=display.SLA, SLA_FILTROS=display.SLA_FILTROS,
+        PREGUNTAS=display.PREGUNTAS,
         ORDENES=display.ORDENES, ordenes=display.ordenes, CANALES=display.CANALES, NOMBRE_ANONIMO=NOMBRE_ANONIMO,
         clave_formulario=form_key_for,
     )
     app.jinja_env.filters.update(
-        estado=display.estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,
-        instante=display.instant, duracion=display.duration, cifra=charts.figure, semana=display.week_of,
+        estado=estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,
+        minutos=display.minutes, sla=display.sla_estado, peor_plazo=display.worst_target,
+        dias_laborables=display.weekdays, dia=display.day, instante=display.instant, duracion=display.duration,
+        cifra=charts.figure, semana=display.week_of,
     )
 
 

@@ -6,7 +6,8 @@ the service's messages next to the fields they name and what was typed
 kept. Nothing here needs JavaScript."""
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
@@ -171,11 +172,13 @@ def _incidencia(incidencia_id: str) -> dict:
 
 def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores: dict | None = None,
                        errores: FormErrors | None = None, status: int = 200):
+    prevista = display.parse_instant(incidencia.get("primera_respuesta_prevista"))
     return render_template(
         "cliente/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
-        cancelable=incidencia["estado"] in display.CANCELABLES and not incidencia.get("cancelacion_solicitada_en"),
+        cancelable=incidencia["estado"] in display.RETIRABLES and not incidencia.get("cancelacion_solicitada_en"),
         final=incidencia["estado"] in display.FINALES, formulario=formulario, valores=valores or {},
-        errores=errores or FormErrors(),
+        errores=errores or FormErrors(), pregunta=display.pending_question(incidencia),
+        prevista_pasada=prevista is not None and prevista < datetime.now(timezone.utc),
     ), status
 
 
@@ -191,7 +194,8 @@ def incidencia_estado(incidencia_id: str):
     return live_incident(_incidencia(incidencia_id))
 
 
-def _accion(incidencia_id: str, formulario: str, path: str, body: dict, fields: tuple[str, ...], hecho: str):
+def _accion(incidencia_id: str, formulario: str, path: str, body: dict, fields: tuple[str, ...],
+            hecho: str | Callable[[dict], str]):
     """POST an action on the incident: back to its page with ``hecho``, or the
     page again with the refusal (next to the fields, or above the form)."""
     return incident_action("apertura", "POST", incidencia_id, path, body, fields, hecho,
@@ -204,14 +208,31 @@ def _accion(incidencia_id: str, formulario: str, path: str, body: dict, fields: 
 def comentar(incidencia_id: str):
     body: dict[str, Any] = {}
     put_present(body, "texto", request.form.get("texto"))
-    return _accion(incidencia_id, "comentario", "/comentarios", body, ("texto",), "Comentario enviado")
+    return _accion(incidencia_id, "comentario", "/comentarios", body, ("texto",), _comentada)
+
+
+def _comentada(incidencia: dict) -> str:
+    """A comment, or the answer to the question asked: the entry that took
+    the incident back to work was written with the comment just sent (the
+    newest), at its very instant."""
+    ultima = (incidencia.get("historial") or [{}])[-1]
+    nueva = max((c.get("creado_en") or "" for c in incidencia.get("comentarios") or ()), default=None)
+    respondida = ultima.get("de") == display.ESPERANDO_CLIENTE and nueva is not None and nueva == ultima.get("en")
+    return "Respuesta enviada: seguimos con su incidencia" if respondida else "Comentario enviado"
 
 
 @bp.post("/incidencias/<incidencia_id>/cierre")
 @requires(CLIENTE)
 def cerrar(incidencia_id: str):
-    return _accion(incidencia_id, "cierre", "/cierre", {}, (),
-                   "Ha confirmado la solución: la incidencia está cerrada")
+    return _accion(incidencia_id, "cierre", "/cierre", {}, (), _cerrada)
+
+
+def _cerrada(incidencia: dict) -> str:
+    """What closing it means: the solution confirmed, or (asked something) solved after all."""
+    ultima = (incidencia.get("historial") or [{}])[-1]
+    if ultima.get("de") == display.ESPERANDO_CLIENTE:
+        return "Nos alegra que se haya resuelto: la incidencia está cerrada"
+    return "Ha confirmado la solución: la incidencia está cerrada"
 
 
 @bp.post("/incidencias/<incidencia_id>/reapertura")
@@ -227,7 +248,14 @@ def reabrir(incidencia_id: str):
 @requires(CLIENTE)
 def cancelar(incidencia_id: str):
     return _accion(incidencia_id, "cancelacion", "/cancelacion", {"motivo": text_or_none(request.form, "motivo")},
-                   ("motivo",), "Ha pedido cancelar la incidencia; se cancelará en unos instantes")
+                   ("motivo",), _cancelada)
+
+
+def _cancelada(incidencia: dict) -> str:
+    """Asked something, it is withdrawn at once; otherwise resolucion, which holds it, cancels it in a moment."""
+    if incidencia.get("estado") == "cancelada":
+        return "La incidencia está cancelada"
+    return "Ha pedido cancelar la incidencia; se cancelará en unos instantes"
 
 
 # -- notifications -----------------------------------------------------------------------------

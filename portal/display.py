@@ -13,17 +13,24 @@ from typing import Any, Iterable, Mapping
 from cuentas.roles import ADMIN, AGENTE, CLIENTE, SUPERVISOR
 from incidencias_dominio import (
     ESTADOS_CANCELABLES,
+    ESTADOS_CONSULTABLES,
     ESTADOS_EDITABLES,
     ESTADOS_FINALES,
     ESTADOS_FUSIONABLES,
+    MAX_MINUTOS,
     TRANSICIONES_PERMITIDAS,
     Estado,
+    EstadoSla,
 )
+from incidencias_dominio import OBJETIVOS as _OBJETIVOS
 
 ESTADOS = {
-    "abierta": "Abierta", "asignada": "Asignada", "en_curso": "En curso", "resuelta": "Resuelta",
-    "reabierta": "Reabierta", "cerrada": "Cerrada", "cancelada": "Cancelada", "fusionada": "Unida a otra",
+    "abierta": "Abierta", "asignada": "Asignada", "en_curso": "En curso", "esperando_cliente": "Esperando al cliente",
+    "resuelta": "Resuelta", "reabierta": "Reabierta", "cerrada": "Cerrada", "cancelada": "Cancelada",
+    "fusionada": "Unida a otra",
 }
+# The customer's own words where they differ from staff's: the state is about them.
+ESTADOS_CLIENTE = {**ESTADOS, "esperando_cliente": "Pendiente de su respuesta"}
 # The domain's own sets, as the API spells their values.
 FINALES = tuple(e.value for e in Estado if e in ESTADOS_FINALES)
 CANCELABLES = tuple(e.value for e in Estado if e in ESTADOS_CANCELABLES)
@@ -31,14 +38,21 @@ EDITABLES = tuple(e.value for e in Estado if e in ESTADOS_EDITABLES)  # owned by
 FUSIONABLES = tuple(e.value for e in Estado if e in ESTADOS_FUSIONABLES)  # a duplicate merged from and into
 EN_ESPERA = (Estado.ABIERTA.value, Estado.REABIERTA.value)  # waiting for someone to take them
 ASIGNABLES = tuple(e.value for e in Estado if (e, Estado.ASIGNADA) in TRANSICIONES_PERMITIDAS)
+CONSULTABLES = tuple(e.value for e in Estado if e in ESTADOS_CONSULTABLES)  # staff may ask the customer something
+ESPERANDO_CLIENTE = Estado.ESPERANDO_CLIENTE.value
+# What the customer may withdraw: through resolucion (CANCELABLES) or, asked something, at once.
+RETIRABLES = tuple(e.value for e in Estado if (e, Estado.CANCELADA) in TRANSICIONES_PERMITIDAS)
 PRIORIDADES = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}
 CATEGORIAS = {
     "envios": "Envíos", "devoluciones": "Devoluciones", "garantia": "Garantía",
     "facturacion": "Facturación", "producto": "Producto", "otros": "Otros",
 }
+PREGUNTAS = ("incidencia.esperando_cliente", "incidencia.consulta_pendiente")
+"""The customer's notifications about a question staff asked them (and its reminder)."""
 SIN_CATEGORIA = "Sin categoría"
 ROLES = {AGENTE: "Agente", SUPERVISOR: "Supervisor", ADMIN: "Administrador", CLIENTE: "Cliente"}
-ORDENES = {"antiguedad": "Antigüedad", "recientes": "Más recientes", "prioridad": "Prioridad"}
+ORDENES = {"antiguedad": "Antigüedad", "recientes": "Más recientes", "prioridad": "Prioridad",
+           "vencimiento": "Vencimiento"}
 RELEVANCIA = {"relevancia": "Relevancia"}
 
 
@@ -54,8 +68,9 @@ SERVICIOS = {
 CIERRE_AUTOMATICO = "cierre automático"
 
 
-def estado(value: str | None) -> str:
-    return ESTADOS.get(value or "", value or "")
+def estado(value: str | None, cliente: bool = False) -> str:
+    """The state in words, for staff or (``cliente``) for the incident's customer."""
+    return (ESTADOS_CLIENTE if cliente else ESTADOS).get(value or "", value or "")
 
 
 def prioridad(value: str | None) -> str:
@@ -132,6 +147,97 @@ def duration(seconds: float | None) -> str:
     return " ".join(f"{amount} {name}" for amount, name in parts if amount)
 
 
+# -- service levels -------------------------------------------------------------------------
+OBJETIVOS = dict(zip(_OBJETIVOS, ("Primera respuesta", "Resolución")))
+"""The two targets of a service level, in the order they come."""
+SLA = {
+    EstadoSla.EN_PLAZO.value: "En plazo", EstadoSla.EN_RIESGO.value: "En riesgo",
+    EstadoSla.PAUSADO.value: "En pausa", EstadoSla.CUMPLIDO.value: "Cumplido",
+    EstadoSla.INCUMPLIDO.value: "Incumplido",
+}
+SLA_FILTROS = (EstadoSla.EN_PLAZO.value, EstadoSla.EN_RIESGO.value, EstadoSla.INCUMPLIDO.value)
+"""The states the queue filters by (those of a clock that runs or ran out)."""
+_GRAVEDAD = (EstadoSla.INCUMPLIDO.value, EstadoSla.EN_RIESGO.value, EstadoSla.EN_PLAZO.value,
+             EstadoSla.PAUSADO.value, EstadoSla.CUMPLIDO.value)
+DIAS = ("Lunes", "Martes", "Miércoles", "Jueves", "Viernes", "Sábado", "Domingo")
+"""The calendar's weekdays, 0 = Monday as the API numbers them."""
+MAX_HORAS = MAX_MINUTOS // 60
+
+
+def sla_estado(value: str | None) -> str:
+    return SLA.get(value or "", value or "")
+
+
+def minutes(value: int | None) -> str:
+    """A target in hours and minutes: "2 h", "1 h 30 min", "45 min"; None → "—"."""
+    if value is None:
+        return "—"
+    horas, minutos = divmod(int(value), 60)
+    partes = ([f"{horas} h"] if horas else []) + ([f"{minutos} min"] if minutos or not horas else [])
+    return " ".join(partes)
+
+
+def hours_field(value: int | None) -> str:
+    """Minutes as the form's hours field shows them: 90 → "1,5", 100 → "1,6667", None → ""."""
+    if value is None:
+        return ""
+    text = f"{int(value) / 60:.4f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def worst_target(sla: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Of an incident's ``sla``, the target that stands worst (broken, at
+    risk, running, paused, met; the one due first among equals), with its
+    ``objetivo`` and ``nombre``: what its row in a queue shows."""
+    if not sla:
+        return None
+    candidatos = [{**sla[clave], "objetivo": clave, "nombre": nombre}
+                  for clave, nombre in OBJETIVOS.items() if isinstance(sla.get(clave), Mapping)]
+    if not candidatos:
+        return None
+
+    def gravedad(s: dict[str, Any]) -> tuple[int, str]:
+        estado_ = s.get("estado")
+        rank = _GRAVEDAD.index(estado_) if estado_ in _GRAVEDAD else len(_GRAVEDAD)
+        return rank, s.get("vence_en") or "9999"
+
+    return min(candidatos, key=gravedad)
+
+
+def weekdays(dias: Iterable[int] | None) -> str:
+    """The working weekdays in words: "De lunes a viernes", "Lunes, miércoles y sábado", "Todos los días"."""
+    elegidos = sorted({int(d) for d in dias or () if 0 <= int(d) <= 6})
+    if not elegidos:
+        return "Ninguno"
+    if len(elegidos) == 7:
+        return "Todos los días"
+    if len(elegidos) >= 3 and elegidos == list(range(elegidos[0], elegidos[-1] + 1)):
+        return f"De {DIAS[elegidos[0]].lower()} a {DIAS[elegidos[-1]].lower()}"
+    nombres = [DIAS[d] if i == 0 else DIAS[d].lower() for i, d in enumerate(elegidos)]
+    return nombres[0] if len(nombres) == 1 else f"{', '.join(nombres[:-1])} y {nombres[-1]}"
+
+
+def day(text: str | None) -> str:
+    """An API date as the pages show it: "2026-12-24" → "24/12/2026"."""
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%d").strftime("%d/%m/%Y")
+    except ValueError:
+        return text or ""
+
+
+def pending_question(incidencia: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The question staff asked last (the comment named by the history's
+    last ``consulta`` entry), while the incident waits on its customer."""
+    if incidencia.get("estado") != ESPERANDO_CLIENTE:
+        return None
+    for entrada in reversed(incidencia.get("historial") or ()):
+        consulta = (entrada.get("cambios") or {}).get("consulta")
+        if entrada.get("a") == ESPERANDO_CLIENTE and isinstance(consulta, Mapping):
+            comentario_id = consulta.get("a")
+            return next((c for c in incidencia.get("comentarios") or () if c.get("id") == comentario_id), None)
+    return None
+
+
 # -- the timeline ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hito:
@@ -172,12 +278,17 @@ def _cambio_datos(cambios: Mapping[str, Any]) -> str:
 
 def hito(entrada: Mapping[str, Any]) -> Hito:
     """One ``historial`` entry in words: "Asignada a Eva López", "En curso",
-    "Solución propuesta", "Reabierta: motivo", "Cerrada", "Cancelada"…"""
+    "Pregunta al cliente", "El cliente respondió", "Solución propuesta",
+    "Reabierta: motivo", "Cerrada", "Cancelada"…"""
     de, a = entrada.get("de"), entrada.get("a") or ""
     motivo = entrada.get("motivo")
     cambios = entrada.get("cambios") or {}
     if de == a and cambios and "asignada_a" not in cambios:
         texto = _cambio_datos(cambios)
+    elif a == ESPERANDO_CLIENTE:
+        texto = "Pregunta al cliente"
+    elif de == ESPERANDO_CLIENTE and a == "en_curso":
+        texto = "El cliente respondió" if (entrada.get("por") or {}).get("rol") == CLIENTE else "En curso"
     elif a == "abierta":
         texto = "Abierta"
     elif a == "asignada":

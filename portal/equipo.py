@@ -115,6 +115,7 @@ def _filtros() -> dict[str, Any]:
         "categoria": (args.get("categoria") or "").strip()[:50],
         "asignada_a": (args.get("asignada_a") or "").strip()[:64] if _gestiona() and vista == "todas" else "",
         "etiqueta": (args.get("etiqueta") or "").strip()[:100],
+        "sla": args.get("sla") if args.get("sla") in display.SLA_FILTROS else "",
         "q": search_text(),
         "pagina": page_number(),
     }
@@ -126,7 +127,8 @@ def _filtros() -> dict[str, Any]:
 
 
 def _buscar(filtros: dict[str, Any]) -> tuple[dict, FormErrors]:
-    params: dict[str, Any] = {k: filtros[k] for k in ("estado", "prioridad", "categoria", "orden", "pagina", "q")}
+    params: dict[str, Any] = {k: filtros[k] for k in ("estado", "prioridad", "categoria", "sla", "orden", "pagina",
+                                                      "q")}
     params["por_pagina"] = POR_PAGINA
     if filtros["vista"] == "mias":
         params["asignada_a"] = "yo"
@@ -198,7 +200,9 @@ def _incidencia(incidencia_id: str) -> dict:
 
 
 def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
-    """What the employee may do to the incident now (the services' rules)."""
+    """What the employee may do to the incident now (the services' rules).
+    One waiting on its customer (``esperando_cliente``) is apertura's until
+    they answer: staff may comment on it and tag it, nothing else."""
     estado = incidencia["estado"]
     asignada = incidencia.get("asignada_a") or {}
     suya = asignada.get("id") == empleado_id
@@ -210,6 +214,7 @@ def acciones(incidencia: dict, empleado_id: str, rol: str) -> dict[str, bool]:
         "asignar": gestiona and estado in display.ASIGNABLES,
         "empezar": puede and estado == "asignada",
         "resolver": puede and estado in ("asignada", "en_curso"),
+        "consultar": puede and estado in display.CONSULTABLES,
         "comentar": puede and estado not in display.FINALES,
         "editar": puede and estado in display.EDITABLES,
         "fusionar": gestiona and estado in display.FUSIONABLES,
@@ -231,7 +236,7 @@ def _pagina_incidencia(incidencia: dict, formulario: str | None = None, valores:
     return render_template(
         "equipo/incidencia.html", incidencia=incidencia, historial=display.timeline(incidencia["historial"]),
         acciones=permitido, empleados=empleados, respuestas=respuestas, categorias_incidencia=categorias,
-        hermanas=hermanas,
+        hermanas=hermanas, pregunta=display.pending_question(incidencia),
         formulario=formulario,
         valores=valores or {}, errores=errores or FormErrors(), final=incidencia["estado"] in display.FINALES,
     ), status
@@ -313,6 +318,16 @@ def resolver(incidencia_id: str):
     _texto_o_respuesta(body)
     return _accion(incidencia_id, "resolucion", "POST", "/resolucion", body, ("texto", "respuesta_id"),
                    "Solución propuesta al cliente")
+
+
+@bp.post("/incidencias/<incidencia_id>/consulta")
+@requires(EQUIPO)
+def consultar(incidencia_id: str):
+    """Ask the customer something: the incident waits on their answer, its clock stopped."""
+    body: dict[str, Any] = {}
+    put_present(body, "pregunta", request.form.get("pregunta"))
+    return _accion(incidencia_id, "consulta", "POST", "/consulta", body, ("pregunta",),
+                   "Pregunta enviada: la incidencia espera la respuesta del cliente")
 
 
 @bp.post("/incidencias/<incidencia_id>/comentarios")

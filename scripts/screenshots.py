@@ -7,9 +7,12 @@ incidents through the APIs, and photographs the pages in Debian's Chromium
 docs/screenshots/:
 
 - cliente-lista.png, cliente-nueva.png, cliente-incidencia.png (and
-  cliente-incidencia-movil.png, the same page on a 360px-wide phone);
+  cliente-incidencia-movil.png, the same page on a 360px-wide phone),
+  cliente-pregunta.png (an incident waiting on the customer's answer to a
+  question of the team's);
 - equipo-cola.png, equipo-busqueda.png (the queue searched by words typed
-  without accents), equipo-incidencia.png, equipo-clientes.png (a customer
+  without accents), equipo-incidencia.png (with its service levels),
+  equipo-sla.png (the admin's service levels page), equipo-clientes.png (a customer
   searched for), equipo-cliente.png (her page: what she reported),
   equipo-telefono.png (an incident she tells about on the phone, being
   filled in), equipo-estadisticas.png, equipo-respuestas.png (the canned
@@ -98,12 +101,29 @@ def accounts(api: Driver, system: System, photograph) -> None:
     shoot(invitada, "equipo-invitacion")
 
 
+POLITICA = {
+    "calendario": {"zona": "Europe/Madrid", "dias": [0, 1, 2, 3, 4], "desde": "09:00", "hasta": "18:00",
+                   "pais": "ES", "region": "MD", "cierres": ["2026-12-24", "2026-12-31"]},
+    "por_prioridad": {
+        "baja": {"primera_respuesta_minutos": 8 * 60, "resolucion_minutos": 40 * 60},
+        "media": {"primera_respuesta_minutos": 4 * 60, "resolucion_minutos": 24 * 60},
+        "alta": {"primera_respuesta_minutos": 2 * 60, "resolucion_minutos": 16 * 60},
+        "critica": {"primera_respuesta_minutos": 30, "resolucion_minutos": 8 * 60}},
+    "por_categoria": {"envios": {"media": {"primera_respuesta_minutos": 2 * 60, "resolucion_minutos": 12 * 60},
+                                 "alta": {"primera_respuesta_minutos": 60, "resolucion_minutos": 450}}},
+}
+"""The service levels of the scene: set first, so that every incident carries its targets."""
+
+
 def seed(api: Driver) -> dict[str, str]:
-    """An agent, a customer with incidents in several states; the ids to photograph."""
+    """Service levels, agents, a customer with incidents in several states; the ids to photograph."""
     admin = api.admin()
+    puesta = api.call("PUT", "resolucion", "/sla", admin.token, json=POLITICA)
+    assert puesta.status_code == 200, puesta.text
     eva = api.new_empleado("agente", ["garantia", "envios"], nombre="Eva", apellidos="López", admin_token=admin.token)
-    api.new_empleado("agente", [], nombre="Jorge", apellidos="Marín", admin_token=admin.token)
-    api.wait_known_by_resolucion(admin, eva)
+    jorge = api.new_empleado("agente", [], nombre="Jorge", apellidos="Marín", admin_token=admin.token)
+    api.wait_known_by_resolucion(admin, eva, jorge)
+    api.settle()  # the policy published: apertura gives the incidents opened from now on their targets
     lucia = api.new_cliente("Lucía", apellidos="Gómez Prieto", email="lucia.gomez@example.com")
     for titulo, texto, categoria in (
             ("Pedimos una foto", "Hola {cliente}: para revisar «{titulo}», ¿puede enviarnos una foto del producto "
@@ -120,6 +140,7 @@ def seed(api: Driver) -> dict[str, str]:
               producto: str, pedido: str) -> str:
         incidencia = api.new_incidencia(lucia, categoria, titulo=titulo, descripcion=descripcion, prioridad=prioridad,
                                         producto={"referencia": referencia, "nombre": producto}, pedido=pedido)
+        assert incidencia["primera_respuesta_prevista"], "apertura did not have the policy yet: run it again"
         api.wait_customer_sees(lucia, incidencia["id"], "asignada")
         return incidencia["id"]
 
@@ -148,15 +169,18 @@ def seed(api: Driver) -> dict[str, str]:
              json={"texto": "El proveedor tiene un lote defectuoso de este modelo.", "interna": True})
     api.call("POST", "resolucion", f"/incidencias/{en_curso}/comentarios", eva.token,
              json={"texto": "Estamos comprobando el lote; le decimos algo hoy."})
-    abrir("Me cobraron dos veces el pedido", "facturacion", "media", "Veo dos cargos iguales en la tarjeta.",
-          "SKU-AUR-3", "Auriculares", "PED-2026-0063")
+    pregunta = abrir("Me cobraron dos veces el pedido", "facturacion", "media", "Veo dos cargos iguales en la tarjeta.",
+                     "SKU-AUR-3", "Auriculares", "PED-2026-0063")
+    api.act(jorge, "consulta", pregunta, {"pregunta": "Para localizar el cobro repetido, ¿nos indica la fecha de los "
+                                                      "dos cargos y los cuatro últimos dígitos de la tarjeta?"})
+    api.wait_customer_sees(lucia, pregunta, "esperando_cliente")
     api.wait_customer_sees(lucia, en_curso, "en_curso")
     for etiqueta in ("lote-defectuoso", "proveedor"):
         tagged = api.call("PUT", "resolucion", f"/incidencias/{en_curso}/etiquetas/{etiqueta}", eva.token)
         assert tagged.status_code == 200, tagged.text
     api.settle()
-    return {"resuelta": resuelta, "en_curso": en_curso, "cliente": lucia.email, "password": lucia.password,
-            "agente": eva.email}
+    return {"resuelta": resuelta, "en_curso": en_curso, "pregunta": pregunta, "cliente": lucia.email,
+            "password": lucia.password, "agente": eva.email}
 
 
 def shoot(page: Page, name: str, full_page: bool = True) -> None:
@@ -193,6 +217,10 @@ def main() -> int:
                 expect(cliente.locator("span#estado")).to_have_attribute("data-estado", "resuelta")
                 shoot(cliente, "cliente-incidencia")
 
+                cliente.goto(f"/incidencias/{ids['pregunta']}")
+                expect(cliente.locator("section#pregunta")).to_be_visible()
+                shoot(cliente, "cliente-pregunta")
+
                 movil = person(NARROW)
                 sign_in(movil, ids["cliente"], ids["password"])
                 movil.goto(f"/incidencias/{ids['resuelta']}")
@@ -220,6 +248,9 @@ def main() -> int:
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
                 admin.goto("/equipo/estadisticas")
                 shoot(admin, "equipo-estadisticas")
+                admin.goto("/equipo/sla")
+                expect(admin.locator("table#plazos-prioridad")).to_be_visible()
+                shoot(admin, "equipo-sla")
                 admin.goto("/equipo/respuestas")
                 shoot(admin, "equipo-respuestas")
                 admin.goto("/equipo/incidencias?vista=todas&orden=prioridad")

@@ -29,6 +29,7 @@ class World:
     agente: object
     resuelta: str  # an incident waiting for the customer's answer
     en_curso: str  # one being worked on, with an internal note
+    esperando: str  # one waiting on the customer's answer to a question
     states: dict[str, dict]  # who -> signed-in storage state
 
 
@@ -47,6 +48,10 @@ def world(system, admin, generalista, browser) -> World:
                  json={"texto": "Estamos en ello"})
         api.act(generalista, "resolucion", resuelta, {"texto": "Cambiamos la pieza"})
         api.wait_customer_sees(cliente, resuelta, "resuelta")
+        esperando = api.new_incidencia(cliente, None, titulo="Esperando para revisar")["id"]
+        api.wait_staff_sees(generalista, esperando, "asignada")
+        api.act(generalista, "consulta", esperando, {"pregunta": "¿Nos dice el número de serie?"})
+        api.wait_customer_sees(cliente, esperando, "esperando_cliente")
     states = {}
     for who, (email, password, equipo) in {
             "cliente": (cliente.email, cliente.password, False),
@@ -57,7 +62,7 @@ def world(system, admin, generalista, browser) -> World:
         sign_in(page, email, password, equipo=equipo)
         states[who] = context.storage_state()
         context.close()
-    return World(cliente, generalista, resuelta, en_curso, states)
+    return World(cliente, generalista, resuelta, en_curso, esperando, states)
 
 
 def registration_errors(page: Page) -> None:
@@ -111,11 +116,17 @@ def canned_reply_errors(page: Page) -> None:
     expect(page.locator("p.error-campo").first).to_be_visible()
 
 
+def sla_errors(page: Page) -> None:
+    field(page, "calendario.zona").fill("Europa/Madrid")  # refused by resolucion, next to the field
+    submit_of(page.locator("form").filter(has=field(page, "calendario.zona"))).click()
+    expect(page.locator("p.error-campo")).to_have_count(1)
+
+
 def nothing(_page: Page) -> None:
     pass
 
 
-# (who is signed in, path with {resuelta}/{en_curso}/{agente}/{cliente} in it, what to do there first)
+# (who is signed in, path with {resuelta}/{en_curso}/{esperando}/{agente}/{cliente} in it, what to do there first)
 PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     (None, "/", nothing),
     (None, "/entrar", nothing),
@@ -129,6 +140,7 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("cliente", "/incidencias/{resuelta}", nothing),
     ("cliente", "/incidencias/{en_curso}", nothing),
     ("cliente", "/incidencias/{en_curso}", csrf_refused),
+    ("cliente", "/incidencias/{esperando}", nothing),
     ("cliente", "/notificaciones", nothing),
     ("cliente", "/perfil", nothing),
     ("cliente", "/perfil/baja", nothing),
@@ -140,12 +152,16 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("admin", "/equipo/incidencias/{resuelta}", nothing),
     ("agente", "/equipo/incidencias?vista=mias", nothing),
     ("agente", "/equipo/incidencias/{en_curso}", nothing),
+    ("agente", "/equipo/incidencias/{esperando}", nothing),
     ("agente", "/equipo/clientes", nothing),
     ("agente", "/equipo/clientes?q=Accesible", nothing),
     ("agente", "/equipo/clientes/{cliente}", nothing),
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", nothing),
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", phone_incident_errors),
     ("admin", "/equipo/estadisticas", nothing),
+    ("admin", "/equipo/sla", nothing),
+    ("admin", "/equipo/sla", sla_errors),
+    ("agente", "/equipo/sla", nothing),
     ("admin", "/equipo/respuestas", nothing),
     ("admin", "/equipo/respuestas/nueva", nothing),
     ("admin", "/equipo/respuestas/nueva", canned_reply_errors),
@@ -168,8 +184,8 @@ def test_every_page_has_no_serious_accessibility_violation(contexts, world, entr
     who, path, before = entry
     context = contexts(storage_state=world.states[who] if who else None)
     page = context.new_page()
-    page.goto(path.format(resuelta=world.resuelta, en_curso=world.en_curso, agente=world.agente.id,
-                          cliente=world.cliente.id))
+    page.goto(path.format(resuelta=world.resuelta, en_curso=world.en_curso, esperando=world.esperando,
+                          agente=world.agente.id, cliente=world.cliente.id))
     before(page)
 
     expect(page.locator("html")).to_have_attribute("lang", "es")

@@ -88,3 +88,98 @@ def test_a_week_by_channel_shows_each_count_and_the_share_that_came_by_phone():
     empty = display.week_by_channel({**semana, "web": 0, "telefono": 0, "email": 0})
     assert empty["telefono_pct"] is None
     assert display.week_of("2026-11-30T00:00:00.000000Z") == "del 30/11/2026" and display.week_of(None) == ""
+
+
+# -- waiting on the customer -----------------------------------------------------------------
+def test_the_waiting_state_in_staffs_words_and_in_the_customers():
+    assert display.estado("esperando_cliente") == "Esperando al cliente"
+    assert display.estado("esperando_cliente", cliente=True) == "Pendiente de su respuesta"
+    assert display.estado("en_curso", cliente=True) == display.estado("en_curso") == "En curso"
+    assert list(display.ESTADOS) == list(display.ESTADOS_CLIENTE)  # the same states, in the same order
+
+
+def test_the_domain_sets_as_the_portal_uses_them():
+    assert "esperando_cliente" not in display.ASIGNABLES
+    assert "esperando_cliente" not in display.EDITABLES and "esperando_cliente" not in display.FINALES
+    assert display.CONSULTABLES == ("asignada", "en_curso")
+    assert "esperando_cliente" in display.RETIRABLES and "resuelta" not in display.RETIRABLES
+    assert set(display.CANCELABLES) < set(display.RETIRABLES)
+
+
+def test_the_question_and_the_customers_answer_in_the_timeline():
+    historial = [
+        entry("en_curso", "esperando_cliente", cambios={"consulta": {"de": None, "a": "k1"}}),
+        entry("esperando_cliente", "en_curso", CLIENTE),
+        entry("en_curso", "esperando_cliente", cambios={"consulta": {"de": None, "a": "k2"}}),
+        entry("esperando_cliente", "cerrada", SISTEMA, motivo="cierre automático"),
+    ]
+    assert [(h.texto, h.quien) for h in display.timeline(historial)] == [
+        ("Pregunta al cliente", "Equipo de soporte"), ("El cliente respondió", "Cliente"),
+        ("Pregunta al cliente", "Equipo de soporte"), ("Cerrada automáticamente", "Automático")]
+
+
+def test_the_pending_question_is_the_comment_the_last_consulta_names():
+    incidencia = {
+        "estado": "esperando_cliente",
+        "historial": [entry("asignada", "esperando_cliente", cambios={"consulta": {"de": None, "a": "k1"}}),
+                      entry("esperando_cliente", "en_curso", CLIENTE),
+                      entry("en_curso", "esperando_cliente", cambios={"consulta": {"de": None, "a": "k2"}})],
+        "comentarios": [{"id": "k1", "texto": "¿Qué color?"}, {"id": "c", "texto": "Rojo"},
+                        {"id": "k2", "texto": "¿Y la talla?"}],
+    }
+    assert display.pending_question(incidencia)["texto"] == "¿Y la talla?"
+    assert display.pending_question({**incidencia, "estado": "en_curso"}) is None
+    assert display.pending_question({**incidencia, "comentarios": []}) is None
+
+
+# -- service levels --------------------------------------------------------------------------
+def seguimiento(estado, vence_en=None, cumplido_en=None):
+    return {"objetivo_minutos": 60, "estado": estado, "vence_en": vence_en, "en_riesgo_desde": None,
+            "cumplido_en": cumplido_en}
+
+
+@pytest.mark.parametrize("minutos, text", [(None, "—"), (30, "30 min"), (60, "1 h"), (90, "1 h 30 min"),
+                                           (1080, "18 h"), (2 * 24 * 60 + 5, "48 h 5 min")])
+def test_targets_in_hours_and_minutes(minutos, text):
+    assert display.minutes(minutos) == text
+
+
+@pytest.mark.parametrize("minutos, text", [(None, ""), (60, "1"), (90, "1,5"), (100, "1,6667"), (1080, "18"),
+                                           (1, "0,0167")])
+def test_targets_in_the_forms_hours(minutos, text):
+    assert display.hours_field(minutos) == text
+
+
+def test_the_worst_target_is_the_one_a_queue_row_shows():
+    sla = {"primera_respuesta": seguimiento("cumplido", "2026-12-07T10:00:00Z", "2026-12-07T09:00:00Z"),
+           "resolucion": seguimiento("en_plazo", "2026-12-09T17:00:00Z")}
+    assert display.worst_target(sla)["objetivo"] == "resolucion"
+    assert display.worst_target(sla)["nombre"] == "Resolución"
+    sla["resolucion"] = seguimiento("incumplido", "2026-12-05T17:00:00Z")
+    sla["primera_respuesta"] = seguimiento("en_riesgo", "2026-12-07T10:00:00Z")
+    assert display.worst_target(sla)["estado"] == "incumplido"
+    both = {"primera_respuesta": seguimiento("en_plazo", "2026-12-08T10:00:00Z"),
+            "resolucion": seguimiento("en_plazo", "2026-12-07T10:00:00Z")}
+    assert display.worst_target(both)["objetivo"] == "resolucion"  # the first due among equals
+    paused = {"primera_respuesta": seguimiento("cumplido", "x", "y"), "resolucion": seguimiento("pausado")}
+    assert display.worst_target(paused)["estado"] == "pausado"
+    assert display.worst_target(None) is None
+
+
+def test_sla_states_always_in_words():
+    assert [display.sla_estado(e) for e in ("en_plazo", "en_riesgo", "pausado", "cumplido", "incumplido")] == [
+        "En plazo", "En riesgo", "En pausa", "Cumplido", "Incumplido"]
+    assert set(display.SLA_FILTROS) == {"en_plazo", "en_riesgo", "incumplido"}
+    assert "vencimiento" in display.ordenes(False) and "vencimiento" in display.ordenes(True)
+
+
+@pytest.mark.parametrize("dias, text", [
+    ([0, 1, 2, 3, 4], "De lunes a viernes"), (range(7), "Todos los días"), ([0, 2, 5], "Lunes, miércoles y sábado"),
+    ([5, 6], "Sábado y domingo"), ([3], "Jueves"), ([], "Ninguno")])
+def test_working_weekdays_in_words(dias, text):
+    assert display.weekdays(dias) == text
+
+
+def test_closing_days_as_the_pages_show_them():
+    assert display.day("2026-12-24") == "24/12/2026"
+    assert display.day("mañana") == "mañana"
