@@ -23,7 +23,8 @@ INCIDENCIAS = CollectionSpec(
         Index(("cliente.id", "creada_en")),
         Index(("cliente.id", "estado", "creada_en")),
         Index(("estado", "resuelta_en")),
-        Index(("estado", "actualizada_en")),  # the questions left unanswered (``waiting_since_before``)
+        Index(("estado", "actualizada_en")),  # the questions left unanswered (``to_remind``)
+        Index(("estado", "recordatorio_en")),  # ... and reminded (``reminded_before``)
         # The key of the request that opened it, the customer's own (the
         # creation's key, looked up by ``create_once``; see common/idempotency.py).
         Index(("cliente.id", "idempotency_key"), unique=True),
@@ -93,12 +94,17 @@ class IncidenciaRepository(IncidenciaReplica[DatosApertura]):
     def final_of_cliente(self, cliente_id: str) -> list[str]:
         return self._ids(Query(equals={"cliente.id": cliente_id}, any_of={"estado": [e.value for e in ESTADOS_FINALES]}))
 
-    def waiting_since_before(self, instant: str, limit: int = 500) -> list[str]:
+    def to_remind(self, instant: str, limit: int = 500) -> list[str]:
         """The incidents waiting on their customer since before ``instant``
-        (nothing versioned changes while they wait: ``actualizada_en`` is
-        when the question was asked)."""
-        return self._ids(Query(equals={"estado": Estado.ESPERANDO_CLIENTE.value},
+        and not reminded yet (nothing versioned changes while they wait:
+        ``actualizada_en`` is when the question was asked)."""
+        return self._ids(Query(equals={"estado": Estado.ESPERANDO_CLIENTE.value, "recordatorio_en": None},
                                less_than={"actualizada_en": instant}, sort=(("actualizada_en", 1),)), limit=limit)
+
+    def reminded_before(self, instant: str, limit: int = 500) -> list[str]:
+        """The incidents still waiting on their customer, reminded before ``instant``."""
+        return self._ids(Query(equals={"estado": Estado.ESPERANDO_CLIENTE.value},
+                               less_than={"recordatorio_en": instant}, sort=(("recordatorio_en", 1),)), limit=limit)
 
     def resolved_before(self, instant: str, limit: int = 500) -> list[str]:
         return self._ids(Query(equals={"estado": Estado.RESUELTA.value}, less_than={"resuelta_en": instant},

@@ -362,23 +362,21 @@ def recordar_y_cerrar_esperas(incidencias: IncidenciaRepository, notificaciones:
     several workers running this remind once); ``dias`` more, the incident
     closes itself, as a resolved one does. Returns (reminded, closed)."""
     ahora = ahora or utc_now()
+    cutoff = format_instant(ahora - timedelta(days=dias))
     recordadas = cerradas = 0
-    for incidencia_id in incidencias.waiting_since_before(format_instant(ahora - timedelta(days=dias))):
+    for incidencia_id in incidencias.to_remind(cutoff):
         found = incidencias.get(incidencia_id)
-        if found is None or found[0].estado is not Estado.ESPERANDO_CLIENTE:
-            continue
-        incidencia, side = found
-        if side.recordatorio_en is None:
-            recordadas += _recordar(incidencias, notificaciones, clientes, portal_url, incidencia, dias, ahora)
-        elif parse_instant(side.recordatorio_en) <= ahora - timedelta(days=dias):
-            cerradas += _cerrar_sin_respuesta(incidencias, incidencia_id, incidencia.version, ahora)
+        if found is not None and found[0].estado is Estado.ESPERANDO_CLIENTE and found[1].recordatorio_en is None:
+            recordadas += _recordar(incidencias, notificaciones, clientes, portal_url, found[0], dias, ahora)
+    for incidencia_id in incidencias.reminded_before(cutoff):
+        cerradas += _cerrar_sin_respuesta(incidencias, incidencia_id, cutoff, ahora)
     return recordadas, cerradas
 
 
 def _recordar(incidencias: IncidenciaRepository, notificaciones: NotificacionRepository, clientes: ClienteReplica,
               portal_url: str, incidencia: Incidencia, dias: float, ahora: datetime) -> int:
     """The reminder first (its key, the incident and version, keeps it one),
-    then the mark that it was sent: a crash between them reminds no twice."""
+    then the mark that it was sent: a crash between them reminds nobody twice."""
     texto = texto_notificacion(RECORDATORIO_CONSULTA, incidencia, dias)
     clave = f"{incidencia.id}:{RECORDATORIO_CONSULTA}:v{incidencia.version}"
     email = None if incidencia.cliente.anonimizado else direccion(direccion_de_avisos(clientes.get(incidencia.cliente.id)))
@@ -399,12 +397,14 @@ def _recordar(incidencias: IncidenciaRepository, notificaciones: NotificacionRep
     return int(added)
 
 
-def _cerrar_sin_respuesta(incidencias: IncidenciaRepository, incidencia_id: str, version: int,
+def _cerrar_sin_respuesta(incidencias: IncidenciaRepository, incidencia_id: str, cutoff: str,
                           ahora: datetime) -> int:
+    """Close one still waiting, reminded before ``cutoff``; 1 if it did."""
     cerrada: list[bool] = [False]
 
-    def change(incidencia: Incidencia, _side: DatosApertura):
-        if incidencia.estado is not Estado.ESPERANDO_CLIENTE or incidencia.version != version:
+    def change(incidencia: Incidencia, side: DatosApertura):
+        if incidencia.estado is not Estado.ESPERANDO_CLIENTE or not side.recordatorio_en \
+                or side.recordatorio_en >= cutoff:
             return None  # answered, withdrawn or closed meanwhile
         cerrada[0] = True
         return [events.snapshot(incidencia.cerrar(APERTURA, SISTEMA, ahora, automatico=True), incidencia)]
