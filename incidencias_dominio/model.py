@@ -111,7 +111,8 @@ def utc(at: datetime) -> datetime:
 
 
 def format_instant(at: datetime) -> str:
-    return utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: it pads every year to four digits
+    return utc(at).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_instant(text: str) -> datetime:

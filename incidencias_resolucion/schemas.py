@@ -1,8 +1,11 @@
 """The shapes of incidencias_resolucion's requests and answers."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import marshmallow as ma
 
+from common.clock import utc_now
 from common.http.pagination import PaginationArgs
 from common.http.problems import ProblemSchema
 from common.http.schemas import AnswerSchema, ChangesSchema, StrictSchema, instant, one_of, text
@@ -13,7 +16,7 @@ from incidencias_replica.schemas import CANALES, ESTADOS, PRIORIDADES, busqueda_
 
 from .repository import SLA_STATES, SORTS
 from .respuestas import PLACEHOLDERS, unknown_placeholders
-from .statistics import SEMANAS
+from .statistics import PERIODO, SEMANAS
 
 
 class EtiquetaField(ma.fields.String):
@@ -208,18 +211,33 @@ SemanaPorCanalSchema = AnswerSchema.from_dict({
 PERIODO_MAXIMO_DIAS = 366
 
 
-class EstadisticasQuerySchema(StrictSchema):
-    desde = ma.fields.AwareDateTime(metadata={"description": "Start of the period (default: 30 days before `hasta`)"})
-    hasta = ma.fields.AwareDateTime(metadata={"description": "End of the period, excluded (default: now)"})
+PRIMER_DIA, ULTIMO_DIA = datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+"""The instants a period may start or end at: far enough from the calendar's ends to compute with."""
 
-    @ma.validates_schema
+
+def _dentro_del_calendario(instante: datetime) -> None:
+    if not PRIMER_DIA <= instante <= ULTIMO_DIA:
+        raise ma.ValidationError("Una fecha entre el año 2000 y el 9000.")
+
+
+class EstadisticasQuerySchema(StrictSchema):
+    desde = ma.fields.AwareDateTime(validate=_dentro_del_calendario, metadata={
+        "description": "Start of the period (default: 30 days before `hasta`)"})
+    hasta = ma.fields.AwareDateTime(validate=_dentro_del_calendario, metadata={
+        "description": "End of the period, excluded (default: now)"})
+
+    @ma.post_load
     def _periodo(self, data, **_kwargs):
-        desde, hasta = data.get("desde"), data.get("hasta")
-        if desde is not None and hasta is not None:
-            if hasta <= desde:
-                raise ma.ValidationError("Debe ser posterior a desde.", "hasta")
-            if (hasta - desde).days > PERIODO_MAXIMO_DIAS:
-                raise ma.ValidationError(f"Un periodo de {PERIODO_MAXIMO_DIAS} días como mucho.", "hasta")
+        """The period completed with its defaults, then checked whole: after
+        its start, and at most ``PERIODO_MAXIMO_DIAS`` long."""
+        hasta = data.get("hasta") or utc_now()
+        desde = data.get("desde") or hasta - PERIODO
+        if hasta <= desde:
+            raise ma.ValidationError("Debe ser posterior a desde.", "hasta" if "hasta" in data else "desde")
+        if (hasta - desde).days > PERIODO_MAXIMO_DIAS:
+            raise ma.ValidationError(f"Un periodo de {PERIODO_MAXIMO_DIAS} días como mucho.",
+                                     "hasta" if "hasta" in data else "desde")
+        return {"desde": desde, "hasta": hasta}
 
 
 class FilaNivelSchema(AnswerSchema):

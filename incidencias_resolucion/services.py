@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Collection
 
 from common.errors import ApplicationError, Forbidden, Invalid, NotFound
@@ -54,11 +54,10 @@ from .repository import (
     aviso_sla,
 )
 from .respuestas import RespuestaPredefinida, render
-from .statistics import durations, nombre_de_semana, semanas, summary
+from .statistics import PERIODO, durations, nombre_de_semana, semanas, summary
 
 log = logging.getLogger(__name__)
 STATS_SAMPLE = 1000
-PERIODO = timedelta(days=30)
 PERIODO_MAX = 10_000
 """The most incidents one report reads: the newest of the period (``periodo.completo`` false when it held more)."""
 WAITING_STATES = (Estado.ABIERTA, Estado.REABIERTA)

@@ -10,6 +10,8 @@ from incidencias_dominio import Estado, Incidencia, utc
 
 SEMANAS = 8
 """How many weeks (this one included) the incidents by channel cover."""
+PERIODO = timedelta(days=30)
+"""The period a report covers unless asked (the API's default and the use case's)."""
 
 
 def semanas(ahora: datetime, cuantas: int = SEMANAS) -> list[tuple[datetime, datetime]]:
