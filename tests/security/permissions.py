@@ -53,6 +53,7 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("apertura", "POST", "/incidencias/{incidencia_id}/cierre"): ("cliente",),
     ("apertura", "POST", "/incidencias/{incidencia_id}/reapertura"): ("cliente",),
     ("apertura", "POST", "/incidencias/{incidencia_id}/cancelacion"): ("cliente",),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/valoracion"): ("cliente",),
     ("apertura", "GET", "/notificaciones"): ("cliente",),
     ("apertura", "POST", "/notificaciones/{notificacion_id}/lectura"): ("cliente",),
     ("apertura", "POST", "/notificaciones/lectura"): ("cliente",),
@@ -62,6 +63,7 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("resolucion", "POST", "/incidencias/{incidencia_id}/asignacion"): STAFF,
     ("resolucion", "POST", "/incidencias/{incidencia_id}/inicio"): STAFF,
     ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"): STAFF,
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/consulta"): STAFF,
     ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"): STAFF,
     ("resolucion", "PUT", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"): STAFF,
     ("resolucion", "DELETE", "/incidencias/{incidencia_id}/etiquetas/{etiqueta}"): STAFF,
@@ -69,11 +71,16 @@ PERMISSIONS: dict[Key, tuple[str, ...] | None] = {
     ("resolucion", "POST", "/incidencias/lote"): MANAGERS,
     ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"): MANAGERS,
     ("resolucion", "GET", "/estadisticas"): STAFF,
+    ("resolucion", "GET", "/estadisticas/informe.csv"): STAFF,
     ("resolucion", "GET", "/respuestas"): STAFF,
     ("resolucion", "POST", "/respuestas"): MANAGERS,
     ("resolucion", "GET", "/respuestas/{respuesta_id}"): STAFF,
     ("resolucion", "PATCH", "/respuestas/{respuesta_id}"): MANAGERS,
     ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"): MANAGERS,
+    ("resolucion", "GET", "/sla"): STAFF,
+    ("resolucion", "PUT", "/sla"): ("admin",),
+    ("resolucion", "GET", "/notificaciones"): STAFF,
+    ("resolucion", "POST", "/notificaciones/{notificacion_id}/lectura"): STAFF,
 }
 # Every service also serves its probes and metrics, documented and public.
 for _service in ("clientes", "empleados", "apertura", "resolucion"):

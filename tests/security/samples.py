@@ -90,6 +90,16 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
                                   params={"por_pagina": 100}))["elementos"]
         return [n["leida"] for n in items if n["id"] == oldest_notification]
 
+    staff_notification = world.add_staff_notification(empleado)
+
+    def staff_unread() -> Any:
+        items = _json(client.call("GET", "resolucion", "/notificaciones", empleado.token,
+                                  params={"por_pagina": 100}))["elementos"]
+        return [n["leida"] for n in items if n["id"] == staff_notification]
+
+    def policy() -> Any:
+        return _json(client.call("GET", "resolucion", "/sla", admin.token))
+
     def nothing() -> Any:
         return None
 
@@ -182,6 +192,20 @@ def body_samples(world: World, targets: Targets) -> dict[Key, Sample]:
             admin, f"/incidencias/{closed}/resolucion", {"texto": "Hecho"}, incident),
         ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"): Sample(
             admin, f"/incidencias/{closed}/comentarios", {"texto": "Nota", "interna": True}, incident),
+        # A question on a closed incident: refused (409) whoever asks.
+        ("resolucion", "POST", "/incidencias/{incidencia_id}/consulta"): Sample(
+            admin, f"/incidencias/{closed}/consulta", {"pregunta": "¿Qué modelo es?"}, incident),
+        ("apertura", "POST", "/incidencias/{incidencia_id}/valoracion"): Sample(
+            world.c1, f"/incidencias/{closed}/valoracion", {"puntuacion": 4, "comentario": "Rápido"}, incident),
+        # The one policy there is: an accidental success would show in its snapshot (a new version).
+        ("resolucion", "PUT", "/sla"): Sample(admin, "/sla", {
+            "calendario": {"zona": "Europe/Madrid", "dias": [0, 1, 2, 3, 4], "desde": "09:00", "hasta": "18:00",
+                           "pais": "ES", "region": "MD", "cierres": []},
+            "por_prioridad": {"alta": {"primera_respuesta_minutos": 120, "resolucion_minutos": 1080}},
+            "por_categoria": {},
+        }, policy),
+        ("resolucion", "POST", "/notificaciones/{notificacion_id}/lectura"): Sample(
+            empleado, f"/notificaciones/{staff_notification}/lectura", {}, staff_unread),
     }
 
 
@@ -222,6 +246,10 @@ SAMPLE_KEYS: list[Key] = [
     ("resolucion", "POST", "/incidencias/{incidencia_id}/fusion"),
     ("resolucion", "PATCH", "/respuestas/{respuesta_id}"),
     ("resolucion", "POST", "/respuestas/{respuesta_id}/retirada"),
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/consulta"),
+    ("apertura", "POST", "/incidencias/{incidencia_id}/valoracion"),
+    ("resolucion", "PUT", "/sla"),
+    ("resolucion", "POST", "/notificaciones/{notificacion_id}/lectura"),
 ]
 
 

@@ -11,7 +11,10 @@ from the live OpenAPI documents; bodies start from the valid samples in
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import uuid
 from urllib.parse import quote
 
@@ -19,7 +22,7 @@ import jsonschema
 import pytest
 
 from common.http import search
-from harness import Account
+from harness import Account, wait_until
 
 from .permissions import PERMISSIONS, operations, path_parameters
 from .samples import SAMPLE_KEYS, body_samples, make_targets, replace, request_schema, string_fields
@@ -82,15 +85,17 @@ def test_operators_in_query_strings_are_refused_or_taken_literally(world, openap
     (``estado[$ne]=x``) is not a filter at all."""
     rec = attacks("operator_injection")
     for service, path, params in _query_operations(openapi):
+        filters = [p for p in params
+                   if p["name"] not in ("pagina", "por_pagina") and p["schema"].get("type") == "string"]
+        if not filters:
+            continue  # only pages and flags (the page sizes are attacked below)
         token = _list_token(world, service)
         baseline = world.client.call("GET", service, path, token)
         assert baseline.status_code == 200, baseline.text
-        if "total" not in baseline.json():
-            continue  # not a list
+        if not baseline.headers["content-type"].startswith("application/json") or "total" not in baseline.json():
+            continue  # not a list (figures, a CSV report: their periods are attacked below)
         assert baseline.json()["total"] > 0, (service, path)
-        for param in params:
-            if param["name"] in ("pagina", "por_pagina") or param["schema"].get("type") != "string":
-                continue
+        for param in filters:
             name = param["name"]
             for value in ('{"$ne": null}', '{"$gt": ""}', "[$ne]", "$where"):
                 response = world.client.call("GET", service, path, token, params={name: value})
@@ -319,6 +324,144 @@ def test_huge_and_invalid_page_sizes_are_422_and_the_bound_holds(world, openapi,
         rec.record(f"GET {service}{path} with por_pagina twice", ok, f"{both.status_code} {both.text[:200]}")
         largest = world.client.call("GET", service, path, token, params={"por_pagina": 100})
         assert largest.status_code == 200 and len(largest.json()["elementos"]) <= 100
+    rec.check()
+
+
+# -- periods -----------------------------------------------------------------------
+
+# Not an RFC 3339 date-time with its offset, whatever else each one is.
+HOSTILE_INSTANTS = [
+    '{"$ne": null}', '{"$gt": ""}', "[$ne]", "$where", "", "now", "-1", "1e309", "9" * 400, "\u0000",
+    "2026-13-01T00:00:00Z", "2026-02-30T00:00:00+01:00", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00",
+    "2026-01-01", "2026-01-01T00:00:00+99:00", "\uff12\uff10\uff12\uff16-01-01T00:00:00Z",
+    "2026-01-01T00:00:00Z\n", "2026-01-01T00:00:00Z' OR '1'='1",
+]
+# Valid instants at the ends of what a date-time can hold: the default start
+# 30 days before ``hasta``, or the conversion to UTC, falls outside it.
+EDGE_INSTANTS = [
+    ("hasta", "0001-01-01T00:00:00Z"), ("hasta", "0001-01-15T00:00:00Z"), ("desde", "0001-01-01T00:00:00+14:00"),
+    ("desde", "9999-12-31T23:59:59-14:00"), ("hasta", "9999-12-31T23:59:59-14:00"),
+]
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _period_operations(openapi):
+    """The GET operations that take a period: their service, path and date-time parameters."""
+    for service, path, params in _query_operations(openapi):
+        names = [p["name"] for p in params if p["schema"].get("format") == "date-time"]
+        if names:
+            yield service, path, names
+
+
+def _named(response) -> set[str]:
+    return {e["campo"] for e in problem(response)["errores"]}
+
+
+def test_hostile_periods_are_422_naming_the_parameter(world, openapi, attacks):
+    rec = attacks("periods")
+    found = list(_period_operations(openapi))
+    assert {(service, path) for service, path, _names in found} >= {
+        ("resolucion", "/estadisticas"), ("resolucion", "/estadisticas/informe.csv")}
+    for service, path, names in found:
+        for name in names:
+            for value in HOSTILE_INSTANTS:
+                response = world.client.call("GET", service, path, world.a1.token, params={name: value})
+                if rec.expect(f"GET {service}{path}?{name}={value[:30]!r}", response, 422):
+                    assert _named(response) == {name}, (path, name, value)
+        if {"desde", "hasta"} <= set(names):
+            for what, period in (("empty", ("2026-03-01T10:00:00+01:00", "2026-03-01T09:00:00Z")),
+                                 ("backwards", ("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z")),
+                                 ("367 days", ("2025-01-01T00:00:00Z", "2026-01-03T00:00:00Z"))):
+                response = world.client.call("GET", service, path, world.a1.token,
+                                             params=dict(zip(("desde", "hasta"), period)))
+                if rec.expect(f"GET {service}{path} with an {what} period", response, 422):
+                    assert _named(response) == {"hasta"}, (path, what)
+    rec.check()
+
+
+def test_a_period_at_the_ends_of_the_calendar_is_not_a_500(world, openapi, attacks):
+    rec = attacks("periods")
+    for service, path, names in _period_operations(openapi):
+        for name, value in EDGE_INSTANTS:
+            if name not in names:
+                continue
+            response = world.client.call("GET", service, path, world.a1.token, params={name: value})
+            answered = response.status_code == 422 and _named(response) == {name}
+            rec.record(f"GET {service}{path}?{name}={value}", answered, f"{response.status_code} {response.text[:200]}")
+    rec.check()
+
+
+def test_a_period_before_the_year_2000_is_refused_naming_its_ends(world, attacks):
+    """Refused, naming each end (the fuzzing meets these: an answer with an
+    unpadded year would break its own schema)."""
+    rec = attacks("periods")
+    for params in ({"hasta": "0561-08-25T18:56:39Z"},
+                   {"desde": "0999-01-01T00:00:00Z", "hasta": "0999-06-01T00:00:00Z"}):
+        response = world.client.call("GET", "resolucion", "/estadisticas", world.a1.token, params=params)
+        answered = response.status_code == 422 and _named(response) == set(params)
+        rec.record(f"GET resolucion/estadisticas with {params}", answered,
+                   f"{response.status_code} {response.text[:300]}")
+    rec.check()
+
+
+def test_a_period_given_by_its_start_alone_keeps_the_limits(world, openapi, attacks):
+    rec = attacks("periods")
+    for service, path, names in _period_operations(openapi):
+        if "desde" not in names:
+            continue
+        for what, value in (("starting in year 1", "0001-01-01T00:00:00Z"),
+                            ("starting after its default end", "9999-01-01T00:00:00Z")):
+            response = world.client.call("GET", service, path, world.a1.token, params={"desde": value})
+            rec.record(f"GET {service}{path} with a period {what}", response.status_code == 422
+                       and _named(response) == {"desde"}, f"{response.status_code} {response.text[:200]}")
+    rec.check()
+
+
+# -- CSV reports ---------------------------------------------------------------------
+
+# What customers (a category) and employees (their name) write reaches the
+# staff's CSV report; a spreadsheet runs a cell starting with one of these.
+FORMULAS = ['=HYPERLINK("http://example.com/x","Abrir")', "+1+1", "-2+3", "@SUM(1,2)"]
+
+
+def test_no_cell_of_the_csv_report_is_run_as_a_formula(world, client, attacks):
+    rec = attacks("csv_formulas")
+    cliente = client.new_cliente("Formulas")
+    agente = client.new_empleado("agente", nombre="=1+1", email=f"formulas.{uuid.uuid4().hex[:10]}@example.com",
+                                 admin_token=world.admin.token)
+    world.wait_known_by_resolucion(agente)
+    plain = 'Con "comillas", y coma'
+    for categoria in (*FORMULAS, plain):
+        incidencia_id = client.new_incidencia(cliente, categoria)["id"]
+        wait_until(lambda: client.call("GET", "resolucion", f"/incidencias/{incidencia_id}",
+                                       world.admin.token).status_code == 200, timeout=30,
+                   message=f"resolucion has {incidencia_id}")
+        assigned = client.call("POST", "resolucion", f"/incidencias/{incidencia_id}/asignacion", world.admin.token,
+                               json={"empleado_id": agente.id})
+        assert assigned.status_code == 200, assigned.text
+        client.act(agente, "resolucion", incidencia_id, {"texto": "Hecho"})
+        client.wait_customer_sees(cliente, incidencia_id, "resuelta")
+        closed = client.call("POST", "apertura", f"/incidencias/{incidencia_id}/cierre", cliente.token, json={})
+        assert closed.status_code == 200, closed.text
+        rated = client.call("POST", "apertura", f"/incidencias/{incidencia_id}/valoracion", cliente.token,
+                            json={"puntuacion": 3})
+        assert rated.status_code == 201, rated.text
+        wait_until(lambda: world.staff_view(incidencia_id).get("valoracion"), timeout=30,
+                   message=f"resolucion has the rating of {incidencia_id}")
+    response = client.call("GET", "resolucion", "/estadisticas/informe.csv", agente.token)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv"), response.text
+    assert response.headers["content-disposition"].startswith("attachment"), response.headers
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    by_category = {r["valor"]: r for r in rows if r["seccion"] == "satisfaccion" and r["dimension"] == "categoria"}
+    for formula in FORMULAS:
+        cell = by_category.get("'" + formula, {}).get("valor")
+        rec.record(f"category {formula!r} in the CSV report", cell == "'" + formula,
+                   f"{sorted(by_category)[:10]}")
+    rec.record("a category with quotes and a comma reads back as written", plain in by_category,
+               f"{sorted(by_category)[:10]}")
+    names = [r["nombre"] for r in rows if r["dimension"] == "agente" and r["valor"] == agente.id]
+    rec.record("an agent named =1+1 in the CSV report", bool(names) and all(n.startswith("'=1+1") for n in names),
+               str(names))
     rec.check()
 
 

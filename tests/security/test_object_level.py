@@ -38,6 +38,8 @@ COVERED = {
         "test_a_customer_cannot_act_on_another_customers_incident",
     ("apertura", "POST", "/incidencias/{incidencia_id}/cancelacion"):
         "test_a_customer_cannot_act_on_another_customers_incident",
+    ("apertura", "POST", "/incidencias/{incidencia_id}/valoracion"):
+        "test_a_customer_cannot_act_on_another_customers_incident",
     ("apertura", "POST", "/notificaciones/{notificacion_id}/lectura"):
         "test_a_customer_cannot_read_nor_mark_another_customers_notification",
     # Reading is every employee's (the shared queue); the test asserts it.
@@ -47,6 +49,8 @@ COVERED = {
         "test_an_agent_cannot_change_another_agents_incident",
     ("resolucion", "POST", "/incidencias/{incidencia_id}/inicio"): "test_an_agent_cannot_move_another_agents_incident",
     ("resolucion", "POST", "/incidencias/{incidencia_id}/resolucion"):
+        "test_an_agent_cannot_move_another_agents_incident",
+    ("resolucion", "POST", "/incidencias/{incidencia_id}/consulta"):
         "test_an_agent_cannot_move_another_agents_incident",
     ("resolucion", "POST", "/incidencias/{incidencia_id}/comentarios"):
         "test_an_agent_cannot_change_another_agents_incident",
@@ -64,6 +68,9 @@ COVERED = {
         "test_an_agent_reads_a_canned_reply_but_cannot_change_it",
     ("apertura", "POST", "/clientes/{cliente_id}/incidencias"):
         "test_a_customer_cannot_open_an_incident_in_another_customers_name",
+    # Staff notifications are each one employee's, managers' included.
+    ("resolucion", "POST", "/notificaciones/{notificacion_id}/lectura"):
+        "test_an_employee_cannot_read_nor_mark_another_employees_notification",
 }
 
 
@@ -110,6 +117,7 @@ def test_a_customer_cannot_read_another_customers_incident(world, client, attack
     ("cierre", {}, "cerrar", 200),
     ("reapertura", {"motivo": "No me convence"}, "reabrir", 200),
     ("cancelacion", {"motivo": "Ya no lo quiero"}, "cancelar", 202),
+    ("valoracion", {"puntuacion": 1, "comentario": "Soy otro cliente"}, "valorar", 201),
 ])
 def test_a_customer_cannot_act_on_another_customers_incident(world, client, attacks, action, body, incident,
                                                              owner_status):
@@ -143,6 +151,34 @@ def test_a_customer_cannot_read_nor_mark_another_customers_notification(world, c
                next(n for n in mine["elementos"] if n["id"] == target)["leida"] is False)
     owner = client.call("POST", "apertura", f"/notificaciones/{target}/lectura", world.c1.token, json={})
     assert owner.status_code == 200 and owner.json()["leida"] is True
+    rec.check()
+
+
+# -- resolucion: an employee and another employee's notifications ---------------------
+
+def test_an_employee_cannot_read_nor_mark_another_employees_notification(world, client, attacks):
+    rec = attacks("object_level")
+    target = world.staff_notification  # a1's
+
+    def a1_unread() -> bool:
+        mine = client.call("GET", "resolucion", "/notificaciones", world.a1.token, params={"por_pagina": 100})
+        assert mine.status_code == 200, mine.text
+        return next(n for n in mine.json()["elementos"] if n["id"] == target)["leida"] is False
+
+    assert a1_unread()
+    for who, name in ((world.a2, "a2"), (world.supervisor, "supervisor"), (world.admin, "admin")):
+        unknown = client.call("POST", "resolucion", f"/notificaciones/{UNKNOWN}/lectura", who.token, json={})
+        response = client.call("POST", "resolucion", f"/notificaciones/{target}/lectura", who.token, json={})
+        _same_404(rec, f"{name} marks a1's notification read", response, unknown)
+        for params in ({"por_pagina": 100}, {"no_leidas": "true"}, {"empleado_id": world.a1.id}):
+            listed = client.call("GET", "resolucion", "/notificaciones", who.token, params=params)
+            rec.record(f"{name} lists notifications with {params}", listed.status_code == 200
+                       and target not in {n["id"] for n in listed.json()["elementos"]}, listed.text[:300])
+    rec.record("a1's notification stays unread", a1_unread())
+    rec.expect("c1 lists staff notifications", client.call("GET", "resolucion", "/notificaciones", world.c1.token),
+               403)
+    owner = client.call("POST", "resolucion", f"/notificaciones/{target}/lectura", world.a1.token, json={})
+    assert owner.status_code == 200 and owner.json()["leida"] is True, owner.text
     rec.check()
 
 
@@ -192,6 +228,7 @@ def test_an_agent_cannot_change_another_agents_incident(world, client, attacks):
         ("POST", "/comentarios", {"texto": "Me meto"}),
         ("POST", "/comentarios", {"texto": "Nota", "interna": True}),
         ("POST", "/resolucion", {"texto": "Resuelto por otro"}),
+        ("POST", "/consulta", {"pregunta": "¿Me lo cuenta a mí?"}),
         ("POST", "/inicio", {}),
         ("POST", "/asignacion", {}),
         ("POST", "/asignacion", {"empleado_id": world.a2.id}),
@@ -212,6 +249,7 @@ def test_an_agent_cannot_change_another_agents_incident(world, client, attacks):
 @pytest.mark.parametrize("action, body, incident, estado", [
     ("inicio", {}, "iniciar", "en_curso"),
     ("resolucion", {"texto": "Hecho"}, "resolver", "resuelta"),
+    ("consulta", {"pregunta": "¿Qué modelo es?"}, "consultar", "esperando_cliente"),
 ])
 def test_an_agent_cannot_move_another_agents_incident(world, client, attacks, action, body, incident, estado):
     rec = attacks("object_level")
@@ -234,7 +272,8 @@ def test_reassignment_moves_the_right_to_act_with_it(world, client, attacks):
     assert moved.status_code == 200 and moved.json()["asignada_a"]["id"] == world.a2.id, moved.text
     before = world.settled_state(target)
     for method, action, body in [("PATCH", "", {"prioridad": "baja"}), ("POST", "/inicio", {}),
-                                 ("POST", "/comentarios", {"texto": "Sigo yo"}), ("POST", "/asignacion", {})]:
+                                 ("POST", "/comentarios", {"texto": "Sigo yo"}), ("POST", "/asignacion", {}),
+                                 ("POST", "/consulta", {"pregunta": "¿Sigue igual?"})]:
         response = client.call(method, "resolucion", f"/incidencias/{target}{action}", world.a1.token, json=body)
         rec.expect(f"a1 {method} {action or '(patch)'} after losing the incident", response, 403)
     assert world.state_of(target) == before
@@ -249,7 +288,8 @@ def test_an_agent_cannot_act_on_the_other_customers_incident_either(world, clien
     target = world.incidents["de_c2"]
     before = world.settled_state(target, world.c2)
     for method, action, body in [("PATCH", "", {"categoria": "otra"}), ("POST", "/inicio", {}),
-                                 ("POST", "/resolucion", {"texto": "x"}), ("POST", "/asignacion", {})]:
+                                 ("POST", "/resolucion", {"texto": "x"}), ("POST", "/asignacion", {}),
+                                 ("POST", "/consulta", {"pregunta": "¿Qué modelo es?"})]:
         response = client.call(method, "resolucion", f"/incidencias/{target}{action}", world.a1.token, json=body)
         rec.expect(f"a1 {method} {action or '(patch)'} on a2's incident", response, 403)
     unknown = client.call("GET", "apertura", f"/incidencias/{UNKNOWN}", world.c1.token)

@@ -1,6 +1,9 @@
 """The people and incidents the security tests attack, made through the
 public APIs of the running system (``harness``: the processes `make run`
-starts, driven over HTTP).
+starts, driven over HTTP). Staff notifications are the one exception: only
+resolucion's sweep of the service levels writes them, once a target is
+nearly run out in business time, so the one the attacks need is written
+into resolucion's store directly (``add_staff_notification``).
 
 Each driver sends from a loopback source address of its own (127.0.0.0/8
 is all loopback on Linux): the login throttle counts failures per client
@@ -49,6 +52,7 @@ class World:
     c2: Account
     incidents: dict[str, str] = field(default_factory=dict)
     notifications: list[str] = field(default_factory=list)
+    staff_notification: str = ""  # one of a1's, in resolucion
     respuesta: str = ""  # a canned reply the supervisor wrote
 
     # -- accounts ------------------------------------------------------------
@@ -86,6 +90,26 @@ class World:
             client.wait_customer_sees(cliente, incidencia_id, estado)
         return incidencia_id
 
+    def add_staff_notification(self, empleado: Account) -> str:
+        """An unread notification of ``empleado`` in resolucion, written into
+        its store as the sweep of the service levels writes one."""
+        from common.storage import open_store
+        from incidencias_resolucion.repository import OUTBOX, NotificacionEquipoRepository
+
+        notificacion_id = uuid.uuid4().hex
+        store = open_store(self.system.storage_url("resolucion"), OUTBOX)
+        try:
+            added = NotificacionEquipoRepository(store).add({
+                "id": notificacion_id, "empleado_id": empleado.id, "incidencia_id": self.incidents["leer"],
+                "tipo": "incidencia.sla_en_riesgo", "objetivo": "primera_respuesta",
+                "mensaje": "La primera respuesta vence pronto", "creada_en": "2026-11-01T10:00:00.000000Z",
+                "leida": False, "clave": f"seguridad:{notificacion_id}",
+            })
+        finally:
+            store.close()
+        assert added, notificacion_id
+        return notificacion_id
+
     def categoria_of(self, agente: Account) -> str:
         return f"{self.categoria}-{'a1' if agente is self.a1 else 'a2'}"
 
@@ -102,7 +126,7 @@ class World:
         staff = self.staff_view(incidencia_id)
         mine = self.client.customer_view(cliente or self.c1, incidencia_id)
         keep = ("estado", "version", "asignada_a", "cliente", "prioridad", "categoria", "resolucion",
-                "motivo_reapertura", "fusionada_en", "fusionadas")
+                "motivo_reapertura", "fusionada_en", "fusionadas", "valoracion")
         return {
             "resolucion": {**{k: staff.get(k) for k in keep}, "comentarios": len(staff["comentarios"]),
                            "etiquetas": staff.get("etiquetas")},
@@ -129,6 +153,7 @@ def build_world(system: System) -> World:
     wanted = {
         "leer": "asignada", "tomar": "asignada", "iniciar": "asignada", "resolver": "en_curso",
         "cancelar": "asignada", "cerrar": "resuelta", "reabrir": "resuelta", "cerrada": "cerrada",
+        "consultar": "asignada", "valorar": "cerrada",
     }
     for name, estado in wanted.items():
         world.incidents[name] = world.incident_in(estado)
@@ -139,6 +164,7 @@ def build_world(system: System) -> World:
         items = response.json()["elementos"] if response.status_code == 200 else []
         return len(items) >= 3 and items
     world.notifications = [n["id"] for n in wait_until(notifications, timeout=30, message="c1's notifications")]
+    world.staff_notification = world.add_staff_notification(world.a1)
     written = client.call("POST", "resolucion", "/respuestas", world.supervisor.token,
                           json={"titulo": "Saludo", "texto": "Hola {cliente}, soy {agente}."})
     assert written.status_code == 201, written.text
