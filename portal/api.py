@@ -76,9 +76,13 @@ class Problem:
 
 @dataclass
 class Answer:
+    """``data``: the JSON body (None when there is none, or it is not JSON);
+    ``content``: the body as it came (a CSV export, say)."""
+
     status: int
     data: Any
     headers: Mapping[str, str]
+    content: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -129,7 +133,7 @@ class ApiClient:
             data = response.json() if response.content else None
         except ValueError:
             data = None
-        return Answer(response.status_code, data, response.headers)
+        return Answer(response.status_code, data, response.headers, response.content)
 
     def alive(self, service: str) -> bool:
         """Whether ``service`` answers its liveness check."""

@@ -107,7 +107,9 @@ def create_app(settings: PortalSettings | None = None, transport=None) -> Flask:
     )
 
     # Their pages join the two blueprints.
-    from . import cuenta, equipo_clientes, equipo_cuenta, equipo_respuestas, equipo_sla  # noqa: F401
+    from . import (  # noqa: F401
+        cuenta, equipo_avisos, equipo_clientes, equipo_cuenta, equipo_estadisticas, equipo_respuestas, equipo_sla,
+    )
     from .cliente import bp as cliente
     from .equipo import bp as equipo
 
@@ -183,16 +185,35 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
                 pass  # the page's own calls tell what is wrong
         return g.no_leidas
 
+    def avisos_no_leidos() -> int | None:
+        """The signed-in employee's unread warnings (None when unknown): one
+        indexed count on resolucion per console page."""
+        if "avisos_no_leidos" not in g:
+            g.avisos_no_leidos = None
+            if g.get("unavailable") == "resolucion":
+                return None
+            try:
+                answer = auth.call("resolucion", "GET", "/notificaciones", params={"no_leidas": "true",
+                                                                                   "por_pagina": 1})
+                if answer.ok:
+                    g.avisos_no_leidos = int(answer.data.get("total", 0))
+            except (ServiceUnavailable, SessionEnded):
+                pass
+        return g.avisos_no_leidos
+
     def estado(value: str | None) -> str:
         """A state in the words of the area the page is of: the customer's own, or staff's."""
         return display.estado(value, cliente=request.blueprint != "equipo")
 
     app.jinja_env.globals.update(
-        static=static, no_leidas=no_leidas, aviso_verificacion=aviso_verificacion, persona_actual=auth.current,
+        static=static, no_leidas=no_leidas, avisos_no_leidos=avisos_no_leidos, aviso_verificacion=aviso_verificacion,
+        persona_actual=auth.current,
         categorias=settings.categorias,
         ESTADOS=display.ESTADOS, ESTADOS_CLIENTE=display.ESTADOS_CLIENTE, PRIORIDADES=display.PRIORIDADES,
         ROLES=display.ROLES, OBJETIVOS=display.OBJETIVOS, SLA=display.SLA, SLA_FILTROS=display.SLA_FILTROS,
-        PREGUNTAS=display.PREGUNTAS,
+        PREGUNTAS=display.PREGUNTAS, CERRADA=display.CERRADA, PUNTUACIONES=display.PUNTUACIONES,
+        AVISOS=display.AVISOS, AVISO_SLA=display.AVISO_SLA, METER_WIDTH=charts.METER_WIDTH,
+        METER_HEIGHT=charts.METER_HEIGHT,
         ORDENES=display.ORDENES, ordenes=display.ordenes, CANALES=display.CANALES, NOMBRE_ANONIMO=NOMBRE_ANONIMO,
         clave_formulario=form_key_for,
     )
@@ -200,7 +221,8 @@ def _template_helpers(app: Flask, settings: PortalSettings) -> None:
         estado=estado, prioridad=display.prioridad, categoria=display.categoria, rol=display.rol,
         minutos=display.minutes, sla=display.sla_estado, peor_plazo=display.worst_target,
         dias_laborables=display.weekdays, dia=display.day, instante=display.instant, duracion=display.duration,
-        cifra=charts.figure, semana=display.week_of,
+        cifra=charts.figure, semana=display.week_of, puntuacion=display.puntuacion, aviso=display.aviso,
+        porcentaje=display.percent,
     )
 
 

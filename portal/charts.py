@@ -80,3 +80,18 @@ def horizontal_bars(items: Iterable[tuple[str, str, float]], *, width: int = WID
 def figure(value: float) -> str:
     """A count as the chart prints it (no ``.0``)."""
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+METER_WIDTH = 80
+METER_HEIGHT = 8
+
+
+def meter(percentage: float | None, width: int = METER_WIDTH) -> float | None:
+    """The filled length of a table row's small bar for a percentage (0 to
+    100, anything beyond held there): a share above zero is never thinner
+    than 2 units; None when there is no share to draw (nothing counted)."""
+    if percentage is None:
+        return None
+    share = min(100.0, max(0.0, float(percentage)))
+    length = width * share / 100
+    return round(max(length, 2.0) if share > 0 else 0.0, 2)

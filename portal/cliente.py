@@ -14,7 +14,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from . import auth, display
 from .auth import CLIENTE, anonymous_call, call, requires
 from .forms import (
-    CAMPOS_INCIDENCIA, FormErrors, field_errors, incidencia_nueva, put_present, refusal, safe_next, text_or_none, typed
+    CAMPOS_INCIDENCIA, CAMPOS_VALORACION, FormErrors, field_errors, incidencia_nueva, put_present, refusal, safe_next,
+    text_or_none, typed, valoracion,
 )
 from .pages import (
     form_call, incident_action, live_incident, live_list, page_number, read, search_text, searched_list, segment,
@@ -256,6 +257,32 @@ def _cancelada(incidencia: dict) -> str:
     if incidencia.get("estado") == "cancelada":
         return "La incidencia está cancelada"
     return "Ha pedido cancelar la incidencia; se cancelará en unos instantes"
+
+
+@bp.post("/incidencias/<incidencia_id>/valoracion")
+@requires(CLIENTE)
+def valorar(incidencia_id: str):
+    """Rate a closed incident, once: 1 to 5 and, if they wish, a comment.
+    Refused because it was rated already (another tab) or is no longer
+    closed, the page says which, and shows the rating there is."""
+    body, errores = valoracion(request.form)
+    if errores:
+        return _pagina_incidencia(_incidencia(incidencia_id), "valoracion", typed(request.form, CAMPOS_VALORACION),
+                                  errores, 422)
+    answer = form_call("apertura", "POST", f"/incidencias/{segment(incidencia_id)}/valoracion", json=body)
+    if answer.status == 404:
+        abort(404)
+    if answer.ok:
+        flash("Gracias por su valoración", "ok")
+        return redirect(url_for(".incidencia", incidencia_id=incidencia_id, _anchor="valoracion"))
+    incidencia = _incidencia(incidencia_id)
+    if answer.status == 409 and not answer.problem.key_reused:
+        errores = FormErrors(generales=["Ya había valorado esta incidencia." if incidencia.get("valoracion") else
+                                        "Solo se puede valorar una incidencia cerrada."])
+    else:
+        errores = field_errors(answer.problem, CAMPOS_VALORACION)
+    return _pagina_incidencia(incidencia, "valoracion", typed(request.form, CAMPOS_VALORACION), errores,
+                              answer.status)
 
 
 # -- notifications -----------------------------------------------------------------------------

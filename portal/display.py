@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Mapping
 
 from cuentas.roles import ADMIN, AGENTE, CLIENTE, SUPERVISOR
@@ -17,6 +18,7 @@ from incidencias_dominio import (
     ESTADOS_EDITABLES,
     ESTADOS_FINALES,
     ESTADOS_FUSIONABLES,
+    EVENTO_CERRADA,
     MAX_MINUTOS,
     TRANSICIONES_PERMITIDAS,
     Estado,
@@ -48,6 +50,8 @@ CATEGORIAS = {
     "facturacion": "Facturación", "producto": "Producto", "otros": "Otros",
 }
 PREGUNTAS = ("incidencia.esperando_cliente", "incidencia.consulta_pendiente")
+CERRADA = EVENTO_CERRADA
+"""The customer's notification of a close: it leads to the rating form."""
 """The customer's notifications about a question staff asked them (and its reminder)."""
 SIN_CATEGORIA = "Sin categoría"
 ROLES = {AGENTE: "Agente", SUPERVISOR: "Supervisor", ADMIN: "Administrador", CLIENTE: "Cliente"}
@@ -147,6 +151,42 @@ def duration(seconds: float | None) -> str:
     return " ".join(f"{amount} {name}" for amount, name in parts if amount)
 
 
+def decimal(value: float | None, places: int = 1) -> str:
+    """A figure the Spanish way, rounded half up, without a needless
+    decimal: 4.25 → "4,3", 85.0 → "85", None → "—"."""
+    if value is None:
+        return "—"
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = f"{rounded:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def percent(value: float | None) -> str:
+    """A percentage as the API gives it: 85.3 → "85,3 %", 100.0 → "100 %", None (nothing to count) → "—"."""
+    return "—" if value is None else f"{decimal(value)} %"
+
+
+# -- the customers' ratings ------------------------------------------------------------------
+PUNTUACIONES = {1: "Muy mal", 2: "Mal", 3: "Regular", 4: "Bien", 5: "Muy bien"}
+"""What each score of a rating says, 1 to 5 (the API's ``puntuacion``)."""
+
+
+def puntuacion(value: int | str | None) -> str:
+    """A score with its word, as the form offers it and the charts label it: 4 → "4 · Bien"."""
+    try:
+        n = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value or "")
+    return f"{n} · {PUNTUACIONES[n]}" if n in PUNTUACIONES else str(n)
+
+
+def media(value: float | None) -> str:
+    """An average score out of 5: 4.25 → "4,3 de 5"; None (no ratings) → "sin valoraciones"."""
+    return "sin valoraciones" if value is None else f"{decimal(value)} de 5"
+
+
 # -- service levels -------------------------------------------------------------------------
 OBJETIVOS = dict(zip(_OBJETIVOS, ("Primera respuesta", "Resolución")))
 """The two targets of a service level, in the order they come."""
@@ -162,6 +202,17 @@ _GRAVEDAD = (EstadoSla.INCUMPLIDO.value, EstadoSla.EN_RIESGO.value, EstadoSla.EN
 DIAS = ("Lunes", "Martes", "Miércoles", "Jueves", "Viernes", "Sábado", "Domingo")
 """The calendar's weekdays, 0 = Monday as the API numbers them."""
 MAX_HORAS = MAX_MINUTOS // 60
+
+
+AVISOS = {"incidencia.sla_en_riesgo": "En riesgo", "incidencia.sla_incumplido": "Plazo superado"}
+"""Staff's notifications (``tipo``): a target at risk, or run out."""
+AVISO_SLA = {"incidencia.sla_en_riesgo": EstadoSla.EN_RIESGO.value,
+             "incidencia.sla_incumplido": EstadoSla.INCUMPLIDO.value}
+"""The state badge (``m.sla``'s class) each kind of staff notification is drawn with."""
+
+
+def aviso(tipo: str | None) -> str:
+    return AVISOS.get(tipo or "", tipo or "")
 
 
 def sla_estado(value: str | None) -> str:

@@ -1,5 +1,6 @@
 """The support team's console (``/equipo/``): the queues, an incident's
-page with its actions, the statistics and, for admins, the employees.
+page with its actions and, for admins, the employees (the statistics are
+``equipo_estadisticas``'s, the warnings ``equipo_avisos``').
 
 Only the actions the person may do are offered (the same rules the
 services enforce: agents take waiting incidents and act on their own;
@@ -14,7 +15,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from cuentas.roles import ADMIN as ROL_ADMIN
 from cuentas.roles import ROLES_GESTION
 
-from . import auth, charts, display
+from . import auth, display
 from .auth import EQUIPO, anonymous_call, call, requires
 from .cliente import login_errors
 from .forms import FormErrors, field_errors, put_present, refusal, safe_next, spanish, text_or_none, typed
@@ -366,26 +367,6 @@ def cambiar_datos(incidencia_id: str):
     if request.form.get("prioridad") in display.PRIORIDADES:
         body["prioridad"] = request.form["prioridad"]
     return _accion(incidencia_id, "datos", "PATCH", "", body, ("prioridad", "categoria"), "Cambios guardados")
-
-
-# -- statistics --------------------------------------------------------------------------------------
-@bp.get("/estadisticas")
-@requires(EQUIPO)
-def estadisticas():
-    answer = call("resolucion", "GET", "/estadisticas")
-    if not answer.ok:
-        abort(400)
-    datos = answer.data
-    por_estado = charts.horizontal_bars(
-        (e, display.estado(e), datos["por_estado"].get(e, 0)) for e in display.ESTADOS)
-    por_prioridad = charts.horizontal_bars(
-        (p, display.prioridad(p), datos["por_prioridad"].get(p, 0)) for p in display.PRIORIDADES)
-    carga = sorted(datos.get("carga_por_empleado") or [], key=lambda e: (-e.get("abiertas", 0), e.get("nombre", "")))
-    por_empleado = charts.horizontal_bars(
-        (e["id"], e.get("nombre") or e["id"], e.get("abiertas", 0)) for e in carga)
-    return render_template("equipo/estadisticas.html", datos=datos, por_estado=por_estado,
-                           por_prioridad=por_prioridad, por_empleado=por_empleado, carga=carga,
-                           canales=[display.week_by_channel(s) for s in datos.get("por_canal_y_semana") or []])
 
 
 # -- employees (admins) -------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Not a valid boolean\.$"), "No es un valor válido."),
     (re.compile(r"^Not a valid integer\.$"), "No es un número válido."),
     (re.compile(r"^Not a valid list\.$"), "No es una lista válida."),
+    (re.compile(r"^Not a valid aware datetime\.$"), "No es una fecha válida."),
+    (re.compile(r"^Must be greater than or equal to (\d+) and less than or equal to (\d+)\.$"),
+     "Debe estar entre {0} y {1}."),
     (re.compile(r"^Must be one of: (.*)\.$"), "Debe ser uno de: {0}."),
     (re.compile(r"^Unknown field\.$"), "Campo no admitido."),
 ]
@@ -150,3 +153,20 @@ def incidencia_nueva(form: Mapping[str, Any]) -> dict[str, Any]:
     body["pedido"] = text_or_none(form, "pedido")
     body["categoria"] = text_or_none(form, "categoria")
     return body
+
+
+CAMPOS_VALORACION = ("puntuacion", "comentario")
+"""The fields of the customer's rating of a closed incident."""
+SIN_PUNTUACION = "Elija una puntuación, del 1 (muy mal) al 5 (muy bien)."
+
+
+def valoracion(form: Mapping[str, Any]) -> tuple[dict[str, Any], FormErrors]:
+    """The body of ``POST /incidencias/{id}/valoracion`` from its form: the
+    score chosen as an integer and the comment (None when left blank); a
+    score missing or not one of 1–5 is said next to it without asking the API."""
+    errores = FormErrors()
+    texto = str(form.get("puntuacion") or "").strip()
+    puntuacion = int(texto) if texto in {str(n) for n in display.PUNTUACIONES} else None
+    if puntuacion is None:
+        errores.add("puntuacion", SIN_PUNTUACION)
+    return {"puntuacion": puntuacion, "comentario": text_or_none(form, "comentario")}, errores

@@ -15,22 +15,37 @@ docs/screenshots/:
   equipo-sla.png (the admin's service levels page), equipo-clientes.png (a customer
   searched for), equipo-cliente.png (her page: what she reported),
   equipo-telefono.png (an incident she tells about on the phone, being
-  filled in), equipo-estadisticas.png, equipo-respuestas.png (the canned
-  replies, which the incident's forms offer), equipo-lote.png (a
-  supervisor's queue, two incidents ticked for one change);
+  filled in), equipo-estadisticas.png (a period's service levels kept,
+  the customers' ratings and their waits, above what stands now),
+  equipo-avisos.png (the warnings of targets run out, one read),
+  equipo-respuestas.png (the canned replies, which the incident's forms
+  offer), equipo-lote.png (a supervisor's queue, two incidents ticked for
+  one change);
+- cliente-valoracion.png (a closed incident's rating form, being filled in);
 - the pages of the account mails' links, each opened from its mail (the
   system's own SMTP server): cuenta-verificar.png (with the reminder of an
   unverified e-mail, cliente-aviso-verificacion.png), cuenta-olvido.png,
   cuenta-restablecer.png, cuenta-enlace-no-valido.png,
   cuenta-confirmar-email.png, cliente-perfil.png (a new e-mail pending,
   the mail preference), equipo-empleado-nuevo.png, equipo-invitacion.png.
+
+The scene happens on a working Monday morning, so that the service levels'
+clocks run: the system is started with a clock the script moves
+(``ENVIRONMENT=test`` and ``TEST_CLOCK_FILE``, as the end-to-end tests do;
+``common.clock``), looking at the service levels every second. Some
+incidents are answered at once and some hours later, past their targets;
+the look warns their holders and the admins as it would, and the
+customers rate what was closed. Chromium draws the date fields in Spanish
+when Debian's ``chromium-l10n`` is installed (in US order otherwise).
 """
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,13 +53,52 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from harness import ADMIN_EMAIL, ADMIN_PASSWORD, EMPLEADO_PASSWORD, Driver, System  # noqa: E402
+from harness import ADMIN_EMAIL, ADMIN_PASSWORD, EMPLEADO_PASSWORD, Account, Driver, System, wait_until  # noqa: E402
+from incidencias_dominio import Calendario  # noqa: E402
 from tests.browser.mails import link_in_mail  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
-    LOCALE, NARROW, TIMEZONE, WIDE, field, incident_fields, launch_chromium, sign_in,
+    CHROMIUM, CHROMIUM_ARGS, LOCALE, NARROW, TIMEZONE, WIDE, field, incident_fields, sign_in,
 )
 
 OUT = ROOT / "docs" / "screenshots"
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+class Clock:
+    """The system's clock: now plus the seconds its file holds (``common.clock``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.write_text("0")
+        self.offset = timedelta(0)
+
+    @property
+    def now(self) -> datetime:
+        """The instant the system's processes read now (it runs on from where it was put)."""
+        return datetime.now(timezone.utc) + self.offset
+
+    def go_to(self, moment: datetime) -> None:
+        self.offset = moment - datetime.now(timezone.utc)
+        self.path.write_text(f"{self.offset.total_seconds():.6f}")
+
+    def forward(self, **delta: float) -> None:
+        self.go_to(self.now + timedelta(**delta))
+
+
+def next_working_monday(calendario: dict) -> datetime:
+    """09:00 in Madrid on the next Monday the calendar works (not a holiday, not a closing day)."""
+    working = Calendario.of(calendario)
+    day = datetime.now(MADRID).date() + timedelta(days=1)
+    while day.weekday() != 0 or not working.es_laborable(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(9, 0), MADRID)
+
+
+def launch_chromium_es(playwright):
+    """Debian's Chromium speaking Spanish: its date fields in day/month/year (with chromium-l10n)."""
+    env = {**os.environ, "LANG": "es_ES.UTF-8", "LANGUAGE": "es"}
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, "--lang=es-ES"],
+                                      env=env)
 
 
 def verified(api: Driver, system: System, email: str) -> None:
@@ -115,8 +169,10 @@ POLITICA = {
 """The service levels of the scene: set first, so that every incident carries its targets."""
 
 
-def seed(api: Driver) -> dict[str, str]:
-    """Service levels, agents, a customer with incidents in several states; the ids to photograph."""
+def seed(api: Driver, system: System, clock: Clock) -> dict[str, str]:
+    """Service levels, agents, a customer with incidents in several states; on
+    a Monday morning, incidents answered on time and late, warned of, closed
+    and rated (the period's figures); the ids to photograph."""
     admin = api.admin()
     puesta = api.call("PUT", "resolucion", "/sla", admin.token, json=POLITICA)
     assert puesta.status_code == 200, puesta.text
@@ -125,6 +181,10 @@ def seed(api: Driver) -> dict[str, str]:
     api.wait_known_by_resolucion(admin, eva, jorge)
     api.settle()  # the policy published: apertura gives the incidents opened from now on their targets
     lucia = api.new_cliente("Lucía", apellidos="Gómez Prieto", email="lucia.gomez@example.com")
+    andres = api.new_cliente("Andrés", apellidos="Vidal Ortega", email="andres.vidal@example.com")
+    marta = api.new_cliente("Marta", apellidos="Ruiz Calvo", email="marta.ruiz@example.com")
+    verified(api, system, lucia.email)  # before the clock moves on: the link lasts hours, not days
+    clock.go_to(next_working_monday(POLITICA["calendario"]))
     for titulo, texto, categoria in (
             ("Pedimos una foto", "Hola {cliente}: para revisar «{titulo}», ¿puede enviarnos una foto del producto "
                                  "y de la caja? Gracias. {agente}", None),
@@ -137,11 +197,12 @@ def seed(api: Driver) -> dict[str, str]:
         assert written.status_code == 201, written.text
 
     def abrir(titulo: str, categoria: str | None, prioridad: str, descripcion: str, referencia: str,
-              producto: str, pedido: str) -> str:
-        incidencia = api.new_incidencia(lucia, categoria, titulo=titulo, descripcion=descripcion, prioridad=prioridad,
-                                        producto={"referencia": referencia, "nombre": producto}, pedido=pedido)
+              producto: str, pedido: str, cliente: Account = lucia) -> str:
+        incidencia = api.new_incidencia(cliente, categoria, titulo=titulo, descripcion=descripcion,
+                                        prioridad=prioridad, producto={"referencia": referencia, "nombre": producto},
+                                        pedido=pedido)
         assert incidencia["primera_respuesta_prevista"], "apertura did not have the policy yet: run it again"
-        api.wait_customer_sees(lucia, incidencia["id"], "asignada")
+        api.wait_customer_sees(cliente, incidencia["id"], "asignada")
         return incidencia["id"]
 
     cerrada = abrir("No llegó el manual de instrucciones", "envios", "baja", "La caja no traía el manual.",
@@ -179,8 +240,84 @@ def seed(api: Driver) -> dict[str, str]:
         tagged = api.call("PUT", "resolucion", f"/incidencias/{en_curso}/etiquetas/{etiqueta}", eva.token)
         assert tagged.status_code == 200, tagged.text
     api.settle()
-    return {"resuelta": resuelta, "en_curso": en_curso, "pregunta": pregunta, "cliente": lucia.email,
-            "password": lucia.password, "agente": eva.email}
+    por_valorar = period(api, clock, admin, eva, jorge, lucia, andres, marta, abrir, cerrada)
+    return {"resuelta": resuelta, "en_curso": en_curso, "pregunta": pregunta, "por_valorar": por_valorar,
+            "cliente": lucia.email, "password": lucia.password, "agente": eva.email}
+
+
+def warned(api: Driver, who: Account, tipo: str, incidencia_id: str) -> None:
+    """Until resolucion's look at the service levels has told ``who`` of the incident."""
+    wait_until(lambda: any(n["tipo"] == tipo and n["incidencia_id"] == incidencia_id
+                           for n in api.list_all("resolucion", "/notificaciones", who.token).values()),
+               timeout=30, interval=0.2, message=f"{tipo} of {incidencia_id} told")
+
+
+def period(api: Driver, clock: Clock, admin: Account, eva: Account, jorge: Account, lucia: Account, andres: Account,
+           marta: Account, abrir, cerrada: str) -> str:
+    """The morning the statistics tell: what the agents answered at once,
+    what waited past its first answer's target (warned of, to its holder
+    first, then to the admins), a question the customer took a while to
+    answer, and the customers' ratings of what was closed. The id of a
+    closed incident left to rate."""
+    def cerrar(incidencia_id: str, cliente: Account, texto: str, agente: Account,
+               puntuacion: int | None = None, comentario: str | None = None) -> None:
+        api.act(agente, "resolucion", incidencia_id, {"texto": texto})
+        api.wait_customer_sees(cliente, incidencia_id, "resuelta")
+        closed = api.call("POST", "apertura", f"/incidencias/{incidencia_id}/cierre", cliente.token, json={})
+        assert closed.status_code == 200, closed.text
+        if puntuacion is not None:
+            rated = api.call("POST", "apertura", f"/incidencias/{incidencia_id}/valoracion", cliente.token,
+                             json={"puntuacion": puntuacion, "comentario": comentario})
+            assert rated.status_code == 201, rated.text
+
+    rated_closed = api.call("POST", "apertura", f"/incidencias/{cerrada}/valoracion", lucia.token,
+                            json={"puntuacion": 5, "comentario": "Me mandaron el manual enseguida."})
+    assert rated_closed.status_code == 201, rated_closed.text
+    reloj = abrir("El reloj se adelanta", "garantia", "alta", "Se adelanta diez minutos cada día.", "SKU-REL-4",
+                  "Reloj de pared", "PED-2026-0071", andres)
+    tornillo = abrir("Falta un tornillo de la estantería", "envios", "media", "En la bolsa venían siete y son ocho.",
+                     "SKU-EST-8", "Estantería", "PED-2026-0072", marta)
+    caja = abrir("La caja llegó abierta", "envios", "baja", "El precinto estaba roto, aunque dentro está todo.",
+                 "SKU-TAZ-6", "Juego de tazas", "PED-2026-0073", lucia)
+    envio = abrir("Me cobraron el envío gratuito", "facturacion", "alta", "El pedido superaba los 50 € y pagué 4,95 €.",
+                  "SKU-MOC-1", "Mochila", "PED-2026-0074", andres)
+    reembolso = abrir("El reembolso no llega", "devoluciones", "critica", "Devolví la chaqueta hace tres semanas.",
+                      "SKU-CHQ-9", "Chaqueta", "PED-2026-0075", marta)
+    pantalla = abrir("La pantalla tiene píxeles muertos", "garantia", "media", "Tres puntos negros en una esquina.",
+                     "SKU-MON-2", "Monitor 24", "PED-2026-0076", andres)
+    altavoz = abrir("El altavoz no se empareja", "garantia", "alta", "El móvil no lo encuentra por Bluetooth.",
+                    "SKU-ALT-5", "Altavoz portátil", "PED-2026-0077", marta)
+    talla = abrir("Necesito otra talla", "devoluciones", "media", "Las botas me quedan pequeñas.", "SKU-BOT-3",
+                  "Botas de montaña", "PED-2026-0078", marta)
+    cerrar(reloj, andres, "Le enviamos un reloj nuevo; devuélvanos el otro con la etiqueta adjunta.", eva, 5,
+           "Rapidísimos.")
+    cerrar(tornillo, marta, "Le enviamos una bolsa de tornillos hoy mismo.", eva, 4)
+    cerrar(caja, lucia, "Hemos avisado al transportista; gracias por decírnoslo.", eva)
+    api.act(jorge, "consulta", talla, {"pregunta": "¿Qué talla necesita? Le cambiamos las botas sin coste."})
+    api.wait_customer_sees(marta, talla, "esperando_cliente")
+
+    # 09:25: the urgent refund is at risk; its holder is told. The customer answers about the size.
+    clock.forward(minutes=25)
+    answered = api.call("POST", "apertura", f"/incidencias/{talla}/comentarios", marta.token,
+                        json={"texto": "Un 42, por favor."})
+    assert answered.status_code == 201, answered.text
+    api.wait_staff_sees(jorge, talla, "en_curso")
+    warned(api, jorge, "incidencia.sla_en_riesgo", reembolso)
+    # 10:40: two more at risk; 11:30: three first answers ran out, the admins are told.
+    clock.forward(hours=1, minutes=15)
+    warned(api, eva, "incidencia.sla_en_riesgo", altavoz)
+    clock.forward(minutes=50)
+    for late in (envio, reembolso, altavoz):
+        warned(api, admin, "incidencia.sla_incumplido", late)
+    cerrar(envio, andres, "Le devolvemos los 4,95 € del envío.", jorge, 2, "Tardaron mucho en contestar.")
+    cerrar(reembolso, marta, "El reembolso sale hoy; lo verá en su cuenta en dos días.", jorge, 3)
+    cerrar(pantalla, andres, "Le cambiamos el monitor por uno nuevo.", eva, 4)
+    cerrar(altavoz, marta, "Reinícielo manteniendo pulsado el botón 10 s; ya se empareja.", eva, 3,
+           "Funcionó, pero la respuesta llegó tarde.")
+    cerrar(talla, marta, "Le enviamos el 42; devuélvanos las otras en la misma caja.", jorge, 5)
+    api.settle()
+    return caja
+
 
 
 def shoot(page: Page, name: str, full_page: bool = True) -> None:
@@ -192,13 +329,14 @@ def shoot(page: Page, name: str, full_page: bool = True) -> None:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="screenshots-") as workdir:
-        system = System.launch(Path(workdir))
+        clock = Clock(Path(workdir) / "reloj")
+        system = System.launch(Path(workdir), ENVIRONMENT="test", TEST_CLOCK_FILE=str(clock.path),
+                               PLAZOS_INTERVALO="1")
         try:
             with Driver(system.urls, patience=30) as api:
-                ids = seed(api)
-                verified(api, system, ids["cliente"])
+                ids = seed(api, system, clock)
             with sync_playwright() as playwright:
-                browser = launch_chromium(playwright)
+                browser = launch_chromium_es(playwright)
 
                 def person(viewport=WIDE):
                     context = browser.new_context(base_url=system.portal_url, viewport=viewport, locale=LOCALE,
@@ -220,6 +358,12 @@ def main() -> int:
                 cliente.goto(f"/incidencias/{ids['pregunta']}")
                 expect(cliente.locator("section#pregunta")).to_be_visible()
                 shoot(cliente, "cliente-pregunta")
+
+                cliente.goto(f"/incidencias/{ids['por_valorar']}")
+                cliente.get_by_label("4 · Bien", exact=True).check()
+                field(cliente, "comentario").fill("Me avisaron enseguida del transportista.")
+                field(cliente, "comentario").blur()
+                shoot(cliente, "cliente-valoracion")
 
                 movil = person(NARROW)
                 sign_in(movil, ids["cliente"], ids["password"])
@@ -247,7 +391,13 @@ def main() -> int:
                 admin = person()
                 sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD, equipo=True)
                 admin.goto("/equipo/estadisticas")
+                expect(admin.locator("#grafico-valoraciones")).to_be_visible()
                 shoot(admin, "equipo-estadisticas")
+                admin.goto("/equipo/avisos")
+                sin_leer = admin.locator("#avisos li.no-leida").count()
+                admin.locator("#avisos li").last.get_by_role("button", name="Marcar como leído").click()
+                expect(admin.locator("#avisos li.no-leida")).to_have_count(sin_leer - 1)
+                shoot(admin, "equipo-avisos")
                 admin.goto("/equipo/sla")
                 expect(admin.locator("table#plazos-prioridad")).to_be_visible()
                 shoot(admin, "equipo-sla")

@@ -11,9 +11,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from harness import Driver
+from harness import Driver, wait_until
 
 from .pages import button, field, form_with_button, link, sign_in, submit_of
+from .store import add_staff_notification
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +31,14 @@ class World:
     resuelta: str  # an incident waiting for the customer's answer
     en_curso: str  # one being worked on, with an internal note
     esperando: str  # one waiting on the customer's answer to a question
+    cerrada: str  # a closed one, not rated yet (its rating form)
+    valorada: str  # a closed one the customer rated
     states: dict[str, dict]  # who -> signed-in storage state
 
 
 @pytest.fixture(scope="module")
 def world(system, admin, generalista, browser) -> World:
+    """The incidents below, and a warning of the agent's (written into resolucion's store: ``store``)."""
     with Driver(system.urls, patience=20) as api:
         cliente = api.new_cliente("Alba", apellidos="Accesible")
         resuelta = api.new_incidencia(cliente, None, titulo="Resuelta para revisar", prioridad="alta")["id"]
@@ -52,6 +56,22 @@ def world(system, admin, generalista, browser) -> World:
         api.wait_staff_sees(generalista, esperando, "asignada")
         api.act(generalista, "consulta", esperando, {"pregunta": "¿Nos dice el número de serie?"})
         api.wait_customer_sees(cliente, esperando, "esperando_cliente")
+        cerradas = []
+        for titulo in ("Cerrada para valorar", "Cerrada y valorada"):
+            incidencia_id = api.new_incidencia(cliente, None, titulo=titulo)["id"]
+            api.wait_staff_sees(generalista, incidencia_id, "asignada")
+            api.act(generalista, "resolucion", incidencia_id, {"texto": "Listo"})
+            api.wait_customer_sees(cliente, incidencia_id, "resuelta")
+            closed = api.call("POST", "apertura", f"/incidencias/{incidencia_id}/cierre", cliente.token, json={})
+            assert closed.status_code == 200, closed.text
+            cerradas.append(incidencia_id)
+        cerrada, valorada = cerradas
+        rated = api.call("POST", "apertura", f"/incidencias/{valorada}/valoracion", cliente.token,
+                         json={"puntuacion": 2, "comentario": "Tardaron en responder"})
+        assert rated.status_code == 201, rated.text
+        wait_until(lambda: api.staff_view(generalista, valorada).get("valoracion"), timeout=20,
+                   message="resolucion holds the rating")
+        add_staff_notification(system, generalista, en_curso, "A «En curso para revisar» le queda poco")
     states = {}
     for who, (email, password, equipo) in {
             "cliente": (cliente.email, cliente.password, False),
@@ -62,7 +82,7 @@ def world(system, admin, generalista, browser) -> World:
         sign_in(page, email, password, equipo=equipo)
         states[who] = context.storage_state()
         context.close()
-    return World(cliente, generalista, resuelta, en_curso, esperando, states)
+    return World(cliente, generalista, resuelta, en_curso, esperando, cerrada, valorada, states)
 
 
 def registration_errors(page: Page) -> None:
@@ -122,11 +142,17 @@ def sla_errors(page: Page) -> None:
     expect(page.locator("p.error-campo")).to_have_count(1)
 
 
+def rating_errors(page: Page) -> None:
+    button(page, "Enviar valoración").click()
+    expect(page.locator("p.error-campo")).to_have_count(1)
+
+
 def nothing(_page: Page) -> None:
     pass
 
 
-# (who is signed in, path with {resuelta}/{en_curso}/{esperando}/{agente}/{cliente} in it, what to do there first)
+# (who is signed in, path with {resuelta}/{en_curso}/{esperando}/{cerrada}/{valorada}/{agente}/{cliente} in it,
+# what to do there first)
 PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     (None, "/", nothing),
     (None, "/entrar", nothing),
@@ -141,6 +167,9 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("cliente", "/incidencias/{en_curso}", nothing),
     ("cliente", "/incidencias/{en_curso}", csrf_refused),
     ("cliente", "/incidencias/{esperando}", nothing),
+    ("cliente", "/incidencias/{cerrada}", nothing),
+    ("cliente", "/incidencias/{cerrada}", rating_errors),
+    ("cliente", "/incidencias/{valorada}", nothing),
     ("cliente", "/notificaciones", nothing),
     ("cliente", "/perfil", nothing),
     ("cliente", "/perfil/baja", nothing),
@@ -153,12 +182,16 @@ PAGES: list[tuple[str | None, str, Callable[[Page], None]]] = [
     ("agente", "/equipo/incidencias?vista=mias", nothing),
     ("agente", "/equipo/incidencias/{en_curso}", nothing),
     ("agente", "/equipo/incidencias/{esperando}", nothing),
+    ("agente", "/equipo/incidencias/{valorada}", nothing),
+    ("agente", "/equipo/avisos", nothing),
+    ("agente", "/equipo/avisos?filtro=sin_leer", nothing),
     ("agente", "/equipo/clientes", nothing),
     ("agente", "/equipo/clientes?q=Accesible", nothing),
     ("agente", "/equipo/clientes/{cliente}", nothing),
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", nothing),
     ("agente", "/equipo/clientes/{cliente}/incidencias/nueva", phone_incident_errors),
     ("admin", "/equipo/estadisticas", nothing),
+    ("admin", "/equipo/estadisticas?desde=2026-12-05&hasta=2026-12-01", nothing),  # the period refused
     ("admin", "/equipo/sla", nothing),
     ("admin", "/equipo/sla", sla_errors),
     ("agente", "/equipo/sla", nothing),
@@ -185,7 +218,8 @@ def test_every_page_has_no_serious_accessibility_violation(contexts, world, entr
     context = contexts(storage_state=world.states[who] if who else None)
     page = context.new_page()
     page.goto(path.format(resuelta=world.resuelta, en_curso=world.en_curso, esperando=world.esperando,
-                          agente=world.agente.id, cliente=world.cliente.id))
+                          cerrada=world.cerrada, valorada=world.valorada, agente=world.agente.id,
+                          cliente=world.cliente.id))
     before(page)
 
     expect(page.locator("html")).to_have_attribute("lang", "es")

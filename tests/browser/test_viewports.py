@@ -60,7 +60,7 @@ def test_the_console_fits_a_laptop(contexts, admin, api):
     page = contexts(viewport=WIDE).new_page()
     sign_in(page, admin.email, admin.password, equipo=True)
     for path in ("/equipo/incidencias?vista=todas&orden=recientes", f"/equipo/incidencias/{incidencia_id}", "/equipo/estadisticas",
-                 "/equipo/sla", "/equipo/empleados", "/equipo/empleados/nuevo"):
+                 "/equipo/avisos", "/equipo/sla", "/equipo/empleados", "/equipo/empleados/nuevo"):
         page.goto(path)
         assert_fits(page)
     page.goto("/equipo/incidencias?vista=todas&orden=recientes")
