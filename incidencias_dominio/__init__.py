@@ -46,9 +46,11 @@ from .model import (
 )
 from .calendario import Calendario, paises_con_festivos, zonas_horarias
 from .plazos import (
+    EN_RIESGO,
     EVENTO_POLITICA_SLA,
     EVENTO_SLA_EN_RIESGO,
     EVENTO_SLA_INCUMPLIDO,
+    INCUMPLIDO,
     MAX_MINUTOS,
     OBJETIVOS,
     PRIMERA_RESPUESTA,
@@ -58,6 +60,10 @@ from .plazos import (
     Plazos,
     PoliticaSla,
     Seguimiento,
+    aviso,
+    avisos_debidos,
+    pendientes,
+    proximo_aviso,
     seguimiento,
 )
 from .replica import aplicar_snapshot, fusionar_comentarios
@@ -86,6 +92,12 @@ from .state_machine import (
 )
 
 __all__ = [
+    "EN_RIESGO",
+    "INCUMPLIDO",
+    "aviso",
+    "avisos_debidos",
+    "pendientes",
+    "proximo_aviso",
     "EVENTO_POLITICA_SLA",
     "EVENTO_SLA_EN_RIESGO",
     "EVENTO_SLA_INCUMPLIDO",

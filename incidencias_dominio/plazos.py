@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from cuentas.roles import CLIENTE
 
@@ -285,3 +285,42 @@ def seguimiento(incidencia: Incidencia, ahora: datetime) -> dict[str, Seguimient
         resultado[objetivo] = Seguimiento(objetivo, int(duracion.total_seconds()) // 60, estado, vence, en_riesgo,
                                           cumplido_en)
     return resultado
+
+
+# --- warnings of a target at risk or run out --------------------------------------
+EN_RIESGO, INCUMPLIDO = EstadoSla.EN_RIESGO.value, EstadoSla.INCUMPLIDO.value
+"""The two warnings a target may give (``nivel``), each once."""
+
+
+def aviso(objetivo: str, nivel: str) -> str:
+    """How an incident records that one warning was given (``primera_respuesta:en_riesgo``)."""
+    return f"{objetivo}:{nivel}"
+
+
+def pendientes(sla: dict[str, Seguimiento] | None) -> list[Seguimiento]:
+    """The targets still to meet whose instant to run out is known (the ones
+    that can still warn, and that the lists by due instant read)."""
+    return [s for s in (sla or {}).values() if s.cumplido_en is None and s.vence_en is not None]
+
+
+def avisos_debidos(sla: dict[str, Seguimiento] | None, avisados: Collection[str],
+                   ahora: datetime) -> list[tuple[str, Seguimiento]]:
+    """The warnings due at ``ahora`` and not given (``avisados``): a target
+    run out (which also stands for its risk, if that was never told), or at
+    risk. ``proximo_aviso`` says ahead of time when this finds one."""
+    debidos = []
+    for s in pendientes(sla):
+        if s.vence_en <= ahora and aviso(s.objetivo, INCUMPLIDO) not in avisados:
+            debidos.append((INCUMPLIDO, s))
+        elif s.en_riesgo_desde is not None and s.en_riesgo_desde <= ahora < s.vence_en \
+                and aviso(s.objetivo, EN_RIESGO) not in avisados:
+            debidos.append((EN_RIESGO, s))
+    return debidos
+
+
+def proximo_aviso(sla: dict[str, Seguimiento] | None, avisados: Collection[str]) -> datetime | None:
+    """When ``avisos_debidos`` will first find a warning (None: none is left
+    to give): a target's risk until it was told, then its running out."""
+    instantes = [s.en_riesgo_desde if aviso(s.objetivo, EN_RIESGO) not in avisados else s.vence_en
+                 for s in pendientes(sla) if aviso(s.objetivo, INCUMPLIDO) not in avisados]
+    return min((i for i in instantes if i is not None), default=None)

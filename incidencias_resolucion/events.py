@@ -6,8 +6,8 @@ from datetime import datetime
 
 from common.messaging import Event, make_event
 from incidencias_dominio import (
-    EVENTO_POLITICA_SLA, EVENTO_SLA_EN_RIESGO, EVENTO_SLA_INCUMPLIDO, Incidencia, PoliticaSla, Seguimiento,
-    format_instant,
+    EN_RIESGO, EVENTO_POLITICA_SLA, EVENTO_SLA_EN_RIESGO, EVENTO_SLA_INCUMPLIDO, INCUMPLIDO, Incidencia, PoliticaSla,
+    Seguimiento, format_instant,
 )
 from incidencias_replica.events import IncidentEvents
 
@@ -31,10 +31,13 @@ def politica_sla(politica: PoliticaSla, version: int, en: datetime) -> Event:
                                             "actualizada_en": format_instant(en)}, ORIGIN)
 
 
+TIPOS_DE_AVISO = {EN_RIESGO: EVENTO_SLA_EN_RIESGO, INCUMPLIDO: EVENTO_SLA_INCUMPLIDO}
+"""The event, and the staff notification's tipo, of each warning (``plazos.avisos_debidos``)."""
+
+
 def aviso_sla(nivel: str, incidencia: Incidencia, seguimiento: Seguimiento) -> Event:
     """A target at risk (``nivel`` en_riesgo) or run out (incumplido): who holds it and when it is due."""
-    tipo = EVENTO_SLA_EN_RIESGO if nivel == "en_riesgo" else EVENTO_SLA_INCUMPLIDO
-    return make_event(tipo, {
+    return make_event(TIPOS_DE_AVISO[nivel], {
         "incidencia_id": incidencia.id, "objetivo": seguimiento.objetivo, "prioridad": incidencia.prioridad.value,
         "vence_en": format_instant(seguimiento.vence_en) if seguimiento.vence_en else None,
         "asignada_a": incidencia.asignada_a.id if incidencia.asignada_a else None,

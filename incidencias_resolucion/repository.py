@@ -15,7 +15,9 @@ from common.storage import CollectionSpec, DuplicateKeyError, Index, Query, Stor
 from common.storage.retry import update_document
 from cuentas.personal import PersonalReplica
 from common.clock import utc_now
-from incidencias_dominio import Canal, EstadoSla, Incidencia, format_instant, seguimiento
+from incidencias_dominio import (
+    EN_RIESGO, INCUMPLIDO, Canal, Incidencia, format_instant, pendientes, proximo_aviso, seguimiento,
+)
 from incidencias_replica.repository import TEXTO_DE_INCIDENCIA, IncidenciaReplica
 from incidencias_replica.notificaciones import Notificaciones, notificaciones_spec
 from incidencias_replica.sla import POLITICA_SLA
@@ -101,7 +103,6 @@ SORTS = {
     "prioridad": (("prioridad_rank", -1), ("creada_en", 1)),
     "vencimiento": (("sla_vence_en", 1),),  # only those whose service-level clock runs (``sla_fields``)
 }
-EN_RIESGO, INCUMPLIDO = EstadoSla.EN_RIESGO.value, EstadoSla.INCUMPLIDO.value
 SLA_STATES = ("en_plazo", EN_RIESGO, INCUMPLIDO)
 """The states of a running service-level clock a list filters by (``sla=``)."""
 
@@ -109,26 +110,18 @@ SLA_STATES = ("en_plazo", EN_RIESGO, INCUMPLIDO)
 def sla_fields(incidencia: Incidencia, avisados: Iterable[str] = ()) -> dict[str, str | None]:
     """When the first of its unmet targets runs out and when it is at risk
     (None: no target runs), for the lists by due instant and SLA state; and
-    when the next warning is due (``sla_aviso_en``: a target at risk, or
-    run out, whose warning is not in ``avisados``, ``aviso_sla`` names),
-    for the job that sends them. These instants do not move while nothing
-    happens to the incident, so each write stores them and a reader
-    compares them with its own time."""
-    pendientes = [s for s in (seguimiento(incidencia, utc_now()) or {}).values()
-                  if s.cumplido_en is None and s.vence_en is not None]
-    if not pendientes:
+    when the next warning is due (``sla_aviso_en``, ``plazos.proximo_aviso``
+    of the warnings not in ``avisados``), for the job that gives them. These
+    instants do not move while nothing happens to the incident, so each
+    write stores them and a reader compares them with its own time."""
+    sla = seguimiento(incidencia, utc_now())
+    corren = pendientes(sla)
+    if not corren:
         return {"sla_vence_en": None, "sla_riesgo_en": None, "sla_aviso_en": None}
-    avisados = set(avisados)
-    avisos = [s.en_riesgo_desde if aviso_sla(s.objetivo, EN_RIESGO) not in avisados else s.vence_en
-              for s in pendientes if aviso_sla(s.objetivo, INCUMPLIDO) not in avisados]
-    return {"sla_vence_en": format_instant(min(s.vence_en for s in pendientes)),
-            "sla_riesgo_en": format_instant(min(s.en_riesgo_desde for s in pendientes if s.en_riesgo_desde)),
-            "sla_aviso_en": format_instant(min(a for a in avisos if a)) if any(avisos) else None}
-
-
-def aviso_sla(objetivo: str, nivel: str) -> str:
-    """How an incident records that one warning was sent (``DatosResolucion.avisos_sla``)."""
-    return f"{objetivo}:{nivel}"
+    siguiente = proximo_aviso(sla, set(avisados))
+    return {"sla_vence_en": format_instant(min(s.vence_en for s in corren)),
+            "sla_riesgo_en": format_instant(min(s.en_riesgo_desde for s in corren if s.en_riesgo_desde)),
+            "sla_aviso_en": None if siguiente is None else format_instant(siguiente)}
 
 
 def sla_bounds(estado: str | None, orden: str, ahora: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -147,7 +140,7 @@ def sla_bounds(estado: str | None, orden: str, ahora: str) -> tuple[dict[str, st
 @dataclass
 class DatosResolucion:
     """What resolucion keeps beside a snapshot: the priority's rank, so the
-    queue sorts by it; the service-level warnings sent (``aviso_sla``), each
+    queue sorts by it; the service-level warnings given (``plazos.aviso``), each
     once; and the instants of its service level the lists and the warning
     job read (``sla_fields``)."""
 

@@ -33,8 +33,12 @@ from incidencias_dominio import (
     MAX_ETIQUETAS,
     REGLA_ETIQUETA,
     PoliticaSla,
+    EN_RIESGO,
+    INCUMPLIDO,
     Seguimiento,
     Valoracion,
+    aviso,
+    avisos_debidos,
     etiqueta,
     format_instant,
     fusionar_comentarios,
@@ -49,10 +53,7 @@ from incidencias_replica.sla import PoliticaSlaStore
 
 from . import correos, events, informe
 from .asignacion import ESTADOS_CON_CARGA, elegir_empleado
-from .repository import (
-    EN_RIESGO, INCUMPLIDO, EtiquetaRepository, IncidenciaRepository, NotificacionEquipoRepository, RespuestaRepository,
-    aviso_sla,
-)
+from .repository import EtiquetaRepository, IncidenciaRepository, NotificacionEquipoRepository, RespuestaRepository
 from .respuestas import RespuestaPredefinida, render
 from .statistics import PERIODO, durations, nombre_de_semana, semanas, summary
 
@@ -583,15 +584,10 @@ def cambiar_en_lote(incidencias: IncidenciaRepository, empleados: PersonalReplic
 
 
 # -- service levels -------------------------------------------------------------------
-def _politica_vista(politicas: PoliticaSlaStore) -> dict[str, Any]:
-    politica, version, actualizada_en = politicas.current()
-    politica = politica or PoliticaSla.vacia()
-    return {**politica.to_dict(), "version": version, "actualizada_en": actualizada_en}
-
-
 def politica_sla(politicas: PoliticaSlaStore) -> dict[str, Any]:
     """The service-level policy in force, with its version (0 and no targets: never set)."""
-    return _politica_vista(politicas)
+    politica, version, actualizada_en = politicas.current()
+    return {**(politica or PoliticaSla.vacia()).to_dict(), "version": version, "actualizada_en": actualizada_en}
 
 
 def fijar_politica_sla(politicas: PoliticaSlaStore, datos: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +600,7 @@ def fijar_politica_sla(politicas: PoliticaSlaStore, datos: dict[str, Any]) -> di
     except ValueError as exc:  # the schema checks each field; this is what only the whole can refuse
         raise Invalid("calendario", str(exc), "La política no es válida") from None
     politicas.set(politica, utc_now(), events.politica_sla)
-    return _politica_vista(politicas)
+    return politica_sla(politicas)
 
 
 # -- warnings before and at a breach ----------------------------------------------------
@@ -625,21 +621,6 @@ def _destinatarios(empleados: PersonalReplica, incidencia: Incidencia, nivel: st
     return [e for e in activos if e.get("rol") == SUPERVISOR] or [e for e in activos if e.get("rol") == ADMIN]
 
 
-def _avisos_debidos(incidencia: Incidencia, avisados: Collection[str], ahora: datetime) -> list[tuple[str, Seguimiento]]:
-    """The warnings due at ``ahora`` and not sent: a target run out unmet
-    (which also stands for its risk, if that was never told), or at risk."""
-    debidos = []
-    for objetivo, s in (seguimiento(incidencia, ahora) or {}).items():
-        if s.cumplido_en is not None or s.vence_en is None:
-            continue
-        if s.vence_en <= ahora and aviso_sla(objetivo, INCUMPLIDO) not in avisados:
-            debidos.append((INCUMPLIDO, s))
-        elif s.en_riesgo_desde is not None and s.en_riesgo_desde <= ahora < s.vence_en \
-                and aviso_sla(objetivo, EN_RIESGO) not in avisados:
-            debidos.append((EN_RIESGO, s))
-    return debidos
-
-
 def vigilar_plazos(incidencias: IncidenciaRepository, empleados: PersonalReplica,
                    notificaciones: NotificacionEquipoRepository, portal_url: str, ahora: datetime | None = None) -> int:
     """The periodic look at the service levels: for each target at risk, its
@@ -657,15 +638,14 @@ def vigilar_plazos(incidencias: IncidenciaRepository, empleados: PersonalReplica
         if found is None:
             continue
         incidencia, side = found
-        for nivel, s in _avisos_debidos(incidencia, side.avisos_sla, ahora):
+        for nivel, s in avisos_debidos(seguimiento(incidencia, ahora), side.avisos_sla, ahora):
             _notificar_plazo(notificaciones, empleados, incidencia, nivel, s, portal_url, ahora)
         sent: list[int] = [0]
 
         def record(current: Incidencia, side) -> list[Any] | None:
-            debidos = _avisos_debidos(current, side.avisos_sla, ahora)
+            debidos = avisos_debidos(seguimiento(current, ahora), side.avisos_sla, ahora)
             for nivel, s in debidos:
-                side.avisos_sla = sorted({*side.avisos_sla, aviso_sla(s.objetivo, nivel),
-                                          aviso_sla(s.objetivo, EN_RIESGO)})
+                side.avisos_sla = sorted({*side.avisos_sla, aviso(s.objetivo, nivel), aviso(s.objetivo, EN_RIESGO)})
             sent[0] = len(debidos)
             if not debidos:
                 return None  # another look recorded them first, or the incident moved on
@@ -680,11 +660,11 @@ def _notificar_plazo(notificaciones: NotificacionEquipoRepository, empleados: Pe
                      nivel: str, s: Seguimiento, portal_url: str, ahora: datetime) -> None:
     texto = TEXTOS_DE_AVISO[nivel].format(titulo=incidencia.titulo, objetivo=correos.OBJETIVOS_LEGIBLES[s.objetivo],
                                           vence=correos.hora_legible(s.vence_en, incidencia.plazos.calendario.zona))
-    tipo = events.aviso_sla(nivel, incidencia, s).tipo
+    tipo = events.TIPOS_DE_AVISO[nivel]
     for empleado in _destinatarios(empleados, incidencia, nivel):
         email = direccion(empleado.get("email"))
         notificaciones.add({
             "id": new_id(), "empleado_id": empleado["id"], "incidencia_id": incidencia.id, "tipo": tipo,
             "objetivo": s.objetivo, "mensaje": texto, "creada_en": format_instant(ahora), "leida": False,
-            "clave": f"{incidencia.id}:{aviso_sla(s.objetivo, nivel)}:{empleado['id']}",
+            "clave": f"{incidencia.id}:{aviso(s.objetivo, nivel)}:{empleado['id']}",
         }, None if email is None else correos.correo_de_plazo(incidencia, texto, email, portal_url))

@@ -153,3 +153,23 @@ def test_an_incident_without_targets_has_no_service_level():
     i = viernes_tarde("baja")
     assert i.plazos is None and seguimiento(i, madrid(23, 9)) is None
     assert i.to_snapshot(False)["plazos"] is None
+
+
+def test_the_next_warning_is_due_exactly_when_the_look_finds_it():
+    from incidencias_dominio import EN_RIESGO, INCUMPLIDO, aviso, avisos_debidos, proximo_aviso
+    i = viernes_tarde()
+    avisados: set[str] = set()
+    told = []
+    for _ in range(4):  # at risk and run out, for each target, in the order they come
+        sla = seguimiento(i, madrid(20, 17, 31))
+        siguiente = proximo_aviso(sla, avisados)
+        antes = seguimiento(i, siguiente - timedelta(microseconds=1))
+        assert avisos_debidos(antes, avisados, siguiente - timedelta(microseconds=1)) == []
+        debidos = avisos_debidos(seguimiento(i, siguiente), avisados, siguiente)
+        assert debidos
+        for nivel, s in debidos:
+            avisados |= {aviso(s.objetivo, nivel), aviso(s.objetivo, EN_RIESGO)}
+            told.append((s.objetivo, nivel))
+    assert told == [(PRIMERA_RESPUESTA, EN_RIESGO), (PRIMERA_RESPUESTA, INCUMPLIDO),
+                    (RESOLUCION_OBJETIVO, EN_RIESGO), (RESOLUCION_OBJETIVO, INCUMPLIDO)]
+    assert proximo_aviso(seguimiento(i, madrid(30, 9)), avisados) is None
