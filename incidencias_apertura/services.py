@@ -220,21 +220,29 @@ def marcar_todas_leidas(notificaciones: NotificacionRepository, clientes: Client
 def _notificar(notificaciones: NotificacionRepository, clientes: ClienteReplica, portal_url: str, event: Event,
                incidencia: Incidencia, clave: str, comentario: Comentario | None = None,
                autocierre_dias: float | None = None) -> None:
+    """The customer's notification of an event (``_avisar``), under the event's id and time."""
+    _avisar(notificaciones, clientes, portal_url, event.tipo, incidencia, clave, event.id, event.ocurrido_en,
+            comentario, autocierre_dias)
+
+
+def _avisar(notificaciones: NotificacionRepository, clientes: ClienteReplica, portal_url: str, tipo: str,
+            incidencia: Incidencia, clave: str, notificacion_id: str, creada_en: str,
+            comentario: Comentario | None = None, dias: float | None = None) -> bool:
     """One notification per piece of news (``clave``): a redelivered event,
     or the same snapshot or comment replayed under a new event id, adds none.
     It is stored with its e-mail to the customer (same write, the
     notification's id as the mail's), unless the customer gets none
-    (``direccion_de_avisos``); the notification is kept regardless."""
-    texto = texto_notificacion(event.tipo, incidencia, autocierre_dias)
+    (``direccion_de_avisos``); the notification is kept regardless. True
+    when it was added now."""
+    texto = texto_notificacion(tipo, incidencia, dias)
     if texto is None or incidencia.cliente.anonimizado:
-        return
+        return False
     email = direccion(direccion_de_avisos(clientes.get(incidencia.cliente.id)))
     mail = None if email is None else correos.correo_de_notificacion(
-        event.tipo, incidencia, texto, email, portal_url, comentario)
-    notificaciones.add({
-        "id": event.id, "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
-        "tipo": event.tipo, "mensaje": texto, "creada_en": event.ocurrido_en, "leida": False,
-        "clave": clave,
+        tipo, incidencia, texto, email, portal_url, comentario)
+    return notificaciones.add({
+        "id": notificacion_id, "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
+        "tipo": tipo, "mensaje": texto, "creada_en": creada_en, "leida": False, "clave": clave,
     }, mail)
 
 
@@ -377,15 +385,9 @@ def _recordar(incidencias: IncidenciaRepository, notificaciones: NotificacionRep
               portal_url: str, incidencia: Incidencia, dias: float, ahora: datetime) -> int:
     """The reminder first (its key, the incident and version, keeps it one),
     then the mark that it was sent: a crash between them reminds nobody twice."""
-    texto = texto_notificacion(RECORDATORIO_CONSULTA, incidencia, dias)
-    clave = f"{incidencia.id}:{RECORDATORIO_CONSULTA}:v{incidencia.version}"
-    email = None if incidencia.cliente.anonimizado else direccion(direccion_de_avisos(clientes.get(incidencia.cliente.id)))
-    mail = None if email is None else correos.correo_de_notificacion(
-        RECORDATORIO_CONSULTA, incidencia, texto, email, portal_url)
-    added = notificaciones.add({
-        "id": new_id(), "cliente_id": incidencia.cliente.id, "incidencia_id": incidencia.id,
-        "tipo": RECORDATORIO_CONSULTA, "mensaje": texto, "creada_en": format_instant(ahora), "leida": False,
-        "clave": clave}, mail)
+    added = _avisar(notificaciones, clientes, portal_url, RECORDATORIO_CONSULTA, incidencia,
+                    f"{incidencia.id}:{RECORDATORIO_CONSULTA}:v{incidencia.version}", new_id(), format_instant(ahora),
+                    dias=dias)
 
     def mark(current: Incidencia, side: DatosApertura):
         if current.version != incidencia.version or side.recordatorio_en is not None:
