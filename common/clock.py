@@ -5,18 +5,18 @@ records, the portal's imports of them) does not load the broker client with
 
 For tests only, the clock can be moved forward: with ``ENVIRONMENT=test``
 and ``TEST_CLOCK_FILE`` naming a file, ``utc_now`` adds the seconds that
-file holds (re-read at most every ``TEST_CLOCK_REREAD`` seconds), so an
-end-to-end test can take every process of a running system past a
-deadline. Outside ``ENVIRONMENT=test`` the variable is ignored here, and
+file holds (read again whenever the file changes, so a request sent right
+after the test moves the clock sees it), so an end-to-end test can take
+every process of a running system past a deadline. The test should replace
+the file whole (write another, then rename it); a file that cannot be read
+leaves the last offset read. Outside ``ENVIRONMENT=test`` the variable is ignored here, and
 ``common.config.Settings`` refuses to start with it set at all."""
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime, timedelta, timezone
 
 TEST_CLOCK_VARIABLE = "TEST_CLOCK_FILE"
-TEST_CLOCK_REREAD = 0.05
 
 
 def _test_clock_file() -> str | None:
@@ -28,19 +28,20 @@ def _test_clock_file() -> str | None:
 _UNREAD = object()
 _file: object = _UNREAD  # the environment is read at the first call, not at import
 _offset = timedelta(0)
-_read_at = float("-inf")
+_read_version: tuple[int, int] | None = None  # the file's (mtime, inode) when it was read
 
 
 def _test_offset() -> timedelta:
-    global _offset, _read_at
-    now = time.monotonic()
-    if now - _read_at >= TEST_CLOCK_REREAD:
-        _read_at = now
-        try:
+    global _offset, _read_version
+    try:
+        stat = os.stat(_file)  # type: ignore[arg-type]
+        version = (stat.st_mtime_ns, stat.st_ino)
+        if version != _read_version:
             with open(_file, encoding="ascii") as f:  # type: ignore[arg-type]
-                _offset = timedelta(seconds=float(f.read().strip() or 0))
-        except (OSError, ValueError):
-            _offset = timedelta(0)
+                _offset = timedelta(seconds=float(f.read().strip()))  # half written: ValueError
+            _read_version = version
+    except (OSError, ValueError):
+        pass  # the last offset read stands
     return _offset
 
 

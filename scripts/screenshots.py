@@ -79,7 +79,9 @@ class Clock:
 
     def go_to(self, moment: datetime) -> None:
         self.offset = moment - datetime.now(timezone.utc)
-        self.path.write_text(f"{self.offset.total_seconds():.6f}")
+        written = self.path.with_suffix(".new")  # replaced whole: no process reads half of it
+        written.write_text(f"{self.offset.total_seconds():.6f}")
+        written.replace(self.path)
 
     def forward(self, **delta: float) -> None:
         self.go_to(self.now + timedelta(**delta))

@@ -39,8 +39,11 @@ class Clock:
         self.path.write_text("0")
 
     def go_to(self, moment: datetime) -> None:
+        """Replaced whole (written beside, then renamed), so no process ever reads half of it."""
         offset = (moment - datetime.now(timezone.utc)).total_seconds()
-        self.path.write_text(f"{offset:.6f}")
+        written = self.path.with_suffix(".new")
+        written.write_text(f"{offset:.6f}")
+        written.replace(self.path)
 
 
 @pytest.fixture(scope="module")

@@ -203,6 +203,12 @@ def test_the_clock_moves_only_in_tests(tmp_path, monkeypatch):
         monkeypatch.setenv("ENVIRONMENT", environment)
         monkeypatch.setenv("TEST_CLOCK_FILE", str(path))
         monkeypatch.setattr(clock, "_file", clock._UNREAD)
-        monkeypatch.setattr(clock, "_read_at", float("-inf"))
+        monkeypatch.setattr(clock, "_read_version", None)
         ahead = (clock.utc_now() - datetime.now(timezone.utc)).total_seconds()
         assert (86390 < ahead < 86410) if moved else abs(ahead) < 5
+    # Moved again, the very next reading sees it (no reading window to wait out).
+    moved_again = tmp_path / "clock.new"
+    moved_again.write_text("172800")
+    moved_again.replace(path)
+    ahead = (clock.utc_now() - datetime.now(timezone.utc)).total_seconds()
+    assert 172790 < ahead < 172810
